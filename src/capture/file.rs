@@ -1,0 +1,422 @@
+//! Reading .pcap and .pcapng files. Records are handed to a callback while
+//! they still sit in the reader's buffer, so nothing is copied. A file that
+//! is damaged part-way still delivers every record before the damage; the
+//! reader then reports where and why it stopped.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
+
+use super::{Record, UNKNOWN_INTERFACE};
+use crate::time::Timestamp;
+
+const BUFFER: usize = 1 << 20;
+/// Larger records than this are taken as damage, not as packets.
+const MAX_RECORD: usize = 64 << 20;
+
+/// Which container the file uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Pcap,
+    PcapNg,
+}
+
+/// A file that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct CaptureError {
+    pub file: String,
+    pub problem: String,
+}
+
+/// How reading ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Complete,
+    /// The last record is cut short (the writer was killed, or the copy was).
+    Truncated { offset: u64 },
+    /// A block that cannot be parsed; everything before it was delivered.
+    Damaged { offset: u64, problem: String },
+}
+
+impl Ending {
+    /// One-line warning for the user, or None for a clean file.
+    pub fn warning(&self, file: &str) -> Option<String> {
+        match self {
+            Ending::Complete => None,
+            Ending::Truncated { offset } => Some(format!(
+                "{file}: the last record is cut short at byte {offset}; everything before it was read"
+            )),
+            Ending::Damaged { offset, problem } => Some(format!(
+                "{file}: damaged at byte {offset} ({problem}); everything before it was read"
+            )),
+        }
+    }
+}
+
+struct Interface {
+    link: u32,
+    /// Timestamp units per second.
+    units: u64,
+    offset_secs: i64,
+}
+
+/// An open capture file.
+pub struct CaptureFile {
+    name: String,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    format: FileFormat,
+    interfaces: Vec<Interface>,
+    legacy_nanos: bool,
+    frame: u64,
+    last_ts: Timestamp,
+}
+
+impl CaptureFile {
+    pub fn open(path: &Path) -> Result<CaptureFile, CaptureError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| CaptureError {
+            file: name.clone(),
+            problem: e.to_string().to_lowercase(),
+        })?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(CaptureError {
+                file: name,
+                problem: "is a directory, not a capture file".into(),
+            });
+        }
+        CaptureFile::from_reader(name, file)
+    }
+
+    /// Reads from any byte source; `name` is used in messages.
+    pub fn from_reader<R: Read + Send + 'static>(
+        name: impl Into<String>,
+        mut source: R,
+    ) -> Result<CaptureFile, CaptureError> {
+        let name = name.into();
+        let fail = |problem: String| CaptureError {
+            file: name.clone(),
+            problem,
+        };
+        // Peek at the magic ourselves so that a wrong file gets a precise
+        // message instead of pcap-parser's generic one.
+        // pcap-parser reads its header with a single read() call, so hand it
+        // a first chunk that is already whole.
+        let mut first = vec![0u8; 64 * 1024];
+        let got = read_up_to(&mut source, &mut first).map_err(|e| fail(e.to_string()))?;
+        first.truncate(got);
+        let mut head = [0u8; 4];
+        head[..got.min(4)].copy_from_slice(&first[..got.min(4)]);
+        if got == 0 {
+            return Err(fail("empty file, not a capture".into()));
+        }
+        let format = match head {
+            [0x0a, 0x0d, 0x0d, 0x0a] => FileFormat::PcapNg,
+            [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x34, 0xcd, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xcd, 0x34] => FileFormat::Pcap,
+            _ if got < 4 => return Err(fail(format!("only {got} bytes long, not a capture"))),
+            _ => {
+                return Err(fail(format!(
+                    "not a pcap or pcapng file (starts with {:02x} {:02x} {:02x} {:02x})",
+                    head[0], head[1], head[2], head[3]
+                )));
+            }
+        };
+        let chained = std::io::Cursor::new(first).chain(source);
+        let reader = create_reader(BUFFER, chained).map_err(|e| {
+            fail(match e {
+                PcapError::Eof | PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
+                    "the file header is cut short".to_string()
+                }
+                PcapError::HeaderNotRecognized => "file header not recognized".to_string(),
+                other => format!("cannot read the file header ({other:?})"),
+            })
+        })?;
+        Ok(CaptureFile {
+            name,
+            reader,
+            format,
+            interfaces: Vec::new(),
+            legacy_nanos: false,
+            frame: 0,
+            last_ts: Timestamp::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    /// Calls `f` for every packet record in file order.
+    pub fn for_each(&mut self, mut f: impl FnMut(&Record<'_>)) -> Result<Ending, CaptureError> {
+        loop {
+            match self.reader.next() {
+                Ok((used, block)) => {
+                    if let Some(rec) = record(
+                        &block,
+                        &mut self.interfaces,
+                        &mut self.legacy_nanos,
+                        &mut self.frame,
+                        &mut self.last_ts,
+                    ) {
+                        f(&rec);
+                    }
+                    self.reader.consume(used);
+                }
+                Err(PcapError::Eof) => return Ok(Ending::Complete),
+                Err(PcapError::Incomplete(_)) => {
+                    if let Err(e) = self.reader.refill() {
+                        let problem = format!("read error ({})", describe(&e));
+                        return Err(CaptureError {
+                            file: self.name.clone(),
+                            problem,
+                        });
+                    }
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    let want = self.reader.data().len().max(BUFFER) * 2;
+                    if want > MAX_RECORD || !self.reader.grow(want) {
+                        return Ok(self.damaged("a record is larger than 64 MiB".into()));
+                    }
+                    if let Err(e) = self.reader.refill() {
+                        let problem = format!("read error ({})", describe(&e));
+                        return Err(CaptureError {
+                            file: self.name.clone(),
+                            problem,
+                        });
+                    }
+                }
+                Err(PcapError::UnexpectedEof) => {
+                    return Ok(Ending::Truncated {
+                        offset: self.reader.consumed() as u64,
+                    });
+                }
+                Err(PcapError::ReadError) => {
+                    return Err(CaptureError {
+                        file: self.name.clone(),
+                        problem: "read error".into(),
+                    });
+                }
+                Err(e) => {
+                    let problem = describe(&e);
+                    return Ok(self.damaged(problem));
+                }
+            }
+        }
+    }
+
+    fn damaged(&self, problem: String) -> Ending {
+        Ending::Damaged {
+            offset: self.reader.consumed() as u64,
+            problem,
+        }
+    }
+
+}
+
+fn describe(e: &PcapError<&[u8]>) -> String {
+    match e {
+        PcapError::NomError(_, kind) => format!("unparseable block: {}", kind.description()),
+        PcapError::OwnedNomError(_, kind) => format!("unparseable block: {}", kind.description()),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Turns a block into a packet record, or updates reader state from a
+/// header/interface block and returns None.
+fn record<'a>(
+    block: &'a PcapBlockOwned<'a>,
+    interfaces: &mut Vec<Interface>,
+    legacy_nanos: &mut bool,
+    frame: &mut u64,
+    last_ts: &mut Timestamp,
+) -> Option<Record<'a>> {
+    match block {
+        PcapBlockOwned::LegacyHeader(h) => {
+            *legacy_nanos = h.is_nanosecond_precision();
+            interfaces.clear();
+            interfaces.push(Interface {
+                link: h.network.0 as u32,
+                units: if *legacy_nanos { 1_000_000_000 } else { 1_000_000 },
+                offset_secs: 0,
+            });
+            None
+        }
+        PcapBlockOwned::Legacy(b) => {
+            *frame += 1;
+            let nanos_per_unit = if *legacy_nanos { 1 } else { 1000 };
+            let ts = Timestamp::from_secs_nanos(
+                i64::from(b.ts_sec),
+                i64::from(b.ts_usec) * nanos_per_unit,
+            );
+            *last_ts = ts;
+            let link = interfaces.first().map_or(UNKNOWN_INTERFACE, |i| i.link);
+            let caplen = (b.caplen as usize).min(b.data.len());
+            Some(Record {
+                frame: *frame,
+                ts,
+                link,
+                data: &b.data[..caplen],
+                orig_len: b.origlen,
+                interface: 0,
+            })
+        }
+        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+            // Interface numbers restart in every section.
+            interfaces.clear();
+            None
+        }
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+            interfaces.push(Interface {
+                link: idb.linktype.0 as u32,
+                units: ts_units(idb.if_tsresol),
+                offset_secs: idb.if_tsoffset,
+            });
+            None
+        }
+        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+            *frame += 1;
+            let iface = interfaces.get(epb.if_id as usize);
+            let (link, ts) = match iface {
+                Some(i) => {
+                    let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                    (i.link, ticks_to_ts(ticks, i.units, i.offset_secs))
+                }
+                None => (UNKNOWN_INTERFACE, *last_ts),
+            };
+            *last_ts = ts;
+            let caplen = (epb.caplen as usize).min(epb.data.len());
+            Some(Record {
+                frame: *frame,
+                ts,
+                link,
+                data: &epb.data[..caplen],
+                orig_len: epb.origlen,
+                interface: epb.if_id,
+            })
+        }
+        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+            *frame += 1;
+            // A simple packet has no timestamp: it keeps the previous one.
+            let link = interfaces.first().map_or(UNKNOWN_INTERFACE, |i| i.link);
+            let len = (spb.origlen as usize).min(spb.data.len());
+            Some(Record {
+                frame: *frame,
+                ts: *last_ts,
+                link,
+                data: &spb.data[..len],
+                orig_len: spb.origlen,
+                interface: 0,
+            })
+        }
+        PcapBlockOwned::NG(_) => None,
+    }
+}
+
+/// if_tsresol: high bit clear → 10^-n s, set → 2^-n s; default 10^-6.
+fn ts_units(tsresol: u8) -> u64 {
+    let n = u32::from(tsresol & 0x7f);
+    let units = if tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n)
+    };
+    units.filter(|&u| u > 0).unwrap_or(1_000_000)
+}
+
+fn ticks_to_ts(ticks: u64, units: u64, offset_secs: i64) -> Timestamp {
+    let secs = (ticks / units) as i64;
+    let frac = u128::from(ticks % units) * 1_000_000_000 / u128::from(units);
+    Timestamp::from_secs_nanos(secs.saturating_add(offset_secs), frac as i64)
+}
+
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian microsecond pcap with the given raw-IP records.
+    pub(crate) fn pcap_bytes(records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        f.extend_from_slice(&2u16.to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&101u32.to_le_bytes());
+        for (sec, usec, data) in records {
+            f.extend_from_slice(&sec.to_le_bytes());
+            f.extend_from_slice(&usec.to_le_bytes());
+            f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            f.extend_from_slice(data);
+        }
+        f
+    }
+
+    fn read_all(bytes: Vec<u8>) -> Result<(Vec<(u64, i64, usize)>, Ending), CaptureError> {
+        let mut cf = CaptureFile::from_reader("t.pcap", std::io::Cursor::new(bytes))?;
+        let mut out = Vec::new();
+        let end = cf.for_each(|r| out.push((r.frame, r.ts.as_nanos(), r.data.len())))?;
+        Ok((out, end))
+    }
+
+    #[test]
+    fn reads_records_in_order() {
+        let f = pcap_bytes(&[(10, 5, &[1, 2, 3]), (11, 0, &[4; 40])]);
+        let (recs, end) = read_all(f).unwrap();
+        assert_eq!(end, Ending::Complete);
+        assert_eq!(recs, vec![(1, 10_000_005_000, 3), (2, 11_000_000_000, 40)]);
+    }
+
+    #[test]
+    fn truncated_last_record_keeps_the_ones_before() {
+        let mut f = pcap_bytes(&[(1, 0, &[9; 20]), (2, 0, &[9; 20])]);
+        f.truncate(f.len() - 7);
+        let (recs, end) = read_all(f).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert!(matches!(end, Ending::Truncated { .. }));
+    }
+
+    #[test]
+    fn empty_and_foreign_files_are_named_errors() {
+        let e = read_all(Vec::new()).unwrap_err();
+        assert_eq!(e.to_string(), "t.pcap: empty file, not a capture");
+        let e = read_all(b"<html><body>".to_vec()).unwrap_err();
+        assert!(e.to_string().starts_with("t.pcap: not a pcap or pcapng file"), "{e}");
+    }
+
+    #[test]
+    fn pcapng_resolutions() {
+        assert_eq!(ts_units(6), 1_000_000);
+        assert_eq!(ts_units(9), 1_000_000_000);
+        assert_eq!(ts_units(0x80 | 10), 1024);
+        assert_eq!(
+            ticks_to_ts(1536, 1024, 5),
+            Timestamp::from_secs_nanos(6, 500_000_000)
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! The I/O edge: capture records in, with their timestamps and link types.
+//! Files are read with pcap-parser (pcap and pcapng, several interfaces with
+//! different link types, per-interface timestamp resolution). Nothing past
+//! this module opens a file.
+
+pub mod file;
+
+use crate::time::Timestamp;
+
+pub use file::{CaptureError, CaptureFile, Ending, FileFormat};
+
+/// One captured packet, borrowed from the reader's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// 1-based record number, as tshark and Wireshark count frames.
+    pub frame: u64,
+    pub ts: Timestamp,
+    /// LINKTYPE_* value of the interface that captured it, or
+    /// [`UNKNOWN_INTERFACE`] when a pcapng packet names an interface the file
+    /// never described.
+    pub link: u32,
+    pub data: &'a [u8],
+    pub orig_len: u32,
+    pub interface: u32,
+}
+
+/// Link value for a packet whose interface was never described.
+pub const UNKNOWN_INTERFACE: u32 = u32::MAX;

@@ -1,0 +1,216 @@
+//! Link-layer dispatch: find where the IP header starts. etherparse's own
+//! Linux-cooked parser rejects ARPHRD 772 (loopback), which is exactly what
+//! `tcpdump -i any` records on a workstation, so every framing is read here.
+
+use super::error::{DecodeError, Layer, Skip};
+
+pub const LINKTYPE_NULL: u32 = 0;
+pub const LINKTYPE_ETHERNET: u32 = 1;
+pub const LINKTYPE_PPP: u32 = 9;
+pub const LINKTYPE_RAW_12: u32 = 12;
+pub const LINKTYPE_RAW_14: u32 = 14;
+pub const LINKTYPE_RAW: u32 = 101;
+pub const LINKTYPE_C_HDLC: u32 = 104;
+pub const LINKTYPE_LOOP: u32 = 108;
+pub const LINKTYPE_LINUX_SLL: u32 = 113;
+pub const LINKTYPE_NFLOG: u32 = 239;
+pub const LINKTYPE_IPV4: u32 = 228;
+pub const LINKTYPE_IPV6: u32 = 229;
+pub const LINKTYPE_LINUX_SLL2: u32 = 276;
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88a8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MC: u16 = 0x8848;
+const ETH_PPPOE: u16 = 0x8864;
+/// GRE's "transparent Ethernet bridging": an Ethernet frame follows.
+pub(crate) const ETH_TEB: u16 = 0x6558;
+
+/// Returns the offset of the IP header inside `data`.
+pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
+    match link {
+        LINKTYPE_ETHERNET => ethernet(data, 0),
+        LINKTYPE_LINUX_SLL => {
+            need(data, 0, 16, "Linux cooked v1 header")?;
+            ethertype(data, u16_at(data, 14), 16)
+        }
+        LINKTYPE_LINUX_SLL2 => {
+            need(data, 0, 20, "Linux cooked v2 header")?;
+            ethertype(data, u16_at(data, 0), 20)
+        }
+        LINKTYPE_NULL | LINKTYPE_LOOP => {
+            need(data, 0, 4, "loopback family header")?;
+            let raw = [data[0], data[1], data[2], data[3]];
+            // NULL is in the byte order of the machine that wrote it, LOOP in
+            // network order; the family is small, so whichever order gives a
+            // small value is the right one.
+            let le = u32::from_le_bytes(raw);
+            let family = if le < 0x100 { le } else { u32::from_be_bytes(raw) };
+            match family {
+                2 | 10 | 24 | 28 | 30 => Ok(4),
+                _ => Err(Skip::NotIp),
+            }
+        }
+        LINKTYPE_RAW_12 | LINKTYPE_RAW_14 | LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => Ok(0),
+        LINKTYPE_C_HDLC => {
+            need(data, 0, 4, "Cisco HDLC header")?;
+            ethertype(data, u16_at(data, 2), 4)
+        }
+        LINKTYPE_PPP => ppp(data, 0),
+        LINKTYPE_NFLOG => nflog(data),
+        other => Err(Skip::UnsupportedLink(other)),
+    }
+}
+
+/// Ethernet II with any number of VLAN tags (802.1Q, QinQ).
+pub(crate) fn ethernet(data: &[u8], start: usize) -> Result<usize, Skip> {
+    need(data, start, 14, "Ethernet header")?;
+    ethertype(data, u16_at(data, start + 12), start + 14)
+}
+
+/// Follows an EtherType chain (VLAN tags, MPLS labels, PPPoE) to IP.
+fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
+    // Bounded: each step consumes at least 4 bytes of the packet.
+    loop {
+        match ty {
+            ETH_IPV4 | ETH_IPV6 => return Ok(off),
+            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
+                need(data, off, 4, "VLAN tag")?;
+                ty = u16_at(data, off + 2);
+                off += 4;
+            }
+            ETH_MPLS | ETH_MPLS_MC => {
+                // Pop labels to the bottom of the stack; the payload's
+                // version nibble says which IP follows.
+                loop {
+                    need(data, off, 4, "MPLS label")?;
+                    let bottom = data[off + 2] & 1 == 1;
+                    off += 4;
+                    if bottom {
+                        break;
+                    }
+                }
+                return match data.get(off).map(|b| b >> 4) {
+                    Some(4 | 6) => Ok(off),
+                    _ => Err(Skip::NotIp),
+                };
+            }
+            ETH_PPPOE => {
+                need(data, off, 6, "PPPoE header")?;
+                return ppp(data, off + 6);
+            }
+            ETH_TEB => return ethernet(data, off),
+            _ => return Err(Skip::NotIp),
+        }
+    }
+}
+
+/// PPP, with or without the HDLC address/control bytes, 1- or 2-byte
+/// protocol field.
+fn ppp(data: &[u8], mut off: usize) -> Result<usize, Skip> {
+    if data.get(off..off + 2) == Some(&[0xff, 0x03]) {
+        off += 2;
+    }
+    let Some(&first) = data.get(off) else {
+        return Err(truncated(off, "PPP header"));
+    };
+    let (proto, len) = if first & 1 == 1 {
+        (u16::from(first), 1)
+    } else {
+        need(data, off, 2, "PPP protocol")?;
+        (u16_at(data, off), 2)
+    };
+    match proto {
+        0x0021 | 0x0057 => Ok(off + len),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// NFLOG: a 4-byte header, then TLVs; type 9 holds the packet.
+fn nflog(data: &[u8]) -> Result<usize, Skip> {
+    need(data, 0, 4, "NFLOG header")?;
+    let mut off = 4;
+    while off + 4 <= data.len() {
+        let len = usize::from(u16::from_le_bytes([data[off], data[off + 1]]));
+        let ty = u16::from_le_bytes([data[off + 2], data[off + 3]]);
+        if len < 4 {
+            return Err(Skip::Malformed(DecodeError::new(
+                Layer::Link,
+                off,
+                format!("NFLOG attribute length {len} is below 4"),
+            )));
+        }
+        if ty == 9 {
+            return Ok(off + 4);
+        }
+        off += len.div_ceil(4) * 4;
+    }
+    Err(Skip::NotIp)
+}
+
+fn u16_at(data: &[u8], off: usize) -> u16 {
+    u16::from_be_bytes([data[off], data[off + 1]])
+}
+
+fn need(data: &[u8], off: usize, len: usize, what: &str) -> Result<(), Skip> {
+    if data.len() < off + len {
+        Err(truncated(off, what))
+    } else {
+        Ok(())
+    }
+}
+
+fn truncated(off: usize, what: &str) -> Skip {
+    Skip::Malformed(DecodeError::new(
+        Layer::Link,
+        off,
+        format!("{what} is cut short"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ethernet_with_two_vlan_tags() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2, 0x08, 0x00]);
+        assert_eq!(ip_offset(LINKTYPE_ETHERNET, &f), Ok(22));
+    }
+
+    #[test]
+    fn cooked_v1_loopback_arphrd_772() {
+        let mut f = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        f.extend_from_slice(&[0x86, 0xdd]);
+        assert_eq!(ip_offset(LINKTYPE_LINUX_SLL, &f), Ok(16));
+    }
+
+    #[test]
+    fn null_in_both_byte_orders() {
+        assert_eq!(ip_offset(LINKTYPE_NULL, &[2, 0, 0, 0]), Ok(4));
+        assert_eq!(ip_offset(LINKTYPE_NULL, &[0, 0, 0, 30]), Ok(4));
+        assert_eq!(ip_offset(LINKTYPE_LOOP, &[0, 0, 0, 2]), Ok(4));
+        assert_eq!(ip_offset(LINKTYPE_NULL, &[7, 0, 0, 0]), Err(Skip::NotIp));
+    }
+
+    #[test]
+    fn arp_is_not_ip_and_unknown_links_are_named() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x06]);
+        assert_eq!(ip_offset(LINKTYPE_ETHERNET, &f), Err(Skip::NotIp));
+        assert_eq!(ip_offset(147, &f), Err(Skip::UnsupportedLink(147)));
+    }
+
+    #[test]
+    fn short_ethernet_header_names_the_offset() {
+        let Err(Skip::Malformed(e)) = ip_offset(LINKTYPE_ETHERNET, &[0; 9]) else {
+            panic!("expected a malformed link layer");
+        };
+        assert_eq!(e.layer, Layer::Link);
+        assert_eq!(e.offset, 0);
+    }
+}

@@ -1,0 +1,117 @@
+//! The `analyze --json` document. Its shape is a contract: fields may be
+//! added, none changed.
+
+use serde::Serialize;
+
+use crate::ladder::verdict::verdict;
+use crate::track::{Closer, Connection, Side, State};
+
+#[derive(Serialize)]
+pub struct Document {
+    pub connections: Vec<ConnectionDoc>,
+}
+
+#[derive(Serialize)]
+pub struct ConnectionDoc {
+    /// 1-based, as `--conn` takes it.
+    pub number: usize,
+    pub client: String,
+    pub server: String,
+    pub opening: &'static str,
+    pub closing: &'static str,
+    pub closed_by: Option<&'static str>,
+    pub half_close: bool,
+    pub client_states: Vec<State>,
+    pub server_states: Vec<State>,
+    pub time_wait: Option<TimeWaitDoc>,
+    pub verdict: String,
+    pub retransmissions: u64,
+    pub segments: Vec<SegmentDoc>,
+}
+
+#[derive(Serialize)]
+pub struct TimeWaitDoc {
+    pub side: &'static str,
+    pub entered: f64,
+    pub expires: f64,
+    pub ended_early: bool,
+}
+
+#[derive(Serialize)]
+pub struct SegmentDoc {
+    pub time: f64,
+    pub from: Side,
+    pub flags: crate::decode::Flags,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub len: u32,
+    pub retransmission: bool,
+    pub frame: u64,
+    pub win: u16,
+}
+
+/// Endpoint as "127.0.0.1:56096" or "[::1]:9502".
+fn endpoint(a: std::net::SocketAddr) -> String {
+    a.to_string()
+}
+
+pub fn connection(c: &Connection) -> ConnectionDoc {
+    let (closing, closer) = c.closing();
+    let tws: Vec<(Side, _)> = Side::BOTH
+        .into_iter()
+        .filter_map(|s| c.time_wait[s.index()].map(|t| (s, t)))
+        .collect();
+    let time_wait = match tws.as_slice() {
+        [] => None,
+        [(side, t)] => Some(TimeWaitDoc {
+            side: side.name(),
+            entered: t.entered.as_json_secs(),
+            expires: t.expires.as_json_secs(),
+            ended_early: t.ended_early,
+        }),
+        [(_, a), (_, b), ..] => Some(TimeWaitDoc {
+            side: "both",
+            entered: a.entered.min(b.entered).as_json_secs(),
+            expires: a.expires.max(b.expires).as_json_secs(),
+            ended_early: a.ended_early || b.ended_early,
+        }),
+    };
+    ConnectionDoc {
+        number: c.id + 1,
+        client: endpoint(c.client),
+        server: endpoint(c.server),
+        opening: c.opening().name(),
+        closing: closing.name(),
+        closed_by: closer.map(|k| match k {
+            Closer::One(s) => s.name(),
+            Closer::Both => "both",
+        }),
+        half_close: c.half_close().is_some(),
+        client_states: c.states(Side::Client),
+        server_states: c.states(Side::Server),
+        time_wait,
+        verdict: verdict(c),
+        retransmissions: c.retransmissions,
+        segments: c
+            .segments
+            .iter()
+            .map(|s| SegmentDoc {
+                time: s.ts.as_json_secs(),
+                from: s.from,
+                flags: s.flags,
+                seq: s.rel_seq,
+                ack: s.rel_ack,
+                len: s.len,
+                retransmission: s.retransmission,
+                frame: s.frame,
+                win: s.window,
+            })
+            .collect(),
+    }
+}
+
+pub fn document<'a>(conns: impl IntoIterator<Item = &'a Connection>) -> Document {
+    Document {
+        connections: conns.into_iter().map(connection).collect(),
+    }
+}

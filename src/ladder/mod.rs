@@ -1,0 +1,180 @@
+//! The ladder view model: lanes, arrows, state marks and TIME-WAIT spans of
+//! one connection. Pure, and shared by every view (text now; TUI, SVG and
+//! Mermaid read the same model), so layout decisions live here and not in
+//! drawing code.
+
+pub mod label;
+pub mod verdict;
+
+use std::net::SocketAddr;
+
+use crate::time::{Span, Timestamp};
+use crate::track::{Cause, Connection, SegmentRecord, Side, State};
+
+pub use label::LabelStyle;
+
+/// What kind of segment an arrow is, for colour and symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Syn,
+    SynAck,
+    Fin,
+    Rst,
+    Data,
+    Ack,
+}
+
+impl Role {
+    pub fn of(rec: &SegmentRecord) -> Role {
+        let f = rec.flags;
+        if f.rst() {
+            Role::Rst
+        } else if f.syn() && f.ack() {
+            Role::SynAck
+        } else if f.syn() {
+            Role::Syn
+        } else if f.fin() {
+            Role::Fin
+        } else if rec.len > 0 {
+            Role::Data
+        } else {
+            Role::Ack
+        }
+    }
+}
+
+/// One arrow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Index of the segment in the connection.
+    pub index: usize,
+    pub frame: u64,
+    pub time: Timestamp,
+    /// Since the connection's first segment.
+    pub offset: Span,
+    /// Since the previous row.
+    pub delta: Span,
+    pub from: Side,
+    pub label: String,
+    pub role: Role,
+    pub retransmission: bool,
+    pub notes: Vec<&'static str>,
+    /// New states written on this row, per side (client, server), in order.
+    pub marks: [Vec<MarkView>; 2],
+}
+
+/// A state written on a lifeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MarkView {
+    pub state: State,
+    pub cause: Cause,
+    pub time: Timestamp,
+}
+
+/// A TIME-WAIT drawn as a span on one lifeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeWaitSpan {
+    pub side: Side,
+    /// Row where it starts.
+    pub row: usize,
+    pub entered: Timestamp,
+    pub expires: Timestamp,
+    /// 2×MSL, the span's nominal length.
+    pub length: Span,
+    pub ended_early: bool,
+    /// Whether the capture reaches its end.
+    pub ran_out: bool,
+}
+
+/// A state change after the last segment (a TIME-WAIT running out).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TailMark {
+    pub side: Side,
+    pub mark: MarkView,
+    pub offset: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ladder {
+    /// 1-based, as the user counts connections.
+    pub number: usize,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub verdict: String,
+    pub start: Timestamp,
+    pub initial: [State; 2],
+    pub rows: Vec<Row>,
+    pub tail: Vec<TailMark>,
+    pub time_waits: Vec<TimeWaitSpan>,
+}
+
+impl Ladder {
+    pub fn build(c: &Connection, msl: Span, style: LabelStyle) -> Ladder {
+        let mut rows: Vec<Row> = Vec::with_capacity(c.segments.len());
+        let mut prev = c.first_ts;
+        for (i, rec) in c.segments.iter().enumerate() {
+            rows.push(Row {
+                index: i,
+                frame: rec.frame,
+                time: rec.ts,
+                offset: rec.ts - c.first_ts,
+                delta: rec.ts - prev,
+                from: rec.from,
+                label: label::label(rec, style),
+                role: Role::of(rec),
+                retransmission: rec.retransmission,
+                notes: label::marks(rec),
+                marks: [Vec::new(), Vec::new()],
+            });
+            prev = rec.ts;
+        }
+        let mut tail = Vec::new();
+        let mut time_waits = Vec::new();
+        for m in c.marks_by_row() {
+            let view = MarkView {
+                state: m.to,
+                cause: m.cause,
+                time: m.time,
+            };
+            match rows.get_mut(m.row) {
+                Some(r) => r.marks[m.side.index()].push(view),
+                None => tail.push(TailMark {
+                    side: m.side,
+                    mark: view,
+                    offset: m.time - c.first_ts,
+                }),
+            }
+            if m.to == State::TimeWait {
+                if let Some(tw) = c.time_wait[m.side.index()] {
+                    time_waits.push(TimeWaitSpan {
+                        side: m.side,
+                        row: m.row,
+                        entered: tw.entered,
+                        expires: tw.expires,
+                        length: Span::from_nanos(msl.as_nanos() * 2),
+                        ended_early: tw.ended_early,
+                        ran_out: c.state(m.side) == State::Closed,
+                    });
+                }
+            }
+        }
+        Ladder {
+            number: c.id + 1,
+            client: c.client,
+            server: c.server,
+            verdict: verdict::verdict(c),
+            start: c.first_ts,
+            initial: c.initial,
+            rows,
+            tail,
+            time_waits,
+        }
+    }
+
+    pub fn addr(&self, side: Side) -> SocketAddr {
+        match side {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The one-line verdict on a connection: how it opened, how it ended, and
+//! what a reader should look at.
+
+use crate::time::{Span, Timestamp};
+use crate::track::{Closer, Closing, Connection, Opening, Side, State};
+
+/// "refused: the server answered the SYN with RST", or a summary such as
+/// "three-way handshake; the client closed first (four-way close); client
+/// in TIME-WAIT until +60.0 s".
+pub fn verdict(c: &Connection) -> String {
+    let opening = c.opening();
+    match opening {
+        Opening::Refused => {
+            let tries = c.syn_times(Side::Client).len();
+            let mut s = "refused: the server answered the SYN with RST".to_string();
+            if tries > 1 {
+                s.push_str(&format!(" (SYN sent {tries} times)"));
+            }
+            return s;
+        }
+        Opening::Unanswered => {
+            let times = c.syn_times(Side::Client);
+            let mut s = if times.len() > 1 {
+                format!(
+                    "unanswered: SYN sent {} times (retries after {}), no reply",
+                    times.len(),
+                    intervals(times)
+                )
+            } else {
+                "unanswered: one SYN, no reply".to_string()
+            };
+            match c.first_rst() {
+                Some((Side::Client, _)) => s.push_str("; the client gave up with RST"),
+                _ => s.push_str(&format!("; the client is in {}", c.state(Side::Client))),
+            }
+            return s;
+        }
+        _ => {}
+    }
+    let mut parts: Vec<String> = Vec::new();
+    parts.push(
+        match opening {
+            Opening::ThreeWay if c.sent_bare_syn(Side::Client) => "three-way handshake",
+            Opening::ThreeWay => "three-way handshake (the client's SYN was not captured)",
+            Opening::Simultaneous => "simultaneous open (the SYNs crossed)",
+            _ => "capture starts mid-connection",
+        }
+        .to_string(),
+    );
+    if opening != Opening::MidStream && c.state(Side::Server) == State::SynReceived {
+        parts.push("the handshake's final ACK never showed".into());
+    }
+    let synack_tries = c.syn_times(Side::Server).len();
+    if c.syn_times(Side::Client).len() > 1 || synack_tries > 1 {
+        let who = if c.syn_times(Side::Client).len() > 1 {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        let t = c.syn_times(who);
+        parts.push(format!(
+            "{who}'s SYN sent {} times (retries after {})",
+            t.len(),
+            intervals(t)
+        ));
+    }
+    let (closing, closer) = c.closing();
+    match (closing, closer) {
+        (Closing::Fin, Some(Closer::One(side))) => {
+            let how = match three_segment(c, side) {
+                Some(true) => " (the FIN carried the ACK of the first: three-segment close)",
+                Some(false) => " (four-way close)",
+                None => "",
+            };
+            parts.push(format!("the {side} closed first{how}"));
+        }
+        (Closing::Simultaneous, _) => parts.push("simultaneous close (the FINs crossed)".into()),
+        (Closing::Reset, Some(Closer::One(side))) => {
+            let state = c.first_rst().map(|(_, st)| st).unwrap_or(State::Established);
+            let mut s = format!("reset by the {side} in {state}");
+            if matches!(state, State::Established | State::CloseWait)
+                && c.fin_times(side).is_empty()
+            {
+                s.push_str(
+                    " instead of a FIN (abortive close: SO_LINGER 0, or close() with unread data)",
+                );
+            }
+            parts.push(s);
+        }
+        _ => {
+            let states = format!(
+                "{} / {}",
+                c.state(Side::Client),
+                c.state(Side::Server)
+            );
+            parts.push(format!("still open at the end of the capture ({states})"));
+        }
+    }
+    if let Some((side, bytes)) = c.half_close() {
+        parts.push(format!(
+            "half-close: the {side} sent {bytes} bytes after the {}'s FIN",
+            !side
+        ));
+    }
+    for side in Side::BOTH {
+        let fins = c.fin_times(side);
+        if fins.len() > 1 {
+            parts.push(format!(
+                "{side}'s FIN sent {} times (retries after {})",
+                fins.len(),
+                intervals(fins)
+            ));
+        }
+    }
+    for side in Side::BOTH {
+        if let Some(tw) = c.time_wait[side.index()] {
+            let rel = |t: Timestamp| format_offset(t - c.first_ts);
+            parts.push(if tw.ended_early {
+                format!(
+                    "{side}'s TIME-WAIT ended early at {} by a new connection on the same ports",
+                    rel(tw.expires)
+                )
+            } else if c.state(side) == State::Closed {
+                format!("{side}'s TIME-WAIT ran out at {}", rel(tw.expires))
+            } else {
+                format!("{side} in TIME-WAIT until {}", rel(tw.expires))
+            });
+        }
+    }
+    let data_retx = c.retransmissions
+        - (c.syn_times(Side::Client).len().saturating_sub(1)
+            + c.syn_times(Side::Server).len().saturating_sub(1)
+            + c.fin_times(Side::Client).len().saturating_sub(1)
+            + c.fin_times(Side::Server).len().saturating_sub(1)) as u64;
+    if data_retx > 0 {
+        parts.push(format!("{data_retx} data retransmission(s)"));
+    }
+    parts.join("; ")
+}
+
+/// Whether the peer's FIN acknowledged `closer`'s FIN (three segments) or
+/// a separate ACK came first (four). None when segments were not kept.
+fn three_segment(c: &Connection, closer: Side) -> Option<bool> {
+    let fin = c
+        .segments
+        .iter()
+        .find(|s| s.from == closer && s.flags.fin())?;
+    let fin_end = fin.seq.add(fin.len + 1);
+    let reply = c
+        .segments
+        .iter()
+        .find(|s| s.from == !closer && s.flags.ack() && fin_end.le(s.ack))?;
+    Some(reply.flags.fin())
+}
+
+/// "1 s, 2 s, 4 s": the gaps between successive transmissions.
+fn intervals(times: &[Timestamp]) -> String {
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "+60.0 s" relative to the connection's first segment.
+pub fn format_offset(span: Span) -> String {
+    format!("+{:.3} s", span.as_secs_f64())
+}

@@ -1,0 +1,18 @@
+//! tcpladder: TCP connection setup and teardown as ladder diagrams.
+//!
+//! The pipeline reads top to bottom, one module a stage:
+//! [`capture`] (files in) → [`decode`] (bytes → TCP segment) → [`track`]
+//! (connections and both endpoints' RFC 9293 states) → [`ladder`] (the view
+//! model) → [`export`] (text and JSON renderers). `decode`, `track` and
+//! `ladder` are pure: no files, terminals, sockets or clocks.
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod decode;
+pub mod time;
+pub mod track;
+pub mod analysis;
+pub mod cli;
+pub mod stats;
+pub mod ladder;
+pub mod export;

@@ -1,0 +1,127 @@
+//! Totals over a whole capture, folded one finished connection at a time
+//! (`tcpladder stats`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::analysis::ReadReport;
+use crate::decode::SkipKind;
+use crate::track::Connection;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub connections: u64,
+    pub by_opening: BTreeMap<&'static str, u64>,
+    pub by_closing: BTreeMap<&'static str, u64>,
+    pub retransmissions: u64,
+    pub segments_in_connections: u64,
+    pub half_closes: u64,
+    pub time_waits: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, c: &Connection) {
+        self.connections += 1;
+        *self.by_opening.entry(c.opening().name()).or_default() += 1;
+        *self.by_closing.entry(c.closing().0.name()).or_default() += 1;
+        self.retransmissions += c.retransmissions;
+        self.segments_in_connections += c.segment_count as u64;
+        self.half_closes += u64::from(c.half_close().is_some());
+        self.time_waits += c.time_wait.iter().flatten().count() as u64;
+    }
+}
+
+/// The `stats --json` document.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatsDoc {
+    pub file: String,
+    pub packets: u64,
+    pub tcp_segments: u64,
+    pub skipped: Skipped,
+    pub filtered_out: u64,
+    pub connections: u64,
+    pub by_opening: BTreeMap<&'static str, u64>,
+    pub by_closing: BTreeMap<&'static str, u64>,
+    pub retransmissions: u64,
+    pub half_closes: u64,
+    pub time_waits: u64,
+    pub first: Option<f64>,
+    pub last: Option<f64>,
+    pub duration: f64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub total: u64,
+    pub not_tcp: u64,
+    pub ip_fragment: u64,
+    pub unsupported_link_type: u64,
+    pub undecodable: u64,
+}
+
+impl StatsDoc {
+    pub fn new(report: &ReadReport, totals: &Totals) -> StatsDoc {
+        let get = |k| report.skipped.get(&k).copied().unwrap_or(0);
+        let duration = match (report.first_ts, report.last_ts) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        StatsDoc {
+            file: report.file.clone(),
+            packets: report.packets,
+            tcp_segments: report.tcp_segments,
+            skipped: Skipped {
+                total: report.skipped_total(),
+                not_tcp: get(SkipKind::NotTcp),
+                ip_fragment: get(SkipKind::Fragment),
+                unsupported_link_type: get(SkipKind::UnsupportedLink),
+                undecodable: get(SkipKind::Undecodable),
+            },
+            filtered_out: report.filtered_out,
+            connections: totals.connections,
+            by_opening: totals.by_opening.clone(),
+            by_closing: totals.by_closing.clone(),
+            retransmissions: totals.retransmissions,
+            half_closes: totals.half_closes,
+            time_waits: totals.time_waits,
+            first: report.first_ts.map(|t| t.as_json_secs()),
+            last: report.last_ts.map(|t| t.as_json_secs()),
+            duration,
+            warnings: report.warnings(),
+        }
+    }
+
+    /// The human-readable report.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "file               {}", self.file);
+        let _ = writeln!(s, "packets read       {}", self.packets);
+        let _ = writeln!(s, "TCP segments       {}", self.tcp_segments);
+        let k = &self.skipped;
+        let _ = writeln!(
+            s,
+            "packets skipped    {} (not TCP {}, IP fragment {}, unsupported link type {}, undecodable {})",
+            k.total, k.not_tcp, k.ip_fragment, k.unsupported_link_type, k.undecodable
+        );
+        if self.filtered_out > 0 {
+            let _ = writeln!(s, "filtered out       {}", self.filtered_out);
+        }
+        let _ = writeln!(s, "capture duration   {:.6} s", self.duration);
+        let _ = writeln!(s, "connections        {}", self.connections);
+        let list = |m: &BTreeMap<&'static str, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(s, "  by opening       {}", list(&self.by_opening));
+        let _ = writeln!(s, "  by closing       {}", list(&self.by_closing));
+        let _ = writeln!(s, "  half-closes      {}", self.half_closes);
+        let _ = writeln!(s, "  TIME-WAITs       {}", self.time_waits);
+        let _ = writeln!(s, "retransmissions    {}", self.retransmissions);
+        s
+    }
+}

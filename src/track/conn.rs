@@ -1,0 +1,933 @@
+//! One connection incarnation: its segments, and one RFC 9293 state machine
+//! per endpoint, driven only by what the capture proves.
+//!
+//! A capture is taken at one point, so a captured segment may never have
+//! reached its receiver. States are inferred from what each endpoint
+//! *sends*: its flags, and its ACK field, which proves what it had received
+//! when it sent. The rules:
+//!
+//! * Sending changes the sender's state at once (SYN → SYN-SENT, FIN →
+//!   FIN-WAIT-1 or LAST-ACK, RST → CLOSED).
+//! * A segment that occupies sequence space (SYN, FIN) is delivered to its
+//!   receiver only when the receiver later acknowledges it. If it was sent
+//!   several times, the last copy captured before that acknowledgment is
+//!   taken as the one that arrived. Until then it waits in a per-direction
+//!   queue, and so does everything its sender sent after it, because a
+//!   receiver processes one sender's segments in sequence order.
+//! * A segment that occupies no sequence space (a pure ACK, an RST) can never
+//!   be acknowledged; it is delivered when it reaches the head of the queue,
+//!   tentatively. If the receiver later retransmits the SYN,ACK or FIN that
+//!   the ACK covered, the ACK evidently got lost and its effect is undone; if
+//!   the receiver keeps sending after an RST, the RST arrived later.
+//! * A receive-driven state change is drawn on the row of the segment that
+//!   caused it, but never before the receiver's own last send that shows it
+//!   had not arrived yet (crossing FINs).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::decode::{Flags, SeqNumber, Segment, TcpOptions};
+use crate::time::{Span, Timestamp};
+
+use super::state::{Side, State};
+
+/// One captured segment, as the connection saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentRecord {
+    pub frame: u64,
+    pub ts: Timestamp,
+    pub from: Side,
+    pub flags: Flags,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    /// Relative numbers as Wireshark computes them.
+    pub rel_seq: u32,
+    /// None when the ACK flag is clear.
+    pub rel_ack: Option<u32>,
+    pub len: u32,
+    pub window: u16,
+    /// The window in bytes, once both SYNs agreed on window scaling.
+    pub scaled_window: Option<u32>,
+    pub options: TcpOptions,
+    pub header_len: u8,
+    pub checksum: u16,
+    pub urgent: u16,
+    pub ttl: u8,
+    pub truncated: bool,
+    /// Carries sequence space its sender had already sent.
+    pub retransmission: bool,
+    /// A keep-alive probe (one byte or none, one below the next sequence).
+    pub keepalive: bool,
+}
+
+/// Why a state changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The endpoint sent this row's segment.
+    Sent,
+    /// The endpoint received this row's segment.
+    Received,
+    /// The TIME-WAIT timer ran out.
+    Timer,
+    /// A new connection on the same 4-tuple ended TIME-WAIT early.
+    NewIncarnation,
+}
+
+/// What an ACK-driven change rests on, so it can be undone when the
+/// endpoint later shows it never got that ACK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tentative {
+    /// The peer's ACK covered this endpoint's SYN.
+    AckOfSyn,
+    /// The peer's ACK covered this endpoint's FIN.
+    AckOfFin,
+    /// The peer's RST.
+    Rst,
+}
+
+/// A state change of one endpoint, placed on a ladder row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateMark {
+    pub side: Side,
+    pub from: State,
+    pub to: State,
+    /// Index into the connection's segments; equal to the segment count for
+    /// changes after the last segment (a TIME-WAIT that ran out).
+    pub row: usize,
+    pub time: Timestamp,
+    pub cause: Cause,
+    pub tentative: Option<Tentative>,
+}
+
+/// The TIME-WAIT of one endpoint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeWait {
+    pub entered: Timestamp,
+    /// 2×MSL after entry, or after the last retransmitted FIN that restarted
+    /// the timer; or the moment a new incarnation ended it early.
+    pub expires: Timestamp,
+    pub ended_early: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opening {
+    ThreeWay,
+    Simultaneous,
+    Refused,
+    Unanswered,
+    MidStream,
+}
+
+impl Opening {
+    pub fn name(self) -> &'static str {
+        match self {
+            Opening::ThreeWay => "three-way",
+            Opening::Simultaneous => "simultaneous",
+            Opening::Refused => "refused",
+            Opening::Unanswered => "unanswered",
+            Opening::MidStream => "mid-stream",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    Fin,
+    Simultaneous,
+    Reset,
+    None,
+}
+
+impl Closing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Closing::Fin => "fin",
+            Closing::Simultaneous => "simultaneous",
+            Closing::Reset => "reset",
+            Closing::None => "none",
+        }
+    }
+}
+
+/// Who closed: the first FIN's sender, the RST's sender, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closer {
+    One(Side),
+    Both,
+}
+
+/// A segment waiting to be delivered to its receiver.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    row: usize,
+    ts: Timestamp,
+    seq: SeqNumber,
+    end: SeqNumber,
+    flags: Flags,
+    ack: SeqNumber,
+}
+
+impl Pending {
+    fn occupies_sequence_space(&self) -> bool {
+        self.end != self.seq
+    }
+}
+
+/// A queue longer than this (a one-sided capture of a SYN flood, say) is
+/// cut by delivering its head: memory stays bounded.
+const MAX_QUEUE: usize = 64;
+
+/// Per-endpoint sequence bookkeeping.
+#[derive(Clone, Debug, Default)]
+struct Endpoint {
+    state: State,
+    isn: Option<SeqNumber>,
+    /// Base for relative numbers.
+    base: Option<SeqNumber>,
+    /// Highest sequence end sent so far.
+    next_seq: Option<SeqNumber>,
+    fin_seq: Option<SeqNumber>,
+    window_scale: Option<u8>,
+    sent_syn_scale: bool,
+    last_send: Option<(usize, bool)>,
+    /// (row, time) of the first segment after this endpoint's last send.
+    after_last_send: Option<(usize, Timestamp)>,
+    last_mark_row: usize,
+    segments: u64,
+    payload_bytes: u64,
+    syn_times: Vec<Timestamp>,
+    fin_times: Vec<Timestamp>,
+    sent_bare_syn: bool,
+    sent_syn_ack: bool,
+    sent_rst: bool,
+    sent_fin: bool,
+    /// Sent its FIN before receiving the peer's (an active closer).
+    active_close: bool,
+}
+
+/// Facts for the verdict that no single state shows.
+#[derive(Clone, Debug, Default)]
+struct Facts {
+    first_fin: Option<Side>,
+    /// The first RST, and the states of both ends when it was sent.
+    rst: Option<(Side, State)>,
+    both_fins_before_rst: bool,
+    half_close: Option<Side>,
+    half_close_bytes: u64,
+    first_was_syn_ack: bool,
+}
+
+/// A connection incarnation.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub id: usize,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// Every segment, when the tracker keeps them.
+    pub segments: Vec<SegmentRecord>,
+    pub marks: Vec<StateMark>,
+    /// Each side's state before the first segment (LISTEN is assumed for a
+    /// server until it shows otherwise).
+    pub initial: [State; 2],
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub segment_count: usize,
+    pub retransmissions: u64,
+    pub time_wait: [Option<TimeWait>; 2],
+    ends: [Endpoint; 2],
+    queue: [VecDeque<Pending>; 2],
+    /// Acknowledged by a SYN,ACK, delivered on the next row.
+    deferred: [Option<SeqNumber>; 2],
+    facts: Facts,
+    keep_segments: bool,
+    two_msl: Span,
+}
+
+impl Connection {
+    /// A new incarnation whose first segment is `seg`.
+    pub fn new(id: usize, seg: &Segment, ts: Timestamp, msl: Span, keep_segments: bool) -> Self {
+        let bare_syn = seg.flags.syn() && !seg.flags.ack();
+        let syn_ack = seg.flags.syn() && seg.flags.ack();
+        // The client sent the first SYN without ACK; the receiver of a
+        // SYN,ACK is that client; with no SYN, the higher port.
+        let sender_is_client = if bare_syn {
+            true
+        } else if syn_ack {
+            false
+        } else {
+            seg.src.port() >= seg.dst.port()
+        };
+        let (client, server) = if sender_is_client {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let initial = if bare_syn {
+            [State::Closed, State::Listen]
+        } else if syn_ack {
+            [State::SynSent, State::Listen]
+        } else {
+            [State::Established, State::Established]
+        };
+        let mut ends: [Endpoint; 2] = Default::default();
+        for s in Side::BOTH {
+            ends[s.index()].state = initial[s.index()];
+        }
+        Connection {
+            id,
+            client,
+            server,
+            segments: Vec::new(),
+            marks: Vec::new(),
+            initial,
+            first_ts: ts,
+            last_ts: ts,
+            segment_count: 0,
+            retransmissions: 0,
+            time_wait: [None, None],
+            ends,
+            queue: Default::default(),
+            deferred: [None, None],
+            facts: Facts {
+                first_was_syn_ack: syn_ack,
+                ..Facts::default()
+            },
+            keep_segments,
+            two_msl: Span::from_nanos(msl.as_nanos().saturating_mul(2)),
+        }
+    }
+
+    pub fn side_of(&self, addr: SocketAddr) -> Side {
+        if addr == self.client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    pub fn addr(&self, side: Side) -> SocketAddr {
+        match side {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
+    }
+
+    /// The endpoint's current state.
+    pub fn state(&self, side: Side) -> State {
+        self.ends[side.index()].state
+    }
+
+    /// The ISN the endpoint used, if its SYN was seen.
+    pub fn isn(&self, side: Side) -> Option<SeqNumber> {
+        self.ends[side.index()].isn
+    }
+
+    /// The base its relative sequence numbers count from.
+    pub fn base(&self, side: Side) -> Option<SeqNumber> {
+        self.ends[side.index()].base
+    }
+
+    /// Successive states of one side, the initial one first.
+    pub fn states(&self, side: Side) -> Vec<State> {
+        let mut v = vec![self.initial[side.index()]];
+        v.extend(self.marks.iter().filter(|m| m.side == side).map(|m| m.to));
+        v
+    }
+
+    /// Marks sorted by row, as a ladder draws them.
+    pub fn marks_by_row(&self) -> Vec<StateMark> {
+        let mut v = self.marks.clone();
+        v.sort_by_key(|m| m.row);
+        v
+    }
+
+    pub fn sent_bare_syn(&self, side: Side) -> bool {
+        self.ends[side.index()].sent_bare_syn
+    }
+
+    pub fn payload_bytes(&self, side: Side) -> u64 {
+        self.ends[side.index()].payload_bytes
+    }
+
+    pub fn segments_from(&self, side: Side) -> u64 {
+        self.ends[side.index()].segments
+    }
+
+    /// Times the endpoint sent a SYN (first and retransmissions).
+    pub fn syn_times(&self, side: Side) -> &[Timestamp] {
+        &self.ends[side.index()].syn_times
+    }
+
+    /// Times the endpoint sent its FIN (first and retransmissions).
+    pub fn fin_times(&self, side: Side) -> &[Timestamp] {
+        &self.ends[side.index()].fin_times
+    }
+
+    /// Whether a bare SYN from `from` with sequence `seq` starts a new
+    /// incarnation on this 4-tuple rather than belonging to this one.
+    pub fn is_new_incarnation(&self, from: SocketAddr, seq: SeqNumber) -> bool {
+        let e = &self.ends[self.side_of(from).index()];
+        match e.isn {
+            // Same ISN: a retransmission.
+            Some(isn) => isn != seq,
+            // Its first SYN: part of this connection (simultaneous open)
+            // unless it already spoke without one or everything is over.
+            None => e.segments > 0 || self.is_finished(),
+        }
+    }
+
+    /// Both ends are CLOSED or in TIME-WAIT.
+    pub fn is_finished(&self) -> bool {
+        Side::BOTH.iter().all(|s| self.state(*s).is_finished())
+    }
+
+    /// When a finished connection can be forgotten: after its TIME-WAITs
+    /// have run out and 2×MSL has passed since its last segment.
+    pub fn linger_until(&self) -> Timestamp {
+        let mut t = self.last_ts + self.two_msl;
+        for tw in self.time_wait.iter().flatten() {
+            t = t.max(tw.expires);
+        }
+        t
+    }
+
+    /// Processes one captured segment.
+    pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
+        self.advance(ts);
+        let from = self.side_of(seg.src);
+        let row = self.segment_count;
+        self.segment_count += 1;
+        self.last_ts = self.last_ts.max(ts);
+        for s in Side::BOTH {
+            let e = &mut self.ends[s.index()];
+            if matches!(e.last_send, Some((r, _)) if r + 1 == row) {
+                e.after_last_send = Some((row, ts));
+            }
+        }
+        self.flush_deferred();
+        let record = self.number(seg, ts, frame, from);
+        if record.retransmission {
+            self.retransmissions += 1;
+        }
+
+        // A "listener" that answers with RST was never listening: the port
+        // is closed (RFC 9293 §3.10.7.1), so the SYN it got changed nothing.
+        if seg.flags.rst()
+            && self.state(from) == State::Listen
+            && !self.marks.iter().any(|m| m.side == from)
+        {
+            self.reassume(from, State::Closed);
+        }
+        // What this segment's ACK proves its sender had received.
+        if seg.flags.ack() {
+            self.deliver_proven(from, seg.ack, seg.flags.syn());
+        }
+        self.on_send(from, seg, row, ts, &record);
+
+        let p = Pending {
+            row,
+            ts,
+            seq: seg.seq,
+            end: seg.end(),
+            flags: seg.flags,
+            ack: seg.ack,
+        };
+        let q = &mut self.queue[from.index()];
+        if p.flags.syn() || p.flags.fin() || !q.is_empty() {
+            q.push_back(p);
+            if q.len() > MAX_QUEUE {
+                if let Some(head) = q.pop_front() {
+                    self.receive(!from, head, true);
+                }
+            }
+        } else {
+            self.receive(!from, p, true);
+        }
+
+        let e = &mut self.ends[from.index()];
+        e.last_send = Some((row, seg.flags.ack()));
+        e.after_last_send = None;
+        e.segments += 1;
+        if !record.retransmission {
+            e.payload_bytes += u64::from(seg.len);
+        }
+        if self.keep_segments {
+            self.segments.push(record);
+        }
+    }
+
+    /// Delivers what a SYN,ACK's sender had acknowledged but could not yet
+    /// have processed.
+    fn flush_deferred(&mut self) {
+        for s in Side::BOTH {
+            if let Some(ack) = self.deferred[s.index()].take() {
+                self.deliver_proven(s, ack, false);
+            }
+        }
+    }
+
+    /// Lets timers run to `now`: a TIME-WAIT that has expired becomes CLOSED.
+    /// Also the end of capture: nothing further can arrive.
+    pub fn advance(&mut self, now: Timestamp) {
+        self.flush_deferred();
+        for s in Side::BOTH {
+            if self.state(s) != State::TimeWait {
+                continue;
+            }
+            if let Some(tw) = self.time_wait[s.index()] {
+                if tw.expires <= now {
+                    let row = self.segment_count;
+                    self.set_state(s, State::Closed, row, tw.expires, Cause::Timer, None);
+                }
+            }
+        }
+    }
+
+    /// A new incarnation on the same 4-tuple starts at `ts`: a TIME-WAIT
+    /// still running ends there.
+    pub fn end_by_new_incarnation(&mut self, ts: Timestamp) {
+        self.advance(ts);
+        for s in Side::BOTH {
+            if self.state(s) == State::TimeWait {
+                if let Some(tw) = &mut self.time_wait[s.index()] {
+                    tw.expires = ts;
+                    tw.ended_early = true;
+                }
+                let row = self.segment_count;
+                self.set_state(s, State::Closed, row, ts, Cause::NewIncarnation, None);
+            }
+        }
+    }
+
+    /// Relative numbers, window scaling and retransmission marks.
+    fn number(&mut self, seg: &Segment, ts: Timestamp, frame: u64, from: Side) -> SegmentRecord {
+        let syn = seg.flags.syn();
+        {
+            let e = &mut self.ends[from.index()];
+            if syn {
+                if e.isn.is_none() {
+                    e.isn = Some(seg.seq);
+                    e.base = Some(seg.seq);
+                }
+                if let Some(ws) = seg.options.window_scale {
+                    e.window_scale = Some(ws.min(14));
+                }
+                e.sent_syn_scale = seg.options.window_scale.is_some();
+            } else if e.base.is_none() {
+                // Wireshark's rule without a SYN: the first byte seen is 1.
+                e.base = Some(SeqNumber(seg.seq.0.wrapping_sub(1)));
+            }
+        }
+        if seg.flags.ack() {
+            let peer = &mut self.ends[(!from).index()];
+            if peer.base.is_none() {
+                peer.base = Some(SeqNumber(seg.ack.0.wrapping_sub(1)));
+            }
+        }
+        let e = &self.ends[from.index()];
+        let peer = &self.ends[(!from).index()];
+        let base = e.base.unwrap_or(seg.seq);
+        let occupies = seg.seq_len() > 0;
+        let keepalive = !syn
+            && !seg.flags.fin()
+            && !seg.flags.rst()
+            && seg.len <= 1
+            && e.next_seq.is_some_and(|n| seg.seq.add(1) == n);
+        let retransmission =
+            occupies && !keepalive && e.next_seq.is_some_and(|n| seg.seq.lt(n));
+        let scaling = e.sent_syn_scale && peer.sent_syn_scale;
+        let scaled_window = match (syn, scaling, e.window_scale) {
+            (false, true, Some(ws)) => Some(u32::from(seg.window) << ws),
+            _ => None,
+        };
+        let e = &mut self.ends[from.index()];
+        e.next_seq = Some(match e.next_seq {
+            Some(n) => n.max(seg.end()),
+            None => seg.end(),
+        });
+        let rel_ack = seg
+            .flags
+            .ack()
+            .then(|| seg.ack - self.ends[(!from).index()].base.unwrap_or(seg.ack));
+        SegmentRecord {
+            frame,
+            ts,
+            from,
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            rel_seq: seg.seq - base,
+            rel_ack,
+            len: seg.len,
+            window: seg.window,
+            scaled_window,
+            options: seg.options,
+            header_len: seg.header_len,
+            checksum: seg.checksum,
+            urgent: seg.urgent,
+            ttl: seg.ttl,
+            truncated: seg.truncated,
+            retransmission,
+            keepalive,
+        }
+    }
+
+    /// `receiver` sent an ACK of `ack`: every queued segment of its peer
+    /// that this covers has arrived, in order. A receiver that sends a
+    /// SYN,ACK is still in SYN-RECEIVED, so of what the ACK covers only the
+    /// bare SYNs can have arrived yet; the rest is delivered on the next row.
+    fn deliver_proven(&mut self, receiver: Side, ack: SeqNumber, sending_syn_ack: bool) {
+        let q = (!receiver).index();
+        while let Some(head) = self.queue[q].front().copied() {
+            if head.occupies_sequence_space() && !head.end.le(ack) {
+                break;
+            }
+            if sending_syn_ack && head.flags.ack() {
+                self.deferred[receiver.index()] = Some(ack);
+                break;
+            }
+            self.queue[q].pop_front();
+            if head.occupies_sequence_space() {
+                // Of several copies, the last one before the proof arrived.
+                let later_copy = self.queue[q].iter().any(|p| {
+                    p.seq == head.seq
+                        && p.end == head.end
+                        && p.flags.syn() == head.flags.syn()
+                        && p.flags.fin() == head.flags.fin()
+                        && p.flags.ack() == head.flags.ack()
+                        && p.end.le(ack)
+                });
+                if later_copy {
+                    continue;
+                }
+                self.receive(receiver, head, false);
+            } else {
+                self.receive(receiver, head, true);
+            }
+        }
+    }
+
+    /// Sender-driven transitions (RFC 9293 §3.10, the user calls and the
+    /// segments they put on the wire).
+    fn on_send(&mut self, s: Side, seg: &Segment, row: usize, ts: Timestamp, rec: &SegmentRecord) {
+        let f = seg.flags;
+        let st = self.state(s);
+        let none_yet = !self.marks.iter().any(|m| m.side == s);
+        if f.syn() {
+            self.ends[s.index()].syn_times.push(ts);
+        }
+        if f.fin() {
+            self.ends[s.index()].fin_times.push(ts);
+        }
+        if f.rst() {
+            self.ends[s.index()].sent_rst = true;
+            if self.facts.rst.is_none() {
+                self.facts.rst = Some((s, st));
+                self.facts.both_fins_before_rst =
+                    self.ends[0].sent_fin && self.ends[1].sent_fin;
+            }
+            match st {
+                State::Closed | State::Listen => {}
+                // RST aborts from any other state (ABORT call, or a reply to
+                // an unacceptable segment).
+                _ => self.set_state(s, State::Closed, row, ts, Cause::Sent, None),
+            }
+            return;
+        }
+        let redo_rst = self.undo_if_contradicted(s, f);
+        let st = self.state(s);
+        match (st, f.syn(), f.ack(), f.fin()) {
+            // OPEN, active: CLOSED → SYN-SENT.
+            (State::Closed, true, false, _) => {
+                self.ends[s.index()].sent_bare_syn = true;
+                self.set_state(s, State::SynSent, row, ts, Cause::Sent, None);
+            }
+            // A bare SYN from the side assumed to be listening: it was
+            // actively opening too (simultaneous open, RFC 9293 Figure 8).
+            (State::Listen, true, false, _) if none_yet => {
+                self.ends[s.index()].sent_bare_syn = true;
+                self.reassume(s, State::Closed);
+                self.set_state(s, State::SynSent, row, ts, Cause::Sent, None);
+            }
+            (State::SynSent, true, false, _) => {
+                self.ends[s.index()].sent_bare_syn = true;
+            }
+            // SYN,ACK: it received a SYN. Normally the delivery of that SYN
+            // already moved it; here the SYN itself was not captured.
+            (State::Listen | State::SynSent | State::Closed, true, true, _) => {
+                self.ends[s.index()].sent_syn_ack = true;
+                self.set_state(s, State::SynReceived, row, ts, Cause::Sent, None);
+            }
+            (_, true, true, _) => self.ends[s.index()].sent_syn_ack = true,
+            // CLOSE from ESTABLISHED or SYN-RECEIVED: FIN-WAIT-1.
+            (State::Established | State::SynReceived, false, _, true) => {
+                let e = &mut self.ends[s.index()];
+                e.fin_seq = Some(seg.seq.add(seg.len));
+                e.sent_fin = true;
+                e.active_close = true;
+                self.facts.first_fin.get_or_insert(s);
+                self.set_state(s, State::FinWait1, row, ts, Cause::Sent, None);
+            }
+            // CLOSE from CLOSE-WAIT: LAST-ACK.
+            (State::CloseWait, false, _, true) => {
+                let e = &mut self.ends[s.index()];
+                e.fin_seq = Some(seg.seq.add(seg.len));
+                e.sent_fin = true;
+                self.facts.first_fin.get_or_insert(s);
+                self.set_state(s, State::LastAck, row, ts, Cause::Sent, None);
+            }
+            _ => {}
+        }
+        // Data sent after the peer's FIN arrived: a half-close in use.
+        if seg.len > 0
+            && !rec.retransmission
+            && matches!(self.state(s), State::CloseWait | State::LastAck)
+            && !f.fin()
+        {
+            self.facts.half_close.get_or_insert(s);
+            self.facts.half_close_bytes += u64::from(seg.len);
+        }
+        if redo_rst {
+            let t = Some(Tentative::Rst);
+            self.set_state(s, State::Closed, row, ts, Cause::Received, t);
+        }
+    }
+
+    /// The endpoint shows it never got an ACK (it retransmits what the ACK
+    /// covered) or an RST (it keeps talking): undo that tentative change.
+    /// Returns true when the undone change was an RST's, which then
+    /// arrived after this segment left and is redone by the caller.
+    fn undo_if_contradicted(&mut self, s: Side, f: Flags) -> bool {
+        let Some(pos) = self.marks.iter().rposition(|m| m.side == s) else {
+            return false;
+        };
+        let m = self.marks[pos];
+        let undo = match m.tentative {
+            Some(Tentative::AckOfSyn) => f.syn() && f.ack(),
+            Some(Tentative::AckOfFin) => f.fin(),
+            Some(Tentative::Rst) => true,
+            None => false,
+        };
+        if !undo {
+            return false;
+        }
+        self.marks.remove(pos);
+        self.ends[s.index()].state = m.from;
+        self.ends[s.index()].last_mark_row = self
+            .marks
+            .iter()
+            .filter(|k| k.side == s)
+            .map(|k| k.row)
+            .max()
+            .unwrap_or(0);
+        if m.to == State::TimeWait {
+            self.time_wait[s.index()] = None;
+        }
+        m.tentative == Some(Tentative::Rst)
+    }
+
+    /// Receive-driven transitions (RFC 9293 §3.10.7, "SEGMENT ARRIVES").
+    fn receive(&mut self, r: Side, p: Pending, tentative: bool) {
+        let st = self.state(r);
+        let (row, time) = self.placement(r, &p);
+        let f = p.flags;
+        if f.rst() {
+            let accept = match st {
+                // An RST to a listener is ignored.
+                State::Listen | State::Closed => false,
+                // In SYN-SENT an RST counts only if it acknowledges our SYN.
+                State::SynSent => {
+                    f.ack() && self.ends[r.index()].isn.is_some_and(|i| i.add(1) == p.ack)
+                }
+                // Elsewhere it aborts; Linux also lets it end TIME-WAIT.
+                _ => true,
+            };
+            if accept {
+                let t = tentative.then_some(Tentative::Rst);
+                self.set_state(r, State::Closed, row, time, Cause::Received, t);
+            }
+            return;
+        }
+        let e = &self.ends[r.index()];
+        let acks_syn = f.ack() && e.isn.is_none_or(|i| i.add(1).le(p.ack));
+        let acks_fin = f.ack() && e.fin_seq.is_some_and(|fs| fs.add(1).le(p.ack));
+        let mut new = st;
+        let mut why = None;
+        // The ACK field first, then SYN and FIN, as §3.10.7.4 orders them.
+        match new {
+            // SYN,ACK arrives in SYN-SENT: ESTABLISHED.
+            State::SynSent if f.syn() && acks_syn => new = State::Established,
+            // Our SYN acknowledged in SYN-RECEIVED: ESTABLISHED.
+            State::SynReceived if acks_syn => {
+                new = State::Established;
+                why = Some(Tentative::AckOfSyn);
+            }
+            // Our FIN acknowledged: FIN-WAIT-1 → FIN-WAIT-2, CLOSING →
+            // TIME-WAIT, LAST-ACK → CLOSED.
+            State::FinWait1 if acks_fin => {
+                new = State::FinWait2;
+                why = Some(Tentative::AckOfFin);
+            }
+            State::Closing if acks_fin => {
+                new = State::TimeWait;
+                why = Some(Tentative::AckOfFin);
+            }
+            State::LastAck if acks_fin => {
+                new = State::Closed;
+                why = Some(Tentative::AckOfFin);
+            }
+            _ => {}
+        }
+        if f.syn() && !f.ack() {
+            // A SYN arrives: LISTEN → SYN-RECEIVED; SYN-SENT → SYN-RECEIVED
+            // (simultaneous open).
+            if matches!(new, State::Listen | State::SynSent) {
+                new = State::SynReceived;
+            }
+        }
+        if f.fin() {
+            match new {
+                State::SynReceived | State::Established => new = State::CloseWait,
+                // FINs crossed: our FIN not yet acknowledged.
+                State::FinWait1 => new = State::Closing,
+                State::FinWait2 => new = State::TimeWait,
+                // A retransmitted FIN restarts the 2MSL timer.
+                State::TimeWait => {
+                    if let Some(tw) = &mut self.time_wait[r.index()] {
+                        tw.expires = time + self.two_msl;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if new != st {
+            // A change that also rests on a FIN or SYN was proven by an ACK.
+            let t = if tentative && !f.fin() && !f.syn() {
+                why
+            } else {
+                None
+            };
+            self.set_state(r, new, row, time, Cause::Received, t);
+        }
+    }
+
+    /// Row and time at which a received segment is drawn: its own row,
+    /// but not before the receiver's last send that shows it had not yet
+    /// arrived, nor before the receiver's previous state change.
+    fn placement(&self, r: Side, p: &Pending) -> (usize, Timestamp) {
+        let e = &self.ends[r.index()];
+        let mut row = p.row;
+        let mut time = p.ts;
+        if let Some((sent, true)) = e.last_send {
+            if sent >= p.row {
+                // Arrived after that send: on the next row, or on the
+                // send's own row when nothing came after it.
+                (row, time) = e.after_last_send.unwrap_or((sent, time));
+            }
+        }
+        if e.last_mark_row > row {
+            row = e.last_mark_row;
+            time = self
+                .marks
+                .iter()
+                .rev()
+                .find(|m| m.side == r)
+                .map_or(time, |m| m.time.max(time));
+        }
+        (row, time)
+    }
+
+    /// Every state change goes through here.
+    fn set_state(
+        &mut self,
+        side: Side,
+        to: State,
+        row: usize,
+        time: Timestamp,
+        cause: Cause,
+        tentative: Option<Tentative>,
+    ) {
+        let from = self.state(side);
+        if from == to {
+            return;
+        }
+        if to == State::TimeWait {
+            self.time_wait[side.index()] = Some(TimeWait {
+                entered: time,
+                expires: time + self.two_msl,
+                ended_early: false,
+            });
+        }
+        let e = &mut self.ends[side.index()];
+        e.state = to;
+        e.last_mark_row = e.last_mark_row.max(row);
+        self.marks.push(StateMark {
+            side,
+            from,
+            to,
+            row,
+            time,
+            cause,
+            tentative,
+        });
+    }
+
+    /// Replaces an assumed initial state once the endpoint shows otherwise.
+    fn reassume(&mut self, side: Side, state: State) {
+        self.initial[side.index()] = state;
+        self.ends[side.index()].state = state;
+    }
+
+    /// How the connection opened.
+    pub fn opening(&self) -> Opening {
+        let c = &self.ends[0];
+        let s = &self.ends[1];
+        if c.sent_bare_syn {
+            if s.sent_bare_syn {
+                Opening::Simultaneous
+            } else if s.sent_syn_ack {
+                Opening::ThreeWay
+            } else if s.sent_rst {
+                Opening::Refused
+            } else {
+                Opening::Unanswered
+            }
+        } else if self.facts.first_was_syn_ack {
+            Opening::ThreeWay
+        } else {
+            Opening::MidStream
+        }
+    }
+
+    /// How it closed, and who closed it.
+    pub fn closing(&self) -> (Closing, Option<Closer>) {
+        if let Some((side, _)) = self.facts.rst {
+            if !self.facts.both_fins_before_rst {
+                return (Closing::Reset, Some(Closer::One(side)));
+            }
+        }
+        let active: Vec<Side> = Side::BOTH
+            .into_iter()
+            .filter(|s| self.ends[s.index()].active_close)
+            .collect();
+        if active.len() == 2 {
+            return (Closing::Simultaneous, Some(Closer::Both));
+        }
+        match self.facts.first_fin {
+            Some(s) => (Closing::Fin, Some(Closer::One(s))),
+            None => (Closing::None, None),
+        }
+    }
+
+    /// Payload sent after receiving the peer's FIN: by whom, how much.
+    pub fn half_close(&self) -> Option<(Side, u64)> {
+        self.facts
+            .half_close
+            .map(|s| (s, self.facts.half_close_bytes))
+    }
+
+    /// The side that sent the first RST, and the state it was in.
+    pub fn first_rst(&self) -> Option<(Side, State)> {
+        self.facts.rst
+    }
+}

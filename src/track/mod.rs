@@ -1,0 +1,175 @@
+//! Connections and their endpoints' states, from decoded segments. Pure and
+//! sans-IO: time arrives with each segment, so replay and live capture
+//! behave the same and every rule is unit-testable.
+
+pub mod conn;
+pub mod key;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use crate::decode::Segment;
+use crate::time::{Span, Timestamp};
+
+pub use conn::{
+    Cause, Closer, Closing, Connection, Opening, SegmentRecord, StateMark, Tentative, TimeWait,
+};
+pub use key::ConnKey;
+pub use state::{Side, State};
+
+/// Linux's MSL is 30 s (TIME-WAIT lasts 60 s).
+pub const DEFAULT_MSL: Span = Span::from_secs(30);
+
+#[derive(Clone, Copy, Debug)]
+pub struct TrackConfig {
+    pub msl: Span,
+    /// Keep every segment (for ladders); `stats` turns this off.
+    pub keep_segments: bool,
+    /// Hand finished connections out as soon as they can no longer receive
+    /// segments (2×MSL after the last one), so memory follows the
+    /// connections open at once rather than the length of the capture.
+    pub stream: bool,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig {
+            msl: DEFAULT_MSL,
+            keep_segments: true,
+            stream: false,
+        }
+    }
+}
+
+/// Follows every connection in a capture.
+pub struct Tracker {
+    cfg: TrackConfig,
+    conns: FxHashMap<ConnKey, Connection>,
+    /// Finished connections not yet taken by the caller.
+    done: Vec<Connection>,
+    /// (linger deadline, key, id) of connections that finished, oldest first.
+    expiry: VecDeque<(Timestamp, ConnKey, usize)>,
+    next_id: usize,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackConfig) -> Tracker {
+        Tracker {
+            cfg,
+            conns: FxHashMap::default(),
+            done: Vec::new(),
+            expiry: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    pub fn config(&self) -> &TrackConfig {
+        &self.cfg
+    }
+
+    /// Adds one segment; returns the id of the connection it joined.
+    pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) -> usize {
+        if self.cfg.stream {
+            self.expire(ts);
+        }
+        let key = ConnKey::new(seg.src, seg.dst);
+        let bare_syn = seg.flags.syn() && !seg.flags.ack();
+        let replace = match self.conns.get_mut(&key) {
+            None => false,
+            Some(c) => {
+                if bare_syn && c.is_new_incarnation(seg.src, seg.seq) {
+                    c.end_by_new_incarnation(ts);
+                    true
+                } else if c.is_finished() && ts > c.linger_until() {
+                    // A stray long after the end: a new (mid-stream) one.
+                    c.advance(ts);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if replace {
+            if let Some(old) = self.conns.remove(&key) {
+                self.done.push(old);
+            }
+        }
+        let next_id = &mut self.next_id;
+        let cfg = self.cfg;
+        let conn = self.conns.entry(key).or_insert_with(|| {
+            let id = *next_id;
+            *next_id += 1;
+            Connection::new(id, seg, ts, cfg.msl, cfg.keep_segments)
+        });
+        let was_finished = conn.is_finished();
+        conn.push(seg, ts, frame);
+        let id = conn.id;
+        if self.cfg.stream && conn.is_finished() && !was_finished {
+            self.expiry.push_back((conn.linger_until(), key, id));
+        }
+        id
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        while let Some(&(deadline, key, id)) = self.expiry.front() {
+            if deadline > now {
+                break;
+            }
+            self.expiry.pop_front();
+            let Some(c) = self.conns.get(&key) else {
+                continue;
+            };
+            if c.id != id {
+                continue;
+            }
+            if !c.is_finished() || c.linger_until() > now {
+                // It came back to life or got a late segment: look again later.
+                let again = c.linger_until();
+                if c.is_finished() {
+                    self.expiry.push_back((again, key, id));
+                }
+                continue;
+            }
+            if let Some(mut c) = self.conns.remove(&key) {
+                c.advance(now);
+                self.done.push(c);
+            }
+        }
+    }
+
+    /// Connections that are over, in the order they ended; the caller owns
+    /// them now.
+    pub fn take_done(&mut self) -> Vec<Connection> {
+        std::mem::take(&mut self.done)
+    }
+
+    pub fn has_done(&self) -> bool {
+        !self.done.is_empty()
+    }
+
+    /// Connections still being followed.
+    pub fn active(&self) -> impl Iterator<Item = &Connection> {
+        self.conns.values()
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Ends the capture at `end`: timers run to it, and every connection is
+    /// returned in order of its first segment.
+    pub fn finish(mut self, end: Timestamp) -> Vec<Connection> {
+        let mut all = std::mem::take(&mut self.done);
+        for (_, mut c) in self.conns.drain() {
+            c.advance(end);
+            all.push(c);
+        }
+        all.sort_by_key(|c| c.id);
+        all
+    }
+}

@@ -1,0 +1,577 @@
+//! State-machine tests, grouped by the state the connection is in, with a
+//! constructor per state (the smoltcp way). Client 10.0.0.1:40000 (ISN
+//! 1000), server 10.0.0.2:9502 (ISN 5000); one millisecond per segment.
+
+use super::*;
+use crate::decode::{Flags, SeqNumber, TcpOptions};
+use std::net::SocketAddr;
+use State::{
+    CloseWait, Closed, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived, SynSent, TimeWait,
+};
+
+const C_ISN: u32 = 1000;
+const S_ISN: u32 = 5000;
+
+fn client() -> SocketAddr {
+    "10.0.0.1:40000".parse().unwrap()
+}
+fn server() -> SocketAddr {
+    "10.0.0.2:9502".parse().unwrap()
+}
+
+fn flags(s: &str) -> Flags {
+    s.split(',').fold(Flags(0), |f, n| {
+        f | match n {
+            "SYN" => Flags::SYN,
+            "ACK" => Flags::ACK,
+            "FIN" => Flags::FIN,
+            "RST" => Flags::RST,
+            "PSH" => Flags::PSH,
+            other => panic!("flag {other}"),
+        }
+    })
+}
+
+fn segment(from: Side, f: &str, seq: u32, ack: u32, len: u32) -> Segment {
+    let (src, dst) = match from {
+        Side::Client => (client(), server()),
+        Side::Server => (server(), client()),
+    };
+    Segment {
+        src,
+        dst,
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        flags: flags(f),
+        window: 512,
+        len,
+        header_len: 20,
+        checksum: 0,
+        urgent: 0,
+        options: TcpOptions::default(),
+        ttl: 64,
+        truncated: false,
+    }
+}
+
+/// A tracker driven one segment at a time.
+struct Script {
+    tracker: Tracker,
+    ms: i64,
+}
+
+impl Script {
+    fn new() -> Script {
+        Script::with(TrackConfig::default())
+    }
+    fn with(cfg: TrackConfig) -> Script {
+        Script {
+            tracker: Tracker::new(cfg),
+            ms: 0,
+        }
+    }
+    fn at(&mut self, ms: i64) -> &mut Script {
+        self.ms = ms;
+        self
+    }
+    fn c(&mut self, f: &str, seq: u32, ack: u32, len: u32) -> &mut Script {
+        self.send(Side::Client, f, seq, ack, len)
+    }
+    fn s(&mut self, f: &str, seq: u32, ack: u32, len: u32) -> &mut Script {
+        self.send(Side::Server, f, seq, ack, len)
+    }
+    fn send(&mut self, from: Side, f: &str, seq: u32, ack: u32, len: u32) -> &mut Script {
+        let seg = segment(from, f, seq, ack, len);
+        let ts = Timestamp::from_nanos(self.ms * 1_000_000);
+        self.tracker.push(&seg, ts, self.ms as u64);
+        self.ms += 1;
+        self
+    }
+    fn conn(&self) -> &Connection {
+        let mut v: Vec<&Connection> = self.tracker.active().collect();
+        v.sort_by_key(|c| c.id);
+        v.last().expect("a connection")
+    }
+    fn states(&self, side: Side) -> Vec<State> {
+        self.conn().states(side)
+    }
+    fn state(&self, side: Side) -> State {
+        self.conn().state(side)
+    }
+    fn mark_row(&self, side: Side, to: State) -> usize {
+        self.conn()
+            .marks
+            .iter()
+            .find(|m| m.side == side && m.to == to)
+            .unwrap_or_else(|| panic!("no {side} mark to {to}"))
+            .row
+    }
+    fn finish(self) -> Vec<Connection> {
+        let end = Timestamp::from_nanos(self.ms * 1_000_000);
+        self.tracker.finish(end)
+    }
+}
+
+fn syn_sent() -> Script {
+    let mut s = Script::new();
+    s.c("SYN", C_ISN, 0, 0);
+    s
+}
+
+fn syn_received() -> Script {
+    let mut s = syn_sent();
+    s.s("SYN,ACK", S_ISN, C_ISN + 1, 0);
+    s
+}
+
+fn established() -> Script {
+    let mut s = syn_received();
+    s.c("ACK", C_ISN + 1, S_ISN + 1, 0);
+    s
+}
+
+/// Established, then the client sent 10 bytes and the server 20, all acked.
+fn established_with_data() -> Script {
+    let mut s = established();
+    s.c("PSH,ACK", C_ISN + 1, S_ISN + 1, 10)
+        .s("PSH,ACK", S_ISN + 1, C_ISN + 11, 20)
+        .c("ACK", C_ISN + 11, S_ISN + 21, 0);
+    s
+}
+
+const C_FIN: u32 = C_ISN + 11;
+const S_FIN: u32 = S_ISN + 21;
+
+fn fin_wait_1() -> Script {
+    let mut s = established_with_data();
+    s.c("FIN,ACK", C_FIN, S_ISN + 21, 0);
+    s
+}
+
+fn fin_wait_2() -> Script {
+    let mut s = fin_wait_1();
+    s.s("ACK", S_FIN, C_FIN + 1, 0);
+    s
+}
+
+fn last_ack() -> Script {
+    let mut s = fin_wait_2();
+    s.s("FIN,ACK", S_FIN, C_FIN + 1, 0);
+    s
+}
+
+fn time_wait() -> Script {
+    let mut s = last_ack();
+    s.c("ACK", C_FIN + 1, S_FIN + 1, 0);
+    s
+}
+
+mod listen_and_syn_sent {
+    use super::*;
+
+    #[test]
+    fn syn_moves_the_client_to_syn_sent_and_assumes_a_listener() {
+        let s = syn_sent();
+        assert_eq!(s.states(Side::Client), vec![Closed, SynSent]);
+        assert_eq!(s.states(Side::Server), vec![Listen]);
+        assert_eq!(s.conn().opening(), Opening::Unanswered);
+    }
+
+    #[test]
+    fn rst_ack_refuses_and_the_port_was_closed() {
+        let mut s = syn_sent();
+        s.s("RST,ACK", 0, C_ISN + 1, 0);
+        assert_eq!(s.states(Side::Client), vec![Closed, SynSent, Closed]);
+        assert_eq!(s.states(Side::Server), vec![Closed]);
+        assert_eq!(s.conn().opening(), Opening::Refused);
+        assert_eq!(
+            s.conn().closing(),
+            (Closing::Reset, Some(Closer::One(Side::Server)))
+        );
+    }
+
+    #[test]
+    fn rst_that_does_not_ack_our_syn_is_ignored_in_syn_sent() {
+        let mut s = syn_sent();
+        s.s("RST,ACK", 0, C_ISN + 7, 0);
+        assert_eq!(s.state(Side::Client), SynSent);
+    }
+
+    #[test]
+    fn syn_retransmission_is_marked_and_changes_nothing() {
+        let mut s = syn_sent();
+        s.at(1000).c("SYN", C_ISN, 0, 0).at(3000).c("SYN", C_ISN, 0, 0);
+        let c = s.conn();
+        assert_eq!(c.retransmissions, 2);
+        assert_eq!(c.syn_times(Side::Client).len(), 3);
+        assert_eq!(s.states(Side::Client), vec![Closed, SynSent]);
+        let v = s.finish();
+        assert!(v[0].segments[1].retransmission);
+        assert!(!v[0].segments[0].retransmission);
+    }
+
+    #[test]
+    fn syn_from_the_assumed_listener_is_a_simultaneous_open() {
+        let mut s = syn_sent();
+        s.s("SYN", S_ISN, 0, 0)
+            .c("SYN,ACK", C_ISN, S_ISN + 1, 0)
+            .s("SYN,ACK", S_ISN, C_ISN + 1, 0)
+            .c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        assert_eq!(
+            s.states(Side::Client),
+            vec![Closed, SynSent, SynReceived, Established]
+        );
+        assert_eq!(
+            s.states(Side::Server),
+            vec![Closed, SynSent, SynReceived, Established]
+        );
+        assert_eq!(s.conn().opening(), Opening::Simultaneous);
+    }
+
+    #[test]
+    fn the_listener_leaves_listen_on_the_syn_row() {
+        let s = syn_received();
+        assert_eq!(s.states(Side::Server), vec![Listen, SynReceived]);
+        assert_eq!(s.mark_row(Side::Server, SynReceived), 0);
+    }
+
+    #[test]
+    fn a_lost_first_syn_puts_the_arrival_on_the_retransmission() {
+        let mut s = syn_sent();
+        s.at(1000)
+            .c("SYN", C_ISN, 0, 0)
+            .s("SYN,ACK", S_ISN, C_ISN + 1, 0);
+        assert_eq!(s.mark_row(Side::Server, SynReceived), 1);
+    }
+}
+
+mod syn_received {
+    use super::*;
+
+    #[test]
+    fn syn_ack_then_ack_establishes_both() {
+        let s = established();
+        assert_eq!(s.states(Side::Client), vec![Closed, SynSent, Established]);
+        assert_eq!(s.states(Side::Server), vec![Listen, SynReceived, Established]);
+        // The client's change is drawn where the SYN,ACK arrives, the
+        // server's where the ACK arrives.
+        assert_eq!(s.mark_row(Side::Client, Established), 1);
+        assert_eq!(s.mark_row(Side::Server, Established), 2);
+        assert_eq!(s.conn().opening(), Opening::ThreeWay);
+    }
+
+    #[test]
+    fn client_state_waits_for_proof_that_the_syn_ack_arrived() {
+        let s = syn_received();
+        assert_eq!(s.state(Side::Client), SynSent);
+    }
+
+    #[test]
+    fn lost_final_ack_is_undone_by_a_syn_ack_retransmission() {
+        let mut s = established();
+        s.at(1000).s("SYN,ACK", S_ISN, C_ISN + 1, 0);
+        assert_eq!(s.state(Side::Server), SynReceived);
+        s.c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        assert_eq!(s.state(Side::Server), Established);
+        assert_eq!(s.mark_row(Side::Server, Established), 4);
+    }
+
+    #[test]
+    fn handshake_starting_at_syn_ack_makes_the_receiver_the_client() {
+        let mut s = Script::new();
+        s.s("SYN,ACK", S_ISN, C_ISN + 1, 0)
+            .c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        let c = s.conn();
+        assert_eq!(c.client, client());
+        assert_eq!(c.opening(), Opening::ThreeWay);
+        assert_eq!(s.states(Side::Client), vec![SynSent, Established]);
+        let v = s.finish();
+        assert_eq!(v[0].segments[0].rel_ack, Some(1));
+    }
+}
+
+mod established {
+    use super::*;
+
+    #[test]
+    fn data_changes_no_state() {
+        let s = established_with_data();
+        assert_eq!(s.state(Side::Client), Established);
+        assert_eq!(s.state(Side::Server), Established);
+        assert_eq!(s.conn().payload_bytes(Side::Client), 10);
+        assert_eq!(s.conn().payload_bytes(Side::Server), 20);
+    }
+
+    #[test]
+    fn fin_moves_the_sender_at_once_and_the_receiver_only_on_its_ack() {
+        let s = fin_wait_1();
+        assert_eq!(s.state(Side::Client), FinWait1);
+        assert_eq!(s.state(Side::Server), Established);
+    }
+
+    #[test]
+    fn rst_aborts_both() {
+        let mut s = established_with_data();
+        s.c("RST,ACK", C_ISN + 11, S_ISN + 21, 0);
+        assert_eq!(s.state(Side::Client), Closed);
+        assert_eq!(s.state(Side::Server), Closed);
+        assert_eq!(
+            s.conn().closing(),
+            (Closing::Reset, Some(Closer::One(Side::Client)))
+        );
+    }
+
+    #[test]
+    fn peer_talking_after_a_rst_shows_the_rst_arrived_later() {
+        let mut s = established_with_data();
+        s.c("RST", C_ISN + 11, 0, 0)
+            .s("PSH,ACK", S_ISN + 21, C_ISN + 11, 5);
+        assert_eq!(s.state(Side::Server), Closed);
+        assert_eq!(s.mark_row(Side::Server, Closed), 7);
+    }
+
+    #[test]
+    fn relative_numbers_follow_wireshark() {
+        let v = established_with_data().finish();
+        let segs = &v[0].segments;
+        assert_eq!((segs[0].rel_seq, segs[0].rel_ack), (0, None));
+        assert_eq!((segs[1].rel_seq, segs[1].rel_ack), (0, Some(1)));
+        assert_eq!((segs[4].rel_seq, segs[4].rel_ack, segs[4].len), (1, Some(11), 20));
+    }
+
+    #[test]
+    fn mid_stream_starts_at_one_and_picks_the_higher_port_as_client() {
+        let mut s = Script::new();
+        s.s("PSH,ACK", 777, 333, 50).c("ACK", 333, 827, 0);
+        let v = s.finish();
+        let c = &v[0];
+        assert_eq!(c.opening(), Opening::MidStream);
+        assert_eq!(c.client, client());
+        assert_eq!(c.states(Side::Server), vec![Established]);
+        assert_eq!((c.segments[0].rel_seq, c.segments[0].rel_ack), (1, Some(1)));
+        assert_eq!((c.segments[1].rel_seq, c.segments[1].rel_ack), (1, Some(51)));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut s = Script::new();
+        let isn = u32::MAX - 4;
+        s.c("SYN", isn, 0, 0)
+            .s("SYN,ACK", S_ISN, isn.wrapping_add(1), 0)
+            .c("ACK", isn.wrapping_add(1), S_ISN + 1, 0)
+            .c("PSH,ACK", isn.wrapping_add(1), S_ISN + 1, 100)
+            .s("ACK", S_ISN + 1, isn.wrapping_add(101), 0)
+            .c("PSH,ACK", isn.wrapping_add(101), S_ISN + 1, 100);
+        let v = s.finish();
+        let segs = &v[0].segments;
+        assert_eq!(segs[5].rel_seq, 101);
+        assert_eq!(segs[4].rel_ack, Some(101));
+        assert!(!segs[5].retransmission);
+    }
+
+    #[test]
+    fn data_retransmission_is_marked_but_a_keepalive_is_not() {
+        let mut s = established_with_data();
+        s.c("PSH,ACK", C_ISN + 1, S_ISN + 21, 10)
+            .c("ACK", C_ISN + 10, S_ISN + 21, 1);
+        let v = s.finish();
+        assert!(v[0].segments[6].retransmission);
+        assert!(v[0].segments[7].keepalive);
+        assert!(!v[0].segments[7].retransmission);
+    }
+}
+
+mod fin_wait_1 {
+    use super::*;
+
+    #[test]
+    fn ack_of_fin_moves_to_fin_wait_2_and_the_peer_to_close_wait() {
+        let s = fin_wait_2();
+        assert_eq!(s.state(Side::Client), FinWait2);
+        assert_eq!(s.state(Side::Server), CloseWait);
+        // CLOSE-WAIT is drawn where the FIN arrives (row 6), FIN-WAIT-2
+        // where the ACK arrives (row 7).
+        assert_eq!(s.mark_row(Side::Server, CloseWait), 6);
+        assert_eq!(s.mark_row(Side::Client, FinWait2), 7);
+    }
+
+    #[test]
+    fn fin_that_acks_our_fin_goes_straight_to_time_wait() {
+        let mut s = fin_wait_1();
+        s.s("FIN,ACK", S_FIN, C_FIN + 1, 0)
+            .c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        assert_eq!(
+            s.states(Side::Client),
+            vec![Closed, SynSent, Established, FinWait1, TimeWait]
+        );
+        assert_eq!(
+            s.states(Side::Server),
+            vec![Listen, SynReceived, Established, CloseWait, LastAck, Closed]
+        );
+        assert_eq!(
+            s.conn().closing(),
+            (Closing::Fin, Some(Closer::One(Side::Client)))
+        );
+    }
+
+    #[test]
+    fn crossing_fins_pass_through_closing_on_both_sides() {
+        let mut s = established_with_data();
+        s.c("FIN,ACK", C_FIN, S_FIN, 0)
+            .s("FIN,ACK", S_FIN, C_FIN, 0)
+            .c("ACK", C_FIN + 1, S_FIN + 1, 0)
+            .s("ACK", S_FIN + 1, C_FIN + 1, 0);
+        let want = |first: State| vec![first, Established, FinWait1, State::Closing, TimeWait];
+        let c = s.states(Side::Client);
+        let v = s.states(Side::Server);
+        assert_eq!(c[1..], want(SynSent)[..]);
+        assert_eq!(v[2..], want(SynReceived)[1..]);
+        assert_eq!(
+            s.conn().closing(),
+            (Closing::Simultaneous, Some(Closer::Both))
+        );
+        // The server's CLOSING is drawn after its own FIN, which proved the
+        // client's FIN had not arrived yet.
+        assert!(s.mark_row(Side::Server, State::Closing) > s.mark_row(Side::Server, FinWait1));
+        assert!(s.conn().time_wait[0].is_some() && s.conn().time_wait[1].is_some());
+    }
+
+    #[test]
+    fn fin_retransmission_undoes_a_lost_ack() {
+        let mut s = fin_wait_2();
+        s.at(500).c("FIN,ACK", C_FIN, S_FIN, 0);
+        assert_eq!(s.state(Side::Client), FinWait1);
+        assert_eq!(s.conn().fin_times(Side::Client).len(), 2);
+    }
+}
+
+mod close_wait {
+    use super::*;
+
+    #[test]
+    fn data_after_the_peers_fin_is_a_half_close() {
+        let mut s = fin_wait_2();
+        s.s("PSH,ACK", S_FIN, C_FIN + 1, 100)
+            .s("PSH,ACK", S_FIN + 100, C_FIN + 1, 100)
+            .c("ACK", C_FIN + 1, S_FIN + 200, 0);
+        assert_eq!(s.conn().half_close(), Some((Side::Server, 200)));
+        assert_eq!(s.state(Side::Client), FinWait2);
+    }
+
+    #[test]
+    fn fin_from_close_wait_is_last_ack() {
+        let s = last_ack();
+        assert_eq!(s.state(Side::Server), LastAck);
+    }
+}
+
+mod last_ack {
+    use super::*;
+
+    #[test]
+    fn final_ack_closes_the_server_and_the_client_waits() {
+        let s = time_wait();
+        assert_eq!(s.state(Side::Server), Closed);
+        assert_eq!(s.state(Side::Client), TimeWait);
+        let tw = s.conn().time_wait[0].expect("client TIME-WAIT");
+        assert_eq!((tw.expires - tw.entered), Span::from_secs(60));
+        // TIME-WAIT is entered when the server's FIN arrives (row 8).
+        assert_eq!(s.mark_row(Side::Client, TimeWait), 8);
+        assert_eq!(tw.entered, Timestamp::from_nanos(8_000_000));
+    }
+
+    #[test]
+    fn lost_final_ack_shows_in_a_fin_retransmission() {
+        let mut s = time_wait();
+        s.at(200).s("FIN,ACK", S_FIN, C_FIN + 1, 0);
+        assert_eq!(s.state(Side::Server), LastAck);
+        s.c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        assert_eq!(s.state(Side::Server), Closed);
+        // The retransmitted FIN restarted the client's 2MSL timer.
+        let tw = s.conn().time_wait[0].unwrap();
+        assert_eq!(tw.expires, Timestamp::from_nanos(200_000_000) + Span::from_secs(60));
+    }
+}
+
+mod time_wait {
+    use super::*;
+
+    #[test]
+    fn expires_after_two_msl() {
+        let mut s = time_wait();
+        s.tracker.finish(Timestamp::from_nanos(0) + Span::from_secs(61));
+        let mut s2 = time_wait();
+        s2.at(61_000);
+        let v = s2.finish();
+        assert_eq!(
+            v[0].states(Side::Client),
+            vec![Closed, SynSent, Established, FinWait1, FinWait2, TimeWait, Closed]
+        );
+        let last = v[0].marks.last().unwrap();
+        assert_eq!(last.cause, Cause::Timer);
+        assert_eq!(last.time, Timestamp::from_nanos(8_000_000) + Span::from_secs(60));
+    }
+
+    #[test]
+    fn still_waiting_at_the_end_of_a_short_capture() {
+        let v = time_wait().finish();
+        assert_eq!(v[0].state(Side::Client), TimeWait);
+    }
+
+    #[test]
+    fn a_new_syn_on_the_same_tuple_starts_a_new_incarnation_and_ends_time_wait() {
+        let mut s = time_wait();
+        s.at(5000).c("SYN", 90_000, 0, 0);
+        let v = s.finish();
+        assert_eq!(v.len(), 2);
+        let tw = v[0].time_wait[0].unwrap();
+        assert!(tw.ended_early);
+        assert_eq!(tw.expires, Timestamp::from_nanos(5_000_000_000));
+        assert_eq!(v[0].marks.last().unwrap().cause, Cause::NewIncarnation);
+        assert_eq!(v[1].states(Side::Client), vec![Closed, SynSent]);
+        assert_eq!(v[1].segments[0].rel_seq, 0);
+    }
+
+    #[test]
+    fn retransmitted_syn_is_not_a_new_incarnation() {
+        let mut s = syn_sent();
+        s.at(1000).c("SYN", C_ISN, 0, 0);
+        assert_eq!(s.finish().len(), 1);
+    }
+
+    #[test]
+    fn rst_ends_time_wait() {
+        let mut s = time_wait();
+        s.s("RST", S_FIN + 1, 0, 0);
+        assert_eq!(s.state(Side::Client), Closed);
+    }
+}
+
+mod streaming {
+    use super::*;
+
+    #[test]
+    fn finished_connections_are_handed_out_after_they_linger() {
+        let mut s = Script::with(TrackConfig {
+            keep_segments: false,
+            stream: true,
+            ..TrackConfig::default()
+        });
+        s.c("SYN", C_ISN, 0, 0)
+            .s("RST,ACK", 0, C_ISN + 1, 0)
+            .at(1000)
+            .c("SYN", C_ISN, 0, 0);
+        assert!(!s.tracker.has_done());
+        // Another connection's segment two minutes later lets time pass.
+        let mut other = segment(Side::Client, "SYN", 1, 0, 0);
+        other.src = "10.0.0.9:1234".parse().unwrap();
+        s.tracker
+            .push(&other, Timestamp::from_nanos(0) + Span::from_secs(120), 99);
+        let done = s.tracker.take_done();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].state(Side::Client), Closed);
+        assert_eq!(done[0].segment_count, 3);
+        assert!(done[0].segments.is_empty());
+        assert_eq!(s.tracker.active_count(), 1);
+    }
+}

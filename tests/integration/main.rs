@@ -1,0 +1,6 @@
+//! All integration tests in one binary, one module per concern.
+
+mod bad_input;
+mod captures;
+mod peer_corpus;
+mod props;
