@@ -53,7 +53,11 @@ impl ReadReport {
             w.push(msg);
         }
         if let Some((frame, e)) = &self.first_undecodable {
-            let n = self.skipped.get(&SkipKind::Undecodable).copied().unwrap_or(0);
+            let n = self
+                .skipped
+                .get(&SkipKind::Undecodable)
+                .copied()
+                .unwrap_or(0);
             w.push(format!(
                 "{}: {n} packet(s) could not be decoded (first: packet {frame}, {e})",
                 self.file
@@ -82,9 +86,13 @@ pub fn analyze_file(
 ) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
     let mut file = CaptureFile::open(path)?;
     let mut tracker = Tracker::new(cfg);
-    let report = run(&mut file, filter, &mut tracker, |_| {})?;
+    let mut replaced = Vec::new();
+    let report = run(&mut file, filter, &mut tracker, |c| replaced.push(c))?;
     let end = report.last_ts.unwrap_or_default();
-    Ok((tracker.finish(end), report))
+    let mut all = tracker.finish(end);
+    all.extend(replaced);
+    all.sort_by_key(|c| c.id);
+    Ok((all, report))
 }
 
 /// Streams a file: each connection is handed to `done` once it is over and
@@ -138,7 +146,10 @@ pub fn feed(rec: &Record<'_>, filter: Filter, tracker: &mut Tracker, report: &mu
         Err(Skip::Malformed(DecodeError::new(
             Layer::Link,
             0,
-            format!("interface {} was never described in the file", rec.interface),
+            format!(
+                "interface {} was never described in the file",
+                rec.interface
+            ),
         )))
     } else {
         decode::decode(rec.link, rec.data)

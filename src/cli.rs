@@ -66,7 +66,9 @@ pub struct StatsArgs {
 }
 
 fn parse_msl(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if v.is_finite() && v > 0.0 && v <= 3600.0 {
         Ok(v)
     } else {

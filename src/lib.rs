@@ -7,12 +7,12 @@
 //! `ladder` are pure: no files, terminals, sockets or clocks.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod capture;
+pub mod cli;
 pub mod decode;
+pub mod export;
+pub mod ladder;
+pub mod stats;
 pub mod time;
 pub mod track;
-pub mod analysis;
-pub mod cli;
-pub mod stats;
-pub mod ladder;
-pub mod export;

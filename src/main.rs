@@ -10,7 +10,7 @@ use clap::Parser;
 use tcpladder::analysis::{self, Filter};
 use tcpladder::cli::{AnalyzeArgs, Cli, Command, StatsArgs};
 use tcpladder::export::{json, text};
-use tcpladder::ladder::{Ladder, LabelStyle};
+use tcpladder::ladder::{LabelStyle, Ladder};
 use tcpladder::stats::{StatsDoc, Totals};
 use tcpladder::track::TrackConfig;
 
@@ -47,7 +47,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         let kind = c
             .downcast_ref::<std::io::Error>()
             .map(std::io::Error::kind)
-            .or_else(|| c.downcast_ref::<serde_json::Error>().and_then(|j| j.io_error_kind()));
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(|j| j.io_error_kind())
+            });
         kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }

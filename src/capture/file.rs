@@ -37,9 +37,14 @@ pub struct CaptureError {
 pub enum Ending {
     Complete,
     /// The last record is cut short (the writer was killed, or the copy was).
-    Truncated { offset: u64 },
+    Truncated {
+        offset: u64,
+    },
     /// A block that cannot be parsed; everything before it was delivered.
-    Damaged { offset: u64, problem: String },
+    Damaged {
+        offset: u64,
+        problem: String,
+    },
 }
 
 impl Ending {
@@ -222,7 +227,6 @@ impl CaptureFile {
             problem,
         }
     }
-
 }
 
 fn describe(e: &PcapError<&[u8]>) -> String {
@@ -248,7 +252,11 @@ fn record<'a>(
             interfaces.clear();
             interfaces.push(Interface {
                 link: h.network.0 as u32,
-                units: if *legacy_nanos { 1_000_000_000 } else { 1_000_000 },
+                units: if *legacy_nanos {
+                    1_000_000_000
+                } else {
+                    1_000_000
+                },
                 offset_secs: 0,
             });
             None
@@ -377,7 +385,10 @@ mod tests {
         f
     }
 
-    fn read_all(bytes: Vec<u8>) -> Result<(Vec<(u64, i64, usize)>, Ending), CaptureError> {
+    /// (frame, nanoseconds, length) of every record, and how reading ended.
+    type Read = (Vec<(u64, i64, usize)>, Ending);
+
+    fn read_all(bytes: Vec<u8>) -> Result<Read, CaptureError> {
         let mut cf = CaptureFile::from_reader("t.pcap", std::io::Cursor::new(bytes))?;
         let mut out = Vec::new();
         let end = cf.for_each(|r| out.push((r.frame, r.ts.as_nanos(), r.data.len())))?;
@@ -406,7 +417,11 @@ mod tests {
         let e = read_all(Vec::new()).unwrap_err();
         assert_eq!(e.to_string(), "t.pcap: empty file, not a capture");
         let e = read_all(b"<html><body>".to_vec()).unwrap_err();
-        assert!(e.to_string().starts_with("t.pcap: not a pcap or pcapng file"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.pcap: not a pcap or pcapng file"),
+            "{e}"
+        );
     }
 
     #[test]

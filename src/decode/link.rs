@@ -48,7 +48,11 @@ pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
             // network order; the family is small, so whichever order gives a
             // small value is the right one.
             let le = u32::from_le_bytes(raw);
-            let family = if le < 0x100 { le } else { u32::from_be_bytes(raw) };
+            let family = if le < 0x100 {
+                le
+            } else {
+                u32::from_be_bytes(raw)
+            };
             match family {
                 2 | 10 | 24 | 28 | 30 => Ok(4),
                 _ => Err(Skip::NotIp),

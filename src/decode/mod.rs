@@ -46,7 +46,7 @@ impl Segment {
 
     /// First sequence number after this segment.
     pub fn end(&self) -> SeqNumber {
-        self.seq.add(self.seq_len())
+        self.seq.plus(self.seq_len())
     }
 }
 
@@ -181,29 +181,29 @@ fn tcp(
     // With the whole header present etherparse reads it; when the snap
     // length cut into the options we keep the fixed part and the options
     // that are there.
-    let (seq, ack, window, checksum, urgent, sport, dport, options) =
-        match TcpSlice::from_slice(b) {
-            Ok(t) => (
-                t.sequence_number(),
-                t.acknowledgment_number(),
-                t.window_size(),
-                t.checksum(),
-                t.urgent_pointer(),
-                t.source_port(),
-                t.destination_port(),
-                TcpOptions::parse(t.options()),
-            ),
-            Err(_) => (
-                u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-                u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-                u16::from_be_bytes([b[14], b[15]]),
-                u16::from_be_bytes([b[16], b[17]]),
-                u16::from_be_bytes([b[18], b[19]]),
-                u16::from_be_bytes([b[0], b[1]]),
-                u16::from_be_bytes([b[2], b[3]]),
-                TcpOptions::parse(&b[20..header_len.min(b.len())]),
-            ),
-        };
+    let (seq, ack, window, checksum, urgent, sport, dport, options) = match TcpSlice::from_slice(b)
+    {
+        Ok(t) => (
+            t.sequence_number(),
+            t.acknowledgment_number(),
+            t.window_size(),
+            t.checksum(),
+            t.urgent_pointer(),
+            t.source_port(),
+            t.destination_port(),
+            TcpOptions::parse(t.options()),
+        ),
+        Err(_) => (
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+            u16::from_be_bytes([b[14], b[15]]),
+            u16::from_be_bytes([b[16], b[17]]),
+            u16::from_be_bytes([b[18], b[19]]),
+            u16::from_be_bytes([b[0], b[1]]),
+            u16::from_be_bytes([b[2], b[3]]),
+            TcpOptions::parse(&b[20..header_len.min(b.len())]),
+        ),
+    };
     let len = claimed.saturating_sub(header_len);
     Ok(Segment {
         src: SocketAddr::new(src, sport),
@@ -232,7 +232,14 @@ pub(crate) mod testpkt {
     //! Hand-built packets for unit tests.
 
     /// An IPv4 + TCP packet (no link layer) with the given fields.
-    pub fn ipv4_tcp(sport: u16, dport: u16, seq: u32, ack: u32, flags: u16, payload: usize) -> Vec<u8> {
+    pub fn ipv4_tcp(
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        flags: u16,
+        payload: usize,
+    ) -> Vec<u8> {
         let total = 20 + 20 + payload;
         let mut p = vec![0u8; total];
         p[0] = 0x45;
@@ -321,7 +328,10 @@ mod tests {
         let p = ipv4_tcp(1, 2, 7, 9, 0x10, 0);
         assert!(matches!(
             decode(link::LINKTYPE_RAW, &p[..30]),
-            Err(Skip::Malformed(DecodeError { layer: Layer::Tcp, .. }))
+            Err(Skip::Malformed(DecodeError {
+                layer: Layer::Tcp,
+                ..
+            }))
         ));
     }
 }

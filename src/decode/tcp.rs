@@ -11,7 +11,7 @@ use std::ops::{BitOr, Sub};
 pub struct SeqNumber(pub u32);
 
 impl SeqNumber {
-    pub fn add(self, n: u32) -> SeqNumber {
+    pub fn plus(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_add(n))
     }
 
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn seq_comparisons_wrap() {
         let a = SeqNumber(u32::MAX - 1);
-        let b = a.add(5);
+        let b = a.plus(5);
         assert_eq!(b, SeqNumber(3));
         assert!(a.lt(b));
         assert!(!b.lt(a));

@@ -87,12 +87,7 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
         l.initial[1].name(),
         life = g.life
     );
-    let tw_from = |side: Side| {
-        l.time_waits
-            .iter()
-            .find(|t| t.side == side)
-            .map(|t| t.row)
-    };
+    let tw_from = |side: Side| l.time_waits.iter().find(|t| t.side == side).map(|t| t.row);
     for r in &l.rows {
         let mut side_text = [String::new(), String::new()];
         for side in Side::BOTH {
@@ -100,9 +95,9 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
             side_text[i] = if !r.marks[i].is_empty() {
                 marks_text(&r.marks[i])
             } else if tw_from(side).is_some_and(|row| r.index > row)
-                && l.time_waits.iter().any(|t| {
-                    t.side == side && (r.time < t.expires || !t.ran_out && !t.ended_early)
-                })
+                && l.time_waits
+                    .iter()
+                    .any(|t| t.side == side && (r.time < t.expires || !t.ran_out && !t.ended_early))
             {
                 g.span.to_string()
             } else {
@@ -111,11 +106,10 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
         }
         let _ = writeln!(
             out,
-            "{:>TIME_W$.6}  {:<cw$} {}{} {}",
+            "{:>TIME_W$.6}  {:<cw$} {} {}",
             r.offset.as_secs_f64(),
             side_text[0],
             arrow(r, arrow_w, g),
-            "",
             side_text[1],
         );
     }

@@ -28,7 +28,11 @@ pub fn label(rec: &SegmentRecord, style: LabelStyle) -> String {
     if rec.len > 0 {
         let _ = write!(s, " len={}", rec.len);
     }
-    let _ = write!(s, " win={}", rec.scaled_window.unwrap_or(u32::from(rec.window)));
+    let _ = write!(
+        s,
+        " win={}",
+        rec.scaled_window.unwrap_or(u32::from(rec.window))
+    );
     let o = &rec.options;
     if let Some(mss) = o.mss {
         let _ = write!(s, " mss={mss}");

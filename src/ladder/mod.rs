@@ -144,18 +144,18 @@ impl Ladder {
                     offset: m.time - c.first_ts,
                 }),
             }
-            if m.to == State::TimeWait {
-                if let Some(tw) = c.time_wait[m.side.index()] {
-                    time_waits.push(TimeWaitSpan {
-                        side: m.side,
-                        row: m.row,
-                        entered: tw.entered,
-                        expires: tw.expires,
-                        length: Span::from_nanos(msl.as_nanos() * 2),
-                        ended_early: tw.ended_early,
-                        ran_out: c.state(m.side) == State::Closed,
-                    });
-                }
+            if m.to == State::TimeWait
+                && let Some(tw) = c.time_wait[m.side.index()]
+            {
+                time_waits.push(TimeWaitSpan {
+                    side: m.side,
+                    row: m.row,
+                    entered: tw.entered,
+                    expires: tw.expires,
+                    length: Span::from_nanos(msl.as_nanos() * 2),
+                    ended_early: tw.ended_early,
+                    ran_out: c.state(m.side) == State::Closed,
+                });
             }
         }
         Ladder {

@@ -76,7 +76,10 @@ pub fn verdict(c: &Connection) -> String {
         }
         (Closing::Simultaneous, _) => parts.push("simultaneous close (the FINs crossed)".into()),
         (Closing::Reset, Some(Closer::One(side))) => {
-            let state = c.first_rst().map(|(_, st)| st).unwrap_or(State::Established);
+            let state = c
+                .first_rst()
+                .map(|(_, st)| st)
+                .unwrap_or(State::Established);
             let mut s = format!("reset by the {side} in {state}");
             if matches!(state, State::Established | State::CloseWait)
                 && c.fin_times(side).is_empty()
@@ -88,11 +91,7 @@ pub fn verdict(c: &Connection) -> String {
             parts.push(s);
         }
         _ => {
-            let states = format!(
-                "{} / {}",
-                c.state(Side::Client),
-                c.state(Side::Server)
-            );
+            let states = format!("{} / {}", c.state(Side::Client), c.state(Side::Server));
             parts.push(format!("still open at the end of the capture ({states})"));
         }
     }
@@ -145,7 +144,7 @@ fn three_segment(c: &Connection, closer: Side) -> Option<bool> {
         .segments
         .iter()
         .find(|s| s.from == closer && s.flags.fin())?;
-    let fin_end = fin.seq.add(fin.len + 1);
+    let fin_end = fin.seq.plus(fin.len + 1);
     let reply = c
         .segments
         .iter()

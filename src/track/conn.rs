@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::decode::{Flags, SeqNumber, Segment, TcpOptions};
+use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
 use crate::time::{Span, Timestamp};
 
 use super::state::{Side, State};
@@ -435,10 +435,10 @@ impl Connection {
         let q = &mut self.queue[from.index()];
         if p.flags.syn() || p.flags.fin() || !q.is_empty() {
             q.push_back(p);
-            if q.len() > MAX_QUEUE {
-                if let Some(head) = q.pop_front() {
-                    self.receive(!from, head, true);
-                }
+            if q.len() > MAX_QUEUE
+                && let Some(head) = q.pop_front()
+            {
+                self.receive(!from, head, true);
             }
         } else {
             self.receive(!from, p, true);
@@ -474,11 +474,11 @@ impl Connection {
             if self.state(s) != State::TimeWait {
                 continue;
             }
-            if let Some(tw) = self.time_wait[s.index()] {
-                if tw.expires <= now {
-                    let row = self.segment_count;
-                    self.set_state(s, State::Closed, row, tw.expires, Cause::Timer, None);
-                }
+            if let Some(tw) = self.time_wait[s.index()]
+                && tw.expires <= now
+            {
+                let row = self.segment_count;
+                self.set_state(s, State::Closed, row, tw.expires, Cause::Timer, None);
             }
         }
     }
@@ -532,9 +532,8 @@ impl Connection {
             && !seg.flags.fin()
             && !seg.flags.rst()
             && seg.len <= 1
-            && e.next_seq.is_some_and(|n| seg.seq.add(1) == n);
-        let retransmission =
-            occupies && !keepalive && e.next_seq.is_some_and(|n| seg.seq.lt(n));
+            && e.next_seq.is_some_and(|n| seg.seq.plus(1) == n);
+        let retransmission = occupies && !keepalive && e.next_seq.is_some_and(|n| seg.seq.lt(n));
         let scaling = e.sent_syn_scale && peer.sent_syn_scale;
         let scaled_window = match (syn, scaling, e.window_scale) {
             (false, true, Some(ws)) => Some(u32::from(seg.window) << ws),
@@ -623,8 +622,7 @@ impl Connection {
             self.ends[s.index()].sent_rst = true;
             if self.facts.rst.is_none() {
                 self.facts.rst = Some((s, st));
-                self.facts.both_fins_before_rst =
-                    self.ends[0].sent_fin && self.ends[1].sent_fin;
+                self.facts.both_fins_before_rst = self.ends[0].sent_fin && self.ends[1].sent_fin;
             }
             match st {
                 State::Closed | State::Listen => {}
@@ -662,7 +660,7 @@ impl Connection {
             // CLOSE from ESTABLISHED or SYN-RECEIVED: FIN-WAIT-1.
             (State::Established | State::SynReceived, false, _, true) => {
                 let e = &mut self.ends[s.index()];
-                e.fin_seq = Some(seg.seq.add(seg.len));
+                e.fin_seq = Some(seg.seq.plus(seg.len));
                 e.sent_fin = true;
                 e.active_close = true;
                 self.facts.first_fin.get_or_insert(s);
@@ -671,7 +669,7 @@ impl Connection {
             // CLOSE from CLOSE-WAIT: LAST-ACK.
             (State::CloseWait, false, _, true) => {
                 let e = &mut self.ends[s.index()];
-                e.fin_seq = Some(seg.seq.add(seg.len));
+                e.fin_seq = Some(seg.seq.plus(seg.len));
                 e.sent_fin = true;
                 self.facts.first_fin.get_or_insert(s);
                 self.set_state(s, State::LastAck, row, ts, Cause::Sent, None);
@@ -737,7 +735,7 @@ impl Connection {
                 State::Listen | State::Closed => false,
                 // In SYN-SENT an RST counts only if it acknowledges our SYN.
                 State::SynSent => {
-                    f.ack() && self.ends[r.index()].isn.is_some_and(|i| i.add(1) == p.ack)
+                    f.ack() && self.ends[r.index()].isn.is_some_and(|i| i.plus(1) == p.ack)
                 }
                 // Elsewhere it aborts; Linux also lets it end TIME-WAIT.
                 _ => true,
@@ -749,8 +747,8 @@ impl Connection {
             return;
         }
         let e = &self.ends[r.index()];
-        let acks_syn = f.ack() && e.isn.is_none_or(|i| i.add(1).le(p.ack));
-        let acks_fin = f.ack() && e.fin_seq.is_some_and(|fs| fs.add(1).le(p.ack));
+        let acks_syn = f.ack() && e.isn.is_none_or(|i| i.plus(1).le(p.ack));
+        let acks_fin = f.ack() && e.fin_seq.is_some_and(|fs| fs.plus(1).le(p.ack));
         let mut new = st;
         let mut why = None;
         // The ACK field first, then SYN and FIN, as §3.10.7.4 orders them.
@@ -818,12 +816,12 @@ impl Connection {
         let e = &self.ends[r.index()];
         let mut row = p.row;
         let mut time = p.ts;
-        if let Some((sent, true)) = e.last_send {
-            if sent >= p.row {
-                // Arrived after that send: on the next row, or on the
-                // send's own row when nothing came after it.
-                (row, time) = e.after_last_send.unwrap_or((sent, time));
-            }
+        if let Some((sent, true)) = e.last_send
+            && sent >= p.row
+        {
+            // Arrived after that send: on the next row, or on the
+            // send's own row when nothing came after it.
+            (row, time) = e.after_last_send.unwrap_or((sent, time));
         }
         if e.last_mark_row > row {
             row = e.last_mark_row;
@@ -901,10 +899,10 @@ impl Connection {
 
     /// How it closed, and who closed it.
     pub fn closing(&self) -> (Closing, Option<Closer>) {
-        if let Some((side, _)) = self.facts.rst {
-            if !self.facts.both_fins_before_rst {
-                return (Closing::Reset, Some(Closer::One(side)));
-            }
+        if let Some((side, _)) = self.facts.rst
+            && !self.facts.both_fins_before_rst
+        {
+            return (Closing::Reset, Some(Closer::One(side)));
         }
         let active: Vec<Side> = Side::BOTH
             .into_iter()

@@ -94,10 +94,8 @@ impl Tracker {
                 }
             }
         };
-        if replace {
-            if let Some(old) = self.conns.remove(&key) {
-                self.done.push(old);
-            }
+        if replace && let Some(old) = self.conns.remove(&key) {
+            self.done.push(old);
         }
         let next_id = &mut self.next_id;
         let cfg = self.cfg;

@@ -4,10 +4,11 @@
 
 use super::*;
 use crate::decode::{Flags, SeqNumber, TcpOptions};
-use std::net::SocketAddr;
 use State::{
-    CloseWait, Closed, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived, SynSent, TimeWait,
+    CloseWait, Closed, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived, SynSent,
+    TimeWait,
 };
+use std::net::SocketAddr;
 
 const C_ISN: u32 = 1000;
 const S_ISN: u32 = 5000;
@@ -200,7 +201,10 @@ mod listen_and_syn_sent {
     #[test]
     fn syn_retransmission_is_marked_and_changes_nothing() {
         let mut s = syn_sent();
-        s.at(1000).c("SYN", C_ISN, 0, 0).at(3000).c("SYN", C_ISN, 0, 0);
+        s.at(1000)
+            .c("SYN", C_ISN, 0, 0)
+            .at(3000)
+            .c("SYN", C_ISN, 0, 0);
         let c = s.conn();
         assert_eq!(c.retransmissions, 2);
         assert_eq!(c.syn_times(Side::Client).len(), 3);
@@ -252,7 +256,10 @@ mod syn_received {
     fn syn_ack_then_ack_establishes_both() {
         let s = established();
         assert_eq!(s.states(Side::Client), vec![Closed, SynSent, Established]);
-        assert_eq!(s.states(Side::Server), vec![Listen, SynReceived, Established]);
+        assert_eq!(
+            s.states(Side::Server),
+            vec![Listen, SynReceived, Established]
+        );
         // The client's change is drawn where the SYN,ACK arrives, the
         // server's where the ACK arrives.
         assert_eq!(s.mark_row(Side::Client, Established), 1);
@@ -336,7 +343,10 @@ mod established {
         let segs = &v[0].segments;
         assert_eq!((segs[0].rel_seq, segs[0].rel_ack), (0, None));
         assert_eq!((segs[1].rel_seq, segs[1].rel_ack), (0, Some(1)));
-        assert_eq!((segs[4].rel_seq, segs[4].rel_ack, segs[4].len), (1, Some(11), 20));
+        assert_eq!(
+            (segs[4].rel_seq, segs[4].rel_ack, segs[4].len),
+            (1, Some(11), 20)
+        );
     }
 
     #[test]
@@ -349,7 +359,10 @@ mod established {
         assert_eq!(c.client, client());
         assert_eq!(c.states(Side::Server), vec![Established]);
         assert_eq!((c.segments[0].rel_seq, c.segments[0].rel_ack), (1, Some(1)));
-        assert_eq!((c.segments[1].rel_seq, c.segments[1].rel_ack), (1, Some(51)));
+        assert_eq!(
+            (c.segments[1].rel_seq, c.segments[1].rel_ack),
+            (1, Some(51))
+        );
     }
 
     #[test]
@@ -489,7 +502,10 @@ mod last_ack {
         assert_eq!(s.state(Side::Server), Closed);
         // The retransmitted FIN restarted the client's 2MSL timer.
         let tw = s.conn().time_wait[0].unwrap();
-        assert_eq!(tw.expires, Timestamp::from_nanos(200_000_000) + Span::from_secs(60));
+        assert_eq!(
+            tw.expires,
+            Timestamp::from_nanos(200_000_000) + Span::from_secs(60)
+        );
     }
 }
 
@@ -498,18 +514,30 @@ mod time_wait {
 
     #[test]
     fn expires_after_two_msl() {
-        let mut s = time_wait();
-        s.tracker.finish(Timestamp::from_nanos(0) + Span::from_secs(61));
+        let s = time_wait();
+        s.tracker
+            .finish(Timestamp::from_nanos(0) + Span::from_secs(61));
         let mut s2 = time_wait();
         s2.at(61_000);
         let v = s2.finish();
         assert_eq!(
             v[0].states(Side::Client),
-            vec![Closed, SynSent, Established, FinWait1, FinWait2, TimeWait, Closed]
+            vec![
+                Closed,
+                SynSent,
+                Established,
+                FinWait1,
+                FinWait2,
+                TimeWait,
+                Closed
+            ]
         );
         let last = v[0].marks.last().unwrap();
         assert_eq!(last.cause, Cause::Timer);
-        assert_eq!(last.time, Timestamp::from_nanos(8_000_000) + Span::from_secs(60));
+        assert_eq!(
+            last.time,
+            Timestamp::from_nanos(8_000_000) + Span::from_secs(60)
+        );
     }
 
     #[test]
@@ -573,5 +601,101 @@ mod streaming {
         assert_eq!(done[0].segment_count, 3);
         assert!(done[0].segments.is_empty());
         assert_eq!(s.tracker.active_count(), 1);
+    }
+}
+
+mod rst_in_every_state {
+    use super::*;
+
+    /// Each constructor, the state it leaves the client in, and the next
+    /// client sequence number.
+    fn cases() -> Vec<(&'static str, Script, State, u32)> {
+        vec![
+            ("syn-sent", syn_sent(), SynSent, C_ISN + 1),
+            ("established", established(), Established, C_ISN + 1),
+            ("fin-wait-1", fin_wait_1(), FinWait1, C_FIN + 1),
+            ("fin-wait-2", fin_wait_2(), FinWait2, C_FIN + 1),
+            ("time-wait", time_wait(), TimeWait, C_FIN + 1),
+        ]
+    }
+
+    #[test]
+    fn an_acceptable_rst_from_the_server_closes_the_client() {
+        for (name, mut s, before, _) in cases() {
+            assert_eq!(s.state(Side::Client), before, "{name}");
+            let server_next = if before == SynSent { 0 } else { S_FIN + 1 };
+            s.s(
+                "RST,ACK",
+                server_next,
+                s.conn().isn(Side::Client).unwrap().0 + 1,
+                0,
+            );
+            // In SYN-SENT it counts because it acknowledges the SYN.
+            assert_eq!(s.state(Side::Client), Closed, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_client_rst_closes_the_client_whatever_its_state() {
+        for (name, mut s, before, next) in cases() {
+            if before == TimeWait {
+                continue; // nothing is sent from TIME-WAIT but ACKs
+            }
+            s.c("RST", next, 0, 0);
+            assert_eq!(s.state(Side::Client), Closed, "{name}");
+            let (closing, closer) = s.conn().closing();
+            assert_eq!(closing, Closing::Reset, "{name}");
+            assert_eq!(closer, Some(Closer::One(Side::Client)), "{name}");
+        }
+    }
+
+    #[test]
+    fn rst_in_close_wait_and_last_ack_closes_the_server() {
+        let mut s = fin_wait_2();
+        s.s("RST,ACK", S_FIN, C_FIN + 1, 0);
+        assert_eq!(s.states(Side::Server).last(), Some(&Closed));
+        assert_eq!(s.state(Side::Client), Closed);
+        let mut s = last_ack();
+        s.s("RST", S_FIN + 1, 0, 0);
+        assert_eq!(s.state(Side::Server), Closed);
+    }
+
+    #[test]
+    fn rst_in_syn_received_closes_the_server() {
+        let mut s = syn_received();
+        s.c("RST", C_ISN + 1, 0, 0);
+        assert_eq!(s.state(Side::Server), Closed);
+        assert_eq!(s.state(Side::Client), Closed);
+    }
+
+    #[test]
+    fn rst_to_a_listener_is_ignored() {
+        let mut s = Script::new();
+        s.c("SYN", C_ISN, 0, 0).c("RST", C_ISN + 1, 0, 0);
+        assert_eq!(s.states(Side::Server), vec![Listen]);
+    }
+}
+
+mod syn_received_close {
+    use super::*;
+
+    #[test]
+    fn fin_from_syn_received_is_fin_wait_1() {
+        // The server accepted and closed before the client's ACK was seen.
+        let mut s = syn_received();
+        s.s("FIN,ACK", S_ISN + 1, C_ISN + 1, 0);
+        assert_eq!(s.state(Side::Server), FinWait1);
+    }
+
+    #[test]
+    fn closing_then_ack_is_time_wait() {
+        let mut s = established_with_data();
+        s.c("FIN,ACK", C_FIN, S_FIN, 0)
+            .s("FIN,ACK", S_FIN, C_FIN, 0)
+            .c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        assert_eq!(s.state(Side::Client), State::Closing);
+        s.s("ACK", S_FIN + 1, C_FIN + 1, 0);
+        assert_eq!(s.state(Side::Client), TimeWait);
+        assert_eq!(s.state(Side::Server), TimeWait);
     }
 }
