@@ -129,6 +129,7 @@ fn ppp(data: &[u8], mut off: usize) -> Result<usize, Skip> {
     };
     match proto {
         0x0021 | 0x0057 => Ok(off + len),
+        0x0281 | 0x0283 => ethertype(data, ETH_MPLS, off + len),
         _ => Err(Skip::NotIp),
     }
 }

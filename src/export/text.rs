@@ -146,11 +146,17 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
         }
     }
     // No trailing blanks: the golden files and terminals stay clean.
-    out.lines()
+    let out = out
+        .lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()
         .join("\n")
-        + "\n"
+        + "\n";
+    match charset {
+        Charset::Unicode => out,
+        // The verdict and header carry a few non-ASCII signs of their own.
+        Charset::Ascii => out.replace('→', "->").replace('µ', "u"),
+    }
 }
 
 fn arrow_label(r: &Row) -> String {

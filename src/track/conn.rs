@@ -393,18 +393,18 @@ impl Connection {
 
     /// Processes one captured segment.
     pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
-        self.advance(ts);
         let from = self.side_of(seg.src);
         let row = self.segment_count;
-        self.segment_count += 1;
-        self.last_ts = self.last_ts.max(ts);
         for s in Side::BOTH {
             let e = &mut self.ends[s.index()];
             if matches!(e.last_send, Some((r, _)) if r + 1 == row) {
                 e.after_last_send = Some((row, ts));
             }
         }
-        self.flush_deferred();
+        // Timers and deferred deliveries happen before this segment, on its row.
+        self.advance(ts);
+        self.segment_count += 1;
+        self.last_ts = self.last_ts.max(ts);
         let record = self.number(seg, ts, frame, from);
         if record.retransmission {
             self.retransmissions += 1;
@@ -533,7 +533,11 @@ impl Connection {
             && !seg.flags.rst()
             && seg.len <= 1
             && e.next_seq.is_some_and(|n| seg.seq.plus(1) == n);
-        let retransmission = occupies && !keepalive && e.next_seq.is_some_and(|n| seg.seq.lt(n));
+        // In a simultaneous open the SYN,ACK carries the SYN again, as the
+        // RFC prescribes; that first SYN,ACK is not a retransmission.
+        let first_syn_ack = syn && seg.flags.ack() && e.sent_bare_syn && !e.sent_syn_ack;
+        let retransmission =
+            occupies && !keepalive && !first_syn_ack && e.next_seq.is_some_and(|n| seg.seq.lt(n));
         let scaling = e.sent_syn_scale && peer.sent_syn_scale;
         let scaled_window = match (syn, scaling, e.window_scale) {
             (false, true, Some(ws)) => Some(u32::from(seg.window) << ws),
@@ -613,7 +617,11 @@ impl Connection {
         let st = self.state(s);
         let none_yet = !self.marks.iter().any(|m| m.side == s);
         if f.syn() {
-            self.ends[s.index()].syn_times.push(ts);
+            // Retries of one kind: bare SYNs, or SYN,ACKs from a listener.
+            let e = &mut self.ends[s.index()];
+            if !f.ack() || !e.sent_bare_syn {
+                e.syn_times.push(ts);
+            }
         }
         if f.fin() {
             self.ends[s.index()].fin_times.push(ts);

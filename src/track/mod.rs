@@ -115,7 +115,9 @@ impl Tracker {
 
     fn expire(&mut self, now: Timestamp) {
         while let Some(&(deadline, key, id)) = self.expiry.front() {
-            if deadline > now {
+            // Over only once `now` is past the deadline, the rule push()
+            // uses: a segment exactly at the deadline still joins it.
+            if deadline >= now {
                 break;
             }
             self.expiry.pop_front();
@@ -125,7 +127,7 @@ impl Tracker {
             if c.id != id {
                 continue;
             }
-            if !c.is_finished() || c.linger_until() > now {
+            if !c.is_finished() || c.linger_until() >= now {
                 // It came back to life or got a late segment: look again later.
                 let again = c.linger_until();
                 if c.is_finished() {

@@ -1,1 +1,417 @@
-//! (being written)
+//! Every capture in `captures/`: a reviewed golden text ladder (insta) and
+//! checked verdicts. A new capture fails `every_capture_has_an_expectation`
+//! until it is added here.
+
+use std::path::{Path, PathBuf};
+
+use tcpladder::analysis::{Filter, analyze_file};
+use tcpladder::export::json::{ConnectionDoc, document};
+use tcpladder::export::text::{Charset, render};
+use tcpladder::ladder::{LabelStyle, Ladder};
+use tcpladder::track::{Connection, TrackConfig};
+
+/// What a capture must show. States are the last state of each side at the
+/// end of the capture.
+struct Expect {
+    file: &'static str,
+    connections: usize,
+    opening: &'static str,
+    closing: &'static str,
+    closed_by: Option<&'static str>,
+    client_states: &'static [&'static str],
+    server_states: &'static [&'static str],
+    time_wait: Option<&'static str>,
+    half_close: bool,
+    /// Words the verdict must contain.
+    verdict: &'static [&'static str],
+}
+
+const NORMAL_CLIENT: &[&str] = &[
+    "CLOSED",
+    "SYN-SENT",
+    "ESTABLISHED",
+    "FIN-WAIT-1",
+    "FIN-WAIT-2",
+    "TIME-WAIT",
+];
+const NORMAL_SERVER: &[&str] = &[
+    "LISTEN",
+    "SYN-RECEIVED",
+    "ESTABLISHED",
+    "CLOSE-WAIT",
+    "LAST-ACK",
+    "CLOSED",
+];
+/// The same roles when the server closes first.
+const PASSIVE_CLIENT: &[&str] = &[
+    "CLOSED",
+    "SYN-SENT",
+    "ESTABLISHED",
+    "CLOSE-WAIT",
+    "LAST-ACK",
+    "CLOSED",
+];
+const ACTIVE_SERVER: &[&str] = &[
+    "LISTEN",
+    "SYN-RECEIVED",
+    "ESTABLISHED",
+    "FIN-WAIT-1",
+    "FIN-WAIT-2",
+    "TIME-WAIT",
+];
+
+fn client_close(file: &'static str) -> Expect {
+    Expect {
+        file,
+        connections: 1,
+        opening: "three-way",
+        closing: "fin",
+        closed_by: Some("client"),
+        client_states: NORMAL_CLIENT,
+        server_states: NORMAL_SERVER,
+        time_wait: Some("client"),
+        half_close: false,
+        verdict: &["four-way close"],
+    }
+}
+
+fn expectations() -> Vec<Expect> {
+    vec![
+        client_close("client-close.pcap"),
+        client_close("ipv6.pcap"),
+        client_close("nanosecond.pcap"),
+        Expect {
+            file: "server-close.pcapng",
+            closed_by: Some("server"),
+            client_states: PASSIVE_CLIENT,
+            server_states: ACTIVE_SERVER,
+            time_wait: Some("server"),
+            ..client_close("")
+        },
+        Expect {
+            file: "refused.pcap",
+            opening: "refused",
+            closing: "reset",
+            closed_by: Some("server"),
+            client_states: &["CLOSED", "SYN-SENT", "CLOSED"],
+            server_states: &["CLOSED"],
+            time_wait: None,
+            verdict: &["refused: the server answered the SYN with RST"],
+            ..client_close("")
+        },
+        Expect {
+            file: "syn-timeout.pcap",
+            opening: "unanswered",
+            closing: "none",
+            closed_by: None,
+            client_states: &["CLOSED", "SYN-SENT"],
+            server_states: &["LISTEN"],
+            time_wait: None,
+            verdict: &["SYN sent 4 times", "1 s, 2 s, 4"],
+            ..client_close("")
+        },
+        Expect {
+            file: "syn-retransmit.pcap",
+            verdict: &["client's SYN sent 2 times", "four-way close"],
+            ..client_close("")
+        },
+        Expect {
+            file: "simultaneous-open.pcap",
+            opening: "simultaneous",
+            client_states: &[
+                "CLOSED",
+                "SYN-SENT",
+                "SYN-RECEIVED",
+                "ESTABLISHED",
+                "FIN-WAIT-1",
+                "FIN-WAIT-2",
+                "TIME-WAIT",
+            ],
+            server_states: &[
+                "CLOSED",
+                "SYN-SENT",
+                "SYN-RECEIVED",
+                "ESTABLISHED",
+                "CLOSE-WAIT",
+                "LAST-ACK",
+                "CLOSED",
+            ],
+            verdict: &["simultaneous open"],
+            ..client_close("")
+        },
+        Expect {
+            file: "simultaneous-close.pcap",
+            closing: "simultaneous",
+            closed_by: Some("both"),
+            client_states: &[
+                "CLOSED",
+                "SYN-SENT",
+                "ESTABLISHED",
+                "FIN-WAIT-1",
+                "CLOSING",
+                "TIME-WAIT",
+            ],
+            server_states: &[
+                "LISTEN",
+                "SYN-RECEIVED",
+                "ESTABLISHED",
+                "FIN-WAIT-1",
+                "CLOSING",
+                "TIME-WAIT",
+            ],
+            time_wait: Some("both"),
+            verdict: &["simultaneous close"],
+            ..client_close("")
+        },
+        Expect {
+            file: "half-close.pcap",
+            half_close: true,
+            verdict: &["half-close: the server sent 3072 bytes after the client's FIN"],
+            ..client_close("")
+        },
+        Expect {
+            file: "abort-rst.pcap",
+            closing: "reset",
+            closed_by: Some("client"),
+            client_states: &["CLOSED", "SYN-SENT", "ESTABLISHED", "CLOSED"],
+            server_states: &["LISTEN", "SYN-RECEIVED", "ESTABLISHED", "CLOSED"],
+            time_wait: None,
+            verdict: &["reset by the client in ESTABLISHED"],
+            ..client_close("")
+        },
+        Expect {
+            file: "rst-unread.pcap",
+            closing: "reset",
+            closed_by: Some("server"),
+            client_states: &["CLOSED", "SYN-SENT", "ESTABLISHED", "CLOSED"],
+            server_states: &["LISTEN", "SYN-RECEIVED", "ESTABLISHED", "CLOSED"],
+            time_wait: None,
+            verdict: &["reset by the server in ESTABLISHED instead of a FIN"],
+            ..client_close("")
+        },
+        Expect {
+            file: "retransmission.pcap",
+            verdict: &["client's FIN sent 2 times", "1 data retransmission"],
+            ..client_close("")
+        },
+        Expect {
+            file: "reuse-time-wait.pcap",
+            connections: 2,
+            closed_by: Some("server"),
+            client_states: PASSIVE_CLIENT,
+            server_states: &[
+                "LISTEN",
+                "SYN-RECEIVED",
+                "ESTABLISHED",
+                "FIN-WAIT-1",
+                "FIN-WAIT-2",
+                "TIME-WAIT",
+                "CLOSED",
+            ],
+            time_wait: Some("server"),
+            verdict: &[
+                "TIME-WAIT ended early",
+                "by a new connection on the same ports",
+            ],
+            ..client_close("")
+        },
+        Expect {
+            file: "many-connections.pcap",
+            connections: 128,
+            ..client_close("")
+        },
+        Expect {
+            file: "multi-interface.pcapng",
+            connections: 2,
+            ..client_close("")
+        },
+    ]
+}
+
+fn captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn load(file: &str) -> Vec<Connection> {
+    let (conns, report) = analyze_file(
+        &captures_dir().join(file),
+        Filter::default(),
+        TrackConfig::default(),
+    )
+    .unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(
+        report.warnings().is_empty(),
+        "{file}: {:?}",
+        report.warnings()
+    );
+    conns
+}
+
+fn check(e: &Expect, c: &ConnectionDoc) {
+    let f = e.file;
+    assert_eq!(c.opening, e.opening, "{f}: opening");
+    assert_eq!(c.closing, e.closing, "{f}: closing");
+    assert_eq!(c.closed_by, e.closed_by, "{f}: closed_by");
+    let names = |v: &[tcpladder::track::State]| v.iter().map(|s| s.name()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&c.client_states),
+        e.client_states,
+        "{f}: client states"
+    );
+    assert_eq!(
+        names(&c.server_states),
+        e.server_states,
+        "{f}: server states"
+    );
+    assert_eq!(
+        c.time_wait.as_ref().map(|t| t.side),
+        e.time_wait,
+        "{f}: TIME-WAIT side"
+    );
+    if let Some(tw) = &c.time_wait {
+        if !tw.ended_early {
+            // With both sides waiting, the span runs from the first entry
+            // to the last expiry.
+            let span = tw.expires - tw.entered;
+            assert!(
+                (60.0..61.0).contains(&(span + 1e-6)),
+                "{f}: TIME-WAIT is 2MSL = 60 s, got {span}"
+            );
+        }
+    }
+    assert_eq!(c.half_close, e.half_close, "{f}: half_close");
+    for word in e.verdict {
+        assert!(
+            c.verdict.contains(word),
+            "{f}: verdict {:?} lacks {word:?}",
+            c.verdict
+        );
+    }
+}
+
+#[test]
+fn every_capture_has_an_expectation() {
+    let listed: Vec<&str> = expectations().iter().map(|e| e.file).collect();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(captures_dir()).expect("captures/") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+            found.push(name);
+        }
+    }
+    found.sort();
+    for name in &found {
+        assert!(listed.contains(&name.as_str()), "{name} has no expectation");
+    }
+    assert_eq!(found.len(), listed.len(), "expectations for missing files");
+}
+
+#[test]
+fn verdicts_and_states() {
+    for e in expectations() {
+        let conns = load(e.file);
+        assert_eq!(conns.len(), e.connections, "{}: connections", e.file);
+        let doc = document(&conns);
+        match e.file {
+            // The second connection on the reused 4-tuple is a normal one
+            // closed by the client.
+            "reuse-time-wait.pcap" => {
+                check(&e, &doc.connections[0]);
+                check(
+                    &client_close("reuse-time-wait.pcap (2nd)"),
+                    &doc.connections[1],
+                );
+                assert_eq!(doc.connections[0].client, doc.connections[1].client);
+            }
+            // One session per interface: Ethernet on lo, Linux cooked on
+            // any; the second is closed by the server.
+            "multi-interface.pcapng" => {
+                check(&e, &doc.connections[0]);
+                let second = Expect {
+                    closed_by: Some("server"),
+                    client_states: PASSIVE_CLIENT,
+                    server_states: ACTIVE_SERVER,
+                    time_wait: Some("server"),
+                    ..client_close("multi-interface.pcapng (any)")
+                };
+                check(&second, &doc.connections[1]);
+                assert!(doc.connections[1].server.ends_with(":9503"));
+            }
+            // Busy servers close at once: some closes take three segments
+            // (the FIN carries the ACK) and skip FIN-WAIT-2.
+            "many-connections.pcap" => {
+                for c in &doc.connections {
+                    assert_eq!((c.opening, c.closing), ("three-way", "fin"));
+                    assert_eq!(c.closed_by, Some("client"));
+                    let last = |v: &[tcpladder::track::State]| v.last().map(|s| s.name());
+                    assert_eq!(last(&c.client_states), Some("TIME-WAIT"));
+                    assert_eq!(last(&c.server_states), Some("CLOSED"));
+                }
+                let three = doc
+                    .connections
+                    .iter()
+                    .filter(|c| c.verdict.contains("three-segment"))
+                    .count();
+                let four = doc
+                    .connections
+                    .iter()
+                    .filter(|c| c.verdict.contains("four-way"))
+                    .count();
+                assert_eq!(three + four, 128, "every close is one or the other");
+            }
+            _ => {
+                for c in &doc.connections {
+                    check(&e, c);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn golden_ladders() {
+    for e in expectations() {
+        let conns = load(e.file);
+        let msl = TrackConfig::default().msl;
+        // Many connections look alike: the first one stands for them.
+        let shown = if conns.len() > 4 {
+            &conns[..1]
+        } else {
+            &conns[..]
+        };
+        let mut text = String::new();
+        for c in shown {
+            let l = Ladder::build(c, msl, LabelStyle::default());
+            text.push_str(&render(&l, Charset::Unicode));
+            text.push('\n');
+        }
+        let name = e.file.replace('.', "_");
+        insta::assert_snapshot!(name, text);
+    }
+}
+
+#[test]
+fn ascii_ladder_has_no_unicode() {
+    let conns = load("client-close.pcap");
+    let l = Ladder::build(&conns[0], TrackConfig::default().msl, LabelStyle::default());
+    let text = render(&l, Charset::Ascii);
+    assert!(text.is_ascii(), "{text}");
+    assert!(text.contains("-->|"), "{text}");
+}
+
+#[test]
+fn port_filter_keeps_only_that_port() {
+    let dir = captures_dir();
+    let keep = Filter { port: Some(9502) };
+    let drop = Filter { port: Some(1) };
+    let file = dir.join("client-close.pcap");
+    let (kept, _) = analyze_file(&file, keep, TrackConfig::default()).expect("read");
+    let (none, report) = analyze_file(&file, drop, TrackConfig::default()).expect("read");
+    assert_eq!(kept.len(), 1);
+    assert!(none.is_empty());
+    assert_eq!(report.filtered_out, report.tcp_segments);
+}
