@@ -84,7 +84,16 @@ pub fn analyze_file(
     filter: Filter,
     cfg: TrackConfig,
 ) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
-    let mut file = CaptureFile::open(path)?;
+    analyze_capture(CaptureFile::open(path)?, filter, cfg)
+}
+
+/// Like [`analyze_file`], for a capture already open (the sample built into
+/// the binary, say).
+pub fn analyze_capture(
+    mut file: CaptureFile,
+    filter: Filter,
+    cfg: TrackConfig,
+) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
     let mut tracker = Tracker::new(cfg);
     let mut replaced = Vec::new();
     let report = run(&mut file, filter, &mut tracker, |c| replaced.push(c))?;

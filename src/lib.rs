@@ -13,6 +13,8 @@ pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod ladder;
+pub mod sample;
 pub mod stats;
 pub mod time;
 pub mod track;
+pub mod tui;

@@ -3,16 +3,25 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 
-use tcpladder::analysis::{self, Filter};
-use tcpladder::cli::{AnalyzeArgs, Cli, Command, StatsArgs};
+use tcpladder::analysis::{self, Filter, ReadReport};
+use tcpladder::capture::Record;
+use tcpladder::capture::live::{self, LiveCapture, LiveConfig, LiveError, LiveMsg};
+use tcpladder::cli::{AnalyzeArgs, Cli, Command, LiveArgs, ReplayArgs, StatsArgs};
+use tcpladder::export::stream::StreamPrinter;
 use tcpladder::export::{json, text};
 use tcpladder::ladder::{LabelStyle, Ladder};
 use tcpladder::stats::{StatsDoc, Totals};
-use tcpladder::track::TrackConfig;
+use tcpladder::track::{TrackConfig, Tracker};
+use tcpladder::tui::app::App;
+use tcpladder::tui::terminal::{self, wall_now};
+use tcpladder::tui::theme::ThemeName;
 
 /// An error that is the user's arguments, not the input.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +30,13 @@ struct UsageError(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let theme = cli.theme;
     let result = match cli.command {
-        Command::Analyze(a) => analyze(a),
-        Command::Stats(s) => stats(s),
+        None => sample(theme),
+        Some(Command::Analyze(a)) => analyze(a),
+        Some(Command::Stats(s)) => stats(s),
+        Some(Command::Replay(r)) => replay(r, theme),
+        Some(Command::Live(l)) => live(l, theme),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,11 +76,11 @@ fn warn(lines: &[String]) {
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     let cfg = TrackConfig {
-        msl: a.common.msl(),
+        msl: a.common.tracking.msl(),
         ..TrackConfig::default()
     };
     let filter = Filter {
-        port: a.common.port,
+        port: a.common.tracking.port,
     };
     let (conns, report) = analysis::analyze_file(&a.common.file, filter, cfg)?;
     warn(&report.warnings());
@@ -114,12 +127,12 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 
 fn stats(s: StatsArgs) -> anyhow::Result<()> {
     let cfg = TrackConfig {
-        msl: s.common.msl(),
+        msl: s.common.tracking.msl(),
         keep_segments: false,
         stream: true,
     };
     let filter = Filter {
-        port: s.common.port,
+        port: s.common.tracking.port,
     };
     let mut totals = Totals::default();
     let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(&c))?;
@@ -132,5 +145,211 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
         warn(&doc.warnings);
         out.write_all(doc.to_text().as_bytes())?;
     }
+    Ok(())
+}
+
+/// The UI needs a terminal on both ends; say so instead of failing in
+/// raw-mode setup.
+fn need_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        Ok(())
+    } else {
+        Err(UsageError(
+            "the terminal UI needs an interactive terminal; for text output use \
+             `tcpladder analyze FILE` or `tcpladder live --no-tui` (see --help)"
+                .into(),
+        )
+        .into())
+    }
+}
+
+/// No command: the UI on the sample built into the binary.
+fn sample(theme: ThemeName) -> anyhow::Result<()> {
+    need_terminal()?;
+    let cfg = TrackConfig::default();
+    let (conns, _) = analysis::analyze_capture(tcpladder::sample::open()?, Filter::default(), cfg)?;
+    let app = App::replay(conns, tcpladder::sample::NAME, theme, cfg.msl, true);
+    terminal::run(app, None).context("terminal")?;
+    Ok(())
+}
+
+fn replay(r: ReplayArgs, theme: ThemeName) -> anyhow::Result<()> {
+    need_terminal()?;
+    let cfg = TrackConfig {
+        msl: r.tracking.msl(),
+        ..TrackConfig::default()
+    };
+    let filter = Filter {
+        port: r.tracking.port,
+    };
+    let (conns, report) = analysis::analyze_file(&r.file, filter, cfg)?;
+    let name = r.file.display().to_string();
+    let mut app = App::replay(conns, name, theme, cfg.msl, r.step);
+    if let Some(w) = report.warnings().first() {
+        app.message = Some(w.clone());
+    }
+    terminal::run(app, None).context("terminal")?;
+    warn(&report.warnings());
+    Ok(())
+}
+
+fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
+    let cfg = LiveConfig {
+        interface: l.interface.clone(),
+        filter: LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref()),
+    };
+    LiveCapture::open(&cfg).map_err(|e| match e {
+        LiveError::Permission { .. } => anyhow::anyhow!("{e}"),
+        LiveError::Other(m) => anyhow::anyhow!("cannot capture: {m}"),
+    })
+}
+
+fn live(l: LiveArgs, theme: ThemeName) -> anyhow::Result<()> {
+    if l.list {
+        let mut out = std::io::stdout().lock();
+        for (name, desc) in live::list_interfaces().map_err(|e| anyhow::anyhow!("{e}"))? {
+            if desc.is_empty() {
+                writeln!(out, "{name}")?;
+            } else {
+                writeln!(out, "{name:<16} {desc}")?;
+            }
+        }
+        return Ok(());
+    }
+    if let Some(d) = l.duration
+        && !(d.is_finite() && d > 0.0) {
+            return Err(UsageError("--duration takes a positive number of seconds".into()).into());
+        }
+    if !l.no_tui {
+        need_terminal()?;
+    }
+    let cap = open_live(&l)?;
+    if l.no_tui {
+        return live_lines(&l, cap);
+    }
+    let name = format!(
+        "{} ({})",
+        l.interface,
+        LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref())
+    );
+    let app = App::live(name, theme, l.tracking.msl(), wall_now());
+    let (mut handle, rx) = cap.spawn();
+    let result = terminal::run(app, Some(rx)).context("terminal");
+    handle.stop();
+    result
+}
+
+/// `live --no-tui`: what was captured so far.
+struct LineSession {
+    tracker: Tracker,
+    finished: Vec<tcpladder::track::Connection>,
+    report: ReadReport,
+    printer: StreamPrinter,
+    dropped: (u32, u32),
+    print_lines: bool,
+    count: Option<u64>,
+}
+
+impl LineSession {
+    /// Handles one message; returns true once `--count` is reached.
+    fn handle(&mut self, msg: LiveMsg, out: &mut impl Write) -> anyhow::Result<bool> {
+        match msg {
+            LiveMsg::Packets(batch) => {
+                for p in &batch {
+                    let rec = Record {
+                        frame: p.frame,
+                        ts: p.ts,
+                        link: p.link,
+                        data: &p.data,
+                        orig_len: p.orig_len,
+                        interface: 0,
+                    };
+                    let before = self.report.tcp_segments;
+                    analysis::feed(&rec, Filter::default(), &mut self.tracker, &mut self.report);
+                    self.finished.extend(self.tracker.take_done());
+                    let new_segment = self.report.tcp_segments > before;
+                    if new_segment && self.print_lines {
+                        let key = self.tracker.last_key();
+                        if let Some(c) = key.and_then(|k| self.tracker.get(&k)) {
+                            for line in self.printer.lines(c) {
+                                writeln!(out, "{line}")?;
+                            }
+                            out.flush()?;
+                        }
+                    }
+                    if self.count.is_some_and(|n| self.report.tcp_segments >= n) {
+                        return Ok(true);
+                    }
+                }
+            }
+            LiveMsg::Stats {
+                dropped,
+                if_dropped,
+                ..
+            } => self.dropped = (dropped, if_dropped),
+            LiveMsg::Error(e) => anyhow::bail!("capture stopped: {e}"),
+        }
+        Ok(false)
+    }
+}
+
+/// `live --no-tui`: ladder lines as segments arrive, or JSON at the end.
+fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let cfg = TrackConfig {
+        msl: l.tracking.msl(),
+        ..TrackConfig::default()
+    };
+    let mut session = LineSession {
+        tracker: Tracker::new(cfg),
+        finished: Vec::new(),
+        report: ReadReport::default(),
+        printer: StreamPrinter::default(),
+        dropped: (0, 0),
+        print_lines: !l.json,
+        count: l.count,
+    };
+    let (mut handle, rx) = cap.spawn();
+    let started = Instant::now();
+    let deadline = l.duration.map(Duration::from_secs_f64);
+    let mut out = std::io::stdout().lock();
+    let mut done = false;
+    while !done && !stop.load(Ordering::Relaxed) {
+        if deadline.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(msg) => done = session.handle(msg, &mut out)?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    handle.stop();
+    // What the thread handed over as it stopped.
+    while let Ok(msg) = rx.try_recv() {
+        if !done {
+            done = session.handle(msg, &mut out)?;
+        }
+    }
+    let end = session.report.last_ts.unwrap_or_else(wall_now);
+    let mut all = session.tracker.finish(end);
+    all.extend(session.finished);
+    all.sort_by_key(|c| c.id);
+    if l.json {
+        serde_json::to_writer_pretty(&mut out, &json::document(&all)).context("writing JSON")?;
+        writeln!(out)?;
+    }
+    eprintln!(
+        "tcpladder: {} packets, {} TCP segments, {} connection(s); kernel dropped {} (interface {})",
+        session.report.packets,
+        session.report.tcp_segments,
+        all.len(),
+        session.dropped.0,
+        session.dropped.1
+    );
     Ok(())
 }

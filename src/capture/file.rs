@@ -78,6 +78,8 @@ pub struct CaptureFile {
     legacy_nanos: bool,
     frame: u64,
     last_ts: Timestamp,
+    /// The reader's buffer size; it doubles when a record does not fit.
+    buffer: usize,
 }
 
 impl CaptureFile {
@@ -152,6 +154,7 @@ impl CaptureFile {
             legacy_nanos: false,
             frame: 0,
             last_ts: Timestamp::default(),
+            buffer: BUFFER,
         })
     }
 
@@ -190,10 +193,13 @@ impl CaptureFile {
                     }
                 }
                 Err(PcapError::BufferTooSmall) => {
-                    let want = self.reader.data().len().max(BUFFER) * 2;
+                    // From the buffer's size, not from how much it holds:
+                    // after a big record it may hold little yet be full size.
+                    let want = self.buffer * 2;
                     if want > MAX_RECORD || !self.reader.grow(want) {
                         return Ok(self.damaged("a record is larger than 64 MiB".into()));
                     }
+                    self.buffer = want;
                     if let Err(e) = self.reader.refill() {
                         let problem = format!("read error ({})", describe(&e));
                         return Err(CaptureError {

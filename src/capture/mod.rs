@@ -4,6 +4,7 @@
 //! this module opens a file.
 
 pub mod file;
+pub mod live;
 
 use crate::time::Timestamp;
 

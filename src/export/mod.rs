@@ -2,4 +2,5 @@
 //! read the model; no layout decision is made twice.
 
 pub mod json;
+pub mod stream;
 pub mod text;

@@ -3,6 +3,7 @@
 //! Mermaid read the same model), so layout decisions live here and not in
 //! drawing code.
 
+pub mod explain;
 pub mod label;
 pub mod verdict;
 

@@ -55,6 +55,7 @@ pub struct Tracker {
     /// (linger deadline, key, id) of connections that finished, oldest first.
     expiry: VecDeque<(Timestamp, ConnKey, usize)>,
     next_id: usize,
+    last_key: Option<ConnKey>,
 }
 
 impl Tracker {
@@ -65,6 +66,7 @@ impl Tracker {
             done: Vec::new(),
             expiry: VecDeque::new(),
             next_id: 0,
+            last_key: None,
         }
     }
 
@@ -78,6 +80,7 @@ impl Tracker {
             self.expire(ts);
         }
         let key = ConnKey::new(seg.src, seg.dst);
+        self.last_key = Some(key);
         let bare_syn = seg.flags.syn() && !seg.flags.ack();
         let replace = match self.conns.get_mut(&key) {
             None => false,
@@ -155,6 +158,21 @@ impl Tracker {
     /// Connections still being followed.
     pub fn active(&self) -> impl Iterator<Item = &Connection> {
         self.conns.values()
+    }
+
+    /// The connection currently on a 4-tuple.
+    pub fn get(&self, key: &ConnKey) -> Option<&Connection> {
+        self.conns.get(key)
+    }
+
+    /// The 4-tuple of the last segment pushed.
+    pub fn last_key(&self) -> Option<ConnKey> {
+        self.last_key
+    }
+
+    /// The id the next new connection will get (= connections so far).
+    pub fn next_id(&self) -> usize {
+        self.next_id
     }
 
     pub fn active_count(&self) -> usize {

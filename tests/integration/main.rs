@@ -2,5 +2,7 @@
 
 mod bad_input;
 mod captures;
+mod live;
 mod peer_corpus;
 mod props;
+mod tui;

@@ -538,7 +538,7 @@ fn tcp_options() -> impl Strategy<Value = Vec<u8>> {
     vec(one, 0..6).prop_map(|opts| {
         let mut v: Vec<u8> = opts.concat();
         v.truncate(40);
-        while v.len() % 4 != 0 {
+        while !v.len().is_multiple_of(4) {
             v.push(0);
         }
         v
@@ -548,12 +548,23 @@ fn tcp_options() -> impl Strategy<Value = Vec<u8>> {
 fn tcp_spec() -> impl Strategy<Value = TcpSpec> {
     (
         (any::<u16>(), any::<u16>(), any::<u32>(), any::<u32>()),
-        (0u16..0x200, 0u8..8, any::<u16>(), any::<u16>(), any::<u16>()),
+        (
+            0u16..0x200,
+            0u8..8,
+            any::<u16>(),
+            any::<u16>(),
+            any::<u16>(),
+        ),
         tcp_options(),
         prop_oneof![3 => 0usize..8, 1 => 0usize..300],
     )
         .prop_map(
-            |((sport, dport, seq, ack), (flags, reserved, window, checksum, urgent), options, payload)| {
+            |(
+                (sport, dport, seq, ack),
+                (flags, reserved, window, checksum, urgent),
+                options,
+                payload,
+            )| {
                 TcpSpec {
                     sport,
                     dport,
@@ -592,8 +603,11 @@ fn v4_spec() -> impl Strategy<Value = V4Spec> {
 
 fn ext6() -> impl Strategy<Value = Ext6> {
     prop_oneof![
-        (select(vec![43u8, 60]), 0u8..3, any::<u8>())
-            .prop_map(|(kind, blocks, fill)| Ext6::Raw { kind, blocks, fill }),
+        (select(vec![43u8, 60]), 0u8..3, any::<u8>()).prop_map(|(kind, blocks, fill)| Ext6::Raw {
+            kind,
+            blocks,
+            fill
+        }),
         any::<u32>().prop_map(|id| Ext6::AtomicFragment { id }),
         any::<u32>().prop_map(|spi| Ext6::Auth { spi }),
     ]
@@ -617,7 +631,10 @@ fn v6_spec() -> impl Strategy<Value = V6Spec> {
 }
 
 fn ip_spec() -> impl Strategy<Value = IpSpec> {
-    prop_oneof![v4_spec().prop_map(IpSpec::V4), v6_spec().prop_map(IpSpec::V6)]
+    prop_oneof![
+        v4_spec().prop_map(IpSpec::V4),
+        v6_spec().prop_map(IpSpec::V6)
+    ]
 }
 
 fn ppp_spec() -> impl Strategy<Value = PppSpec> {
@@ -1016,7 +1033,13 @@ fn read_from(bytes: Vec<u8>, chunk: Option<usize>) -> Result<(Delivered, Ending)
     let mut out = Vec::new();
     let end = cf
         .for_each(|r| {
-            out.push((r.frame, r.link, r.data.to_vec(), r.orig_len, r.ts.as_nanos()));
+            out.push((
+                r.frame,
+                r.link,
+                r.data.to_vec(),
+                r.orig_len,
+                r.ts.as_nanos(),
+            ));
         })
         .map_err(|e| e.to_string())?;
     Ok((out, end))
@@ -1053,7 +1076,7 @@ fn magic_prefix() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config(400))]
+    #![proptest_config(config(300))]
 
     #[test]
     fn reader_never_panics_on_arbitrary_bytes(
@@ -1180,7 +1203,11 @@ fn records_larger_than_the_buffer() {
     for (big_endian, chunk) in [(false, None), (true, Some(7000)), (false, Some(1))] {
         if chunk == Some(1) {
             // One byte at a time is slow; the small records are enough.
-            let small: Vec<Rec> = recs.iter().filter(|r| r.data.len() < 100).cloned().collect();
+            let small: Vec<Rec> = recs
+                .iter()
+                .filter(|r| r.data.len() < 100)
+                .cloned()
+                .collect();
             let (f, _) = pcap(&small, big_endian, false, 1);
             let (got, end) = read_from(f, chunk).unwrap();
             assert_eq!(got.len(), small.len());
@@ -1199,7 +1226,11 @@ fn records_larger_than_the_buffer() {
         let (mut f, ends) = pcap(&recs, big_endian, false, 1);
         let at = ends[2] + 8;
         let claim = 100u32 << 20;
-        let claim = if big_endian { claim.to_be_bytes() } else { claim.to_le_bytes() };
+        let claim = if big_endian {
+            claim.to_be_bytes()
+        } else {
+            claim.to_le_bytes()
+        };
         f[at..at + 4].copy_from_slice(&claim);
         let (got, end) = read_from(f, chunk).unwrap();
         assert_eq!(got.len(), 3, "chunk {chunk:?}");
@@ -1283,28 +1314,30 @@ fn segment() -> impl Strategy<Value = (Segment, i64)> {
             1 => -3_000_000_000i64..0,
         ],
     )
-        .prop_map(|((src, dst, seq, ack, flags), (len, window, ws, mss), dt)| {
-            let seg = Segment {
-                src,
-                dst,
-                seq: SeqNumber(seq),
-                ack: SeqNumber(ack),
-                flags,
-                window,
-                len,
-                header_len: 20,
-                checksum: 0,
-                urgent: 0,
-                options: TcpOptions {
-                    window_scale: ws,
-                    mss,
-                    ..TcpOptions::default()
-                },
-                ttl: 64,
-                truncated: false,
-            };
-            (seg, dt)
-        })
+        .prop_map(
+            |((src, dst, seq, ack, flags), (len, window, ws, mss), dt)| {
+                let seg = Segment {
+                    src,
+                    dst,
+                    seq: SeqNumber(seq),
+                    ack: SeqNumber(ack),
+                    flags,
+                    window,
+                    len,
+                    header_len: 20,
+                    checksum: 0,
+                    urgent: 0,
+                    options: TcpOptions {
+                        window_scale: ws,
+                        mss,
+                        ..TcpOptions::default()
+                    },
+                    ttl: 64,
+                    truncated: false,
+                };
+                (seg, dt)
+            },
+        )
 }
 
 fn start_time() -> impl Strategy<Value = i64> {
@@ -1368,7 +1401,12 @@ fn check_connections(conns: &[Connection], pushed: usize, kept: bool) -> Result<
             }
         }
         for m in &c.marks {
-            prop_assert!(m.row <= c.segment_count, "mark row {} of {}", m.row, c.segment_count);
+            prop_assert!(
+                m.row <= c.segment_count,
+                "mark row {} of {}",
+                m.row,
+                c.segment_count
+            );
         }
         prop_assert!(c.first_ts <= c.last_ts);
     }
@@ -1397,7 +1435,10 @@ fn render_all(conns: &[Connection], msl: Span, absolute: bool) -> Result<(), Tes
     let list = v["connections"].as_array().expect("connections array");
     prop_assert_eq!(list.len(), conns.len());
     for (c, j) in conns.iter().zip(list) {
-        prop_assert_eq!(j["segments"].as_array().map(Vec::len), Some(c.segments.len()));
+        prop_assert_eq!(
+            j["segments"].as_array().map(Vec::len),
+            Some(c.segments.len())
+        );
         prop_assert_eq!(j["number"].as_u64(), Some(c.id as u64 + 1));
     }
     Ok(())
@@ -1512,9 +1553,20 @@ fn tuple_segment(from_client: bool, flags: Flags, seq: u32, ack: u32) -> Segment
 }
 
 /// Connections as `analyze` (batch) and `stats` (streaming) see them.
-fn batch_and_stream(tl: &[(Segment, Timestamp, u64)], msl: Span) -> (Vec<Connection>, Vec<Connection>) {
-    let mut batch = Tracker::new(TrackConfig { msl, keep_segments: true, stream: false });
-    let mut stream = Tracker::new(TrackConfig { msl, keep_segments: false, stream: true });
+fn batch_and_stream(
+    tl: &[(Segment, Timestamp, u64)],
+    msl: Span,
+) -> (Vec<Connection>, Vec<Connection>) {
+    let mut batch = Tracker::new(TrackConfig {
+        msl,
+        keep_segments: true,
+        stream: false,
+    });
+    let mut stream = Tracker::new(TrackConfig {
+        msl,
+        keep_segments: false,
+        stream: true,
+    });
     let mut streamed = Vec::new();
     for (s, ts, frame) in tl {
         batch.push(s, *ts, *frame);
@@ -1535,8 +1587,16 @@ fn stream_and_batch_agree_at_the_linger_boundary() {
     let t0 = Timestamp::from_nanos(1_000_000_000);
     let tl = vec![
         (tuple_segment(true, Flags::SYN, 1000, 0), t0, 1),
-        (tuple_segment(false, Flags::RST | Flags::ACK, 0, 1001), t0, 2),
-        (tuple_segment(true, Flags::ACK, 1001, 1), t0 + Span::from_secs(60), 3),
+        (
+            tuple_segment(false, Flags::RST | Flags::ACK, 0, 1001),
+            t0,
+            2,
+        ),
+        (
+            tuple_segment(true, Flags::ACK, 1001, 1),
+            t0 + Span::from_secs(60),
+            3,
+        ),
     ];
     let (batch, stream) = batch_and_stream(&tl, msl);
     let ids = |v: &[Connection]| v.iter().map(|c| c.segment_count).collect::<Vec<_>>();
@@ -1551,8 +1611,9 @@ proptest! {
     #![proptest_config(config(400))]
 
     /// `analyze` and `stats` split a capture into the same connections.
-    /// Timestamps move forward by an odd number of nanoseconds, so they
-    /// never land exactly on a linger deadline (that case has its own test).
+    /// Timestamps only move forward, by odd nanosecond steps, so they
+    /// rarely land exactly on a linger deadline (that case has its own
+    /// test); out of order, streaming cannot agree with a whole-file view.
     #[test]
     fn stream_and_batch_agree_on_connections(
         segs in vec(segment(), 0..60),

@@ -1,0 +1,278 @@
+//! What one segment does in its connection, in a plain sentence, and every
+//! header field for the detail pane. Pure: reads a tracked connection.
+
+use crate::track::{Connection, SegmentRecord, Side};
+
+use super::label;
+
+/// "the server acknowledges the client's SYN (ack = ISN+1) and sends its
+/// own SYN".
+pub fn sentence(c: &Connection, index: usize) -> String {
+    let Some(s) = c.segments.get(index) else {
+        return String::new();
+    };
+    let me = s.from;
+    let peer = !me;
+    let f = s.flags;
+    let again = if s.retransmission {
+        ", again: a retransmission"
+    } else {
+        ""
+    };
+    if f.rst() {
+        return format!(
+            "the {me} resets the connection (RST): both ends drop it at once, without TIME-WAIT"
+        );
+    }
+    if f.syn() && !f.ack() {
+        let opening = if c.sent_bare_syn(peer) && me == Side::Server {
+            " while the client's SYN is on its way (simultaneous open)"
+        } else {
+            ""
+        };
+        return format!(
+            "the {me} asks to open a connection: its SYN carries its initial sequence number \
+             (ISN {}) and its options{opening}{again}",
+            s.seq
+        );
+    }
+    if f.syn() {
+        return format!(
+            "the {me} acknowledges the {peer}'s SYN (ack = ISN+1) and sends its own SYN{again}"
+        );
+    }
+    let acks_syn = acks_peer_syn(c, s);
+    let acks_fin = acks_peer_fin(c, index);
+    let mut parts: Vec<String> = Vec::new();
+    if f.fin() {
+        let first = if c.segments[..index]
+            .iter()
+            .any(|p| p.from == peer && p.flags.fin())
+        {
+            "closes its direction too"
+        } else {
+            "closes its direction: it will send no more data"
+        };
+        parts.push(format!("the {me} {first} (FIN){again}"));
+        if s.len > 0 {
+            parts.push(format!("with {} last bytes", s.len));
+        }
+        if acks_fin {
+            parts.push(format!("and acknowledges the {peer}'s FIN"));
+        }
+        return parts.join(" ");
+    }
+    if s.len > 0 {
+        let first = s.rel_seq;
+        let last = s.rel_seq.wrapping_add(s.len).wrapping_sub(1);
+        return format!(
+            "the {me} sends {} bytes of data (bytes {first}–{last}){again}",
+            s.len
+        );
+    }
+    if s.keepalive {
+        return format!("the {me} probes whether the {peer} is still there (keep-alive)");
+    }
+    if acks_syn {
+        return format!(
+            "the {me} acknowledges the {peer}'s SYN (ack = ISN+1): the three-way handshake is complete"
+        );
+    }
+    if acks_fin {
+        return format!("the {me} acknowledges the {peer}'s FIN (ack = FIN+1)");
+    }
+    match s.rel_ack {
+        Some(a) => format!(
+            "the {me} acknowledges everything up to byte {} from the {peer}",
+            a.saturating_sub(1)
+        ),
+        None => format!("the {me} sends a segment with no ACK"),
+    }
+}
+
+/// The first segment that acknowledges the peer's SYN.
+fn acks_peer_syn(c: &Connection, s: &SegmentRecord) -> bool {
+    let Some(isn) = c.isn(!s.from) else {
+        return false;
+    };
+    s.flags.ack()
+        && s.ack == isn.plus(1)
+        && !c
+            .segments
+            .iter()
+            .take_while(|p| !std::ptr::eq(*p, s))
+            .any(|p| p.from == s.from && p.flags.ack() && p.ack == isn.plus(1))
+}
+
+/// Whether this segment is the first from its sender to acknowledge the
+/// peer's FIN.
+fn acks_peer_fin(c: &Connection, index: usize) -> bool {
+    let s = &c.segments[index];
+    let Some(fin) = c.segments[..index]
+        .iter()
+        .find(|p| p.from != s.from && p.flags.fin())
+    else {
+        return false;
+    };
+    let fin_end = fin.seq.plus(fin.len + 1);
+    let covers = |p: &SegmentRecord| p.flags.ack() && fin_end.le(p.ack);
+    covers(s)
+        && !c.segments[..index]
+            .iter()
+            .any(|p| p.from == s.from && covers(p))
+}
+
+/// Every header field of a segment, as (name, value) pairs.
+pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
+    let Some(s) = c.segments.get(index) else {
+        return Vec::new();
+    };
+    let (src, dst) = (c.addr(s.from), c.addr(!s.from));
+    // Most telling first: a small pane shows only the first few.
+    let mut v: Vec<(&'static str, String)> = vec![
+        ("flags", format!("{} (0x{:03x})", s.flags, s.flags.0)),
+        ("seq", format!("{} (absolute {})", s.rel_seq, s.seq)),
+    ];
+    v.push((
+        "ack",
+        match s.rel_ack {
+            Some(r) => format!("{r} (absolute {})", s.ack),
+            None => format!("not set (field {})", s.ack),
+        },
+    ));
+    v.push(("length", format!("{} bytes of payload", s.len)));
+    v.push((
+        "window",
+        match s.scaled_window {
+            Some(w) => format!("{} (field {})", w, s.window),
+            None => s.window.to_string(),
+        },
+    ));
+    let o = &s.options;
+    let mut opts = Vec::new();
+    if let Some(m) = o.mss {
+        opts.push(format!("MSS {m}"));
+    }
+    if o.sack_permitted {
+        opts.push("SACK permitted".to_string());
+    }
+    if let Some((val, ecr)) = o.timestamps {
+        opts.push(format!("TSval {val} TSecr {ecr}"));
+    }
+    if let Some(ws) = o.window_scale {
+        opts.push(format!("window scale {ws} (×{})", 1u32 << ws.min(14)));
+    }
+    if o.sack_blocks > 0 {
+        opts.push(format!("{} SACK block(s)", o.sack_blocks));
+    }
+    if o.fast_open {
+        opts.push("TCP Fast Open".to_string());
+    }
+    if o.mptcp {
+        opts.push("MPTCP".to_string());
+    }
+    if o.other > 0 {
+        opts.push(format!("{} other", o.other));
+    }
+    if o.malformed {
+        opts.push("malformed option list".to_string());
+    }
+    v.push((
+        "options",
+        if opts.is_empty() {
+            "none".to_string()
+        } else {
+            opts.join(", ")
+        },
+    ));
+    let marks = label::marks(s);
+    v.push((
+        "analysis",
+        if marks.is_empty() {
+            "—".to_string()
+        } else {
+            marks.join(", ")
+        },
+    ));
+    v.push(("from", format!("{} {src}", s.from)));
+    v.push(("to", format!("{} {dst}", !s.from)));
+    v.push(("frame", s.frame.to_string()));
+    v.push(("header", format!("{} bytes", s.header_len)));
+    v.push(("checksum", format!("0x{:04x}", s.checksum)));
+    v.push(("urgent", s.urgent.to_string()));
+    v.push(("TTL/hops", s.ttl.to_string()));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
+    use crate::time::Timestamp;
+    use crate::track::{TrackConfig, Tracker};
+
+    fn run(script: &[(bool, u16, u32, u32, u32)]) -> Connection {
+        let mut t = Tracker::new(TrackConfig::default());
+        let c = "10.0.0.1:40000".parse().unwrap();
+        let s = "10.0.0.2:80".parse().unwrap();
+        for (i, &(from_client, flags, seq, ack, len)) in script.iter().enumerate() {
+            let (src, dst) = if from_client { (c, s) } else { (s, c) };
+            let seg = Segment {
+                src,
+                dst,
+                seq: SeqNumber(seq),
+                ack: SeqNumber(ack),
+                flags: Flags(flags),
+                window: 100,
+                len,
+                header_len: 20,
+                checksum: 0,
+                urgent: 0,
+                options: TcpOptions::default(),
+                ttl: 64,
+                truncated: false,
+            };
+            t.push(&seg, Timestamp::from_nanos(i as i64), i as u64 + 1);
+        }
+        t.finish(Timestamp::from_nanos(100)).remove(0)
+    }
+
+    #[test]
+    fn handshake_and_close_sentences() {
+        let c = run(&[
+            (true, 0x02, 100, 0, 0),
+            (false, 0x12, 500, 101, 0),
+            (true, 0x10, 101, 501, 0),
+            (true, 0x18, 101, 501, 5),
+            (false, 0x10, 501, 106, 0),
+            (true, 0x11, 106, 501, 0),
+            (false, 0x10, 501, 107, 0),
+        ]);
+        assert!(sentence(&c, 0).starts_with("the client asks to open a connection"));
+        assert_eq!(
+            sentence(&c, 1),
+            "the server acknowledges the client's SYN (ack = ISN+1) and sends its own SYN"
+        );
+        assert!(sentence(&c, 2).contains("handshake is complete"));
+        assert_eq!(
+            sentence(&c, 3),
+            "the client sends 5 bytes of data (bytes 1–5)"
+        );
+        assert!(sentence(&c, 4).contains("up to byte 5"));
+        assert!(sentence(&c, 5).contains("closes its direction"));
+        assert_eq!(
+            sentence(&c, 6),
+            "the server acknowledges the client's FIN (ack = FIN+1)"
+        );
+    }
+
+    #[test]
+    fn fields_show_absolute_and_relative() {
+        let c = run(&[(true, 0x02, 100, 0, 0), (false, 0x12, 500, 101, 0)]);
+        let f = fields(&c, 1);
+        let get = |k: &str| f.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(get("seq"), "0 (absolute 500)");
+        assert_eq!(get("ack"), "1 (absolute 101)");
+        assert_eq!(get("flags"), "SYN,ACK (0x012)");
+    }
+}

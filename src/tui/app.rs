@@ -1,0 +1,746 @@
+//! The TUI's state and its update function. No drawing happens here and no
+//! terminal is touched: events come in (keys, mouse, ticks carrying the
+//! wall clock, captured packets), state changes, and the views in
+//! `tui::view` read the result. Everything is testable without a terminal.
+
+use std::collections::VecDeque;
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+
+use crate::analysis::{Filter, ReadReport, feed};
+use crate::capture::Record;
+use crate::capture::live::{LiveMsg, LivePacket};
+use crate::ladder::{LabelStyle, Ladder};
+use crate::time::{Span, Timestamp};
+use crate::track::{ConnKey, Connection, Side, State, TrackConfig, Tracker};
+
+use super::theme::{Theme, ThemeName};
+use super::view::layout::Areas;
+
+/// Playback speeds, slowest to fastest.
+pub const SPEEDS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0,
+];
+
+/// One input to the application.
+#[derive(Debug)]
+pub enum Event {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// Time passes: the wall clock now, and the wall time since the last
+    /// tick (which drives playback).
+    Tick {
+        now: Timestamp,
+        elapsed: Span,
+    },
+    /// From the live capture thread.
+    Capture(LiveMsg),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeMode {
+    Relative,
+    Delta,
+    Absolute,
+}
+
+impl TimeMode {
+    fn next(self) -> TimeMode {
+        match self {
+            TimeMode::Relative => TimeMode::Delta,
+            TimeMode::Delta => TimeMode::Absolute,
+            TimeMode::Absolute => TimeMode::Relative,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeMode::Relative => "relative",
+            TimeMode::Delta => "delta",
+            TimeMode::Absolute => "absolute",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    List,
+    Ladder,
+}
+
+/// Replaying a file: every connection is known; the playback clock decides
+/// how much of it is shown.
+pub struct Replay {
+    pub conns: Vec<Connection>,
+    /// Every segment's time, in capture order, for global steps.
+    pub times: Vec<Timestamp>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Playback runs past the last segment until every TIME-WAIT is over.
+    pub horizon: Timestamp,
+    pub clock: Timestamp,
+    pub playing: bool,
+    pub speed: f64,
+}
+
+/// Where a live connection is kept.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    Active(ConnKey),
+    Finished(usize),
+}
+
+/// Capturing: the tracker runs as packets arrive; the wall clock drives
+/// timers.
+pub struct Live {
+    pub tracker: Tracker,
+    pub finished: Vec<Connection>,
+    locs: Vec<Loc>,
+    pub report: ReadReport,
+    pub now: Timestamp,
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+    /// (wall time, packets so far), for packets/s over the last seconds.
+    rate: VecDeque<(Timestamp, u64)>,
+    pub error: Option<String>,
+    filter: Filter,
+}
+
+pub enum Source {
+    Replay(Replay),
+    Live(Box<Live>),
+}
+
+/// The ladder model of the selected connection, rebuilt only when the
+/// connection changes.
+pub struct LadderCache {
+    pub id: usize,
+    pub segments: usize,
+    pub marks: usize,
+    pub ladder: Ladder,
+}
+
+pub struct App {
+    pub source: Source,
+    /// What the status line names: a file or an interface and filter.
+    pub source_name: String,
+    pub theme: Theme,
+    pub msl: Span,
+    pub time_mode: TimeMode,
+    pub focus: Focus,
+    /// Connection ids that match the filter, in id order.
+    pub filtered: Vec<usize>,
+    filtered_upto: usize,
+    pub filter: String,
+    pub editing_filter: bool,
+    /// The selected connection's id.
+    pub selected: Option<usize>,
+    pub list_offset: usize,
+    /// The selected row of the ladder.
+    pub row: usize,
+    pub ladder_offset: usize,
+    /// Follow the newest segment (live) or the playback (replay).
+    pub follow: bool,
+    pub help: bool,
+    pub quit: bool,
+    pub message: Option<String>,
+    pub cache: Option<LadderCache>,
+    pub size: Rect,
+}
+
+impl App {
+    /// Replays connections read from a file. `step` opens it paused at the
+    /// first segment.
+    pub fn replay(
+        conns: Vec<Connection>,
+        name: impl Into<String>,
+        theme: ThemeName,
+        msl: Span,
+        step: bool,
+    ) -> App {
+        let mut times: Vec<Timestamp> = conns
+            .iter()
+            .flat_map(|c| c.segments.iter().map(|s| s.ts))
+            .collect();
+        times.sort();
+        let start = times.first().copied().unwrap_or_default();
+        let end = times.last().copied().unwrap_or_default();
+        let horizon = conns
+            .iter()
+            .flat_map(|c| c.time_wait.iter().flatten())
+            .map(|tw| tw.expires)
+            .max()
+            .unwrap_or(end)
+            .max(end);
+        let replay = Replay {
+            conns,
+            times,
+            start,
+            end,
+            horizon,
+            clock: if step { start } else { end },
+            playing: false,
+            speed: 1.0,
+        };
+        let mut app = App::new(Source::Replay(replay), name.into(), theme, msl);
+        app.selected = app.filtered.first().copied();
+        app.refresh();
+        app.row = 0;
+        app.follow = true;
+        app.refresh();
+        app
+    }
+
+    /// Live capture; packets arrive as `Event::Capture`.
+    pub fn live(name: impl Into<String>, theme: ThemeName, msl: Span, now: Timestamp) -> App {
+        let cfg = TrackConfig {
+            msl,
+            keep_segments: true,
+            stream: false,
+        };
+        let live = Live {
+            tracker: Tracker::new(cfg),
+            finished: Vec::new(),
+            locs: Vec::new(),
+            report: ReadReport::default(),
+            now,
+            received: 0,
+            dropped: 0,
+            if_dropped: 0,
+            rate: VecDeque::new(),
+            error: None,
+            filter: Filter::default(),
+        };
+        App::new(Source::Live(Box::new(live)), name.into(), theme, msl)
+    }
+
+    fn new(source: Source, source_name: String, theme: ThemeName, msl: Span) -> App {
+        let mut app = App {
+            source,
+            source_name,
+            theme: Theme::new(theme),
+            msl,
+            time_mode: TimeMode::Relative,
+            focus: Focus::List,
+            filtered: Vec::new(),
+            filtered_upto: 0,
+            filter: String::new(),
+            editing_filter: false,
+            selected: None,
+            list_offset: 0,
+            row: 0,
+            ladder_offset: 0,
+            follow: true,
+            help: false,
+            quit: false,
+            message: None,
+            cache: None,
+            size: Rect::new(0, 0, 120, 40),
+        };
+        app.refilter();
+        app
+    }
+
+    // ----- what the views read -----
+
+    pub fn total(&self) -> usize {
+        match &self.source {
+            Source::Replay(r) => r.conns.len(),
+            Source::Live(l) => l.locs.len(),
+        }
+    }
+
+    pub fn connection(&self, id: usize) -> Option<&Connection> {
+        match &self.source {
+            Source::Replay(r) => r.conns.get(id),
+            Source::Live(l) => match l.locs.get(id)? {
+                Loc::Active(key) => l.tracker.get(key),
+                Loc::Finished(i) => l.finished.get(*i),
+            },
+        }
+    }
+
+    /// The clock that decides what is shown and drives timers: playback in
+    /// replay, the wall clock live.
+    pub fn clock(&self) -> Timestamp {
+        match &self.source {
+            Source::Replay(r) => r.clock,
+            Source::Live(l) => l.now,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self.source, Source::Live(_))
+    }
+
+    /// Connections shown in the list: filtered, and started by the clock.
+    pub fn visible_ids(&self) -> &[usize] {
+        match &self.source {
+            Source::Replay(r) => {
+                let n = self
+                    .filtered
+                    .partition_point(|&id| r.conns[id].first_ts <= r.clock);
+                &self.filtered[..n]
+            }
+            Source::Live(_) => &self.filtered,
+        }
+    }
+
+    /// How many of a connection's segments have happened by the clock.
+    pub fn shown_segments(&self, c: &Connection) -> usize {
+        match &self.source {
+            Source::Replay(r) => c.segments.partition_point(|s| s.ts <= r.clock),
+            Source::Live(_) => c.segments.len(),
+        }
+    }
+
+    /// A side's state at the clock, and the TIME-WAIT time left if it is
+    /// waiting.
+    pub fn state_at(&self, c: &Connection, side: Side) -> (State, Option<Span>) {
+        let clock = self.clock();
+        let shown = self.shown_segments(c);
+        let mut state = c.initial[side.index()];
+        for m in c.marks.iter().filter(|m| m.side == side) {
+            let happened = if m.row < c.segments.len() {
+                m.row < shown
+            } else {
+                m.time <= clock
+            };
+            if happened {
+                state = m.to;
+            }
+        }
+        if state == State::TimeWait
+            && let Some(tw) = c.time_wait[side.index()] {
+                let left = tw.expires - clock;
+                if left.as_nanos() <= 0 {
+                    return (State::Closed, None);
+                }
+                return (state, Some(left));
+            }
+        (state, None)
+    }
+
+    pub fn selected_connection(&self) -> Option<&Connection> {
+        self.selected.and_then(|id| self.connection(id))
+    }
+
+    /// Index of the selected connection in the visible list.
+    pub fn list_cursor(&self) -> Option<usize> {
+        let id = self.selected?;
+        self.visible_ids().iter().position(|&v| v == id)
+    }
+
+    pub fn areas(&self) -> Areas {
+        Areas::new(self.size)
+    }
+
+    /// Playback position: segments shown of all, for the status line.
+    pub fn position(&self) -> (usize, usize) {
+        match &self.source {
+            Source::Replay(r) => (r.times.partition_point(|&t| t <= r.clock), r.times.len()),
+            Source::Live(l) => (
+                l.report.tcp_segments as usize,
+                l.report.tcp_segments as usize,
+            ),
+        }
+    }
+
+    /// Packets per second over the last few seconds (live).
+    pub fn packet_rate(&self) -> f64 {
+        let Source::Live(l) = &self.source else {
+            return 0.0;
+        };
+        match (l.rate.front(), l.rate.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) as f64 / (b.0 - a.0).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    // ----- update -----
+
+    pub fn update(&mut self, ev: Event) {
+        match ev {
+            Event::Key(k) if k.kind != KeyEventKind::Release => self.key(k),
+            Event::Key(_) => {}
+            Event::Mouse(m) => self.mouse(m),
+            Event::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
+            Event::Tick { now, elapsed } => self.tick(now, elapsed),
+            Event::Capture(msg) => self.capture(msg),
+        }
+        self.refresh();
+    }
+
+    fn key(&mut self, k: KeyEvent) {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(k.code, KeyCode::Char('c')) {
+            self.quit = true;
+            return;
+        }
+        if self.editing_filter {
+            match k.code {
+                KeyCode::Enter => self.editing_filter = false,
+                KeyCode::Esc => {
+                    self.editing_filter = false;
+                    self.filter.clear();
+                    self.refilter();
+                }
+                KeyCode::Backspace => {
+                    self.filter.pop();
+                    self.refilter();
+                }
+                KeyCode::Char(c) => {
+                    self.filter.push(c);
+                    self.refilter();
+                }
+                _ => {}
+            }
+            return;
+        }
+        if self.help {
+            // Any key closes the help; q still quits.
+            self.help = false;
+            if k.code == KeyCode::Char('q') {
+                self.quit = true;
+            }
+            return;
+        }
+        let page = usize::from(self.page_height()).max(1);
+        match k.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Esc => self.message = None,
+            KeyCode::Char('/') => {
+                self.editing_filter = true;
+                self.filter.clear();
+                self.refilter();
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::List => Focus::Ladder,
+                    Focus::Ladder => Focus::List,
+                }
+            }
+            KeyCode::Enter => self.focus = Focus::Ladder,
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-(page as isize)),
+            KeyCode::PageDown => self.move_by(page as isize),
+            KeyCode::Char(' ') => self.toggle_play(),
+            KeyCode::Right | KeyCode::Char('l') => self.step(true),
+            KeyCode::Left | KeyCode::Char('h') => self.step(false),
+            KeyCode::Char('+') | KeyCode::Char('=') => self.change_speed(true),
+            KeyCode::Char('-') | KeyCode::Char('_') => self.change_speed(false),
+            KeyCode::Home | KeyCode::Char('g') => self.jump(false),
+            KeyCode::End | KeyCode::Char('G') => self.jump(true),
+            KeyCode::Char('f') => {
+                self.follow = true;
+                self.message = Some("following".into());
+            }
+            KeyCode::Char('t') => self.time_mode = self.time_mode.next(),
+            _ => {}
+        }
+    }
+
+    fn mouse(&mut self, m: MouseEvent) {
+        let a = self.areas();
+        let inside = |r: Rect| {
+            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
+        };
+        let target = if inside(a.list) {
+            Some(Focus::List)
+        } else if inside(a.ladder) || inside(a.detail) {
+            Some(Focus::Ladder)
+        } else {
+            None
+        };
+        let delta = match m.kind {
+            MouseEventKind::ScrollUp => -3,
+            MouseEventKind::ScrollDown => 3,
+            _ => return,
+        };
+        if let Some(f) = target {
+            let keep = self.focus;
+            self.focus = f;
+            self.move_by(delta);
+            if f == Focus::List {
+                self.focus = keep;
+            }
+        }
+    }
+
+    fn page_height(&self) -> u16 {
+        let a = self.areas();
+        match self.focus {
+            Focus::List => a.list.height.saturating_sub(2),
+            Focus::Ladder => a.ladder.height.saturating_sub(3),
+        }
+    }
+
+    /// Moves the cursor of the focused pane.
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Focus::List => {
+                let ids = self.visible_ids();
+                if ids.is_empty() {
+                    return;
+                }
+                let cur = self.list_cursor().unwrap_or(0) as isize;
+                let next = (cur + delta).clamp(0, ids.len() as isize - 1) as usize;
+                let id = ids[next];
+                if self.selected != Some(id) {
+                    self.selected = Some(id);
+                    self.row = 0;
+                    self.ladder_offset = 0;
+                    self.follow = !self.is_live() || self.follow;
+                }
+            }
+            Focus::Ladder => {
+                let shown = self
+                    .selected_connection()
+                    .map_or(0, |c| self.shown_segments(c));
+                if shown == 0 {
+                    return;
+                }
+                let next = (self.row as isize + delta).clamp(0, shown as isize - 1) as usize;
+                self.row = next;
+                // Scrolling away from the newest segment stops following.
+                self.follow = next + 1 == shown;
+            }
+        }
+    }
+
+    fn toggle_play(&mut self) {
+        if let Source::Replay(r) = &mut self.source {
+            if !r.playing && r.clock >= r.horizon {
+                r.clock = r.start;
+            }
+            r.playing = !r.playing;
+            self.follow = true;
+        }
+    }
+
+    fn change_speed(&mut self, faster: bool) {
+        if let Source::Replay(r) = &mut self.source {
+            let i = SPEEDS.iter().position(|&s| s >= r.speed).unwrap_or(3);
+            let j = if faster {
+                (i + 1).min(SPEEDS.len() - 1)
+            } else {
+                i.saturating_sub(1)
+            };
+            r.speed = SPEEDS[j];
+        }
+    }
+
+    /// One segment forward or back: within the selected connection when
+    /// there is one, otherwise in the whole capture. Pauses playback.
+    fn step(&mut self, forward: bool) {
+        let own: Option<Vec<Timestamp>> = self
+            .selected_connection()
+            .map(|c| c.segments.iter().map(|s| s.ts).collect());
+        let Source::Replay(r) = &mut self.source else {
+            return;
+        };
+        r.playing = false;
+        let times = own
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| r.times.clone());
+        let shown = times.partition_point(|&t| t <= r.clock);
+        r.clock = if forward {
+            match times.get(shown) {
+                Some(&t) => t,
+                None => return,
+            }
+        } else if shown >= 2 {
+            times[shown - 2]
+        } else {
+            // Before the first segment: nothing shown.
+            match times.first() {
+                Some(&t) => Timestamp::from_nanos(t.as_nanos() - 1),
+                None => return,
+            }
+        };
+        self.follow = true;
+    }
+
+    fn jump(&mut self, to_end: bool) {
+        match &mut self.source {
+            Source::Replay(r) => {
+                r.playing = false;
+                r.clock = if to_end { r.end } else { r.start };
+                self.follow = true;
+            }
+            Source::Live(_) => {
+                self.follow = to_end;
+                if !to_end {
+                    self.row = 0;
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp, elapsed: Span) {
+        match &mut self.source {
+            Source::Replay(r) => {
+                if r.playing {
+                    let advance = Span::from_secs_f64(elapsed.as_secs_f64() * r.speed);
+                    r.clock = r.clock + advance;
+                    // Past the last segment it keeps running so TIME-WAIT
+                    // counts down to its expiry.
+                    if r.clock >= r.horizon {
+                        r.clock = r.horizon;
+                        r.playing = false;
+                    }
+                }
+            }
+            Source::Live(l) => {
+                l.now = now;
+                l.rate.push_back((now, l.report.packets));
+                while l
+                    .rate
+                    .front()
+                    .is_some_and(|(t, _)| (now - *t) > Span::from_secs(3))
+                {
+                    l.rate.pop_front();
+                }
+            }
+        }
+    }
+
+    fn capture(&mut self, msg: LiveMsg) {
+        let Source::Live(l) = &mut self.source else {
+            return;
+        };
+        match msg {
+            LiveMsg::Packets(batch) => {
+                for p in &batch {
+                    l.ingest(p);
+                }
+            }
+            LiveMsg::Stats {
+                received,
+                dropped,
+                if_dropped,
+            } => {
+                l.received = received;
+                l.dropped = dropped;
+                l.if_dropped = if_dropped;
+            }
+            LiveMsg::Error(e) => l.error = Some(e),
+        }
+        if self.selected.is_none() {
+            self.selected = self.filtered.first().copied();
+        }
+    }
+
+    /// Keeps derived state consistent: the filter over new connections, the
+    /// ladder cache, cursor and scroll.
+    fn refresh(&mut self) {
+        self.extend_filter();
+        if self.selected.is_none() {
+            self.selected = self.visible_ids().first().copied();
+        }
+        // Keep the list cursor in view.
+        let list_h = usize::from(self.areas().list.height.saturating_sub(3)).max(1);
+        if let Some(cur) = self.list_cursor() {
+            if cur < self.list_offset {
+                self.list_offset = cur;
+            } else if cur >= self.list_offset + list_h {
+                self.list_offset = cur + 1 - list_h;
+            }
+        }
+        let Some(id) = self.selected else {
+            self.cache = None;
+            return;
+        };
+        let Some(c) = self.connection(id) else {
+            self.cache = None;
+            return;
+        };
+        let stale = match &self.cache {
+            Some(k) => k.id != id || k.segments != c.segments.len() || k.marks != c.marks.len(),
+            None => true,
+        };
+        if stale {
+            let ladder = Ladder::build(c, self.msl, LabelStyle::default());
+            self.cache = Some(LadderCache {
+                id,
+                segments: c.segments.len(),
+                marks: c.marks.len(),
+                ladder,
+            });
+        }
+        let shown = self.connection(id).map_or(0, |c| self.shown_segments(c));
+        if self.follow || self.row >= shown {
+            self.row = shown.saturating_sub(1);
+        }
+        let h = usize::from(self.areas().ladder.height.saturating_sub(3)).max(1);
+        if self.row < self.ladder_offset {
+            self.ladder_offset = self.row;
+        } else if self.row >= self.ladder_offset + h {
+            self.ladder_offset = self.row + 1 - h;
+        }
+    }
+
+    fn refilter(&mut self) {
+        self.filtered.clear();
+        self.filtered_upto = 0;
+        self.extend_filter();
+        if let Some(id) = self.selected
+            && !self.filtered.contains(&id) {
+                self.selected = self.visible_ids().first().copied();
+                self.row = 0;
+                self.ladder_offset = 0;
+            }
+        self.list_offset = 0;
+    }
+
+    /// Filters connections not yet looked at (live adds them as it goes).
+    fn extend_filter(&mut self) {
+        let total = self.total();
+        let needle = self.filter.to_lowercase();
+        for id in self.filtered_upto..total {
+            let keep = needle.is_empty()
+                || self.connection(id).is_some_and(|c| {
+                    let text = format!("{} {}", c.client, c.server);
+                    text.contains(&needle)
+                });
+            if keep {
+                self.filtered.push(id);
+            }
+        }
+        self.filtered_upto = total;
+    }
+}
+
+impl Live {
+    fn ingest(&mut self, p: &LivePacket) {
+        let rec = Record {
+            frame: p.frame,
+            ts: p.ts,
+            link: p.link,
+            data: &p.data,
+            orig_len: p.orig_len,
+            interface: 0,
+        };
+        let before = self.tracker.next_id();
+        feed(&rec, self.filter, &mut self.tracker, &mut self.report);
+        for c in self.tracker.take_done() {
+            let id = c.id;
+            self.finished.push(c);
+            if let Some(l) = self.locs.get_mut(id) {
+                *l = Loc::Finished(self.finished.len() - 1);
+            }
+        }
+        // At most one connection starts per packet: the one it went to.
+        if self.tracker.next_id() > before
+            && let Some(key) = self.tracker.last_key() {
+                self.locs.push(Loc::Active(key));
+            }
+    }
+}

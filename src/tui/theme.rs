@@ -1,0 +1,136 @@
+//! Colours and symbols. Every role has a symbol as well as a colour, so the
+//! ladder reads on a monochrome projector and for colour-blind viewers.
+
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::ladder::Role;
+use crate::track::State;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ThemeName {
+    Dark,
+    Light,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Theme {
+    pub name: ThemeName,
+    pub base: Style,
+    pub dim: Style,
+    pub title: Style,
+    pub selected: Style,
+    pub border: Style,
+    pub syn: Color,
+    pub fin: Color,
+    pub rst: Color,
+    pub data: Color,
+    pub ack: Color,
+    pub state: Style,
+    pub time_wait: Style,
+    pub warn: Style,
+}
+
+impl Theme {
+    pub fn new(name: ThemeName) -> Theme {
+        match name {
+            ThemeName::Dark => Theme {
+                name,
+                base: Style::new().fg(Color::Gray).bg(Color::Black),
+                dim: Style::new().fg(Color::DarkGray).bg(Color::Black),
+                title: Style::new()
+                    .fg(Color::White)
+                    .bg(Color::Black)
+                    .add_modifier(Modifier::BOLD),
+                selected: Style::new().fg(Color::Black).bg(Color::Cyan),
+                border: Style::new().fg(Color::DarkGray).bg(Color::Black),
+                syn: Color::LightGreen,
+                fin: Color::LightBlue,
+                rst: Color::LightRed,
+                data: Color::LightYellow,
+                ack: Color::Gray,
+                state: Style::new()
+                    .fg(Color::LightCyan)
+                    .bg(Color::Black)
+                    .add_modifier(Modifier::BOLD),
+                time_wait: Style::new().fg(Color::LightMagenta).bg(Color::Black),
+                warn: Style::new().fg(Color::LightRed).bg(Color::Black),
+            },
+            // Projectors wash out light colours: dark, saturated ones on white.
+            ThemeName::Light => Theme {
+                name,
+                base: Style::new().fg(Color::Black).bg(Color::White),
+                dim: Style::new().fg(Color::DarkGray).bg(Color::White),
+                title: Style::new()
+                    .fg(Color::Black)
+                    .bg(Color::White)
+                    .add_modifier(Modifier::BOLD),
+                selected: Style::new().fg(Color::White).bg(Color::Blue),
+                border: Style::new().fg(Color::DarkGray).bg(Color::White),
+                syn: Color::Green,
+                fin: Color::Blue,
+                rst: Color::Red,
+                data: Color::Rgb(150, 90, 0),
+                ack: Color::DarkGray,
+                state: Style::new()
+                    .fg(Color::Blue)
+                    .bg(Color::White)
+                    .add_modifier(Modifier::BOLD),
+                time_wait: Style::new().fg(Color::Magenta).bg(Color::White),
+                warn: Style::new().fg(Color::Red).bg(Color::White),
+            },
+        }
+    }
+
+    pub fn role(&self, role: Role) -> Style {
+        let fg = match role {
+            Role::Syn | Role::SynAck => self.syn,
+            Role::Fin => self.fin,
+            Role::Rst => self.rst,
+            Role::Data => self.data,
+            Role::Ack => self.ack,
+        };
+        self.base.fg(fg)
+    }
+
+    pub fn state_style(&self, s: State) -> Style {
+        match s {
+            State::TimeWait => self.time_wait.add_modifier(Modifier::BOLD),
+            State::Closed => self.state.fg(self.rst),
+            _ => self.state,
+        }
+    }
+}
+
+/// Shaft and symbol of an arrow by role; retransmissions are dashed.
+pub fn shaft(role: Role, retransmission: bool) -> char {
+    if retransmission {
+        return '╌';
+    }
+    match role {
+        Role::Syn | Role::SynAck => '═',
+        Role::Fin => '━',
+        Role::Rst => '━',
+        Role::Data => '─',
+        Role::Ack => '┈',
+    }
+}
+
+/// The symbol written before an arrow's label.
+pub fn symbol(role: Role) -> char {
+    match role {
+        Role::Syn | Role::SynAck => '◆',
+        Role::Fin => '■',
+        Role::Rst => '✖',
+        Role::Data => '●',
+        Role::Ack => '○',
+    }
+}
+
+/// The legend shown in the help overlay.
+pub const LEGEND: &[(Role, &str)] = &[
+    (Role::Syn, "SYN, SYN,ACK (double line)"),
+    (Role::Fin, "FIN (heavy line)"),
+    (Role::Rst, "RST (heavy line)"),
+    (Role::Data, "data (thin line)"),
+    (Role::Ack, "pure ACK (dotted line)"),
+];

@@ -1,0 +1,92 @@
+//! The selected segment: what it does, in a sentence, and every field.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+use super::{frame, put};
+use crate::ladder::explain;
+use crate::tui::app::App;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let Some(c) = app.selected_connection() else {
+        frame(app, area, "segment", false, buf);
+        return;
+    };
+    let shown = app.shown_segments(c);
+    if shown == 0 {
+        let inner = frame(app, area, "segment", false, buf);
+        put(
+            buf,
+            inner.x + 1,
+            inner.y,
+            inner.width,
+            "nothing captured yet",
+            t.dim,
+        );
+        return;
+    }
+    let i = app.row.min(shown - 1);
+    let title = format!("segment {} of {}", i + 1, c.segments.len());
+    let inner = frame(app, area, &title, false, buf);
+    if inner.height == 0 {
+        return;
+    }
+    // The sentence, wrapped on words.
+    let mut y = inner.y;
+    let bottom = inner.y + inner.height;
+    for line in wrap(
+        &explain::sentence(c, i),
+        usize::from(inner.width.max(10) - 1),
+    ) {
+        if y >= bottom {
+            return;
+        }
+        put(buf, inner.x, y, inner.width, &line, t.title);
+        y += 1;
+    }
+    // Fields in as many columns as fit.
+    let fields = explain::fields(c, i);
+    let col_w: u16 = 38;
+    let ncols = (inner.width / col_w).max(1);
+    let rows_left = bottom.saturating_sub(y);
+    if rows_left == 0 {
+        return;
+    }
+    // Column by column; on a small pane the least important fields (last)
+    // are the ones left out.
+    let per_col = rows_left;
+    for (k, (name, value)) in fields.iter().enumerate() {
+        let k = k as u16;
+        let (cx, cy) = (k / per_col, k % per_col);
+        if cy >= rows_left || cx >= ncols {
+            continue;
+        }
+        let x = inner.x + cx * col_w;
+        let w = if cx + 1 == ncols {
+            inner.width - cx * col_w
+        } else {
+            col_w - 1
+        };
+        put(buf, x, y + cy, 10.min(w), name, t.dim);
+        put(buf, x + 10, y + cy, w.saturating_sub(10), value, t.base);
+    }
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}

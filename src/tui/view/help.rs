@@ -1,0 +1,93 @@
+//! The help overlay: every key, and the legend of arrow styles.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Clear, Widget};
+
+use super::{frame, put};
+use crate::tui::app::App;
+use crate::tui::theme;
+
+/// Every key the TUI takes, as the README lists them.
+pub const KEYS: &[(&str, &str)] = &[
+    ("q, Ctrl-C", "quit"),
+    ("?", "this help (any key closes it)"),
+    ("↑ ↓, k j", "move in the focused pane"),
+    ("PgUp PgDn", "a page up or down"),
+    ("mouse wheel", "scroll the pane under the pointer"),
+    ("Tab", "switch between the list and the ladder"),
+    ("Enter", "open the selected connection's ladder"),
+    ("space", "play / pause (replay)"),
+    ("→ ←, l h", "step one segment forward / back (replay)"),
+    ("+ -", "faster / slower, 0.1× to 1000× (replay)"),
+    ("Home End, g G", "jump to the start / end"),
+    ("f", "follow the newest segment again"),
+    ("t", "time column: relative, delta, absolute"),
+    ("/", "filter connections by address or port"),
+    ("Esc", "clear a message, or cancel the filter"),
+];
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let h = (KEYS.len() + theme::LEGEND.len() + 5) as u16;
+    let w = 64.min(area.width);
+    let h = h.min(area.height);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    Clear.render(r, buf);
+    let inner = frame(app, r, "keys", true, buf);
+    let mut y = inner.y;
+    for (k, what) in KEYS {
+        if y >= inner.y + inner.height {
+            return;
+        }
+        put(buf, inner.x + 1, y, 16, k, t.title);
+        put(
+            buf,
+            inner.x + 18,
+            y,
+            inner.width.saturating_sub(18),
+            what,
+            t.base,
+        );
+        y += 1;
+    }
+    y += 1;
+    for (role, what) in theme::LEGEND {
+        if y >= inner.y + inner.height {
+            return;
+        }
+        let style = t.role(*role);
+        let sample = format!(
+            "{}{} {}{}",
+            theme::shaft(*role, false).to_string().repeat(3),
+            theme::symbol(*role),
+            theme::shaft(*role, false).to_string().repeat(3),
+            '▶'
+        );
+        put(buf, inner.x + 1, y, 16, &sample, style);
+        put(
+            buf,
+            inner.x + 18,
+            y,
+            inner.width.saturating_sub(18),
+            what,
+            t.base,
+        );
+        y += 1;
+    }
+    if y < inner.y + inner.height {
+        put(
+            buf,
+            inner.x + 1,
+            y,
+            inner.width,
+            "╌╌╌ dashed: retransmission   ┆ TIME-WAIT span",
+            t.dim,
+        );
+    }
+}

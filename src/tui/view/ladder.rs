@@ -1,0 +1,246 @@
+//! The ladder of the selected connection, drawn cell by cell with box
+//! characters: a time column, two lifelines, one arrow per segment, the
+//! states written where they change, and TIME-WAIT as a span with a live
+//! countdown.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+
+use super::{frame, put, seconds, time_text};
+use crate::ladder::{Ladder, MarkView, Row};
+use crate::track::{Side, State};
+use crate::tui::app::{App, Focus};
+use crate::tui::theme;
+
+const TIME_W: u16 = 12;
+const STATE_W: u16 = 17;
+
+/// Columns of one ladder line.
+struct Cols {
+    time: u16,
+    client: u16,
+    left: u16,
+    right: u16,
+    server: u16,
+    end: u16,
+}
+
+impl Cols {
+    fn new(inner: Rect) -> Cols {
+        let time = inner.x;
+        let client = time + TIME_W;
+        let left = client + STATE_W;
+        let end = inner.x + inner.width;
+        let server = end.saturating_sub(STATE_W).max(left + 8);
+        let right = server.saturating_sub(2);
+        Cols {
+            time,
+            client,
+            left,
+            right,
+            server: server.min(end),
+            end,
+        }
+    }
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let (Some(cache), Some(c)) = (&app.cache, app.selected_connection()) else {
+        let inner = frame(app, area, "ladder", app.focus == Focus::Ladder, buf);
+        put(
+            buf,
+            inner.x + 1,
+            inner.y,
+            inner.width,
+            "no connection selected",
+            t.dim,
+        );
+        return;
+    };
+    let l = &cache.ladder;
+    let title = format!("connection {} · {}", l.number, l.verdict);
+    let inner = frame(app, area, &title, app.focus == Focus::Ladder, buf);
+    if inner.height < 3 || inner.width < 40 {
+        return;
+    }
+    let cols = Cols::new(inner);
+    let shown = app.shown_segments(c);
+    // Header: endpoints and their states at the clock.
+    let header = |side: Side| {
+        let (st, left) = app.state_at(c, side);
+        let tail = match left {
+            Some(l) => format!("TIME-WAIT {} left", seconds(l)),
+            None => st.to_string(),
+        };
+        (format!("{side} {}", l.addr(side)), tail, st)
+    };
+    let (ch, cs, cst) = header(Side::Client);
+    let (sh, ss, sst) = header(Side::Server);
+    let y = inner.y;
+    put(buf, cols.time, y, TIME_W, app.time_mode.name(), t.dim);
+    put(buf, cols.client, y, cols.right - cols.client, &ch, t.title);
+    let sw = (sh.chars().count() as u16).min(inner.width / 2);
+    put(buf, cols.end.saturating_sub(sw), y, sw, &sh, t.title);
+    let y = y + 1;
+    put(buf, cols.client, y, STATE_W + 20, &cs, t.state_style(cst));
+    let sw = (ss.chars().count() as u16).min(STATE_W + 8);
+    put(
+        buf,
+        cols.end.saturating_sub(sw),
+        y,
+        sw,
+        &ss,
+        t.state_style(sst),
+    );
+    // Initial states.
+    let y = y + 1;
+    put(buf, cols.client, y, STATE_W - 1, l.initial[0].name(), t.dim);
+    lifelines(buf, &cols, y, t.border, t.border);
+    put(buf, cols.server, y, STATE_W, l.initial[1].name(), t.dim);
+
+    let first_row_y = y + 1;
+    let rows_h = usize::from(inner.y + inner.height - first_row_y);
+    let mut y = first_row_y;
+    for r in l
+        .rows
+        .iter()
+        .take(shown)
+        .skip(app.ladder_offset)
+        .take(rows_h)
+    {
+        draw_row(app, l, r, &cols, y, buf);
+        y += 1;
+    }
+    // After the last segment: TIME-WAIT running out, or still counting.
+    if shown == l.rows.len() {
+        let clock = app.clock();
+        for tail in l.tail.iter().filter(|m| m.mark.time <= clock) {
+            if y >= inner.y + inner.height {
+                break;
+            }
+            let text = format!("{} (TIME-WAIT over)", tail.mark.state);
+            put(
+                buf,
+                cols.time,
+                y,
+                TIME_W,
+                &format!("{:.6}", tail.offset.as_secs_f64()),
+                t.dim,
+            );
+            side_text(
+                buf,
+                &cols,
+                y,
+                tail.side,
+                &text,
+                t.state_style(tail.mark.state),
+            );
+            lifelines(buf, &cols, y, t.border, t.border);
+            y += 1;
+        }
+        for side in Side::BOTH {
+            if let (State::TimeWait, Some(left)) = app.state_at(c, side) {
+                if y >= inner.y + inner.height {
+                    break;
+                }
+                let text = format!("┆ {} left", seconds(left));
+                side_text(buf, &cols, y, side, &text, t.time_wait);
+                lifelines(buf, &cols, y, t.border, t.border);
+                y += 1;
+            }
+        }
+    }
+}
+
+fn side_text(buf: &mut Buffer, cols: &Cols, y: u16, side: Side, text: &str, style: Style) {
+    match side {
+        Side::Client => put(buf, cols.client, y, STATE_W - 1, text, style),
+        Side::Server => put(buf, cols.server, y, cols.end - cols.server, text, style),
+    }
+}
+
+fn lifelines(buf: &mut Buffer, cols: &Cols, y: u16, left: Style, right: Style) {
+    put(buf, cols.left, y, 1, "│", left);
+    put(buf, cols.right, y, 1, "│", right);
+}
+
+fn marks_text(ms: &[MarkView]) -> String {
+    ms.iter()
+        .map(|m| m.state.name())
+        .collect::<Vec<_>>()
+        .join("→")
+}
+
+/// Inside a TIME-WAIT span on this row?
+fn in_time_wait(l: &Ladder, r: &Row, side: Side) -> bool {
+    l.time_waits
+        .iter()
+        .any(|tw| tw.side == side && r.index > tw.row && r.time < tw.expires)
+}
+
+fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffer) {
+    let t = &app.theme;
+    let selected = r.index == app.row;
+    let time = time_text(app.time_mode, r.offset, r.delta, r.time);
+    let time_style = if selected { t.selected } else { t.dim };
+    put(
+        buf,
+        cols.time,
+        y,
+        TIME_W - 1,
+        &format!("{time:>11}"),
+        time_style,
+    );
+    // States written where they change, or the TIME-WAIT span.
+    for side in Side::BOTH {
+        let ms = &r.marks[side.index()];
+        if !ms.is_empty() {
+            let last = ms[ms.len() - 1].state;
+            side_text(buf, cols, y, side, &marks_text(ms), t.state_style(last));
+        } else if in_time_wait(l, r, side) {
+            side_text(buf, cols, y, side, "┆", t.time_wait);
+        }
+    }
+    let life = |side| {
+        if in_time_wait(l, r, side) {
+            t.time_wait
+        } else {
+            t.border
+        }
+    };
+    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    // The arrow.
+    let style = t.role(r.role);
+    let style = if selected {
+        style.patch(t.selected)
+    } else {
+        style
+    };
+    let width = cols.right.saturating_sub(cols.left + 1);
+    if width < 6 {
+        return;
+    }
+    let shaft = theme::shaft(r.role, r.retransmission).to_string();
+    let mut label = format!(" {} {}", theme::symbol(r.role), r.label);
+    for n in &r.notes {
+        label.push_str(&format!(" [{n}]"));
+    }
+    label.push(' ');
+    let room = usize::from(width.saturating_sub(5));
+    let label: String = label.chars().take(room).collect();
+    let label_w = label.chars().count() as u16;
+    let x0 = cols.left + 1;
+    put(buf, x0, y, width, &shaft.repeat(usize::from(width)), style);
+    match r.from {
+        Side::Client => {
+            put(buf, x0 + 2, y, label_w, &label, style);
+            put(buf, cols.right - 1, y, 1, "▶", style);
+        }
+        Side::Server => {
+            put(buf, x0, y, 1, "◀", style);
+            put(buf, x0 + 3, y, label_w, &label, style);
+        }
+    }
+}

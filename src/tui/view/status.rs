@@ -1,0 +1,67 @@
+//! The status line: source, playback position and speed, key hints.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+use super::{clock_text, put};
+use crate::tui::app::{App, Source};
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    buf.set_style(area, t.selected);
+    if app.editing_filter {
+        let text = format!(" filter: {}▏  (Enter keeps it, Esc clears)", app.filter);
+        put(buf, area.x, area.y, area.width, &text, t.selected);
+        return;
+    }
+    let (pos, total) = app.position();
+    let left = match &app.source {
+        Source::Replay(r) => {
+            let play = if r.playing { "▶" } else { "⏸" };
+            format!(
+                " {play} replay {} │ {}× │ segment {pos}/{total} │ +{:.6} s │ {} │ time: {}",
+                app.source_name,
+                r.speed,
+                (r.clock - r.start).as_secs_f64().max(0.0),
+                clock_text(r.clock),
+                app.time_mode.name()
+            )
+        }
+        Source::Live(l) => {
+            let follow = if app.follow {
+                "following"
+            } else {
+                "paused view (f follows)"
+            };
+            let mut s = format!(
+                " ● live {} │ {} packets │ {:.0}/s │ kernel dropped {} (interface {}) │ {follow}",
+                app.source_name,
+                l.report.packets,
+                app.packet_rate(),
+                l.dropped,
+                l.if_dropped
+            );
+            if let Some(e) = &l.error {
+                s.push_str(&format!(" │ capture stopped: {e}"));
+            }
+            s
+        }
+    };
+    let left = match &app.message {
+        Some(m) => format!("{left} │ {m}"),
+        None => left,
+    };
+    let hints = " ? help  q quit ";
+    let hw = hints.chars().count() as u16;
+    put(
+        buf,
+        area.x,
+        area.y,
+        area.width.saturating_sub(hw),
+        &left,
+        t.selected,
+    );
+    if area.width > hw {
+        put(buf, area.x + area.width - hw, area.y, hw, hints, t.selected);
+    }
+}

@@ -1,0 +1,133 @@
+//! Live capture end to end: when this process may capture (root) and can
+//! make a network namespace, `tcpladder live --no-tui --json` watches a
+//! listener and a client talk on the namespace's loopback, and the tracked
+//! connection must be the one they made. Otherwise the test says it is
+//! skipped, and why.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn can_capture() -> Result<(), String> {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| format!("cannot run id: {e}"))?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("not root (live capture needs CAP_NET_RAW)".into());
+    }
+    for tool in ["ip", "python3"] {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("{tool} is not installed"));
+        }
+    }
+    Ok(())
+}
+
+/// A namespace of our own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Result<Netns, String> {
+        let name = format!("tl-test-{}", std::process::id());
+        let run = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    if s.success() {
+                        Ok(())
+                    } else {
+                        Err(format!("ip {args:?} failed"))
+                    }
+                })
+        };
+        run(&["netns", "add", &name])?;
+        let ns = Netns(name);
+        run(&["-n", &ns.0, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+const TRAFFIC: &str = r#"
+import socket, threading, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 9611))
+srv.listen()
+def serve():
+    c, _ = srv.accept()
+    c.recv(100)
+    c.sendall(b"pong\n")
+    c.recv(100)
+    time.sleep(0.1)
+    c.close()
+t = threading.Thread(target=serve)
+t.start()
+c = socket.socket()
+c.bind(("127.0.0.1", 40611))
+c.connect(("127.0.0.1", 9611))
+c.sendall(b"ping\n")
+c.recv(100)
+c.close()
+t.join()
+"#;
+
+#[test]
+fn live_capture_tracks_a_real_connection() {
+    if let Err(why) = can_capture() {
+        println!("live capture test: SKIPPED — {why}");
+        return;
+    }
+    let ns = match Netns::new() {
+        Ok(ns) => ns,
+        Err(why) => {
+            println!("live capture test: SKIPPED — cannot create a network namespace: {why}");
+            return;
+        }
+    };
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
+        .args(["live", "-i", "lo", "-p", "9611", "--no-tui", "--json"])
+        .args(["--duration", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpladder live");
+    // Let libpcap open the device before the first SYN.
+    std::thread::sleep(Duration::from_millis(1200));
+    let traffic = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3", "-c", TRAFFIC])
+        .status()
+        .expect("run the client and server");
+    assert!(traffic.success(), "the test traffic failed");
+    let out = child.wait_with_output().expect("tcpladder live ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("live --json prints JSON");
+    let conns = doc["connections"].as_array().expect("connections");
+    assert_eq!(conns.len(), 1, "{doc:#}");
+    let c = &conns[0];
+    assert_eq!(c["client"], "127.0.0.1:40611");
+    assert_eq!(c["server"], "127.0.0.1:9611");
+    assert_eq!(c["opening"], "three-way");
+    assert_eq!(c["closing"], "fin");
+    assert_eq!(c["closed_by"], "client");
+    let last = |k: &str| c[k].as_array().and_then(|v| v.last()).cloned();
+    assert_eq!(last("client_states"), Some("TIME-WAIT".into()));
+    assert_eq!(last("server_states"), Some("CLOSED".into()));
+    assert_eq!(c["segments"].as_array().map(Vec::len), Some(11), "{c:#}");
+    assert!(stderr.contains("kernel dropped 0"), "{stderr}");
+}

@@ -1,0 +1,336 @@
+//! The TUI without a terminal: app state and keys, and rendered frames
+//! (ratatui's TestBackend) compared with insta snapshots in both themes.
+
+use std::path::Path;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use tcpladder::analysis::{Filter, analyze_file};
+use tcpladder::capture::live::{LiveMsg, LivePacket};
+use tcpladder::time::{Span, Timestamp};
+use tcpladder::track::{Side, State, TrackConfig};
+use tcpladder::tui::app::{App, Event, Focus, Source, TimeMode};
+use tcpladder::tui::theme::ThemeName;
+
+fn replay(file: &str, theme: ThemeName, step: bool) -> App {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(file);
+    let cfg = TrackConfig::default();
+    let (conns, _) = analyze_file(&path, Filter::default(), cfg).expect("capture");
+    let mut app = App::replay(conns, file, theme, cfg.msl, step);
+    app.update(Event::Resize(120, 36));
+    app
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn chars(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn tick(app: &mut App, secs: f64) {
+    app.update(Event::Tick {
+        now: Timestamp::from_secs_f64(2e9),
+        elapsed: Span::from_secs_f64(secs),
+    });
+}
+
+fn clock(app: &App) -> Timestamp {
+    app.clock()
+}
+
+fn speed(app: &App) -> f64 {
+    match &app.source {
+        Source::Replay(r) => r.speed,
+        Source::Live(_) => 0.0,
+    }
+}
+
+mod keys {
+    use super::*;
+
+    #[test]
+    fn step_forward_and_back_undoes() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        assert_eq!(app.position(), (1, 11));
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Server), (State::SynReceived, None));
+        key(&mut app, KeyCode::Right);
+        key(&mut app, KeyCode::Char('l'));
+        assert_eq!(app.position(), (3, 11));
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Server).0, State::Established);
+        key(&mut app, KeyCode::Left);
+        key(&mut app, KeyCode::Char('h'));
+        assert_eq!(app.position(), (1, 11));
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Server).0, State::SynReceived);
+        assert_eq!(app.state_at(c, Side::Client).0, State::SynSent);
+        key(&mut app, KeyCode::Left);
+        assert_eq!(app.position(), (0, 11));
+        key(&mut app, KeyCode::End);
+        assert_eq!(app.position(), (11, 11));
+        key(&mut app, KeyCode::Home);
+        assert_eq!(app.position(), (1, 11));
+    }
+
+    #[test]
+    fn the_ladder_cursor_follows_the_step() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        for _ in 0..4 {
+            key(&mut app, KeyCode::Right);
+        }
+        assert_eq!(app.row, 4);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.focus, Focus::Ladder);
+        key(&mut app, KeyCode::Up);
+        assert_eq!(app.row, 3);
+        assert!(!app.follow);
+    }
+
+    #[test]
+    fn speed_changes_in_steps_and_is_bounded() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        assert_eq!(speed(&app), 1.0);
+        key(&mut app, KeyCode::Char('+'));
+        assert_eq!(speed(&app), 2.0);
+        for _ in 0..3 {
+            key(&mut app, KeyCode::Char('-'));
+        }
+        assert_eq!(speed(&app), 0.25);
+        for _ in 0..30 {
+            key(&mut app, KeyCode::Char('-'));
+        }
+        assert_eq!(speed(&app), 0.1);
+        for _ in 0..30 {
+            key(&mut app, KeyCode::Char('+'));
+        }
+        assert_eq!(speed(&app), 1000.0);
+    }
+
+    #[test]
+    fn playback_runs_at_speed_and_stops_when_time_wait_is_over() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        let start = clock(&app);
+        key(&mut app, KeyCode::Char('+')); // 2×
+        key(&mut app, KeyCode::Char(' '));
+        tick(&mut app, 0.05);
+        assert_eq!(clock(&app) - start, Span::from_secs_f64(0.1));
+        assert_eq!(app.position(), (9, 11));
+        // At 2× for 35 s: 70 s of capture time, past the 60 s TIME-WAIT.
+        tick(&mut app, 35.0);
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Client), (State::Closed, None));
+        let Source::Replay(r) = &app.source else {
+            panic!("replay");
+        };
+        assert!(!r.playing, "playback stops at the last TIME-WAIT's expiry");
+        assert_eq!(r.clock, r.horizon);
+    }
+
+    #[test]
+    fn time_wait_counts_down_on_the_playback_clock() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, false);
+        key(&mut app, KeyCode::Char(' '));
+        tick(&mut app, 10.0);
+        let c = app.selected_connection().unwrap();
+        let (state, left) = app.state_at(c, Side::Client);
+        assert_eq!(state, State::TimeWait);
+        let left = left.expect("countdown").as_secs_f64();
+        // Entered at the server's FIN, 20 µs before the last segment.
+        assert!((49.9..50.0).contains(&left), "{left}");
+    }
+
+    #[test]
+    fn filter_by_port_and_escape_clears_it() {
+        let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
+        assert_eq!(app.visible_ids().len(), 2);
+        key(&mut app, KeyCode::Char('/'));
+        chars(&mut app, "9503");
+        assert_eq!(app.visible_ids(), &[1]);
+        assert_eq!(app.selected, Some(1));
+        key(&mut app, KeyCode::Enter);
+        assert!(!app.editing_filter);
+        assert_eq!(app.visible_ids(), &[1]);
+        key(&mut app, KeyCode::Char('/'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.visible_ids().len(), 2);
+    }
+
+    #[test]
+    fn list_moves_and_time_mode_cycles() {
+        let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
+        assert_eq!(app.selected, Some(0));
+        key(&mut app, KeyCode::Down);
+        assert_eq!(app.selected, Some(1));
+        key(&mut app, KeyCode::Char('k'));
+        assert_eq!(app.selected, Some(0));
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.time_mode, TimeMode::Delta);
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.time_mode, TimeMode::Relative);
+    }
+
+    #[test]
+    fn help_opens_and_any_key_closes_it_q_quits() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, false);
+        key(&mut app, KeyCode::Char('?'));
+        assert!(app.help);
+        key(&mut app, KeyCode::Char('x'));
+        assert!(!app.help && !app.quit);
+        key(&mut app, KeyCode::Char('q'));
+        assert!(app.quit);
+        let mut app = replay("client-close.pcap", ThemeName::Dark, false);
+        app.update(Event::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        )));
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn live_follows_new_segments_until_scrolled_away() {
+        // Feed the sample's packets as if captured live.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
+        let mut file = tcpladder::capture::CaptureFile::open(&path).unwrap();
+        let mut packets = Vec::new();
+        file.for_each(|r| {
+            packets.push(LivePacket {
+                frame: r.frame,
+                ts: r.ts,
+                link: r.link,
+                data: r.data.to_vec(),
+                orig_len: r.orig_len,
+            })
+        })
+        .unwrap();
+        let first = packets[0].ts;
+        let mut app = App::live("lo (tcp)", ThemeName::Dark, Span::from_secs(30), first);
+        app.update(Event::Resize(120, 36));
+        app.update(Event::Capture(LiveMsg::Packets(packets[..6].to_vec())));
+        assert_eq!(app.total(), 1);
+        assert_eq!(app.row, 5);
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Up);
+        assert!(!app.follow);
+        app.update(Event::Capture(LiveMsg::Packets(packets[6..].to_vec())));
+        assert_eq!(app.row, 4, "scrolled away: the cursor stays");
+        key(&mut app, KeyCode::Char('f'));
+        assert_eq!(app.row, 10);
+        // The wall clock drives the countdown live.
+        app.update(Event::Tick {
+            now: packets[10].ts + Span::from_secs(20),
+            elapsed: Span::from_secs(20),
+        });
+        let c = app.selected_connection().unwrap();
+        let (st, left) = app.state_at(c, Side::Client);
+        assert_eq!(st, State::TimeWait);
+        assert!(left.unwrap() < Span::from_secs(40) + Span::from_nanos(1));
+        app.update(Event::Capture(LiveMsg::Stats {
+            received: 11,
+            dropped: 2,
+            if_dropped: 0,
+        }));
+        let Source::Live(l) = &app.source else {
+            panic!("live");
+        };
+        assert_eq!(l.dropped, 2);
+    }
+}
+
+mod frames {
+    use super::*;
+
+    fn frame(app: &App) -> String {
+        let mut t = Terminal::new(TestBackend::new(120, 36)).expect("terminal");
+        t.draw(|f| f.render_widget(app, f.area())).expect("draw");
+        format!("{:?}", t.backend().buffer())
+    }
+
+    fn text_only(app: &App, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        t.draw(|f| f.render_widget(app, f.area())).expect("draw");
+        let buf = t.backend().buffer();
+        let mut s = String::new();
+        for y in 0..h {
+            for x in 0..w {
+                s.push_str(buf[(x, y)].symbol());
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    #[test]
+    fn sample_at_start_mid_handshake_and_in_time_wait() {
+        for theme in [ThemeName::Dark, ThemeName::Light] {
+            let name = format!("{theme:?}").to_lowercase();
+            let mut app = replay("client-close.pcap", theme, true);
+            insta::assert_snapshot!(format!("client_close_start_{name}"), frame(&app));
+            key(&mut app, KeyCode::Right);
+            insta::assert_snapshot!(format!("client_close_handshake_{name}"), frame(&app));
+            key(&mut app, KeyCode::End);
+            key(&mut app, KeyCode::Char(' '));
+            tick(&mut app, 12.5);
+            insta::assert_snapshot!(format!("client_close_time_wait_{name}"), frame(&app));
+        }
+    }
+
+    #[test]
+    fn simultaneous_close_and_refused() {
+        for theme in [ThemeName::Dark, ThemeName::Light] {
+            let name = format!("{theme:?}").to_lowercase();
+            let app = replay("simultaneous-close.pcap", theme, false);
+            insta::assert_snapshot!(format!("simultaneous_close_{name}"), frame(&app));
+        }
+        let app = replay("refused.pcap", ThemeName::Dark, false);
+        insta::assert_snapshot!("refused_dark", text_only(&app, 120, 36));
+    }
+
+    #[test]
+    fn help_overlay_lists_every_key() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, false);
+        key(&mut app, KeyCode::Char('?'));
+        let text = text_only(&app, 120, 36);
+        for (k, _) in tcpladder::tui::view::help::KEYS {
+            assert!(text.contains(k), "help lacks {k}");
+        }
+    }
+
+    #[test]
+    fn too_small_says_so_instead_of_panicking() {
+        let app = replay("client-close.pcap", ThemeName::Dark, false);
+        for (w, h) in [(0, 0), (1, 1), (20, 5), (59, 40), (200, 15)] {
+            let text = text_only(&app, w, h);
+            if w > 30 && h > 0 {
+                assert!(text.contains("terminal too small"), "{w}x{h}");
+            }
+        }
+        // Every size from the minimum up draws without panicking.
+        for w in (60..=200).step_by(7) {
+            for h in (16..=60).step_by(5) {
+                text_only(&app, w, h);
+            }
+        }
+    }
+
+    #[test]
+    fn ladder_shows_states_and_countdown_in_text() {
+        let mut app = replay("client-close.pcap", ThemeName::Light, false);
+        key(&mut app, KeyCode::Char(' '));
+        tick(&mut app, 17.3);
+        let text = text_only(&app, 120, 36);
+        assert!(text.contains("TIME-WAIT 42.7 s left"), "{text}");
+        assert!(text.contains("FIN-WAIT-1"));
+        assert!(text.contains("CLOSE-WAIT"));
+        assert!(text.contains("LAST-ACK"));
+    }
+}
