@@ -166,10 +166,8 @@ impl LiveCapture {
             match self.cap.next_packet() {
                 Ok(p) => {
                     frame += 1;
-                    let ts = Timestamp::from_secs_nanos(
-                        p.header.ts.tv_sec,
-                        p.header.ts.tv_usec * 1000,
-                    );
+                    let ts =
+                        Timestamp::from_secs_nanos(p.header.ts.tv_sec, p.header.ts.tv_usec * 1000);
                     batch.push(LivePacket {
                         frame,
                         ts,
@@ -185,13 +183,14 @@ impl LiveCapture {
                     break;
                 }
             }
-            if !batch.is_empty() && (idle || batch.len() >= MAX_BATCH)
+            if !batch.is_empty()
+                && (idle || batch.len() >= MAX_BATCH)
                 && tx
                     .send(LiveMsg::Packets(std::mem::take(&mut batch)))
                     .is_err()
-                {
-                    return;
-                }
+            {
+                return;
+            }
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 if let Ok(s) = self.cap.stats() {
                     let _ = tx.send(LiveMsg::Stats {

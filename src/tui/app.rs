@@ -316,13 +316,14 @@ impl App {
             }
         }
         if state == State::TimeWait
-            && let Some(tw) = c.time_wait[side.index()] {
-                let left = tw.expires - clock;
-                if left.as_nanos() <= 0 {
-                    return (State::Closed, None);
-                }
-                return (state, Some(left));
+            && let Some(tw) = c.time_wait[side.index()]
+        {
+            let left = tw.expires - clock;
+            if left.as_nanos() <= 0 {
+                return (State::Closed, None);
             }
+            return (state, Some(left));
+        }
         (state, None)
     }
 
@@ -692,11 +693,12 @@ impl App {
         self.filtered_upto = 0;
         self.extend_filter();
         if let Some(id) = self.selected
-            && !self.filtered.contains(&id) {
-                self.selected = self.visible_ids().first().copied();
-                self.row = 0;
-                self.ladder_offset = 0;
-            }
+            && !self.filtered.contains(&id)
+        {
+            self.selected = self.visible_ids().first().copied();
+            self.row = 0;
+            self.ladder_offset = 0;
+        }
         self.list_offset = 0;
     }
 
@@ -739,8 +741,9 @@ impl Live {
         }
         // At most one connection starts per packet: the one it went to.
         if self.tracker.next_id() > before
-            && let Some(key) = self.tracker.last_key() {
-                self.locs.push(Loc::Active(key));
-            }
+            && let Some(key) = self.tracker.last_key()
+        {
+            self.locs.push(Loc::Active(key));
+        }
     }
 }

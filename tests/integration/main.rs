@@ -5,4 +5,5 @@ mod captures;
 mod live;
 mod peer_corpus;
 mod props;
+mod tmux;
 mod tui;

@@ -34,10 +34,10 @@ const COLUMNS: &[(Col, &str, u16)] = &[
 ];
 
 /// Dropped in this order until the addresses get room.
-const DROP_ORDER: &[Col] = &[Col::Start, Col::Retx, Col::Age, Col::Verdict];
+const DROP_ORDER: &[Col] = &[Col::Start, Col::Age, Col::Retx, Col::Verdict];
 
-/// Room the addresses want: "255.255.255.255:65535 → 255.255.255.255:65535".
-const ADDR_WANT: u16 = 45;
+/// Room the addresses want: "127.0.0.1:40001 → 127.0.0.1:9502" and a bit.
+const ADDR_WANT: u16 = 36;
 
 fn columns(width: u16) -> Vec<(Col, &'static str, u16)> {
     let mut cols: Vec<_> = COLUMNS.to_vec();

@@ -19,12 +19,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Source::Replay(r) => {
             let play = if r.playing { "▶" } else { "⏸" };
             format!(
-                " {play} replay {} │ {}× │ segment {pos}/{total} │ +{:.6} s │ {} │ time: {}",
+                " {play} replay {} │ {}× │ segment {pos}/{total} │ +{:.6} s │ {}",
                 app.source_name,
                 r.speed,
                 (r.clock - r.start).as_secs_f64().max(0.0),
                 clock_text(r.clock),
-                app.time_mode.name()
             )
         }
         Source::Live(l) => {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Drives the real binary in a real terminal (tmux): opens a capture, steps,
+# opens the help, resizes below the minimum and back, quits, and checks
+# that the terminal was restored. Usage: tests/tui_tmux.sh [BINARY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-target/debug/tcpladder}
+SESSION="tltest-$$"
+OUT=$(mktemp)
+trap 'tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -f "$OUT"' EXIT
+
+fail() { echo "tui_tmux: FAIL: $*" >&2; echo "--- screen ---" >&2; cat "$OUT" >&2; exit 1; }
+screen() { sleep "${1:-0.6}"; tmux capture-pane -p -t "$SESSION" > "$OUT"; }
+expect() { grep -qF -- "$1" "$OUT" || fail "expected '$1' on screen"; }
+absent() { ! grep -qF -- "$1" "$OUT" || fail "did not expect '$1' on screen"; }
+
+command -v tmux >/dev/null || { echo "tui_tmux: SKIPPED — tmux is not installed"; exit 0; }
+export TERM=${TERM:-xterm-256color}
+[ -x "$BIN" ] || fail "no binary at $BIN (cargo build first)"
+
+tmux new-session -d -s "$SESSION" -x 120 -y 36 \
+  "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; sleep 30"
+screen 1.2
+expect "segment 1/11"
+expect "SYN-SENT"
+expect "? help"
+
+tmux send-keys -t "$SESSION" Right Right
+screen
+expect "segment 3/11"
+expect "ESTABLISHED"
+
+tmux send-keys -t "$SESSION" '?'
+screen
+expect "play / pause"
+tmux send-keys -t "$SESSION" x
+screen
+absent "play / pause"
+
+tmux send-keys -t "$SESSION" End
+screen
+expect "TIME-WAIT"
+expect "segment 11/11"
+
+tmux resize-window -t "$SESSION" -x 50 -y 12
+screen
+expect "terminal too small"
+tmux resize-window -t "$SESSION" -x 120 -y 36
+screen
+expect "segment 11/11"
+
+tmux send-keys -t "$SESSION" q
+screen 0.8
+expect "__EXIT__ 0"
+# The alternate screen is gone: nothing of the UI is left.
+absent "segment 11/11"
+absent "connections 1"
+echo "tui_tmux: ok"
