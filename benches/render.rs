@@ -36,6 +36,7 @@ fn seg(c: u32, s: u32, from_client: bool, flags: u16, seq: u32, ack: u32, len: u
         options: TcpOptions::default(),
         ttl: 64,
         truncated: false,
+        payload_offset: 0,
     }
 }
 

@@ -68,28 +68,30 @@ fn main() -> Res<()> {
         totals.retransmissions,
         totals.time_waits
     );
-    let mut times = Vec::new();
+    let mut ours = Vec::new();
     for _ in 0..iterations {
+        let cpu0 = thread_cpu();
         let t = Instant::now();
         let (n, _) = run_stats(&path)?;
-        let took = t.elapsed();
+        let wall = t.elapsed();
+        let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
         if n != packets {
             return Err(format!("run read {n} packets, the first {packets}").into());
         }
-        times.push(took);
+        ours.push(Timing { wall, cpu });
     }
-    times.sort();
-    let best = times[0];
-    let median = times[times.len() / 2];
     println!();
     println!(
-        "{:<44} {:>10} {:>10} {:>14}",
-        "", "best", "median", "packets/s"
+        "{:<46} {:>9} {:>9} {:>9} {:>11} {:>11}",
+        "", "best", "median", "CPU", "pkts/s", "pkts/s"
+    );
+    println!(
+        "{:<46} {:>9} {:>9} {:>9} {:>11} {:>11}",
+        "", "wall", "wall", "median", "best wall", "median CPU"
     );
     print_row(
         &format!("tcpladder stats path ({iterations} runs, 1 thread)"),
-        Some(best),
-        median,
+        &mut ours,
         packets,
     );
 
@@ -104,22 +106,25 @@ fn main() -> Res<()> {
         for _ in 0..runs {
             t.push(time_tool(pin, "tcpdump", &["-nn", "-r"], &path, &[])?);
         }
-        t.sort();
         print_row(
             &format!("tcpdump -nn -r ({runs} runs, {note})"),
-            Some(t[0]),
-            t[t.len() / 2],
+            &mut t,
             packets,
         );
     } else {
         println!("tcpdump: not on PATH, skipped");
     }
     if on_path("tshark") {
-        let t = time_tool(pin, "tshark", &["-r"], &path, &["-q", "-z", "conv,tcp"])?;
+        let mut t = vec![time_tool(
+            pin,
+            "tshark",
+            &["-r"],
+            &path,
+            &["-q", "-z", "conv,tcp"],
+        )?];
         print_row(
             &format!("tshark -q -z conv,tcp (1 run, {note})"),
-            None,
-            t,
+            &mut t,
             packets,
         );
     } else {
@@ -128,13 +133,29 @@ fn main() -> Res<()> {
     Ok(())
 }
 
-fn print_row(what: &str, best: Option<Duration>, median: Duration, packets: u64) {
-    let best_s = best.map_or("-".to_string(), |b| format!("{:.3} s", b.as_secs_f64()));
-    let fastest = best.unwrap_or(median);
+/// One timed run: wall time, and CPU time (user + system) when known.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+fn print_row(what: &str, runs: &mut [Timing], packets: u64) {
+    let secs = |d: Duration| format!("{:.3} s", d.as_secs_f64());
+    let rate = |d: Duration| format!("{:.2} M", packets as f64 / d.as_secs_f64() / 1e6);
+    runs.sort_by_key(|t| t.wall);
+    let best = runs.first().map(|t| t.wall).unwrap_or_default();
+    let median = runs.get(runs.len() / 2).map(|t| t.wall).unwrap_or_default();
+    let mut cpus: Vec<Duration> = runs.iter().filter_map(|t| t.cpu).collect();
+    cpus.sort();
+    let cpu = cpus.get(cpus.len() / 2).copied();
     println!(
-        "{what:<44} {best_s:>10} {:>10} {:>14}",
-        format!("{:.3} s", median.as_secs_f64()),
-        format!("{:.2} M", packets as f64 / fastest.as_secs_f64() / 1e6)
+        "{what:<46} {:>9} {:>9} {:>9} {:>11} {:>11}",
+        secs(best),
+        secs(median),
+        cpu.map_or("-".to_string(), secs),
+        rate(best),
+        cpu.map_or("-".to_string(), rate)
     );
 }
 
@@ -150,6 +171,13 @@ fn run_stats(path: &Path) -> Res<(u64, Totals)> {
     Ok((report.packets, totals))
 }
 
+/// CPU time this thread has run, from Linux's schedstat (nanoseconds).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -162,28 +190,43 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
-/// Wall time of `tool before.. FILE after..`, output discarded, pinned to
-/// CPU 0 when `pin`.
-fn time_tool(pin: bool, tool: &str, before: &[&str], file: &Path, after: &[&str]) -> Res<Duration> {
-    let mut cmd = if pin {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", tool]);
-        c
-    } else {
-        Command::new(tool)
-    };
-    cmd.args(before)
-        .arg(file)
-        .args(after)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+/// Runs `tool before.. FILE after..` with its output discarded, pinned to
+/// CPU 0 when `pin`. CPU time comes from GNU time when it is installed.
+fn time_tool(pin: bool, tool: &str, before: &[&str], file: &Path, after: &[&str]) -> Res<Timing> {
+    let gnu_time = Path::new("/usr/bin/time");
+    let usage = std::env::temp_dir().join(format!("tcpladder-bench-{}.time", std::process::id()));
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    if pin {
+        argv.extend(["taskset", "-c", "0"].map(Into::into));
+    }
+    if gnu_time.is_file() {
+        argv.push(gnu_time.into());
+        argv.extend(["-f", "%U %S", "-o"].map(Into::into));
+        argv.push(usage.clone().into());
+    }
+    argv.push(tool.into());
+    argv.extend(before.iter().map(Into::into));
+    argv.push(file.into());
+    argv.extend(after.iter().map(Into::into));
+    let (program, args) = argv.split_first().ok_or("empty command")?;
     let t = Instant::now();
-    let status = cmd.status()?;
-    let took = t.elapsed();
+    let status = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let wall = t.elapsed();
     if !status.success() {
         return Err(format!("{tool} failed: {status}").into());
     }
-    Ok(took)
+    let cpu = std::fs::read_to_string(&usage).ok().and_then(|s| {
+        let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
+        let user = it.next()??;
+        let sys = it.next()??;
+        Some(Duration::from_secs_f64(user + sys))
+    });
+    let _ = std::fs::remove_file(&usage);
+    Ok(Timing { wall, cpu })
 }
 
 // ---------------------------------------------------------------------------
@@ -424,15 +467,30 @@ impl ConnGen<'_> {
 /// Client hosts and their next ephemeral port (ports rise, as on Linux, so a
 /// 4-tuple is not reused while an earlier connection may still linger).
 struct Clients {
-    next_port: Vec<u16>,
+    hosts: Vec<(u32, u16)>,
 }
 
 impl Clients {
+    /// `n` clients scattered over the unicast space, as a server facing the
+    /// Internet sees them (private, loopback and multicast ranges avoided).
+    fn new(n: usize, rng: &mut Rng) -> Clients {
+        let mut hosts = Vec::with_capacity(n);
+        while hosts.len() < n {
+            let a = rng.range(1, 224) as u8;
+            if matches!(a, 10 | 100 | 127 | 169 | 172 | 192 | 198) {
+                continue;
+            }
+            let rest = rng.next() as u32 & 0x00ff_ffff;
+            let ip = (u32::from(a) << 24) | rest.max(1);
+            hosts.push((ip, rng.range(32_768, 61_000) as u16));
+        }
+        Clients { hosts }
+    }
+
     fn take(&mut self, rng: &mut Rng) -> (u32, u16) {
-        let i = rng.range(0, self.next_port.len() as u64) as usize;
-        let port = self.next_port[i];
-        self.next_port[i] = if port >= 60_999 { 32_768 } else { port + 1 };
-        let ip = u32::from_be_bytes([10, 16 + (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+        let i = rng.range(0, self.hosts.len() as u64) as usize;
+        let (ip, port) = self.hosts[i];
+        self.hosts[i].1 = if port >= 60_999 { 32_768 } else { port + 1 };
         (ip, port)
     }
 }
@@ -440,11 +498,7 @@ impl Clients {
 /// Writes the synthetic capture; returns the number of packets.
 fn write_synthetic(path: &Path) -> Res<u64> {
     let mut rng = Rng(0x7c91_adde);
-    let mut clients = Clients {
-        next_port: (0..20_000)
-            .map(|_| rng.range(32_768, 61_000) as u16)
-            .collect(),
-    };
+    let mut clients = Clients::new(20_000, &mut rng);
     let server_ports = [443u16, 443, 443, 80, 80, 8080, 22, 5432, 6379, 9502];
     // Start times: a Poisson process whose rate puts TARGET_PACKETS into
     // CAPTURE_SECS (about 21 packets a connection).

@@ -161,7 +161,7 @@ pub fn feed(rec: &Record<'_>, filter: Filter, tracker: &mut Tracker, report: &mu
             ),
         )))
     } else {
-        decode::decode(rec.link, rec.data)
+        decode::decode_frame(rec.link, rec.data, rec.orig_len)
     };
     match decoded {
         Ok(seg) => {

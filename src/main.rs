@@ -218,9 +218,10 @@ fn live(l: LiveArgs, theme: ThemeName) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(d) = l.duration
-        && !(d.is_finite() && d > 0.0) {
-            return Err(UsageError("--duration takes a positive number of seconds".into()).into());
-        }
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(UsageError("--duration takes a positive number of seconds".into()).into());
+    }
     if !l.no_tui {
         need_terminal()?;
     }

@@ -14,6 +14,9 @@ use super::{Record, UNKNOWN_INTERFACE};
 use crate::time::Timestamp;
 
 const BUFFER: usize = 1 << 20;
+/// The link-type field's upper bits carry FCS information (pcap spec,
+/// LINKTYPE_ field); libpcap masks them off the same way.
+const LINKTYPE_MASK: u32 = 0x03ff_ffff;
 /// Larger records than this are taken as damage, not as packets.
 const MAX_RECORD: usize = 64 << 20;
 
@@ -257,7 +260,7 @@ fn record<'a>(
             *legacy_nanos = h.is_nanosecond_precision();
             interfaces.clear();
             interfaces.push(Interface {
-                link: h.network.0 as u32,
+                link: (h.network.0 as u32) & LINKTYPE_MASK,
                 units: if *legacy_nanos {
                     1_000_000_000
                 } else {
@@ -293,7 +296,7 @@ fn record<'a>(
         }
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
             interfaces.push(Interface {
-                link: idb.linktype.0 as u32,
+                link: (idb.linktype.0 as u32) & LINKTYPE_MASK,
                 units: ts_units(idb.if_tsresol),
                 offset_secs: idb.if_tsoffset,
             });

@@ -17,6 +17,8 @@ pub const LINKTYPE_NFLOG: u32 = 239;
 pub const LINKTYPE_IPV4: u32 = 228;
 pub const LINKTYPE_IPV6: u32 = 229;
 pub const LINKTYPE_LINUX_SLL2: u32 = 276;
+pub const LINKTYPE_ARCNET_LINUX: u32 = 129;
+pub const LINKTYPE_IPOIB: u32 = 242;
 
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
@@ -65,6 +67,13 @@ pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
         }
         LINKTYPE_PPP => ppp(data, 0),
         LINKTYPE_NFLOG => nflog(data),
+        // IP over InfiniBand: a 40-byte address header, then an EtherType
+        // and two reserved bytes.
+        LINKTYPE_IPOIB => {
+            need(data, 0, 44, "IPoIB header")?;
+            ethertype(data, u16_at(data, 40), 44)
+        }
+        LINKTYPE_ARCNET_LINUX => arcnet(data),
         other => Err(Skip::UnsupportedLink(other)),
     }
 }
@@ -154,6 +163,18 @@ fn nflog(data: &[u8]) -> Result<usize, Skip> {
         off += len.div_ceil(4) * 4;
     }
     Err(Skip::NotIp)
+}
+
+/// Linux ARCNET: source, destination, a 2-byte offset, then the protocol
+/// id; RFC 1201 IP (0xD4) carries a 3-byte split header, RFC 1051 IP (0xF0)
+/// none.
+fn arcnet(data: &[u8]) -> Result<usize, Skip> {
+    need(data, 0, 5, "ARCNET header")?;
+    match data[4] {
+        0xd4 => Ok(8),
+        0xf0 => Ok(5),
+        _ => Err(Skip::NotIp),
+    }
 }
 
 fn u16_at(data: &[u8], off: usize) -> u16 {

@@ -35,6 +35,8 @@ pub struct Segment {
     pub ttl: u8,
     /// The capture holds fewer bytes than the packet had (snap length).
     pub truncated: bool,
+    /// Where the TCP payload starts in the captured frame.
+    pub payload_offset: usize,
 }
 
 impl Segment {
@@ -53,10 +55,26 @@ impl Segment {
 /// Tunnels are followed at most this deep (IP-in-IP, GRE).
 const MAX_TUNNEL_DEPTH: u8 = 4;
 
-/// Decodes a captured frame of link type `link`.
+/// Decodes a captured frame of link type `link` whose length on the wire
+/// is unknown: the IP length fields are trusted.
 pub fn decode(link: u32, data: &[u8]) -> Result<Segment, Skip> {
     let off = link::ip_offset(link, data)?;
     ip(data, off, 0)
+}
+
+/// Decodes a captured frame that was `wire_len` bytes on the wire. When
+/// the whole frame was captured, the payload cannot be longer than what is
+/// there, whatever the IP header claims.
+pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Segment, Skip> {
+    let mut seg = decode(link, data)?;
+    if wire_len as usize <= data.len() && seg.truncated {
+        // Whole frame captured, yet the IP length runs past it: the
+        // header lies (or a trailer was cut); only what is there counts.
+        let have = data.len().saturating_sub(seg.payload_offset);
+        seg.len = seg.len.min(u32::try_from(have).unwrap_or(u32::MAX));
+        seg.truncated = false;
+    }
+    Ok(seg)
 }
 
 fn ip(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
@@ -74,6 +92,7 @@ fn ip(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
             return ip(data, start, depth + 1);
         }
         IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => return gre(data, start, depth + 1),
+        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => return udp_tunnel(data, start, depth + 1),
         _ => {
             return Err(match ext_err {
                 Some((e, _)) => Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())),
@@ -152,6 +171,48 @@ fn gre(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
     }
 }
 
+/// VXLAN (UDP 4789) and Geneve (UDP 6081) carry whole frames, AYIYA (UDP
+/// 5072) IP packets; any other UDP is simply not TCP.
+fn udp_tunnel(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
+    let b = &data[off..];
+    if b.len() < 16 {
+        return Err(Skip::NotTcp);
+    }
+    let dport = u16::from_be_bytes([b[2], b[3]]);
+    let inner = off + 8;
+    match dport {
+        4789 => ip(data, link::ethernet(data, inner + 8)?, depth),
+        6081 => {
+            let g = &data[inner..];
+            let header = 8 + usize::from(g[0] & 0x3f) * 4;
+            let proto = u16::from_be_bytes([g[2], g[3]]);
+            if inner + header > data.len() {
+                return Err(Skip::Malformed(DecodeError::new(
+                    Layer::Tunnel,
+                    inner,
+                    "Geneve options are cut short",
+                )));
+            }
+            match proto {
+                link::ETH_TEB => ip(data, link::ethernet(data, inner + header)?, depth),
+                0x0800 | 0x86dd => ip(data, inner + header, depth),
+                _ => Err(Skip::NotTcp),
+            }
+        }
+        // AYIYA: identity and signature lengths in the first two bytes,
+        // the next protocol in the fourth.
+        5072 => {
+            let a = &data[inner..];
+            let header = 8 + (1usize << (a[0] >> 4)) + usize::from(a[1] >> 4) * 4;
+            match a[3] {
+                4 | 41 if inner + header < data.len() => ip(data, inner + header, depth),
+                _ => Err(Skip::NotTcp),
+            }
+        }
+        _ => Err(Skip::NotTcp),
+    }
+}
+
 fn tcp(
     data: &[u8],
     off: usize,
@@ -219,6 +280,7 @@ fn tcp(
         options,
         ttl,
         truncated: b.len() < header_len + len,
+        payload_offset: off + header_len,
     })
 }
 
@@ -321,6 +383,69 @@ mod tests {
         outer.extend_from_slice(&inner);
         let s = decode(link::LINKTYPE_RAW, &outer).unwrap();
         assert_eq!(s.src.port(), 5);
+    }
+
+    /// An IPv4 + UDP header to `dport` in front of `payload`.
+    fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 28];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&((28 + payload.len()) as u16).to_be_bytes());
+        p[9] = 17;
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn vxlan_and_geneve_are_followed_to_the_inner_frame() {
+        let inner = ipv4_tcp(7, 8, 1, 0, 0x02, 0);
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&inner);
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vx.extend_from_slice(&eth);
+        let s = decode(link::LINKTYPE_RAW, &udp(4789, &vx)).unwrap();
+        assert_eq!(s.src.port(), 7);
+        let mut geneve = vec![0, 0, 0x65, 0x58, 0, 0, 1, 0];
+        geneve.extend_from_slice(&eth);
+        let s = decode(link::LINKTYPE_RAW, &udp(6081, &geneve)).unwrap();
+        assert_eq!(s.dst.port(), 8);
+        assert_eq!(
+            decode(link::LINKTYPE_RAW, &udp(53, &geneve)),
+            Err(Skip::NotTcp)
+        );
+    }
+
+    #[test]
+    fn a_whole_frame_shorter_than_its_ip_length_is_clamped() {
+        let mut p = ipv4_tcp(1, 2, 7, 9, 0x18, 100);
+        // The IP header claims 8 bytes more than the frame holds.
+        p[2..4].copy_from_slice(&(148u16).to_be_bytes());
+        let cut = decode(link::LINKTYPE_RAW, &p).unwrap();
+        assert_eq!((cut.len, cut.truncated), (108, true));
+        let whole = decode_frame(link::LINKTYPE_RAW, &p, p.len() as u32).unwrap();
+        assert_eq!((whole.len, whole.truncated), (100, false));
+        // A snap-length cut keeps the length from the header.
+        let snap = decode_frame(link::LINKTYPE_RAW, &p[..60], p.len() as u32).unwrap();
+        assert_eq!(snap.len, 108);
+    }
+
+    #[test]
+    fn arcnet_and_ipoib_framings() {
+        let inner = ipv4_tcp(3, 4, 1, 0, 0x02, 0);
+        let mut arc = vec![1, 2, 0, 0, 0xd4, 0, 0, 0];
+        arc.extend_from_slice(&inner);
+        assert_eq!(
+            decode(link::LINKTYPE_ARCNET_LINUX, &arc)
+                .unwrap()
+                .src
+                .port(),
+            3
+        );
+        let mut ib = vec![0u8; 40];
+        ib.extend_from_slice(&[0x08, 0x00, 0, 0]);
+        ib.extend_from_slice(&inner);
+        assert_eq!(decode(link::LINKTYPE_IPOIB, &ib).unwrap().dst.port(), 4);
     }
 
     #[test]

@@ -231,6 +231,7 @@ mod tests {
                 options: TcpOptions::default(),
                 ttl: 64,
                 truncated: false,
+                payload_offset: 0,
             };
             t.push(&seg, Timestamp::from_nanos(i as i64), i as u64 + 1);
         }

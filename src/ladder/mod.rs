@@ -3,6 +3,7 @@
 //! Mermaid read the same model), so layout decisions live here and not in
 //! drawing code.
 
+pub mod diagram;
 pub mod explain;
 pub mod label;
 pub mod verdict;
@@ -177,5 +178,62 @@ impl Ladder {
             Side::Client => self.client,
             Side::Server => self.server,
         }
+    }
+
+    /// Only rows `first..=last` (indices): a handshake alone, say. The
+    /// initial states become the states just before `first`; TIME-WAIT and
+    /// the marks after the last segment stay only if the cut reaches the
+    /// end.
+    pub fn cut(&self, first: usize, last: usize) -> Ladder {
+        let last = last.min(self.rows.len().saturating_sub(1));
+        let mut initial = self.initial;
+        for r in self.rows.iter().take(first) {
+            for side in Side::BOTH {
+                if let Some(m) = r.marks[side.index()].last() {
+                    initial[side.index()] = m.state;
+                }
+            }
+        }
+        let rows: Vec<Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.index >= first && r.index <= last)
+            .cloned()
+            .collect();
+        let to_end = last + 1 >= self.rows.len();
+        Ladder {
+            initial,
+            rows,
+            tail: if to_end {
+                self.tail.clone()
+            } else {
+                Vec::new()
+            },
+            time_waits: self
+                .time_waits
+                .iter()
+                .filter(|t| t.row >= first && t.row <= last)
+                .copied()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Replaces the addresses with documentation ones (RFC 5737, RFC 3849),
+    /// keeping the ports, so captures from real networks can be shown.
+    pub fn redact(&mut self) {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let doc = |a: SocketAddr, n: u8| -> SocketAddr {
+            let ip = match a.ip() {
+                IpAddr::V4(_) if n == 1 => IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
+                IpAddr::V6(_) => {
+                    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n)))
+                }
+            };
+            SocketAddr::new(ip, a.port())
+        };
+        self.client = doc(self.client, 1);
+        self.server = doc(self.server, 2);
     }
 }

@@ -52,6 +52,7 @@ fn segment(from: Side, f: &str, seq: u32, ack: u32, len: u32) -> Segment {
         options: TcpOptions::default(),
         ttl: 64,
         truncated: false,
+        payload_offset: 0,
     }
 }
 

@@ -1,0 +1,360 @@
+//! The lecture diagram as SVG: real vector text, no external fonts or
+//! images (font families fall back to the viewer's sans and monospace),
+//! readable when scaled onto a slide. Reads the `ladder::diagram` geometry.
+
+use std::fmt::Write;
+
+use crate::ladder::Role;
+use crate::ladder::diagram::{Arrow, Diagram};
+use crate::track::{Side, State};
+
+/// Colours of one theme, as SVG colour strings.
+#[derive(Clone, Copy, Debug)]
+pub struct Palette {
+    pub background: &'static str,
+    pub text: &'static str,
+    pub muted: &'static str,
+    pub lifeline: &'static str,
+    pub box_fill: &'static str,
+    pub syn: &'static str,
+    pub fin: &'static str,
+    pub rst: &'static str,
+    pub data: &'static str,
+    pub ack: &'static str,
+    pub time_wait: &'static str,
+}
+
+pub const LIGHT: Palette = Palette {
+    background: "#ffffff",
+    text: "#1a1a1a",
+    muted: "#666666",
+    lifeline: "#444444",
+    box_fill: "#eef3fb",
+    syn: "#16803c",
+    fin: "#1f4fbf",
+    rst: "#c0201e",
+    data: "#1a1a1a",
+    ack: "#6b6b6b",
+    time_wait: "#8a2be2",
+};
+
+pub const DARK: Palette = Palette {
+    background: "#16181d",
+    text: "#e8e8e8",
+    muted: "#a0a0a0",
+    lifeline: "#b0b0b0",
+    box_fill: "#26303f",
+    syn: "#5fd38d",
+    fin: "#7fb0ff",
+    rst: "#ff6b6b",
+    data: "#e8e8e8",
+    ack: "#a8a8a8",
+    time_wait: "#d59cff",
+};
+
+const SANS: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
+const MONO: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
+/// Vertical step between events.
+const STEP: f64 = 34.0;
+const TOP: f64 = 128.0;
+const LABEL_PX: f64 = 13.0;
+/// Width of a monospace character at LABEL_PX (DejaVu Sans Mono: 0.602 em).
+const MONO_W: f64 = LABEL_PX * 0.602;
+const STATE_PX: f64 = 12.5;
+const BOX_H: f64 = 20.0;
+
+fn role_colour(p: &Palette, role: Role) -> &'static str {
+    match role {
+        Role::Syn | Role::SynAck => p.syn,
+        Role::Fin => p.fin,
+        Role::Rst => p.rst,
+        Role::Data => p.data,
+        Role::Ack => p.ack,
+    }
+}
+
+/// Escapes text for SVG.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// Horizontal positions, from the widest label and state.
+struct Geometry {
+    axis: f64,
+    client: f64,
+    server: f64,
+    box_w: f64,
+    width: f64,
+    height: f64,
+}
+
+impl Geometry {
+    fn new(d: &Diagram) -> Geometry {
+        let longest_label = d
+            .arrows
+            .iter()
+            .map(|a| label_text(a).chars().count())
+            .max()
+            .unwrap_or(20) as f64;
+        let longest_state = d
+            .boxes
+            .iter()
+            .map(|b| b.text.chars().count())
+            .max()
+            .unwrap_or(12) as f64;
+        let box_w = (longest_state * STATE_PX * 0.64 + 16.0).max(110.0);
+        let axis = 78.0;
+        let client = axis + 40.0 + box_w + 14.0;
+        let span = (longest_label * MONO_W + 90.0).max(440.0);
+        let server = client + span;
+        let width = server + 14.0 + box_w + 56.0;
+        let height = TOP + d.height * STEP + 70.0;
+        Geometry {
+            axis,
+            client,
+            server,
+            box_w,
+            width,
+            height,
+        }
+    }
+
+    fn lane(&self, side: Side) -> f64 {
+        match side {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
+    }
+}
+
+fn y(step: f64) -> f64 {
+    TOP + step * STEP
+}
+
+fn label_text(a: &Arrow) -> String {
+    if a.retransmission {
+        format!("{} (retransmission)", a.label)
+    } else {
+        a.label.clone()
+    }
+}
+
+/// Renders the diagram as a standalone SVG document.
+pub fn render(d: &Diagram, p: &Palette) -> String {
+    let g = Geometry::new(d);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="{SANS}">"#,
+        w = g.width,
+        h = g.height
+    );
+    let _ = writeln!(s, "<title>{}</title>", esc(&d.title));
+    let _ = writeln!(
+        s,
+        r#"<rect x="0" y="0" width="{:.0}" height="{:.0}" fill="{}"/>"#,
+        g.width, g.height, p.background
+    );
+    // Title and verdict.
+    let _ = writeln!(
+        s,
+        r#"<text x="24" y="34" font-size="20" font-weight="bold" fill="{}">{}</text>"#,
+        p.text,
+        esc(&d.title)
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="24" y="58" font-size="13" fill="{}">{}</text>"#,
+        p.muted,
+        esc(&d.verdict)
+    );
+    // Lane headers and lifelines.
+    for side in Side::BOTH {
+        let x = g.lane(side);
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="88" font-size="16" font-weight="bold" text-anchor="middle" fill="{}">{}</text>"#,
+            p.text,
+            side.name()
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="106" font-size="12" font-family="{MONO}" text-anchor="middle" fill="{}">{}</text>"#,
+            p.muted,
+            esc(&d.addrs[side.index()])
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{}" stroke-width="2"/>"#,
+            y(0.0) - 8.0,
+            y(d.height) - 10.0,
+            p.lifeline
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="{}">ms</text>"#,
+        g.axis,
+        y(0.0) + 4.0,
+        p.muted
+    );
+    for a in &d.arrows {
+        arrow(&mut s, &g, a, p);
+    }
+    for b in &d.brackets {
+        let x = match b.side {
+            Side::Client => g.client - 14.0 - g.box_w - 16.0,
+            Side::Server => g.server + 14.0 + g.box_w + 16.0,
+        };
+        let (y0, y1) = (y(b.y0), y(b.y1));
+        let tick = match b.side {
+            Side::Client => 7.0,
+            Side::Server => -7.0,
+        };
+        let _ = writeln!(
+            s,
+            r#"<path d="M {:.1} {y0:.1} H {x:.1} V {y1:.1} H {:.1}" fill="none" stroke="{}" stroke-width="2"/>"#,
+            x + tick,
+            x + tick,
+            p.time_wait
+        );
+        let (lx, rot) = match b.side {
+            Side::Client => (x - 6.0, -90.0),
+            Side::Server => (x + 6.0, 90.0),
+        };
+        let my = (y0 + y1) / 2.0;
+        let _ = writeln!(
+            s,
+            r#"<text x="{lx:.1}" y="{my:.1}" font-size="12" font-weight="bold" text-anchor="middle" fill="{}" transform="rotate({rot} {lx:.1} {my:.1})">{}</text>"#,
+            p.time_wait,
+            esc(&b.label)
+        );
+        let (ex, anchor) = match b.side {
+            Side::Client => (g.client - 14.0, "end"),
+            Side::Server => (g.server + 14.0, "start"),
+        };
+        let _ = writeln!(
+            s,
+            r#"<text x="{ex:.1}" y="{:.1}" font-size="11" text-anchor="{anchor}" fill="{}">{}</text>"#,
+            y1 + BOX_H / 2.0 + 14.0,
+            p.time_wait,
+            esc(&b.end)
+        );
+    }
+    for b in &d.boxes {
+        let bx = match b.side {
+            Side::Client => g.client - 14.0 - g.box_w,
+            Side::Server => g.server + 14.0,
+        };
+        let by = y(b.y) - BOX_H / 2.0;
+        let stroke = match b.state {
+            State::TimeWait => p.time_wait,
+            State::Closed => p.muted,
+            _ => p.lifeline,
+        };
+        let _ = writeln!(
+            s,
+            r#"<rect x="{bx:.1}" y="{by:.1}" width="{:.1}" height="{BOX_H}" rx="4" fill="{}" stroke="{stroke}" stroke-width="1.2"/>"#,
+            g.box_w, p.box_fill
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="{STATE_PX}" font-weight="bold" text-anchor="middle" fill="{}">{}</text>"#,
+            bx + g.box_w / 2.0,
+            by + BOX_H / 2.0 + 4.5,
+            p.text,
+            esc(&b.text)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="24" y="{:.1}" font-size="11" fill="{}">{}</text>"#,
+        g.height - 24.0,
+        p.muted,
+        esc(&d.footnote)
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette) {
+    let colour = role_colour(p, a.role);
+    let (x0, x1) = match a.from {
+        Side::Client => (g.client, g.server),
+        Side::Server => (g.server, g.client),
+    };
+    let (y0, y1) = (y(a.y_send), y(a.y_arrive));
+    // Time on the axis at the arrow's tail.
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" font-size="11" font-family="{MONO}" text-anchor="end" fill="{}">{:.3}</text>"#,
+        g.axis,
+        y0 + 4.0,
+        p.muted,
+        a.time_ms
+    );
+    let dash = if a.retransmission {
+        r#" stroke-dasharray="7 5""#
+    } else {
+        ""
+    };
+    let width = if a.role == Role::Rst { 2.4 } else { 1.6 };
+    // Stop the shaft at the arrowhead's base.
+    let (dx, dy) = (x1 - x0, y1 - y0);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    let head = 11.0;
+    let (bx, by) = (x1 - ux * head, y1 - uy * head);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x0:.1}" y1="{y0:.1}" x2="{bx:.1}" y2="{by:.1}" stroke="{colour}" stroke-width="{width}"{dash}/>"#
+    );
+    let (px, py) = (-uy * 4.5, ux * 4.5);
+    let _ = writeln!(
+        s,
+        r#"<polygon points="{x1:.1},{y1:.1} {:.1},{:.1} {:.1},{:.1}" fill="{colour}"/>"#,
+        bx + px,
+        by + py,
+        bx - px,
+        by - py
+    );
+    if a.role == Role::Rst {
+        // A cross on the shaft marks the reset.
+        let (cx, cy) = (x0 + dx * 0.12, y0 + dy * 0.12);
+        let _ = writeln!(
+            s,
+            r#"<path d="M {:.1} {:.1} L {:.1} {:.1} M {:.1} {:.1} L {:.1} {:.1}" stroke="{colour}" stroke-width="2.2"/>"#,
+            cx - 5.0,
+            cy - 5.0,
+            cx + 5.0,
+            cy + 5.0,
+            cx - 5.0,
+            cy + 5.0,
+            cx + 5.0,
+            cy - 5.0
+        );
+    }
+    let angle = dy.atan2(dx).to_degrees();
+    // Keep text upright: a right-to-left arrow's text reads left to right.
+    let angle = if angle.abs() > 90.0 {
+        angle - 180.0_f64.copysign(angle)
+    } else {
+        angle
+    };
+    let (mx, my) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0 - 6.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{mx:.1}" y="{my:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
+        esc(&label_text(a))
+    );
+}

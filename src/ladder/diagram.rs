@@ -1,0 +1,413 @@
+//! The lecture diagram's geometry: the drawing textbooks use, with arrows
+//! slanted from their sending time on one lifeline to their arrival time on
+//! the other. Pure and shared by the SVG and PNG exporters.
+//!
+//! A capture sees each segment at one point only. The handshake tells where
+//! that point was: the gap SYN → SYN,ACK is the round trip from the capture
+//! point to the server, SYN,ACK → ACK the round trip to the client. Their
+//! sum is the round-trip time; their ratio places the capture point. Each
+//! segment's sending and arrival times are then estimated from its capture
+//! time and the one-way delays on either side of the capture point.
+//!
+//! The vertical axis is ordinal, not to scale: every distinct event (a send
+//! or an arrival) gets its own step, so a 20 µs handshake and a 60 s
+//! TIME-WAIT both stay readable, and arrows that crossed in flight cross on
+//! the page.
+
+use crate::time::Span;
+use crate::track::{Side, State};
+
+use super::{Ladder, Role};
+
+/// Where the capture was taken, as estimated from the handshake.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CapturePoint {
+    NearClient,
+    NearServer,
+    Between,
+    /// No complete handshake: nothing to estimate from.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Placement {
+    pub point: CapturePoint,
+    pub rtt: Option<Span>,
+    /// Share of the one-way delay between the client and the capture point:
+    /// 0 at the client, 1 at the server.
+    pub from_client: f64,
+}
+
+impl Placement {
+    /// Estimates the capture point from the first complete handshake in
+    /// the ladder: the last SYN before the first SYN,ACK, that SYN,ACK, and
+    /// the client's first ACK after it.
+    pub fn estimate(l: &Ladder) -> Placement {
+        let unknown = Placement {
+            point: CapturePoint::Unknown,
+            rtt: None,
+            from_client: 0.5,
+        };
+        let Some(sa) = l.rows.iter().position(|r| r.role == Role::SynAck) else {
+            return unknown;
+        };
+        let Some(syn) = l.rows[..sa]
+            .iter()
+            .rev()
+            .find(|r| r.role == Role::Syn && r.from != l.rows[sa].from)
+        else {
+            return unknown;
+        };
+        let Some(ack) = l.rows[sa + 1..]
+            .iter()
+            .find(|r| r.from == syn.from && !matches!(r.role, Role::Syn | Role::SynAck))
+        else {
+            return unknown;
+        };
+        let to_server = (l.rows[sa].time - syn.time).as_nanos().max(0);
+        let to_client = (ack.time - l.rows[sa].time).as_nanos().max(0);
+        let rtt = to_server + to_client;
+        if rtt == 0 {
+            return unknown;
+        }
+        // The SYN's sender is the client (simultaneous opens aside).
+        let from_client = to_client as f64 / rtt as f64;
+        let point = if from_client < 0.25 {
+            CapturePoint::NearClient
+        } else if from_client > 0.75 {
+            CapturePoint::NearServer
+        } else {
+            CapturePoint::Between
+        };
+        Placement {
+            point,
+            rtt: Some(Span::from_nanos(rtt)),
+            from_client,
+        }
+    }
+
+    /// The diagram's footnote.
+    pub fn footnote(&self, flat: bool) -> String {
+        let how = match (self.point, self.rtt) {
+            (CapturePoint::Unknown, _) | (_, None) => {
+                return "Capture point unknown (no complete handshake): arrows are drawn at \
+                        capture time. Vertical spacing is not to scale."
+                    .to_string();
+            }
+            (CapturePoint::NearClient, Some(r)) => {
+                format!("Captured near the client (round-trip time {r})")
+            }
+            (CapturePoint::NearServer, Some(r)) => {
+                format!("Captured near the server (round-trip time {r})")
+            }
+            (CapturePoint::Between, Some(r)) => format!(
+                "Captured between the two ends, {:.0}% of the way from the client \
+                 (round-trip time {r})",
+                self.from_client * 100.0
+            ),
+        };
+        let drawn = if flat {
+            "arrows drawn flat at capture time"
+        } else {
+            "send and arrival times estimated from it"
+        };
+        format!(
+            "{how}; {drawn}. Times in ms since the first segment, at the capture point. Vertical spacing is not to scale."
+        )
+    }
+}
+
+/// One arrow, from (sender's lifeline, `y_send`) to (receiver's lifeline,
+/// `y_arrive`), in ordinal steps from the top.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arrow {
+    pub index: usize,
+    pub from: Side,
+    pub y_send: f64,
+    pub y_arrive: f64,
+    pub label: String,
+    pub role: Role,
+    pub retransmission: bool,
+    /// Capture time, ms since the connection's first segment.
+    pub time_ms: f64,
+}
+
+/// A state written in a box on a lifeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateBox {
+    pub side: Side,
+    pub y: f64,
+    pub text: String,
+    pub state: State,
+}
+
+/// The TIME-WAIT bracket on one lifeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bracket {
+    pub side: Side,
+    pub y0: f64,
+    pub y1: f64,
+    /// "TIME-WAIT · 2MSL = 60 s"
+    pub label: String,
+    /// "CLOSED at +60.151 s", or how it ended.
+    pub end: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagram {
+    pub title: String,
+    pub verdict: String,
+    pub addrs: [String; 2],
+    pub arrows: Vec<Arrow>,
+    pub boxes: Vec<StateBox>,
+    pub brackets: Vec<Bracket>,
+    /// Steps from the top (the initial states sit at 0) to the bottom.
+    pub height: f64,
+    pub footnote: String,
+}
+
+/// Lays out a ladder. `placement` comes from the whole connection (a cut
+/// may not contain the handshake).
+pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>) -> Diagram {
+    let flat = flat || placement.rtt.is_none();
+    let one_way = placement.rtt.map_or(0, |r| r.as_nanos() / 2);
+    let share = placement.from_client;
+    // (time, order, row position, is arrival)
+    let mut events: Vec<(i64, usize, usize, bool)> = Vec::with_capacity(l.rows.len() * 2);
+    for (k, r) in l.rows.iter().enumerate() {
+        let t = r.time.as_nanos();
+        let before = match r.from {
+            Side::Client => (share * one_way as f64) as i64,
+            Side::Server => ((1.0 - share) * one_way as f64) as i64,
+        };
+        if flat {
+            events.push((t, 2 * k, k, false));
+            events.push((t, 2 * k + 1, k, true));
+        } else {
+            events.push((t - before, 2 * k, k, false));
+            events.push((t - before + one_way, 2 * k + 1, k, true));
+        }
+    }
+    let mut ys = vec![(0.0, 0.0); l.rows.len()];
+    if flat {
+        for (k, y) in ys.iter_mut().enumerate() {
+            *y = ((k + 1) as f64, (k + 1) as f64);
+        }
+    } else {
+        events.sort_by_key(|e| (e.0, e.1));
+        let mut y = 0.0;
+        let mut last_t = None;
+        for &(t, _, k, arrival) in &events {
+            if last_t != Some(t) {
+                y += 1.0;
+                last_t = Some(t);
+            }
+            if arrival {
+                ys[k].1 = y;
+            } else {
+                ys[k].0 = y;
+            }
+        }
+    }
+    let arrows: Vec<Arrow> = l
+        .rows
+        .iter()
+        .zip(&ys)
+        .map(|(r, &(y0, y1))| Arrow {
+            index: r.index,
+            from: r.from,
+            y_send: y0,
+            y_arrive: y1.max(y0),
+            label: r.label.clone(),
+            role: r.role,
+            retransmission: r.retransmission,
+            time_ms: r.offset.as_millis_f64(),
+        })
+        .collect();
+    let bottom = arrows
+        .iter()
+        .map(|a| a.y_arrive.max(a.y_send))
+        .fold(0.0, f64::max);
+    let mut boxes = Vec::new();
+    for side in Side::BOTH {
+        boxes.push(StateBox {
+            side,
+            y: 0.0,
+            text: l.initial[side.index()].name().to_string(),
+            state: l.initial[side.index()],
+        });
+    }
+    for (r, a) in l.rows.iter().zip(&arrows) {
+        for side in Side::BOTH {
+            let ms = &r.marks[side.index()];
+            let Some(last) = ms.last() else { continue };
+            // The sender changes as it sends, the receiver where it arrives.
+            let y = if r.from == side { a.y_send } else { a.y_arrive };
+            let text = ms
+                .iter()
+                .map(|m| m.state.name())
+                .collect::<Vec<_>>()
+                .join(" → ");
+            boxes.push(StateBox {
+                side,
+                y,
+                text,
+                state: last.state,
+            });
+        }
+    }
+    let end_y = bottom + 1.5;
+    let mut brackets = Vec::new();
+    for tw in &l.time_waits {
+        let y0 = boxes
+            .iter()
+            .rev()
+            .find(|b| b.side == tw.side && b.state == State::TimeWait)
+            .map_or(bottom, |b| b.y);
+        let at = (tw.expires - l.start).as_secs_f64();
+        let end = if tw.ended_early {
+            format!("ended early at +{at:.3} s by a new connection")
+        } else if tw.ran_out {
+            format!("CLOSED at +{at:.3} s")
+        } else {
+            format!("until +{at:.3} s (after the capture)")
+        };
+        brackets.push(Bracket {
+            side: tw.side,
+            y0,
+            y1: end_y,
+            label: format!("TIME-WAIT · 2MSL = {}", tw.length),
+            end,
+        });
+        boxes.push(StateBox {
+            side: tw.side,
+            y: end_y,
+            text: if tw.ran_out || tw.ended_early {
+                "CLOSED".to_string()
+            } else {
+                "TIME-WAIT".to_string()
+            },
+            state: if tw.ran_out || tw.ended_early {
+                State::Closed
+            } else {
+                State::TimeWait
+            },
+        });
+    }
+    Diagram {
+        title: title.map_or_else(
+            || {
+                format!(
+                    "Connection {}: client {} → server {}",
+                    l.number, l.client, l.server
+                )
+            },
+            str::to_owned,
+        ),
+        verdict: l.verdict.clone(),
+        addrs: [l.client.to_string(), l.server.to_string()],
+        arrows,
+        boxes,
+        brackets,
+        height: if l.time_waits.is_empty() {
+            bottom + 1.0
+        } else {
+            end_y + 1.0
+        },
+        footnote: placement.footnote(flat),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
+    use crate::ladder::LabelStyle;
+    use crate::time::Timestamp;
+    use crate::track::{TrackConfig, Tracker};
+
+    /// A handshake captured at `us` microseconds, client 10.0.0.1.
+    fn ladder(script: &[(bool, u16, u32, u32, i64)]) -> Ladder {
+        let mut t = Tracker::new(TrackConfig::default());
+        let c = "10.0.0.1:40000".parse().unwrap();
+        let s = "10.0.0.2:80".parse().unwrap();
+        for &(from_client, flags, seq, ack, us) in script {
+            let (src, dst) = if from_client { (c, s) } else { (s, c) };
+            let seg = Segment {
+                src,
+                dst,
+                seq: SeqNumber(seq),
+                ack: SeqNumber(ack),
+                flags: Flags(flags),
+                window: 100,
+                len: 0,
+                header_len: 20,
+                checksum: 0,
+                urgent: 0,
+                options: TcpOptions::default(),
+                ttl: 64,
+                truncated: false,
+                payload_offset: 0,
+            };
+            t.push(&seg, Timestamp::from_nanos(us * 1000), 0);
+        }
+        let conn = t.finish(Timestamp::from_nanos(0)).remove(0);
+        Ladder::build(&conn, Span::from_secs(30), LabelStyle::default())
+    }
+
+    #[test]
+    fn a_capture_next_to_the_client_sees_the_whole_round_trip_before_the_syn_ack() {
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x12, 9, 2, 10_000),
+            (true, 0x10, 2, 10, 10_050),
+        ]);
+        let p = Placement::estimate(&l);
+        assert_eq!(p.point, CapturePoint::NearClient);
+        assert_eq!(p.rtt, Some(Span::from_nanos(10_050_000)));
+        let far = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x12, 9, 2, 40),
+            (true, 0x10, 2, 10, 10_040),
+        ]);
+        assert_eq!(Placement::estimate(&far).point, CapturePoint::NearServer);
+    }
+
+    #[test]
+    fn arrows_slant_downwards_and_replies_start_after_arrival() {
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x12, 9, 2, 10_000),
+            (true, 0x10, 2, 10, 10_050),
+        ]);
+        let d = layout(&l, &Placement::estimate(&l), false, None);
+        for a in &d.arrows {
+            assert!(a.y_arrive > a.y_send, "{a:?}");
+        }
+        // The SYN,ACK leaves the server after the SYN arrived there.
+        assert!(d.arrows[1].y_send >= d.arrows[0].y_arrive);
+        assert!(d.footnote.starts_with("Captured near the client"));
+        let flat = layout(&l, &Placement::estimate(&l), true, None);
+        assert!(flat.arrows.iter().all(|a| a.y_send == a.y_arrive));
+    }
+
+    #[test]
+    fn states_sit_at_the_sending_and_receiving_ends() {
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x12, 9, 2, 10_000),
+            (true, 0x10, 2, 10, 10_050),
+        ]);
+        let d = layout(&l, &Placement::estimate(&l), false, None);
+        let y_of = |side: Side, st: State| {
+            d.boxes
+                .iter()
+                .find(|b| b.side == side && b.state == st)
+                .map(|b| b.y)
+                .unwrap()
+        };
+        assert_eq!(y_of(Side::Client, State::SynSent), d.arrows[0].y_send);
+        assert_eq!(y_of(Side::Server, State::SynReceived), d.arrows[0].y_arrive);
+        assert_eq!(y_of(Side::Client, State::Established), d.arrows[1].y_arrive);
+    }
+}
