@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::export::{Bound, Format};
 use crate::time::Span;
 use crate::tui::theme::ThemeName;
 
@@ -21,9 +22,13 @@ use crate::tui::theme::ThemeName;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Colour theme of the terminal UI (light suits projectors).
-    #[arg(long, global = true, value_enum, default_value_t = ThemeName::Dark)]
-    pub theme: ThemeName,
+    /// Colour theme: the terminal UI defaults to dark, exports to light
+    /// (projectors wash out dark backgrounds).
+    #[arg(long, global = true, value_enum)]
+    pub theme: Option<ThemeName>,
+    /// Folder where the UI's `s` (screenshot) and `e` (export) save files.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub shots: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +41,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture live with libpcap and watch connections as they happen.
     Live(LiveArgs),
+    /// Draw a connection for slides and handouts: SVG, PNG, text, Mermaid.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +124,67 @@ pub struct LiveArgs {
     /// what was captured (instead of the ladder lines).
     #[arg(long, requires = "no_tui")]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").args(["conn", "all"])))]
+pub struct ExportArgs {
+    /// Capture file (.pcap or .pcapng).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub tracking: Tracking,
+    /// Connection N (1-based, in order of first segment); the first by
+    /// default.
+    #[arg(long, value_name = "N")]
+    pub conn: Option<usize>,
+    /// Every connection, one file each: out.svg becomes out-1.svg,
+    /// out-2.svg, ...
+    #[arg(long)]
+    pub all: bool,
+    /// Output format; by default taken from the file name's extension.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Where to write.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Raw sequence numbers instead of relative ones.
+    #[arg(long)]
+    pub absolute_seq: bool,
+    /// Replace the addresses with documentation ones (192.0.2.1,
+    /// 198.51.100.2, 2001:db8::1/2), keeping the ports.
+    #[arg(long)]
+    pub redact: bool,
+    /// Title above the diagram (SVG, PNG, Mermaid).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// PNG pixels per SVG unit.
+    #[arg(long, default_value_t = 2.0, value_parser = parse_scale)]
+    pub scale: f32,
+    /// Horizontal arrows at capture time instead of slanted ones.
+    #[arg(long)]
+    pub flat: bool,
+    /// First segment to draw: a number (1, 2, ...) or a time since the
+    /// first segment (1.5ms, 250us, 2s).
+    #[arg(long, value_name = "SEG|TIME")]
+    pub from: Option<Bound>,
+    /// Last segment to draw, as --from (`--to 3` is the handshake).
+    #[arg(long, value_name = "SEG|TIME")]
+    pub to: Option<Bound>,
+    /// Plain ASCII for the txt format.
+    #[arg(long)]
+    pub ascii: bool,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_scale(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && (0.1..=16.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("the scale must be between 0.1 and 16".into())
+    }
 }
 
 fn parse_msl(s: &str) -> Result<f64, String> {

@@ -13,14 +13,15 @@ use clap::Parser;
 use tcpladder::analysis::{self, Filter, ReadReport};
 use tcpladder::capture::Record;
 use tcpladder::capture::live::{self, LiveCapture, LiveConfig, LiveError, LiveMsg};
-use tcpladder::cli::{AnalyzeArgs, Cli, Command, LiveArgs, ReplayArgs, StatsArgs};
+use tcpladder::cli::{AnalyzeArgs, Cli, Command, ExportArgs, LiveArgs, ReplayArgs, StatsArgs};
 use tcpladder::export::stream::StreamPrinter;
+use tcpladder::export::{ExportOptions, Format, save};
 use tcpladder::export::{json, text};
 use tcpladder::ladder::{LabelStyle, Ladder};
 use tcpladder::stats::{StatsDoc, Totals};
 use tcpladder::track::{TrackConfig, Tracker};
 use tcpladder::tui::app::App;
-use tcpladder::tui::terminal::{self, wall_now};
+use tcpladder::tui::terminal::{self, Saving, wall_now};
 use tcpladder::tui::theme::ThemeName;
 
 /// An error that is the user's arguments, not the input.
@@ -30,13 +31,21 @@ struct UsageError(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let theme = cli.theme;
+    let ui_theme = cli.theme.unwrap_or(ThemeName::Dark);
+    let saving = Saving {
+        dir: cli.shots.clone(),
+        export: ExportOptions {
+            dark: cli.theme == Some(ThemeName::Dark),
+            ..ExportOptions::default()
+        },
+    };
     let result = match cli.command {
-        None => sample(theme),
+        None => sample(ui_theme, &saving),
         Some(Command::Analyze(a)) => analyze(a),
         Some(Command::Stats(s)) => stats(s),
-        Some(Command::Replay(r)) => replay(r, theme),
-        Some(Command::Live(l)) => live(l, theme),
+        Some(Command::Replay(r)) => replay(r, ui_theme, &saving),
+        Some(Command::Live(l)) => live(l, ui_theme, &saving),
+        Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,16 +174,16 @@ fn need_terminal() -> anyhow::Result<()> {
 }
 
 /// No command: the UI on the sample built into the binary.
-fn sample(theme: ThemeName) -> anyhow::Result<()> {
+fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
     let cfg = TrackConfig::default();
     let (conns, _) = analysis::analyze_capture(tcpladder::sample::open()?, Filter::default(), cfg)?;
     let app = App::replay(conns, tcpladder::sample::NAME, theme, cfg.msl, true);
-    terminal::run(app, None).context("terminal")?;
+    terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }
 
-fn replay(r: ReplayArgs, theme: ThemeName) -> anyhow::Result<()> {
+fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
     let cfg = TrackConfig {
         msl: r.tracking.msl(),
@@ -189,7 +198,7 @@ fn replay(r: ReplayArgs, theme: ThemeName) -> anyhow::Result<()> {
     if let Some(w) = report.warnings().first() {
         app.message = Some(w.clone());
     }
-    terminal::run(app, None).context("terminal")?;
+    terminal::run(app, None, saving).context("terminal")?;
     warn(&report.warnings());
     Ok(())
 }
@@ -205,7 +214,7 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
     })
 }
 
-fn live(l: LiveArgs, theme: ThemeName) -> anyhow::Result<()> {
+fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     if l.list {
         let mut out = std::io::stdout().lock();
         for (name, desc) in live::list_interfaces().map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -236,7 +245,7 @@ fn live(l: LiveArgs, theme: ThemeName) -> anyhow::Result<()> {
     );
     let app = App::live(name, theme, l.tracking.msl(), wall_now());
     let (mut handle, rx) = cap.spawn();
-    let result = terminal::run(app, Some(rx)).context("terminal");
+    let result = terminal::run(app, Some(rx), saving).context("terminal");
     handle.stop();
     result
 }
@@ -352,5 +361,71 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
         session.dropped.0,
         session.dropped.1
     );
+    Ok(())
+}
+
+/// `export`: one connection (or each) to SVG, PNG, text or Mermaid.
+fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
+    let format = match e.format.or_else(|| Format::from_path(&e.output)) {
+        Some(f) => f,
+        None => anyhow::bail!(
+            "{}: cannot tell the format from the name; use --format svg|png|txt|md or an \
+             extension .svg .png .txt .md",
+            e.output.display()
+        ),
+    };
+    let cfg = TrackConfig {
+        msl: e.tracking.msl(),
+        ..TrackConfig::default()
+    };
+    let filter = Filter {
+        port: e.tracking.port,
+    };
+    let (conns, report) = analysis::analyze_file(&e.file, filter, cfg)?;
+    warn(&report.warnings());
+    if conns.is_empty() {
+        anyhow::bail!("{}: no TCP connections to export", report.file);
+    }
+    let chosen: Vec<&tcpladder::track::Connection> = if e.all {
+        conns.iter().collect()
+    } else {
+        let n = e.conn.unwrap_or(1);
+        if n == 0 || n > conns.len() {
+            return Err(UsageError(format!(
+                "--conn {n} is out of range (valid: 1 to {})",
+                conns.len()
+            ))
+            .into());
+        }
+        vec![&conns[n - 1]]
+    };
+    let paths: Vec<std::path::PathBuf> = if e.all && chosen.len() > 1 {
+        chosen
+            .iter()
+            .map(|c| save::numbered(&e.output, c.id + 1))
+            .collect()
+    } else {
+        vec![e.output.clone()]
+    };
+    save::check_new(&paths, e.force)?;
+    let opts = ExportOptions {
+        format,
+        dark: theme == ThemeName::Dark,
+        absolute_seq: e.absolute_seq,
+        redact: e.redact,
+        title: e.title.clone(),
+        scale: e.scale,
+        flat: e.flat,
+        from: e.from,
+        to: e.to,
+        ascii: e.ascii,
+        msl: cfg.msl,
+    };
+    for (c, path) in chosen.iter().zip(&paths) {
+        let bytes = tcpladder::export::render(c, &opts)
+            .with_context(|| format!("connection {}", c.id + 1))?;
+        save::write(path, &bytes, e.force)?;
+        eprintln!("tcpladder: wrote {}", path.display());
+    }
     Ok(())
 }

@@ -118,7 +118,7 @@ impl Geometry {
         let span = (longest_label * MONO_W + 90.0).max(440.0);
         let server = client + span;
         let width = server + 14.0 + box_w + 56.0;
-        let height = TOP + d.height * STEP + 70.0;
+        let height = TOP + d.height * STEP + 80.0;
         Geometry {
             axis,
             client,
@@ -153,6 +153,15 @@ fn label_text(a: &Arrow) -> String {
 pub fn render(d: &Diagram, p: &Palette) -> String {
     let g = Geometry::new(d);
     let mut s = String::new();
+    let extra = 17.0
+        * (wrap(&d.verdict, ((g.width - 48.0) / (13.0 * 0.55)) as usize)
+            .len()
+            .max(1)
+            - 1) as f64;
+    let g = Geometry {
+        height: g.height + extra,
+        ..g
+    };
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="{SANS}">"#,
@@ -172,12 +181,19 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
         p.text,
         esc(&d.title)
     );
-    let _ = writeln!(
-        s,
-        r#"<text x="24" y="58" font-size="13" fill="{}">{}</text>"#,
-        p.muted,
-        esc(&d.verdict)
-    );
+    // The verdict, wrapped; everything below moves down to make room.
+    let verdict = wrap(&d.verdict, ((g.width - 48.0) / (13.0 * 0.55)) as usize);
+    for (i, line) in verdict.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="24" y="{:.1}" font-size="13" fill="{}">{}</text>"#,
+            58.0 + 17.0 * i as f64,
+            p.muted,
+            esc(line)
+        );
+    }
+    let shift = 17.0 * (verdict.len().max(1) - 1) as f64;
+    let _ = writeln!(s, r#"<g transform="translate(0 {shift:.1})">"#);
     // Lane headers and lifelines.
     for side in Side::BOTH {
         let x = g.lane(side);
@@ -209,7 +225,13 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
         p.muted
     );
     for a in &d.arrows {
-        arrow(&mut s, &g, a, p);
+        // Arrows that cross another carry their label nearer the sender, so
+        // the two labels do not sit on each other at the crossing.
+        let crosses = d
+            .arrows
+            .iter()
+            .any(|b| b.from != a.from && a.y_send < b.y_arrive && b.y_send < a.y_arrive);
+        arrow(&mut s, &g, a, p, if crosses { 0.3 } else { 0.5 });
     }
     for b in &d.brackets {
         let x = match b.side {
@@ -241,7 +263,7 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
         );
         let (ex, anchor) = match b.side {
             Side::Client => (g.client - 14.0, "end"),
-            Side::Server => (g.server + 14.0, "start"),
+            Side::Server => (g.server + 14.0 + g.box_w, "end"),
         };
         let _ = writeln!(
             s,
@@ -276,18 +298,41 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
             esc(&b.text)
         );
     }
-    let _ = writeln!(
-        s,
-        r#"<text x="24" y="{:.1}" font-size="11" fill="{}">{}</text>"#,
-        g.height - 24.0,
-        p.muted,
-        esc(&d.footnote)
-    );
+    s.push_str("</g>\n");
+    // The footnote, wrapped to the picture's width.
+    let per_line = ((g.width - 48.0) / (11.0 * 0.55)) as usize;
+    let lines = wrap(&d.footnote, per_line.max(40));
+    for (i, line) in lines.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="24" y="{:.1}" font-size="11" fill="{}">{}</text>"#,
+            g.height - 40.0 + 15.0 * i as f64,
+            p.muted,
+            esc(line)
+        );
+    }
     s.push_str("</svg>\n");
     s
 }
 
-fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette) {
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let cur = lines.last().map_or(0, |l| l.chars().count());
+        if cur > 0 && cur + 1 + word.chars().count() > width {
+            lines.push(String::new());
+        }
+        if let Some(l) = lines.last_mut() {
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str(word);
+        }
+    }
+    lines
+}
+
+fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette, label_at: f64) {
     let colour = role_colour(p, a.role);
     let (x0, x1) = match a.from {
         Side::Client => (g.client, g.server),
@@ -351,7 +396,19 @@ fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette) {
     } else {
         angle
     };
-    let (mx, my) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0 - 6.0);
+    // Keep the whole label between the lifelines.
+    let half = label_text(a).chars().count() as f64 * MONO_W / 2.0 * (dx / len).abs();
+    let (lo, hi) = (x0.min(x1) + half + 10.0, x0.max(x1) - half - 10.0);
+    let mut mx = x0 + dx * label_at;
+    if lo <= hi {
+        mx = mx.clamp(lo, hi);
+    }
+    let t = if dx.abs() > f64::EPSILON {
+        (mx - x0) / dx
+    } else {
+        0.5
+    };
+    let my = y0 + dy * t - 6.0;
     let _ = writeln!(
         s,
         r#"<text x="{mx:.1}" y="{my:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,

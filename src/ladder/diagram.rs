@@ -15,7 +15,7 @@
 //! the page.
 
 use crate::time::Span;
-use crate::track::{Side, State};
+use crate::track::{Cause, Side, State};
 
 use super::{Ladder, Role};
 
@@ -166,27 +166,70 @@ pub struct Diagram {
     pub footnote: String,
 }
 
+/// Sending and arrival time of every row, from its capture time and the
+/// one-way delays on either side of the capture point. A segment that
+/// acknowledges data or a SYN or FIN is never sent before that arrived:
+/// where the estimate says otherwise (on one host the delay is mostly
+/// processing, not the path) the reply is moved to just after the arrival,
+/// so cause stays above effect and arrows only cross when they crossed.
+fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
+    let mut times = Vec::with_capacity(l.rows.len());
+    // Per side: rows sent by it that the peer has not acknowledged yet.
+    let mut unacked: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    for (k, r) in l.rows.iter().enumerate() {
+        let before = match r.from {
+            Side::Client => (share * one_way as f64) as i64,
+            Side::Server => ((1.0 - share) * one_way as f64) as i64,
+        };
+        let mut send = r.time.as_nanos() - before;
+        if let Some(ack) = r.ack {
+            let peer = &mut unacked[(!r.from).index()];
+            let mut answered = Vec::new();
+            peer.retain(|&x| {
+                let covered = l.rows[x].end.le(ack);
+                if covered {
+                    answered.push(x);
+                }
+                !covered
+            });
+            for x in answered {
+                let (_, arrive): (i64, i64) = times[x];
+                send = send.max(arrive + 1);
+            }
+            // What this segment does not acknowledge had not arrived when
+            // it left: those arrows cross it.
+            for &x in peer.iter() {
+                let entry: &mut (i64, i64) = &mut times[x];
+                entry.1 = entry.1.max(send + 1);
+            }
+        }
+        times.push((send, send + one_way));
+        if r.end != r.seq {
+            unacked[r.from.index()].push(k);
+        }
+    }
+    times
+}
+
 /// Lays out a ladder. `placement` comes from the whole connection (a cut
 /// may not contain the handshake).
 pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>) -> Diagram {
     let flat = flat || placement.rtt.is_none();
     let one_way = placement.rtt.map_or(0, |r| r.as_nanos() / 2);
     let share = placement.from_client;
+    let times = if flat {
+        l.rows
+            .iter()
+            .map(|r| (r.time.as_nanos(), r.time.as_nanos()))
+            .collect()
+    } else {
+        estimated_times(l, one_way, share)
+    };
     // (time, order, row position, is arrival)
     let mut events: Vec<(i64, usize, usize, bool)> = Vec::with_capacity(l.rows.len() * 2);
-    for (k, r) in l.rows.iter().enumerate() {
-        let t = r.time.as_nanos();
-        let before = match r.from {
-            Side::Client => (share * one_way as f64) as i64,
-            Side::Server => ((1.0 - share) * one_way as f64) as i64,
-        };
-        if flat {
-            events.push((t, 2 * k, k, false));
-            events.push((t, 2 * k + 1, k, true));
-        } else {
-            events.push((t - before, 2 * k, k, false));
-            events.push((t - before + one_way, 2 * k + 1, k, true));
-        }
+    for (k, &(send, arrive)) in times.iter().enumerate() {
+        events.push((send, 2 * k, k, false));
+        events.push((arrive, 2 * k + 1, k, true));
     }
     let mut ys = vec![(0.0, 0.0); l.rows.len()];
     if flat {
@@ -241,8 +284,15 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         for side in Side::BOTH {
             let ms = &r.marks[side.index()];
             let Some(last) = ms.last() else { continue };
-            // The sender changes as it sends, the receiver where it arrives.
-            let y = if r.from == side { a.y_send } else { a.y_arrive };
+            // The sender changes as it sends, the receiver where the
+            // segment that caused it arrives (which can be an arrow that
+            // crossed this row's).
+            let cause = arrows.iter().find(|c| c.index == last.cause_row);
+            let y = match (last.cause, cause) {
+                (Cause::Received, Some(c)) if c.from != side => c.y_arrive,
+                _ if r.from == side => a.y_send,
+                _ => a.y_arrive,
+            };
             let text = ms
                 .iter()
                 .map(|m| m.state.name())
@@ -257,6 +307,18 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         }
     }
     let end_y = bottom + 1.5;
+    // A bracket is tall enough for its label.
+    let end_y = l
+        .time_waits
+        .iter()
+        .filter_map(|tw| {
+            boxes
+                .iter()
+                .rev()
+                .find(|b| b.side == tw.side && b.state == State::TimeWait)
+                .map(|b| b.y + 5.0)
+        })
+        .fold(end_y, f64::max);
     let mut brackets = Vec::new();
     for tw in &l.time_waits {
         let y0 = boxes
@@ -276,23 +338,17 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             side: tw.side,
             y0,
             y1: end_y,
-            label: format!("TIME-WAIT · 2MSL = {}", tw.length),
+            label: format!("TIME-WAIT 2MSL = {}", tw.length),
             end,
         });
-        boxes.push(StateBox {
-            side: tw.side,
-            y: end_y,
-            text: if tw.ran_out || tw.ended_early {
-                "CLOSED".to_string()
-            } else {
-                "TIME-WAIT".to_string()
-            },
-            state: if tw.ran_out || tw.ended_early {
-                State::Closed
-            } else {
-                State::TimeWait
-            },
-        });
+        if tw.ran_out || tw.ended_early {
+            boxes.push(StateBox {
+                side: tw.side,
+                y: end_y,
+                text: "CLOSED".to_string(),
+                state: State::Closed,
+            });
+        }
     }
     Diagram {
         title: title.map_or_else(

@@ -10,6 +10,7 @@ pub mod verdict;
 
 use std::net::SocketAddr;
 
+use crate::decode::SeqNumber;
 use crate::time::{Span, Timestamp};
 use crate::track::{Cause, Connection, SegmentRecord, Side, State};
 
@@ -61,6 +62,12 @@ pub struct Row {
     pub role: Role,
     pub retransmission: bool,
     pub notes: Vec<&'static str>,
+    /// Absolute sequence number, the first one after this segment, and the
+    /// acknowledgment (None when the ACK flag is clear): what a drawing
+    /// needs to keep cause before effect.
+    pub seq: SeqNumber,
+    pub end: SeqNumber,
+    pub ack: Option<SeqNumber>,
     /// New states written on this row, per side (client, server), in order.
     pub marks: [Vec<MarkView>; 2],
 }
@@ -71,6 +78,8 @@ pub struct MarkView {
     pub state: State,
     pub cause: Cause,
     pub time: Timestamp,
+    /// The segment that caused it (see `StateMark::cause_row`).
+    pub cause_row: usize,
 }
 
 /// A TIME-WAIT drawn as a span on one lifeline.
@@ -126,6 +135,11 @@ impl Ladder {
                 role: Role::of(rec),
                 retransmission: rec.retransmission,
                 notes: label::marks(rec),
+                seq: rec.seq,
+                end: rec
+                    .seq
+                    .plus(rec.len + u32::from(rec.flags.syn()) + u32::from(rec.flags.fin())),
+                ack: rec.flags.ack().then_some(rec.ack),
                 marks: [Vec::new(), Vec::new()],
             });
             prev = rec.ts;
@@ -137,6 +151,7 @@ impl Ladder {
                 state: m.to,
                 cause: m.cause,
                 time: m.time,
+                cause_row: m.cause_row,
             };
             match rows.get_mut(m.row) {
                 Some(r) => r.marks[m.side.index()].push(view),

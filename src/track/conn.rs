@@ -97,6 +97,9 @@ pub struct StateMark {
     pub time: Timestamp,
     pub cause: Cause,
     pub tentative: Option<Tentative>,
+    /// The segment that caused it: the one sent, or the one received (which
+    /// may sit above `row` when the change is drawn later, crossing FINs).
+    pub cause_row: usize,
 }
 
 /// The TIME-WAIT of one endpoint.
@@ -751,6 +754,7 @@ impl Connection {
             if accept {
                 let t = tentative.then_some(Tentative::Rst);
                 self.set_state(r, State::Closed, row, time, Cause::Received, t);
+                self.note_cause(p.row);
             }
             return;
         }
@@ -814,6 +818,7 @@ impl Connection {
                 None
             };
             self.set_state(r, new, row, time, Cause::Received, t);
+            self.note_cause(p.row);
         }
     }
 
@@ -841,6 +846,13 @@ impl Connection {
                 .map_or(time, |m| m.time.max(time));
         }
         (row, time)
+    }
+
+    /// Records which received segment caused the change just made.
+    fn note_cause(&mut self, cause_row: usize) {
+        if let Some(m) = self.marks.last_mut() {
+            m.cause_row = cause_row;
+        }
     }
 
     /// Every state change goes through here.
@@ -875,6 +887,7 @@ impl Connection {
             time,
             cause,
             tentative,
+            cause_row: row,
         });
     }
 

@@ -39,6 +39,17 @@ pub enum Event {
     },
     /// From the live capture thread.
     Capture(LiveMsg),
+    /// A screenshot or export was written (the paths) or failed.
+    Saved(Result<String, String>),
+}
+
+/// Work the app asks the terminal loop to do: it needs the filesystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Save the screen as drawn, as SVG, PNG and text.
+    Screenshot,
+    /// Export the selected connection's diagram as SVG and PNG.
+    Export,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +162,8 @@ pub struct App {
     pub message: Option<String>,
     pub cache: Option<LadderCache>,
     pub size: Rect,
+    /// Taken by the terminal loop.
+    pub request: Option<Request>,
 }
 
 impl App {
@@ -241,6 +254,7 @@ impl App {
             message: None,
             cache: None,
             size: Rect::new(0, 0, 120, 40),
+            request: None,
         };
         app.refilter();
         app
@@ -373,6 +387,8 @@ impl App {
             Event::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
             Event::Tick { now, elapsed } => self.tick(now, elapsed),
             Event::Capture(msg) => self.capture(msg),
+            Event::Saved(Ok(paths)) => self.message = Some(format!("saved {paths}")),
+            Event::Saved(Err(e)) => self.message = Some(format!("not saved: {e}")),
         }
         self.refresh();
     }
@@ -444,6 +460,14 @@ impl App {
                 self.message = Some("following".into());
             }
             KeyCode::Char('t') => self.time_mode = self.time_mode.next(),
+            KeyCode::Char('s') => self.request = Some(Request::Screenshot),
+            KeyCode::Char('e') => {
+                if self.selected_connection().is_some() {
+                    self.request = Some(Request::Export);
+                } else {
+                    self.message = Some("no connection to export".into());
+                }
+            }
             _ => {}
         }
     }

@@ -3,6 +3,7 @@
 //! captured packets and the passing of wall time into `Event`s.
 
 use std::io::{self, Stdout};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +15,13 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 
-use super::app::{App, Event};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+
+use super::app::{App, Event, Request};
 use crate::capture::live::LiveMsg;
+use crate::export::{self, ExportOptions, Format, save as files, screen};
 use crate::time::{Span, Timestamp};
 
 /// Frames per second while something moves; input is handled at once.
@@ -36,7 +42,23 @@ fn restore() {
 
 /// Runs the UI until the user quits. The terminal is restored on every
 /// way out: a normal quit, an error, or a panic.
-pub fn run(mut app: App, capture: Option<Receiver<LiveMsg>>) -> io::Result<()> {
+/// Where `s` and `e` save, and how exports look.
+#[derive(Clone, Debug)]
+pub struct Saving {
+    pub dir: PathBuf,
+    pub export: ExportOptions,
+}
+
+impl Default for Saving {
+    fn default() -> Self {
+        Saving {
+            dir: PathBuf::from("."),
+            export: ExportOptions::default(),
+        }
+    }
+}
+
+pub fn run(mut app: App, capture: Option<Receiver<LiveMsg>>, saving: &Saving) -> io::Result<()> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
@@ -49,7 +71,7 @@ pub fn run(mut app: App, capture: Option<Receiver<LiveMsg>>) -> io::Result<()> {
         return Err(e);
     }
     let result = Terminal::new(CrosstermBackend::new(out))
-        .and_then(|mut terminal| event_loop(&mut terminal, &mut app, capture.as_ref()));
+        .and_then(|mut terminal| event_loop(&mut terminal, &mut app, capture.as_ref(), saving));
     restore();
     result
 }
@@ -58,6 +80,7 @@ fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
     capture: Option<&Receiver<LiveMsg>>,
+    saving: &Saving,
 ) -> io::Result<()> {
     let size = terminal.size()?;
     app.update(Event::Resize(size.width, size.height));
@@ -86,6 +109,11 @@ fn event_loop(
                 }
             }
         }
+        if let Some(req) = app.request.take() {
+            let size = terminal.size()?;
+            let result = save(app, req, Rect::new(0, 0, size.width, size.height), saving);
+            app.update(Event::Saved(result));
+        }
         if let Some(rx) = capture {
             while let Ok(msg) = rx.try_recv() {
                 app.update(Event::Capture(msg));
@@ -101,4 +129,96 @@ fn event_loop(
         }
     }
     Ok(())
+}
+
+/// "20261121-210455": a timestamp for file names, UTC.
+pub fn stamp(t: Timestamp) -> String {
+    let secs = t.as_nanos().div_euclid(1_000_000_000);
+    let (days, day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        day / 3600,
+        day / 60 % 60,
+        day % 60
+    )
+}
+
+/// A file name in `dir` that does not exist yet: `base.ext`, else
+/// `base-2.ext`, ...
+fn fresh(dir: &Path, base: &str, ext: &str) -> PathBuf {
+    let mut p = dir.join(format!("{base}.{ext}"));
+    let mut n = 2;
+    while p.exists() {
+        p = dir.join(format!("{base}-{n}.{ext}"));
+        n += 1;
+    }
+    p
+}
+
+/// Does what `s` or `e` asked for; returns the paths written.
+fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, String> {
+    let now = stamp(wall_now());
+    let dir = &saving.dir;
+    let mut written: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    match req {
+        Request::Screenshot => {
+            // The screen exactly as drawn: the same widget at the same size.
+            let mut buf = Buffer::empty(area);
+            app.render(area, &mut buf);
+            let svg = screen::svg(&buf);
+            let png = export::png::render(&svg, 1.0).map_err(|e| e.to_string())?;
+            let base = format!("tcpladder-screen-{now}");
+            written.push((fresh(dir, &base, "svg"), svg.into_bytes()));
+            written.push((fresh(dir, &base, "png"), png));
+            written.push((fresh(dir, &base, "txt"), screen::text(&buf).into_bytes()));
+        }
+        Request::Export => {
+            let c = app
+                .selected_connection()
+                .ok_or_else(|| "no connection selected".to_string())?;
+            let base = format!("tcpladder-connection-{}-{now}", c.id + 1);
+            for format in [Format::Svg, Format::Png] {
+                let opts = ExportOptions {
+                    format,
+                    msl: app.msl,
+                    ..saving.export.clone()
+                };
+                let bytes = export::render(c, &opts).map_err(|e| e.to_string())?;
+                written.push((fresh(dir, &base, format.extension()), bytes));
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for (path, bytes) in &written {
+        files::write(path, bytes, false).map_err(|e| e.to_string())?;
+        names.push(path.display().to_string());
+    }
+    Ok(names.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_utc_dates() {
+        assert_eq!(stamp(Timestamp::from_nanos(0)), "19700101-000000");
+        // 2026-11-21 21:04:55 UTC
+        let t = Timestamp::from_secs_nanos(1_795_295_095, 0);
+        assert_eq!(stamp(t), "20261121-210455");
+        assert_eq!(
+            stamp(Timestamp::from_secs_nanos(951_782_400, 0)),
+            "20000229-000000"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod captures;
+mod export;
 mod live;
 mod peer_corpus;
 mod props;

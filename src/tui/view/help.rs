@@ -24,6 +24,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("f", "follow the newest segment again"),
     ("t", "time column: relative, delta, absolute"),
     ("/", "filter connections by address or port"),
+    ("s", "save the screen as SVG, PNG and text"),
+    ("e", "export the connection's diagram as SVG and PNG"),
     ("Esc", "clear a message, or cancel the filter"),
 ];
 

@@ -17,7 +17,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (pos, total) = app.position();
     let left = match &app.source {
         Source::Replay(r) => {
-            let play = if r.playing { "▶" } else { "⏸" };
+            let play = if r.playing { "▶" } else { "‖" };
             format!(
                 " {play} replay {} │ {}× │ segment {pos}/{total} │ +{:.6} s │ {}",
                 app.source_name,
@@ -46,8 +46,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             s
         }
     };
+    // A message (a saved file's path, a warning) comes first so it shows.
     let left = match &app.message {
-        Some(m) => format!("{left} │ {m}"),
+        Some(m) => format!(" {m} │{left}"),
         None => left,
     };
     let hints = " ? help  q quit ";

@@ -1,0 +1,377 @@
+//! Lecture export: SVG that parses and says what it should, PNG that
+//! decodes to the right size and is not blank, golden text and Mermaid, the
+//! TUI screenshot of a known frame, every bundled capture in both themes,
+//! and the command's errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use resvg::tiny_skia::Pixmap;
+use resvg::usvg;
+
+use tcpladder::analysis::{Filter, analyze_file};
+use tcpladder::export::{self, Bound, ExportOptions, Format};
+use tcpladder::ladder::diagram::{self, Placement};
+use tcpladder::track::{Connection, TrackConfig};
+use tcpladder::tui::app::App;
+use tcpladder::tui::theme::ThemeName;
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn load(file: &str) -> Vec<Connection> {
+    analyze_file(
+        &captures().join(file),
+        Filter::default(),
+        TrackConfig::default(),
+    )
+    .expect("capture")
+    .0
+}
+
+fn opts(format: Format) -> ExportOptions {
+    ExportOptions {
+        format,
+        ..ExportOptions::default()
+    }
+}
+
+fn svg_of(c: &Connection, o: &ExportOptions) -> String {
+    String::from_utf8(export::render(c, &o.clone()).expect("render")).expect("utf-8")
+}
+
+/// Parses with usvg, as the PNG path and Inkscape-like consumers do.
+fn parse(svg: &str) -> usvg::Tree {
+    usvg::Tree::from_str(svg, &export::png::options()).expect("the SVG parses")
+}
+
+#[test]
+fn svg_parses_and_names_segments_and_states() {
+    let conns = load("client-close.pcap");
+    let svg = svg_of(&conns[0], &opts(Format::Svg));
+    let tree = parse(&svg);
+    assert!(tree.size().width() > 500.0 && tree.size().height() > 500.0);
+    for needle in [
+        "SYN seq=0 win=65495 mss=65495",
+        "SYN,ACK seq=0 ack=1",
+        "FIN,ACK seq=12 ack=23",
+        "CLOSED",
+        "LISTEN",
+        "SYN-SENT",
+        "SYN-RECEIVED",
+        "ESTABLISHED",
+        "FIN-WAIT-1",
+        "FIN-WAIT-2",
+        "CLOSE-WAIT",
+        "LAST-ACK",
+        "TIME-WAIT 2MSL = 60 s",
+        "127.0.0.1:40001",
+    ] {
+        assert!(svg.contains(needle), "SVG lacks {needle:?}");
+    }
+    // Vector text, no embedded images or external references.
+    assert!(svg.contains("<text"));
+    assert!(!svg.contains("<image") && !svg.contains("href"));
+}
+
+#[test]
+fn retransmissions_are_dashed_and_resets_red() {
+    let c = &load("retransmission.pcap")[0];
+    let svg = svg_of(c, &opts(Format::Svg));
+    assert!(
+        svg.contains("stroke-dasharray"),
+        "retransmissions are dashed"
+    );
+    assert!(svg.contains("(retransmission)"));
+    let r = &load("refused.pcap")[0];
+    let svg = svg_of(r, &opts(Format::Svg));
+    assert!(svg.contains(export::svg::LIGHT.rst), "RST is red");
+}
+
+#[test]
+fn png_decodes_at_the_expected_size_and_is_not_blank() {
+    let c = &load("client-close.pcap")[0];
+    let svg = svg_of(c, &opts(Format::Svg));
+    let size = parse(&svg).size();
+    for scale in [1.0f32, 2.0] {
+        let png = export::render(
+            c,
+            &ExportOptions {
+                scale,
+                ..opts(Format::Png)
+            },
+        )
+        .expect("png");
+        let img = Pixmap::decode_png(&png).expect("decodes");
+        assert_eq!(img.width(), (size.width() * scale).ceil() as u32);
+        assert_eq!(img.height(), (size.height() * scale).ceil() as u32);
+        // Not blank: plenty of pixels differ from the white background,
+        // and text was drawn (dark pixels).
+        let px = img.pixels();
+        let ink = px
+            .iter()
+            .filter(|p| p.red() < 200 || p.green() < 200 || p.blue() < 200)
+            .count();
+        let dark = px.iter().filter(|p| p.red() < 60 && p.green() < 60).count();
+        assert!(ink > px.len() / 100, "ink {ink} of {}", px.len());
+        assert!(dark > 500, "no text drawn: {dark} dark pixels");
+    }
+}
+
+#[test]
+fn golden_text_and_mermaid() {
+    let c = &load("client-close.pcap")[0];
+    let txt = String::from_utf8(export::render(c, &opts(Format::Txt)).unwrap()).unwrap();
+    insta::assert_snapshot!("export_client_close_txt", txt);
+    let md = String::from_utf8(export::render(c, &opts(Format::Md)).unwrap()).unwrap();
+    assert!(md.starts_with("```mermaid\nsequenceDiagram\n"));
+    insta::assert_snapshot!("export_client_close_md", md);
+    let s = &load("simultaneous-open.pcap")[0];
+    let md = String::from_utf8(export::render(s, &opts(Format::Md)).unwrap()).unwrap();
+    insta::assert_snapshot!("export_simultaneous_open_md", md);
+}
+
+#[test]
+fn tui_screenshot_of_a_known_frame_matches_its_golden_svg() {
+    let path = captures().join("client-close.pcap");
+    let cfg = TrackConfig::default();
+    let (conns, _) = analyze_file(&path, Filter::default(), cfg).unwrap();
+    let mut app = App::replay(conns, "client-close.pcap", ThemeName::Dark, cfg.msl, false);
+    let area = Rect::new(0, 0, 100, 30);
+    app.update(tcpladder::tui::app::Event::Resize(100, 30));
+    let mut buf = Buffer::empty(area);
+    (&app).render(area, &mut buf);
+    let svg = export::screen::svg(&buf);
+    parse(&svg);
+    insta::assert_snapshot!("tui_screenshot_client_close_svg", svg);
+    let text = export::screen::text(&buf);
+    assert!(text.contains("FIN-WAIT-1"));
+    let png = export::png::render(&svg, 1.0).unwrap();
+    let img = Pixmap::decode_png(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (843, 510));
+}
+
+#[test]
+fn every_capture_in_both_themes_and_every_format() {
+    let mut rendered = 0;
+    for entry in std::fs::read_dir(captures()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
+            continue;
+        }
+        for c in load(&name).iter().take(3) {
+            for dark in [false, true] {
+                let o = ExportOptions {
+                    dark,
+                    ..opts(Format::Svg)
+                };
+                let svg = svg_of(c, &o);
+                parse(&svg);
+                let png = export::render(
+                    c,
+                    &ExportOptions {
+                        format: Format::Png,
+                        scale: 0.5,
+                        ..o.clone()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+                Pixmap::decode_png(&png).expect("png");
+                for f in [Format::Txt, Format::Md] {
+                    export::render(
+                        c,
+                        &ExportOptions {
+                            format: f,
+                            ..o.clone()
+                        },
+                    )
+                    .unwrap();
+                }
+                rendered += 1;
+            }
+        }
+    }
+    assert!(rendered >= 32, "{rendered}");
+}
+
+#[test]
+fn cuts_flat_arrows_and_redaction() {
+    let c = &load("client-close.pcap")[0];
+    let handshake = ExportOptions {
+        to: Some(Bound::Segment(3)),
+        ..opts(Format::Svg)
+    };
+    let svg = svg_of(c, &handshake);
+    assert!(svg.contains("SYN,ACK") && !svg.contains("FIN,ACK"));
+    let late = ExportOptions {
+        from: Some(Bound::Millis(50.0)),
+        ..opts(Format::Txt)
+    };
+    let txt = String::from_utf8(export::render(c, &late).unwrap()).unwrap();
+    assert!(!txt.contains("SYN") && txt.contains("FIN,ACK"), "{txt}");
+    // The cut starts in ESTABLISHED on both sides.
+    assert!(txt.contains("ESTABLISHED"));
+    let bad = ExportOptions {
+        from: Some(Bound::Segment(40)),
+        ..opts(Format::Svg)
+    };
+    let e = export::render(c, &bad).unwrap_err().to_string();
+    assert!(e.contains("segments 1 to 11"), "{e}");
+
+    let (l, p) = export::ladder_for(c, &opts(Format::Svg)).unwrap();
+    let flat = diagram::layout(&l, &p, true, None);
+    assert!(flat.arrows.iter().all(|a| a.y_send == a.y_arrive));
+    let slanted = diagram::layout(&l, &Placement::estimate(&l), false, None);
+    assert!(slanted.arrows.iter().all(|a| a.y_arrive > a.y_send));
+
+    let red = ExportOptions {
+        redact: true,
+        ..opts(Format::Svg)
+    };
+    let svg = svg_of(c, &red);
+    assert!(!svg.contains("127.0.0.1"));
+    assert!(svg.contains("192.0.2.1:40001") && svg.contains("198.51.100.2:9502"));
+}
+
+#[test]
+fn crossing_fins_cross_on_the_page() {
+    let c = &load("simultaneous-close.pcap")[0];
+    let (l, p) = export::ladder_for(c, &opts(Format::Svg)).unwrap();
+    let d = diagram::layout(&l, &p, false, None);
+    let fins: Vec<_> = d
+        .arrows
+        .iter()
+        .filter(|a| a.label.starts_with("FIN"))
+        .collect();
+    assert_eq!(fins.len(), 2);
+    let (a, b) = (fins[0], fins[1]);
+    assert!(
+        a.y_send < b.y_arrive && b.y_send < a.y_arrive,
+        "{a:?} {b:?}"
+    );
+}
+
+mod command {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("export-cmd")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn run(args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    fn cap(name: &str) -> String {
+        captures().join(name).display().to_string()
+    }
+
+    #[test]
+    fn formats_from_extension_and_no_overwrite_without_force() {
+        let d = scratch("formats");
+        for ext in ["svg", "png", "txt", "md"] {
+            let out = d.join(format!("hs.{ext}"));
+            let (code, _, err) = run(&[
+                "export",
+                &cap("client-close.pcap"),
+                "-o",
+                out.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "{err}");
+            assert!(std::fs::metadata(&out).unwrap().len() > 100);
+        }
+        let out = d.join("hs.svg");
+        let (code, _, err) = run(&["export", &cap("refused.pcap"), "-o", out.to_str().unwrap()]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("already exists") && err.contains("--force"),
+            "{err}"
+        );
+        assert!(
+            std::fs::read_to_string(&out).unwrap().contains("40001"),
+            "not overwritten"
+        );
+        let (code, _, err) = run(&[
+            "export",
+            &cap("refused.pcap"),
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(std::fs::read_to_string(&out).unwrap().contains("40003"));
+    }
+
+    #[test]
+    fn unknown_format_and_unwritable_path_are_errors() {
+        let d = scratch("errors");
+        let out = d.join("picture.gif");
+        let (code, _, err) = run(&[
+            "export",
+            &cap("client-close.pcap"),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("picture.gif") && err.contains("--format"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let (code, _, err) = run(&[
+            "export",
+            &cap("client-close.pcap"),
+            "-o",
+            "/nonexistent-dir/x.svg",
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("/nonexistent-dir/x.svg") && err.contains("cannot write"),
+            "{err}"
+        );
+        let (code, _, err) = run(&[
+            "export",
+            &cap("client-close.pcap"),
+            "--conn",
+            "5",
+            "-o",
+            d.join("x.svg").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2);
+        assert!(err.contains("valid: 1 to 1"), "{err}");
+        assert!(!err.contains("panicked"));
+    }
+
+    #[test]
+    fn all_writes_one_numbered_file_per_connection() {
+        let d = scratch("all");
+        let out = d.join("conn.md");
+        let (code, _, err) = run(&[
+            "export",
+            &cap("multi-interface.pcapng"),
+            "--all",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(d.join("conn-1.md").exists() && d.join("conn-2.md").exists());
+        assert!(!out.exists());
+    }
+}
