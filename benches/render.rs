@@ -8,6 +8,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use tcpladder::decode::{Flags, Segment, SeqNumber, TcpOptions};
+use tcpladder::export::{ExportOptions, Format};
 use tcpladder::time::{Span, Timestamp};
 use tcpladder::track::{Connection, TrackConfig, Tracker};
 use tcpladder::tui::app::{App, Event};
@@ -108,6 +109,29 @@ fn bench(c: &mut Criterion) {
     let ladder = app(long(10_000));
     c.bench_function("frame: ladder of a 10000-segment connection", |b| {
         b.iter(|| draw(&mut term, &ladder))
+    });
+
+    // Exporting the 10 000-segment connection, as `tcpladder export` does.
+    let big = long(10_000);
+    for format in [Format::Svg, Format::Txt, Format::Md] {
+        let o = ExportOptions {
+            format,
+            ..ExportOptions::default()
+        };
+        c.bench_function(
+            &format!("export: 10000-segment connection as {}", format.extension()),
+            |b| b.iter(|| tcpladder::export::render(&big[0], &o).expect("export")),
+        );
+    }
+    // A PNG of it would be thousands of pixels wide and a million tall: it
+    // is refused with a message; the handshake alone is what goes on a slide.
+    let handshake = ExportOptions {
+        format: Format::Png,
+        to: Some(tcpladder::export::Bound::Segment(3)),
+        ..ExportOptions::default()
+    };
+    c.bench_function("export: its handshake as png (scale 2)", |b| {
+        b.iter(|| tcpladder::export::render(&big[0], &handshake).expect("export"))
     });
 
     // Selecting a connection builds its ladder model once (labels and all).

@@ -19,7 +19,9 @@ const FONTS: &[&[u8]] = &[
 pub enum PngError {
     #[error("the SVG does not parse: {0}")]
     Svg(String),
-    #[error("the picture would be {0}×{1} pixels, too large")]
+    #[error(
+        "the picture would be {0}×{1} pixels, too large for PNG: draw part of it with --from/--to, or use SVG"
+    )]
     TooLarge(u32, u32),
     #[error("PNG encoding failed: {0}")]
     Encode(String),

@@ -142,10 +142,11 @@ fn y(step: f64) -> f64 {
 }
 
 fn label_text(a: &Arrow) -> String {
-    if a.retransmission {
-        format!("{} (retransmission)", a.label)
-    } else {
-        a.label.clone()
+    match (a.retransmission, a.lost) {
+        (true, true) => format!("{} (retransmission, lost)", a.label),
+        (true, false) => format!("{} (retransmission)", a.label),
+        (false, true) => format!("{} (lost)", a.label),
+        (false, false) => a.label.clone(),
     }
 }
 
@@ -315,6 +316,59 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
     s
 }
 
+/// A segment that never arrived: the shaft stops three quarters of the way
+/// and ends in a cross, as textbooks draw a loss.
+fn lost_arrow(
+    s: &mut String,
+    g: &Geometry,
+    a: &Arrow,
+    p: &Palette,
+    (x0, y0, x1, y1): (f64, f64, f64, f64),
+    label_at: f64,
+) {
+    let colour = role_colour(p, a.role);
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" font-size="11" font-family="{MONO}" text-anchor="end" fill="{}">{:.3}</text>"#,
+        g.axis,
+        y0 + 4.0,
+        p.muted,
+        a.time_ms
+    );
+    let (ex, ey) = (x0 + (x1 - x0) * 0.75, y0 + (y1 - y0) * 0.75);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x0:.1}" y1="{y0:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="{colour}" stroke-width="1.6" stroke-dasharray="2 4"/>"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<path d="M {:.1} {:.1} L {:.1} {:.1} M {:.1} {:.1} L {:.1} {:.1}" stroke="{}" stroke-width="2.6"/>"#,
+        ex - 7.0,
+        ey - 7.0,
+        ex + 7.0,
+        ey + 7.0,
+        ex - 7.0,
+        ey + 7.0,
+        ex + 7.0,
+        ey - 7.0,
+        p.rst
+    );
+    let (dx, dy) = (x1 - x0, y1 - y0);
+    let angle = dy.atan2(dx).to_degrees();
+    let angle = if angle.abs() > 90.0 {
+        angle - 180.0_f64.copysign(angle)
+    } else {
+        angle
+    };
+    let t = label_at.min(0.4);
+    let (mx, my) = (x0 + dx * t, y0 + dy * t - 6.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{mx:.1}" y="{my:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
+        esc(&label_text(a))
+    );
+}
+
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = vec![String::new()];
     for word in text.split(' ') {
@@ -339,6 +393,10 @@ fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette, label_at: f64) {
         Side::Server => (g.server, g.client),
     };
     let (y0, y1) = (y(a.y_send), y(a.y_arrive));
+    if a.lost {
+        lost_arrow(s, g, a, p, (x0, y0, x1, y1), label_at);
+        return;
+    }
     // Time on the axis at the arrow's tail.
     let _ = writeln!(
         s,

@@ -128,6 +128,8 @@ pub struct Arrow {
     pub label: String,
     pub role: Role,
     pub retransmission: bool,
+    /// Never arrived: drawn stopping short, with a cross.
+    pub lost: bool,
     /// Capture time, ms since the connection's first segment.
     pub time_ms: f64,
 }
@@ -196,15 +198,20 @@ fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
                 let (_, arrive): (i64, i64) = times[x];
                 send = send.max(arrive + 1);
             }
-            // What this segment does not acknowledge had not arrived when
-            // it left: those arrows cross it.
+            // A SYN or FIN this segment does not acknowledge had not
+            // arrived when it left: those arrows cross it. (Data may have
+            // arrived out of order and been SACKed; only control segments
+            // are certain.)
             for &x in peer.iter() {
-                let entry: &mut (i64, i64) = &mut times[x];
-                entry.1 = entry.1.max(send + 1);
+                if matches!(l.rows[x].role, Role::Syn | Role::SynAck | Role::Fin) {
+                    let entry: &mut (i64, i64) = &mut times[x];
+                    entry.1 = entry.1.max(send + 1);
+                }
             }
         }
         times.push((send, send + one_way));
-        if r.end != r.seq {
+        // A lost segment never arrives, so nothing can cross it.
+        if r.end != r.seq && !r.lost {
             unacked[r.from.index()].push(k);
         }
     }
@@ -264,6 +271,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             label: r.label.clone(),
             role: r.role,
             retransmission: r.retransmission,
+            lost: r.lost,
             time_ms: r.offset.as_millis_f64(),
         })
         .collect();

@@ -61,6 +61,9 @@ pub struct Row {
     pub label: String,
     pub role: Role,
     pub retransmission: bool,
+    /// Evidently never arrived: sent again before anything acknowledged
+    /// it, or a SYN that got no answer at all.
+    pub lost: bool,
     pub notes: Vec<&'static str>,
     /// Absolute sequence number, the first one after this segment, and the
     /// acknowledgment (None when the ACK flag is clear): what a drawing
@@ -119,6 +122,44 @@ pub struct Ladder {
     pub time_waits: Vec<TimeWaitSpan>,
 }
 
+/// Marks the copies that evidently never arrived. Only the sender's own
+/// behaviour is taken as evidence: it sent the same sequence space again
+/// with nothing from the peer acknowledging it in between; or it is a SYN
+/// that got no answer (SYN,ACK or RST) at all.
+fn mark_lost(rows: &mut [Row]) {
+    for i in 0..rows.len() {
+        let r = &rows[i];
+        if r.end == r.seq {
+            continue;
+        }
+        let (from, seq, end, role) = (r.from, r.seq, r.end, r.role);
+        let acked_by = |p: &Row| p.from != from && p.ack.is_some_and(|a| end.le(a));
+        let mut lost = false;
+        for later in &rows[i + 1..] {
+            if acked_by(later) || (later.from != from && later.role == Role::Rst) {
+                break;
+            }
+            // The same segment again (a SYN,ACK that repeats a SYN in a
+            // simultaneous open is not a resend).
+            if later.from == from && later.seq == seq && later.end == end && later.role == role {
+                lost = true;
+                break;
+            }
+        }
+        if r.role == Role::Syn
+            && !rows[i + 1..].iter().any(|p| {
+                p.from != from && (acked_by(p) || p.role == Role::Rst || p.role == Role::Syn)
+            })
+        {
+            lost = true;
+        }
+        if lost {
+            rows[i].lost = true;
+            rows[i].notes.push("lost");
+        }
+    }
+}
+
 impl Ladder {
     pub fn build(c: &Connection, msl: Span, style: LabelStyle) -> Ladder {
         let mut rows: Vec<Row> = Vec::with_capacity(c.segments.len());
@@ -134,6 +175,7 @@ impl Ladder {
                 label: label::label(rec, style),
                 role: Role::of(rec),
                 retransmission: rec.retransmission,
+                lost: false,
                 notes: label::marks(rec),
                 seq: rec.seq,
                 end: rec
@@ -144,6 +186,7 @@ impl Ladder {
             });
             prev = rec.ts;
         }
+        mark_lost(&mut rows);
         let mut tail = Vec::new();
         let mut time_waits = Vec::new();
         for m in c.marks_by_row() {

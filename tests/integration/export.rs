@@ -375,3 +375,87 @@ mod command {
         assert!(!out.exists());
     }
 }
+
+/// The pictures in docs/lecture-guide.md are what the tool exports today
+/// (`docs/make-images.sh` makes them; this keeps the guide true).
+#[test]
+fn lecture_guide_images_are_current() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
+    let title = |t: &str| Some(t.to_string());
+    let cases: Vec<(&str, &str, ExportOptions)> = vec![
+        (
+            "client-close.pcap",
+            "handshake.svg",
+            ExportOptions {
+                to: Some(Bound::Segment(3)),
+                title: title("The three-way handshake"),
+                ..opts(Format::Svg)
+            },
+        ),
+        (
+            "client-close.pcap",
+            "four-way-close.svg",
+            ExportOptions {
+                from: Some(Bound::Segment(8)),
+                title: title("The four-way close and TIME-WAIT"),
+                ..opts(Format::Svg)
+            },
+        ),
+        ("client-close.pcap", "client-close.svg", opts(Format::Svg)),
+        (
+            "simultaneous-open.pcap",
+            "simultaneous-open.svg",
+            ExportOptions {
+                to: Some(Bound::Segment(6)),
+                title: title("Simultaneous open: the SYNs cross"),
+                ..opts(Format::Svg)
+            },
+        ),
+        (
+            "simultaneous-close.pcap",
+            "simultaneous-close.svg",
+            ExportOptions {
+                from: Some(Bound::Segment(8)),
+                title: title("Simultaneous close: the FINs cross"),
+                ..opts(Format::Svg)
+            },
+        ),
+        (
+            "refused.pcap",
+            "refused.svg",
+            ExportOptions {
+                title: title("Connection refused: SYN answered by RST"),
+                ..opts(Format::Svg)
+            },
+        ),
+        (
+            "syn-timeout.pcap",
+            "syn-timeout.svg",
+            ExportOptions {
+                flat: true,
+                title: title("SYN timeout: retries with exponential backoff"),
+                ..opts(Format::Svg)
+            },
+        ),
+        (
+            "retransmission.pcap",
+            "fin-retransmission.svg",
+            ExportOptions {
+                from: Some(Bound::Segment(15)),
+                title: title("A lost FIN and its retransmission"),
+                ..opts(Format::Svg)
+            },
+        ),
+        ("client-close.pcap", "client-close.md", opts(Format::Md)),
+    ];
+    for (capture, file, o) in cases {
+        let c = &load(capture)[0];
+        let now = String::from_utf8(export::render(c, &o).unwrap()).unwrap();
+        let committed = std::fs::read_to_string(docs.join(file))
+            .unwrap_or_else(|e| panic!("docs/images/{file}: {e}"));
+        assert!(
+            now == committed,
+            "docs/images/{file} is out of date: run docs/make-images.sh"
+        );
+    }
+}
