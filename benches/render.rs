@@ -7,7 +7,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use tcpladder::decode::{Flags, Segment, SeqNumber, TcpOptions};
+use tcpladder::decode::{Flags, Segment};
 use tcpladder::export::{ExportOptions, Format};
 use tcpladder::time::{Span, Timestamp};
 use tcpladder::track::{Connection, TrackConfig, Tracker};
@@ -23,22 +23,7 @@ fn seg(c: u32, s: u32, from_client: bool, flags: u16, seq: u32, ack: u32, len: u
     } else {
         (server, client)
     };
-    Segment {
-        src,
-        dst,
-        seq: SeqNumber(seq),
-        ack: SeqNumber(ack),
-        flags: Flags(flags),
-        window: 512,
-        len,
-        header_len: 32,
-        checksum: 0,
-        urgent: 0,
-        options: TcpOptions::default(),
-        ttl: 64,
-        truncated: false,
-        payload_offset: 0,
-    }
+    Segment::new(src, dst, Flags(flags), seq, ack, len)
 }
 
 /// `n` connections, each a handshake, a request, a reply and a close.

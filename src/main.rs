@@ -11,7 +11,6 @@ use anyhow::Context;
 use clap::Parser;
 
 use tcpladder::analysis::{self, Filter, ReadReport};
-use tcpladder::capture::Record;
 use tcpladder::capture::live::{self, LiveCapture, LiveConfig, LiveError, LiveMsg};
 use tcpladder::cli::{AnalyzeArgs, Cli, Command, ExportArgs, LiveArgs, ReplayArgs, StatsArgs};
 use tcpladder::export::stream::StreamPrinter;
@@ -267,14 +266,7 @@ impl LineSession {
         match msg {
             LiveMsg::Packets(batch) => {
                 for p in &batch {
-                    let rec = Record {
-                        frame: p.frame,
-                        ts: p.ts,
-                        link: p.link,
-                        data: &p.data,
-                        orig_len: p.orig_len,
-                        interface: 0,
-                    };
+                    let rec = p.record();
                     let before = self.report.tcp_segments;
                     analysis::feed(&rec, Filter::default(), &mut self.tracker, &mut self.report);
                     self.finished.extend(self.tracker.take_done());

@@ -58,6 +58,20 @@ pub struct LivePacket {
     pub orig_len: u32,
 }
 
+impl LivePacket {
+    /// The packet as a capture record, as the file reader hands them out.
+    pub fn record(&self) -> crate::capture::Record<'_> {
+        crate::capture::Record {
+            frame: self.frame,
+            ts: self.ts,
+            link: self.link,
+            data: &self.data,
+            orig_len: self.orig_len,
+            interface: 0,
+        }
+    }
+}
+
 /// Messages from the capture thread.
 #[derive(Debug)]
 pub enum LiveMsg {

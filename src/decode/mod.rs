@@ -40,6 +40,35 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// A segment with the fields the tracker reads and the rest plain (a
+    /// 20-byte header, window 512, no options): for tests, benchmarks and
+    /// synthetic traffic.
+    pub fn new(
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: Flags,
+        seq: u32,
+        ack: u32,
+        len: u32,
+    ) -> Segment {
+        Segment {
+            src,
+            dst,
+            seq: SeqNumber(seq),
+            ack: SeqNumber(ack),
+            flags,
+            window: 512,
+            len,
+            header_len: 20,
+            checksum: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            ttl: 64,
+            truncated: false,
+            payload_offset: 0,
+        }
+    }
+
     /// Sequence space this segment occupies: payload plus one for SYN and
     /// one for FIN (RFC 9293 §3.4).
     pub fn seq_len(&self) -> u32 {

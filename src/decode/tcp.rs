@@ -7,6 +7,15 @@ use std::ops::{BitOr, Sub};
 
 /// A TCP sequence or acknowledgment number. Comparisons wrap (RFC 9293
 /// §3.4): `a < b` when `b` is less than 2^31 ahead of `a`.
+///
+/// ```
+/// use tcpladder::decode::SeqNumber;
+/// let last = SeqNumber(u32::MAX);
+/// let next = last.plus(1);
+/// assert_eq!(next, SeqNumber(0));
+/// assert!(last.lt(next), "0 comes after 2^32 - 1");
+/// assert_eq!(next - last, 1);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeqNumber(pub u32);
 

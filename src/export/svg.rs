@@ -327,14 +327,7 @@ fn lost_arrow(
     label_at: f64,
 ) {
     let colour = role_colour(p, a.role);
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="11" font-family="{MONO}" text-anchor="end" fill="{}">{:.3}</text>"#,
-        g.axis,
-        y0 + 4.0,
-        p.muted,
-        a.time_ms
-    );
+    axis_time(s, g, p, y0, a.time_ms);
     let (ex, ey) = (x0 + (x1 - x0) * 0.75, y0 + (y1 - y0) * 0.75);
     let _ = writeln!(
         s,
@@ -354,12 +347,7 @@ fn lost_arrow(
         p.rst
     );
     let (dx, dy) = (x1 - x0, y1 - y0);
-    let angle = dy.atan2(dx).to_degrees();
-    let angle = if angle.abs() > 90.0 {
-        angle - 180.0_f64.copysign(angle)
-    } else {
-        angle
-    };
+    let angle = upright(dx, dy);
     let t = label_at.min(0.4);
     let (mx, my) = (x0 + dx * t, y0 + dy * t - 6.0);
     let _ = writeln!(
@@ -367,6 +355,27 @@ fn lost_arrow(
         r#"<text x="{mx:.1}" y="{my:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
         esc(&label_text(a))
     );
+}
+
+/// The time at an arrow's tail, on the left axis.
+fn axis_time(s: &mut String, g: &Geometry, p: &Palette, y0: f64, ms: f64) {
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" font-size="11" font-family="{MONO}" text-anchor="end" fill="{}">{ms:.3}</text>"#,
+        g.axis,
+        y0 + 4.0,
+        p.muted,
+    );
+}
+
+/// The angle of a line in degrees, turned so its text reads left to right.
+fn upright(dx: f64, dy: f64) -> f64 {
+    let angle = dy.atan2(dx).to_degrees();
+    if angle.abs() > 90.0 {
+        angle - 180.0_f64.copysign(angle)
+    } else {
+        angle
+    }
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -398,14 +407,7 @@ fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette, label_at: f64) {
         return;
     }
     // Time on the axis at the arrow's tail.
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="11" font-family="{MONO}" text-anchor="end" fill="{}">{:.3}</text>"#,
-        g.axis,
-        y0 + 4.0,
-        p.muted,
-        a.time_ms
-    );
+    axis_time(s, g, p, y0, a.time_ms);
     let dash = if a.retransmission {
         r#" stroke-dasharray="7 5""#
     } else {
@@ -447,13 +449,7 @@ fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette, label_at: f64) {
             cy - 5.0
         );
     }
-    let angle = dy.atan2(dx).to_degrees();
-    // Keep text upright: a right-to-left arrow's text reads left to right.
-    let angle = if angle.abs() > 90.0 {
-        angle - 180.0_f64.copysign(angle)
-    } else {
-        angle
-    };
+    let angle = upright(dx, dy);
     // Keep the whole label between the lifelines.
     let half = label_text(a).chars().count() as f64 * MONO_W / 2.0 * (dx / len).abs();
     let (lo, hi) = (x0.min(x1) + half + 10.0, x0.max(x1) - half - 10.0);

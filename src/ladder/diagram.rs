@@ -385,7 +385,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
+    use crate::decode::{Flags, Segment};
     use crate::ladder::LabelStyle;
     use crate::time::Timestamp;
     use crate::track::{TrackConfig, Tracker};
@@ -397,22 +397,7 @@ mod tests {
         let s = "10.0.0.2:80".parse().unwrap();
         for &(from_client, flags, seq, ack, us) in script {
             let (src, dst) = if from_client { (c, s) } else { (s, c) };
-            let seg = Segment {
-                src,
-                dst,
-                seq: SeqNumber(seq),
-                ack: SeqNumber(ack),
-                flags: Flags(flags),
-                window: 100,
-                len: 0,
-                header_len: 20,
-                checksum: 0,
-                urgent: 0,
-                options: TcpOptions::default(),
-                ttl: 64,
-                truncated: false,
-                payload_offset: 0,
-            };
+            let seg = Segment::new(src, dst, Flags(flags), seq, ack, 0);
             t.push(&seg, Timestamp::from_nanos(us * 1000), 0);
         }
         let conn = t.finish(Timestamp::from_nanos(0)).remove(0);

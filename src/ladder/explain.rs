@@ -207,7 +207,7 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
+    use crate::decode::{Flags, Segment};
     use crate::time::Timestamp;
     use crate::track::{TrackConfig, Tracker};
 
@@ -217,22 +217,7 @@ mod tests {
         let s = "10.0.0.2:80".parse().unwrap();
         for (i, &(from_client, flags, seq, ack, len)) in script.iter().enumerate() {
             let (src, dst) = if from_client { (c, s) } else { (s, c) };
-            let seg = Segment {
-                src,
-                dst,
-                seq: SeqNumber(seq),
-                ack: SeqNumber(ack),
-                flags: Flags(flags),
-                window: 100,
-                len,
-                header_len: 20,
-                checksum: 0,
-                urgent: 0,
-                options: TcpOptions::default(),
-                ttl: 64,
-                truncated: false,
-                payload_offset: 0,
-            };
+            let seg = Segment::new(src, dst, Flags(flags), seq, ack, len);
             t.push(&seg, Timestamp::from_nanos(i as i64), i as u64 + 1);
         }
         t.finish(Timestamp::from_nanos(100)).remove(0)

@@ -5,6 +5,12 @@ use std::fmt;
 use std::ops::Not;
 
 /// An endpoint's state, named as in RFC 9293 §3.3.2.
+///
+/// ```
+/// use tcpladder::track::State;
+/// assert_eq!(State::FinWait2.to_string(), "FIN-WAIT-2");
+/// assert!(State::TimeWait.is_finished());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum State {
     #[default]

@@ -3,7 +3,7 @@
 //! 1000), server 10.0.0.2:9502 (ISN 5000); one millisecond per segment.
 
 use super::*;
-use crate::decode::{Flags, SeqNumber, TcpOptions};
+use crate::decode::Flags;
 use State::{
     CloseWait, Closed, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived, SynSent,
     TimeWait,
@@ -38,22 +38,7 @@ fn segment(from: Side, f: &str, seq: u32, ack: u32, len: u32) -> Segment {
         Side::Client => (client(), server()),
         Side::Server => (server(), client()),
     };
-    Segment {
-        src,
-        dst,
-        seq: SeqNumber(seq),
-        ack: SeqNumber(ack),
-        flags: flags(f),
-        window: 512,
-        len,
-        header_len: 20,
-        checksum: 0,
-        urgent: 0,
-        options: TcpOptions::default(),
-        ttl: 64,
-        truncated: false,
-        payload_offset: 0,
-    }
+    Segment::new(src, dst, flags(f), seq, ack, len)
 }
 
 /// A tracker driven one segment at a time.

@@ -11,7 +11,6 @@ use ratatui::crossterm::event::{
 use ratatui::layout::Rect;
 
 use crate::analysis::{Filter, ReadReport, feed};
-use crate::capture::Record;
 use crate::capture::live::{LiveMsg, LivePacket};
 use crate::ladder::{LabelStyle, Ladder};
 use crate::time::{Span, Timestamp};
@@ -746,14 +745,7 @@ impl App {
 
 impl Live {
     fn ingest(&mut self, p: &LivePacket) {
-        let rec = Record {
-            frame: p.frame,
-            ts: p.ts,
-            link: p.link,
-            data: &p.data,
-            orig_len: p.orig_len,
-            interface: 0,
-        };
+        let rec = p.record();
         let before = self.tracker.next_id();
         feed(&rec, self.filter, &mut self.tracker, &mut self.report);
         for c in self.tracker.take_done() {

@@ -1537,22 +1537,7 @@ fn tuple_segment(from_client: bool, flags: Flags, seq: u32, ack: u32) -> Segment
     let c: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
     let (src, dst) = if from_client { (c, s) } else { (s, c) };
-    Segment {
-        src,
-        dst,
-        seq: SeqNumber(seq),
-        ack: SeqNumber(ack),
-        flags,
-        window: 512,
-        len: 0,
-        header_len: 20,
-        checksum: 0,
-        urgent: 0,
-        options: TcpOptions::default(),
-        ttl: 64,
-        truncated: false,
-        payload_offset: 0,
-    }
+    Segment::new(src, dst, flags, seq, ack, 0)
 }
 
 /// Connections as `analyze` (batch) and `stats` (streaming) see them.

@@ -42,20 +42,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     );
     Clear.render(r, buf);
     let inner = frame(app, r, "keys", true, buf);
+    // One line: a key (or a sample arrow) and what it means.
+    let line = |buf: &mut Buffer, y: u16, left: &str, style, what: &str| {
+        put(buf, inner.x + 1, y, 16, left, style);
+        let w = inner.width.saturating_sub(18);
+        put(buf, inner.x + 18, y, w, what, t.base);
+    };
     let mut y = inner.y;
     for (k, what) in KEYS {
         if y >= inner.y + inner.height {
             return;
         }
-        put(buf, inner.x + 1, y, 16, k, t.title);
-        put(
-            buf,
-            inner.x + 18,
-            y,
-            inner.width.saturating_sub(18),
-            what,
-            t.base,
-        );
+        line(buf, y, k, t.title, what);
         y += 1;
     }
     y += 1;
@@ -71,15 +69,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             theme::shaft(*role, false).to_string().repeat(3),
             '▶'
         );
-        put(buf, inner.x + 1, y, 16, &sample, style);
-        put(
-            buf,
-            inner.x + 18,
-            y,
-            inner.width.saturating_sub(18),
-            what,
-            t.base,
-        );
+        line(buf, y, &sample, style, what);
         y += 1;
     }
     if y < inner.y + inner.height {
