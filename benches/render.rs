@@ -11,7 +11,7 @@ use tcpladder::decode::{Flags, Segment};
 use tcpladder::export::{ExportOptions, Format};
 use tcpladder::time::{Span, Timestamp};
 use tcpladder::track::{Connection, TrackConfig, Tracker};
-use tcpladder::tui::app::{App, Event};
+use tcpladder::tui::app::{App, Event, ReplayStart};
 use tcpladder::tui::theme::ThemeName;
 
 fn seg(c: u32, s: u32, from_client: bool, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
@@ -67,7 +67,13 @@ fn long(n: u32) -> Vec<Connection> {
 }
 
 fn app(conns: Vec<Connection>) -> App {
-    let mut app = App::replay(conns, "bench", ThemeName::Dark, Span::from_secs(30), false);
+    let mut app = App::replay(
+        conns,
+        "bench",
+        ThemeName::Dark,
+        Span::from_secs(30),
+        ReplayStart::End,
+    );
     app.update(Event::Resize(200, 50));
     app
 }

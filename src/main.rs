@@ -19,7 +19,7 @@ use tcpladder::export::{json, text};
 use tcpladder::ladder::{LabelStyle, Ladder};
 use tcpladder::stats::{StatsDoc, Totals};
 use tcpladder::track::{TrackConfig, Tracker};
-use tcpladder::tui::app::App;
+use tcpladder::tui::app::{App, ReplayStart};
 use tcpladder::tui::terminal::{self, Saving, wall_now};
 use tcpladder::tui::theme::ThemeName;
 
@@ -177,7 +177,13 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
     let cfg = TrackConfig::default();
     let (conns, _) = analysis::analyze_capture(tcpladder::sample::open()?, Filter::default(), cfg)?;
-    let app = App::replay(conns, tcpladder::sample::NAME, theme, cfg.msl, true);
+    let app = App::replay(
+        conns,
+        tcpladder::sample::NAME,
+        theme,
+        cfg.msl,
+        ReplayStart::Step,
+    );
     terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }
@@ -193,7 +199,12 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
     };
     let (conns, report) = analysis::analyze_file(&r.file, filter, cfg)?;
     let name = r.file.display().to_string();
-    let mut app = App::replay(conns, name, theme, cfg.msl, r.step);
+    let start = if r.step {
+        ReplayStart::Step
+    } else {
+        ReplayStart::Play
+    };
+    let mut app = App::replay(conns, name, theme, cfg.msl, start);
     if let Some(w) = report.warnings().first() {
         app.message = Some(w.clone());
     }

@@ -97,6 +97,17 @@ pub struct Replay {
     pub speed: f64,
 }
 
+/// How a replay opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayStart {
+    /// At the first segment, paused (`--step`, and the built-in sample).
+    Step,
+    /// Playing from the first segment at capture speed.
+    Play,
+    /// At the end, everything shown, paused.
+    End,
+}
+
 /// Where a live connection is kept.
 #[derive(Clone, Copy, Debug)]
 enum Loc {
@@ -166,14 +177,13 @@ pub struct App {
 }
 
 impl App {
-    /// Replays connections read from a file. `step` opens it paused at the
-    /// first segment.
+    /// Replays connections read from a file, starting as `start` says.
     pub fn replay(
         conns: Vec<Connection>,
         name: impl Into<String>,
         theme: ThemeName,
         msl: Span,
-        step: bool,
+        start_at: ReplayStart,
     ) -> App {
         let mut times: Vec<Timestamp> = conns
             .iter()
@@ -195,8 +205,11 @@ impl App {
             start,
             end,
             horizon,
-            clock: if step { start } else { end },
-            playing: false,
+            clock: match start_at {
+                ReplayStart::Step | ReplayStart::Play => start,
+                ReplayStart::End => end,
+            },
+            playing: start_at == ReplayStart::Play,
             speed: 1.0,
         };
         let mut app = App::new(Source::Replay(replay), name.into(), theme, msl);

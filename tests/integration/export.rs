@@ -16,7 +16,7 @@ use tcpladder::analysis::{Filter, analyze_file};
 use tcpladder::export::{self, Bound, ExportOptions, Format};
 use tcpladder::ladder::diagram::{self, Placement};
 use tcpladder::track::{Connection, TrackConfig};
-use tcpladder::tui::app::App;
+use tcpladder::tui::app::{App, ReplayStart};
 use tcpladder::tui::theme::ThemeName;
 
 fn captures() -> PathBuf {
@@ -140,7 +140,13 @@ fn tui_screenshot_of_a_known_frame_matches_its_golden_svg() {
     let path = captures().join("client-close.pcap");
     let cfg = TrackConfig::default();
     let (conns, _) = analyze_file(&path, Filter::default(), cfg).unwrap();
-    let mut app = App::replay(conns, "client-close.pcap", ThemeName::Dark, cfg.msl, false);
+    let mut app = App::replay(
+        conns,
+        "client-close.pcap",
+        ThemeName::Dark,
+        cfg.msl,
+        ReplayStart::End,
+    );
     let area = Rect::new(0, 0, 100, 30);
     app.update(tcpladder::tui::app::Event::Resize(100, 30));
     let mut buf = Buffer::empty(area);

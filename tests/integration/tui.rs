@@ -11,7 +11,7 @@ use tcpladder::analysis::{Filter, analyze_file};
 use tcpladder::capture::live::{LiveMsg, LivePacket};
 use tcpladder::time::{Span, Timestamp};
 use tcpladder::track::{Side, State, TrackConfig};
-use tcpladder::tui::app::{App, Event, Focus, Source, TimeMode};
+use tcpladder::tui::app::{App, Event, Focus, ReplayStart, Source, TimeMode};
 use tcpladder::tui::theme::ThemeName;
 
 fn replay(file: &str, theme: ThemeName, step: bool) -> App {
@@ -20,7 +20,12 @@ fn replay(file: &str, theme: ThemeName, step: bool) -> App {
         .join(file);
     let cfg = TrackConfig::default();
     let (conns, _) = analyze_file(&path, Filter::default(), cfg).expect("capture");
-    let mut app = App::replay(conns, file, theme, cfg.msl, step);
+    let start = if step {
+        ReplayStart::Step
+    } else {
+        ReplayStart::End
+    };
+    let mut app = App::replay(conns, file, theme, cfg.msl, start);
     app.update(Event::Resize(120, 36));
     app
 }
@@ -79,6 +84,20 @@ mod keys {
         assert_eq!(app.position(), (11, 11));
         key(&mut app, KeyCode::Home);
         assert_eq!(app.position(), (1, 11));
+    }
+
+    #[test]
+    fn replay_without_step_plays_from_the_first_segment() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
+        let cfg = TrackConfig::default();
+        let (conns, _) = analyze_file(&path, Filter::default(), cfg).unwrap();
+        let mut app = App::replay(conns, "f", ThemeName::Dark, cfg.msl, ReplayStart::Play);
+        assert_eq!(app.position(), (1, 11));
+        tick(&mut app, 0.06);
+        assert_eq!(app.position(), (8, 11), "60 ms of capture time later");
+        key(&mut app, KeyCode::Char(' '));
+        tick(&mut app, 10.0);
+        assert_eq!(app.position(), (8, 11), "paused");
     }
 
     #[test]
