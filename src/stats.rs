@@ -112,6 +112,9 @@ impl StatsDoc {
         let _ = writeln!(s, "capture duration   {:.6} s", self.duration);
         let _ = writeln!(s, "connections        {}", self.connections);
         let list = |m: &BTreeMap<&'static str, u64>| {
+            if m.is_empty() {
+                return "none".to_string();
+            }
             m.iter()
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect::<Vec<_>>()
