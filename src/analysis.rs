@@ -94,14 +94,15 @@ pub fn analyze_capture(
     filter: Filter,
     cfg: TrackConfig,
 ) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
-    let mut tracker = Tracker::new(cfg);
-    let mut replaced = Vec::new();
-    let report = run(&mut file, filter, &mut tracker, |c| replaced.push(c))?;
+    let mut tracker = Tracker::new(TrackConfig {
+        stream: false,
+        ..cfg
+    });
+    // Not streaming: connections replaced by a new incarnation stay in the
+    // tracker, and `finish` returns them all in order.
+    let report = run(&mut file, filter, &mut tracker, |_| {})?;
     let end = report.last_ts.unwrap_or_default();
-    let mut all = tracker.finish(end);
-    all.extend(replaced);
-    all.sort_by_key(|c| c.id);
-    Ok((all, report))
+    Ok((tracker.finish(end), report))
 }
 
 /// Streams a file: each connection is handed to `done` once it is over and
@@ -137,7 +138,7 @@ fn run(
     };
     let ending = file.for_each(|rec| {
         feed(rec, filter, tracker, &mut report);
-        if tracker.has_done() {
+        if tracker.config().stream && tracker.has_done() {
             for c in tracker.take_done() {
                 done(c);
             }

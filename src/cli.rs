@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::analysis::Filter;
 use crate::export::{Bound, Format};
 use crate::time::Span;
+use crate::track::TrackConfig;
 use crate::tui::theme::ThemeName;
 
 #[derive(Debug, Parser)]
@@ -201,5 +203,17 @@ fn parse_msl(s: &str) -> Result<f64, String> {
 impl Tracking {
     pub fn msl(&self) -> Span {
         Span::from_secs_f64(self.msl)
+    }
+
+    /// The tracker's settings: the MSL, everything else as by default.
+    pub fn track_config(&self) -> TrackConfig {
+        TrackConfig {
+            msl: self.msl(),
+            ..TrackConfig::default()
+        }
+    }
+
+    pub fn filter(&self) -> Filter {
+        Filter { port: self.port }
     }
 }

@@ -83,13 +83,8 @@ fn warn(lines: &[String]) {
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
-    let cfg = TrackConfig {
-        msl: a.common.tracking.msl(),
-        ..TrackConfig::default()
-    };
-    let filter = Filter {
-        port: a.common.tracking.port,
-    };
+    let cfg = a.common.tracking.track_config();
+    let filter = a.common.tracking.filter();
     let (conns, report) = analysis::analyze_file(&a.common.file, filter, cfg)?;
     warn(&report.warnings());
     let selected: Vec<_> = match a.conn {
@@ -134,14 +129,12 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 fn stats(s: StatsArgs) -> anyhow::Result<()> {
+    // Streaming is stream_file's own; only the segments need not be kept.
     let cfg = TrackConfig {
-        msl: s.common.tracking.msl(),
         keep_segments: false,
-        stream: true,
+        ..s.common.tracking.track_config()
     };
-    let filter = Filter {
-        port: s.common.tracking.port,
-    };
+    let filter = s.common.tracking.filter();
     let mut totals = Totals::default();
     let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(&c))?;
     let doc = StatsDoc::new(&report, &totals);
@@ -190,13 +183,8 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
 
 fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
-    let cfg = TrackConfig {
-        msl: r.tracking.msl(),
-        ..TrackConfig::default()
-    };
-    let filter = Filter {
-        port: r.tracking.port,
-    };
+    let cfg = r.tracking.track_config();
+    let filter = r.tracking.filter();
     let (conns, report) = analysis::analyze_file(&r.file, filter, cfg)?;
     let name = r.file.display().to_string();
     let start = if r.step {
@@ -313,10 +301,7 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
-    let cfg = TrackConfig {
-        msl: l.tracking.msl(),
-        ..TrackConfig::default()
-    };
+    let cfg = l.tracking.track_config();
     let mut session = LineSession {
         tracker: Tracker::new(cfg),
         finished: Vec::new(),
@@ -377,13 +362,8 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
             e.output.display()
         ),
     };
-    let cfg = TrackConfig {
-        msl: e.tracking.msl(),
-        ..TrackConfig::default()
-    };
-    let filter = Filter {
-        port: e.tracking.port,
-    };
+    let cfg = e.tracking.track_config();
+    let filter = e.tracking.filter();
     let (conns, report) = analysis::analyze_file(&e.file, filter, cfg)?;
     warn(&report.warnings());
     if conns.is_empty() {

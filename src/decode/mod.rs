@@ -35,8 +35,6 @@ pub struct Segment {
     pub ttl: u8,
     /// The capture holds fewer bytes than the packet had (snap length).
     pub truncated: bool,
-    /// Where the TCP payload starts in the captured frame.
-    pub payload_offset: usize,
 }
 
 impl Segment {
@@ -65,7 +63,6 @@ impl Segment {
             options: TcpOptions::default(),
             ttl: 64,
             truncated: false,
-            payload_offset: 0,
         }
     }
 
@@ -88,25 +85,28 @@ const MAX_TUNNEL_DEPTH: u8 = 4;
 /// is unknown: the IP length fields are trusted.
 pub fn decode(link: u32, data: &[u8]) -> Result<Segment, Skip> {
     let off = link::ip_offset(link, data)?;
-    ip(data, off, 0)
+    ip(Frame { data, whole: false }, off, 0)
 }
 
 /// Decodes a captured frame that was `wire_len` bytes on the wire. When
 /// the whole frame was captured, the payload cannot be longer than what is
 /// there, whatever the IP header claims.
 pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Segment, Skip> {
-    let mut seg = decode(link, data)?;
-    if wire_len as usize <= data.len() && seg.truncated {
-        // Whole frame captured, yet the IP length runs past it: the
-        // header lies (or a trailer was cut); only what is there counts.
-        let have = data.len().saturating_sub(seg.payload_offset);
-        seg.len = seg.len.min(u32::try_from(have).unwrap_or(u32::MAX));
-        seg.truncated = false;
-    }
-    Ok(seg)
+    let off = link::ip_offset(link, data)?;
+    let whole = wire_len as usize <= data.len();
+    ip(Frame { data, whole }, off, 0)
 }
 
-fn ip(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
+/// The captured bytes, and whether they are the whole frame (no snap-length
+/// cut), which decides whether the IP length fields or the bytes win.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    data: &'a [u8],
+    whole: bool,
+}
+
+fn ip(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
+    let data = f.data;
     let bytes = &data[off..];
     let (slice, ext_err) = LaxIpSlice::from_slice(bytes)
         .map_err(|e| Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())))?;
@@ -118,10 +118,10 @@ fn ip(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
     match payload.ip_number {
         IpNumber::TCP => {}
         IpNumber::IPV4 | IpNumber::IPV6 if depth < MAX_TUNNEL_DEPTH => {
-            return ip(data, start, depth + 1);
+            return ip(f, start, depth + 1);
         }
-        IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => return gre(data, start, depth + 1),
-        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => return udp_tunnel(data, start, depth + 1),
+        IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => return gre(f, start, depth + 1),
+        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => return udp_tunnel(f, start, depth + 1),
         _ => {
             return Err(match ext_err {
                 Some((e, _)) => Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())),
@@ -160,12 +160,13 @@ fn ip(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
         }
     };
     let tcp_claimed = claimed_end.saturating_sub(start - off);
-    tcp(data, start, src, dst, ttl, tcp_claimed)
+    tcp(f, start, src, dst, ttl, tcp_claimed)
 }
 
 /// GRE without routing: flags, protocol, then optional checksum, key and
 /// sequence words (RFC 2784/2890).
-fn gre(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
+fn gre(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
+    let data = f.data;
     let b = &data[off..];
     if b.len() < 4 {
         return Err(Skip::Malformed(DecodeError::new(
@@ -194,15 +195,16 @@ fn gre(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
         )));
     }
     match proto {
-        0x0800 | 0x86dd => ip(data, inner, depth),
-        link::ETH_TEB => ip(data, link::ethernet(data, inner)?, depth),
+        0x0800 | 0x86dd => ip(f, inner, depth),
+        link::ETH_TEB => ip(f, link::ethernet(data, inner)?, depth),
         _ => Err(Skip::NotTcp),
     }
 }
 
 /// VXLAN (UDP 4789) and Geneve (UDP 6081) carry whole frames, AYIYA (UDP
 /// 5072) IP packets; any other UDP is simply not TCP.
-fn udp_tunnel(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
+fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
+    let data = f.data;
     let b = &data[off..];
     if b.len() < 16 {
         return Err(Skip::NotTcp);
@@ -210,7 +212,7 @@ fn udp_tunnel(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
     let dport = u16::from_be_bytes([b[2], b[3]]);
     let inner = off + 8;
     match dport {
-        4789 => ip(data, link::ethernet(data, inner + 8)?, depth),
+        4789 => ip(f, link::ethernet(data, inner + 8)?, depth),
         6081 => {
             let g = &data[inner..];
             let header = 8 + usize::from(g[0] & 0x3f) * 4;
@@ -223,8 +225,8 @@ fn udp_tunnel(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
                 )));
             }
             match proto {
-                link::ETH_TEB => ip(data, link::ethernet(data, inner + header)?, depth),
-                0x0800 | 0x86dd => ip(data, inner + header, depth),
+                link::ETH_TEB => ip(f, link::ethernet(data, inner + header)?, depth),
+                0x0800 | 0x86dd => ip(f, inner + header, depth),
                 _ => Err(Skip::NotTcp),
             }
         }
@@ -234,7 +236,7 @@ fn udp_tunnel(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
             let a = &data[inner..];
             let header = 8 + (1usize << (a[0] >> 4)) + usize::from(a[1] >> 4) * 4;
             match a[3] {
-                4 | 41 if inner + header < data.len() => ip(data, inner + header, depth),
+                4 | 41 if inner + header < data.len() => ip(f, inner + header, depth),
                 _ => Err(Skip::NotTcp),
             }
         }
@@ -243,14 +245,14 @@ fn udp_tunnel(data: &[u8], off: usize, depth: u8) -> Result<Segment, Skip> {
 }
 
 fn tcp(
-    data: &[u8],
+    f: Frame<'_>,
     off: usize,
     src: IpAddr,
     dst: IpAddr,
     ttl: u8,
     claimed: usize,
 ) -> Result<Segment, Skip> {
-    let b = &data[off..];
+    let b = &f.data[off..];
     if b.len() < 20 {
         return Err(Skip::Malformed(DecodeError::new(
             Layer::Tcp,
@@ -294,7 +296,12 @@ fn tcp(
             TcpOptions::parse(&b[20..header_len.min(b.len())]),
         ),
     };
-    let len = claimed.saturating_sub(header_len);
+    let mut len = claimed.saturating_sub(header_len);
+    if f.whole {
+        // The whole frame is here, yet the IP length may run past it (a
+        // lying header, a trailer cut): only what is there counts.
+        len = len.min(b.len().saturating_sub(header_len));
+    }
     Ok(Segment {
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
@@ -309,7 +316,6 @@ fn tcp(
         options,
         ttl,
         truncated: b.len() < header_len + len,
-        payload_offset: off + header_len,
     })
 }
 

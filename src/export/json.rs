@@ -50,11 +50,6 @@ pub struct SegmentDoc {
     pub win: u16,
 }
 
-/// Endpoint as "127.0.0.1:56096" or "[::1]:9502".
-fn endpoint(a: std::net::SocketAddr) -> String {
-    a.to_string()
-}
-
 pub fn connection(c: &Connection) -> ConnectionDoc {
     let (closing, closer) = c.closing();
     let tws: Vec<(Side, _)> = Side::BOTH
@@ -78,8 +73,8 @@ pub fn connection(c: &Connection) -> ConnectionDoc {
     };
     ConnectionDoc {
         number: c.id + 1,
-        client: endpoint(c.client),
-        server: endpoint(c.server),
+        client: c.client.to_string(),
+        server: c.server.to_string(),
         opening: c.opening().name(),
         closing: closing.name(),
         closed_by: closer.map(|k| match k {

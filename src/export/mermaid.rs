@@ -59,14 +59,7 @@ pub fn render(l: &Ladder, title: Option<&str>) -> String {
         }
     }
     for t in &l.time_waits {
-        let at = (t.expires - l.start).as_secs_f64();
-        let end = if t.ended_early {
-            format!("ended early at +{at:.3} s by a new connection")
-        } else if t.ran_out {
-            format!("CLOSED at +{at:.3} s")
-        } else {
-            format!("until +{at:.3} s")
-        };
+        let end = t.end_text(l.start);
         note(
             &mut s,
             t.side,

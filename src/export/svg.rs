@@ -226,13 +226,7 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
         p.muted
     );
     for a in &d.arrows {
-        // Arrows that cross another carry their label nearer the sender, so
-        // the two labels do not sit on each other at the crossing.
-        let crosses = d
-            .arrows
-            .iter()
-            .any(|b| b.from != a.from && a.y_send < b.y_arrive && b.y_send < a.y_arrive);
-        arrow(&mut s, &g, a, p, if crosses { 0.3 } else { 0.5 });
+        arrow(&mut s, &g, a, p, if a.crosses { 0.3 } else { 0.5 });
     }
     for b in &d.brackets {
         let x = match b.side {

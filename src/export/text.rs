@@ -61,7 +61,7 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
     let mut arrow_w = 20;
     for r in &l.rows {
         cw = cw.max(marks_text(&r.marks[0]).chars().count());
-        arrow_w = arrow_w.max(arrow_label(r).chars().count() + 8);
+        arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
     }
     let mut out = String::new();
     let client_h = format!("client {}", l.client);
@@ -159,19 +159,11 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
     }
 }
 
-fn arrow_label(r: &Row) -> String {
-    let mut s = r.label.clone();
-    for n in &r.notes {
-        s.push_str(&format!(" [{n}]"));
-    }
-    s
-}
-
 /// `│── label ───▶│` or `│◀── label ───│`, `width` cells between the
 /// lifelines.
 fn arrow(r: &Row, width: usize, g: &Glyphs) -> String {
     let line = if r.retransmission { g.dashed } else { g.line };
-    let text = arrow_label(r);
+    let text = r.label_with_notes();
     let used = text.chars().count() + 2 + 1; // spaces around, head
     let fill = width.saturating_sub(used);
     let before = 2.min(fill);

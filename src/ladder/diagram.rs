@@ -130,6 +130,9 @@ pub struct Arrow {
     pub retransmission: bool,
     /// Never arrived: drawn stopping short, with a cross.
     pub lost: bool,
+    /// Crosses an arrow going the other way (its label moves toward the
+    /// sender so the two labels do not sit on each other).
+    pub crosses: bool,
     /// Capture time, ms since the connection's first segment.
     pub time_ms: f64,
 }
@@ -218,6 +221,25 @@ fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
     times
 }
 
+/// Sets `crosses` on arrows whose spans overlap an arrow going the other
+/// way. A sweep in sending order: only arrows sent before one arrives can
+/// cross it, and arrows are short, so this stays linear in practice.
+fn mark_crossings(arrows: &mut [Arrow]) {
+    let mut order: Vec<usize> = (0..arrows.len()).collect();
+    order.sort_by(|&a, &b| arrows[a].y_send.total_cmp(&arrows[b].y_send));
+    for (k, &i) in order.iter().enumerate() {
+        for &j in &order[k + 1..] {
+            if arrows[j].y_send >= arrows[i].y_arrive {
+                break;
+            }
+            if arrows[j].from != arrows[i].from && arrows[i].y_send < arrows[j].y_arrive {
+                arrows[i].crosses = true;
+                arrows[j].crosses = true;
+            }
+        }
+    }
+}
+
 /// Lays out a ladder. `placement` comes from the whole connection (a cut
 /// may not contain the handshake).
 pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>) -> Diagram {
@@ -259,7 +281,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             }
         }
     }
-    let arrows: Vec<Arrow> = l
+    let mut arrows: Vec<Arrow> = l
         .rows
         .iter()
         .zip(&ys)
@@ -272,9 +294,11 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             role: r.role,
             retransmission: r.retransmission,
             lost: r.lost,
+            crosses: false,
             time_ms: r.offset.as_millis_f64(),
         })
         .collect();
+    mark_crossings(&mut arrows);
     let bottom = arrows
         .iter()
         .map(|a| a.y_arrive.max(a.y_send))
@@ -334,14 +358,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             .rev()
             .find(|b| b.side == tw.side && b.state == State::TimeWait)
             .map_or(bottom, |b| b.y);
-        let at = (tw.expires - l.start).as_secs_f64();
-        let end = if tw.ended_early {
-            format!("ended early at +{at:.3} s by a new connection")
-        } else if tw.ran_out {
-            format!("CLOSED at +{at:.3} s")
-        } else {
-            format!("until +{at:.3} s (after the capture)")
-        };
+        let end = tw.end_text(l.start);
         brackets.push(Bracket {
             side: tw.side,
             y0,

@@ -1,6 +1,7 @@
 //! What one segment does in its connection, in a plain sentence, and every
 //! header field for the detail pane. Pure: reads a tracked connection.
 
+use crate::decode::SeqNumber;
 use crate::track::{Connection, SegmentRecord, Side};
 
 use super::label;
@@ -41,7 +42,7 @@ pub fn sentence(c: &Connection, index: usize) -> String {
             "the {me} acknowledges the {peer}'s SYN (ack = ISN+1) and sends its own SYN{again}"
         );
     }
-    let acks_syn = acks_peer_syn(c, s);
+    let acks_syn = acks_peer_syn(c, index);
     let acks_fin = acks_peer_fin(c, index);
     let mut parts: Vec<String> = Vec::new();
     if f.fin() {
@@ -90,32 +91,28 @@ pub fn sentence(c: &Connection, index: usize) -> String {
     }
 }
 
-/// The first segment that acknowledges the peer's SYN.
-fn acks_peer_syn(c: &Connection, s: &SegmentRecord) -> bool {
-    let Some(isn) = c.isn(!s.from) else {
-        return false;
-    };
-    s.flags.ack()
-        && s.ack == isn.plus(1)
-        && !c
-            .segments
-            .iter()
-            .take_while(|p| !std::ptr::eq(*p, s))
-            .any(|p| p.from == s.from && p.flags.ack() && p.ack == isn.plus(1))
+/// Whether this segment is the first from its sender to acknowledge the
+/// peer's SYN.
+fn acks_peer_syn(c: &Connection, index: usize) -> bool {
+    let s = &c.segments[index];
+    c.isn(!s.from)
+        .is_some_and(|isn| first_to_ack(c, index, isn.plus(1)))
 }
 
 /// Whether this segment is the first from its sender to acknowledge the
 /// peer's FIN.
 fn acks_peer_fin(c: &Connection, index: usize) -> bool {
     let s = &c.segments[index];
-    let Some(fin) = c.segments[..index]
+    c.segments[..index]
         .iter()
         .find(|p| p.from != s.from && p.flags.fin())
-    else {
-        return false;
-    };
-    let fin_end = fin.seq.plus(fin.len + 1);
-    let covers = |p: &SegmentRecord| p.flags.ack() && fin_end.le(p.ack);
+        .is_some_and(|fin| first_to_ack(c, index, fin.seq.plus(fin.len + 1)))
+}
+
+/// Segment `index` acknowledges `end`, and no earlier one from its sender did.
+fn first_to_ack(c: &Connection, index: usize, end: SeqNumber) -> bool {
+    let s = &c.segments[index];
+    let covers = |p: &SegmentRecord| p.flags.ack() && end.le(p.ack);
     covers(s)
         && !c.segments[..index]
             .iter()

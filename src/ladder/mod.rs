@@ -100,6 +100,35 @@ pub struct TimeWaitSpan {
     pub ran_out: bool,
 }
 
+impl Row {
+    /// The label with its analysis notes: "FIN,ACK seq=12 … [retransmission]".
+    pub fn label_with_notes(&self) -> String {
+        let mut s = self.label.clone();
+        for n in &self.notes {
+            s.push_str(" [");
+            s.push_str(n);
+            s.push(']');
+        }
+        s
+    }
+}
+
+impl TimeWaitSpan {
+    /// How it ends, relative to the ladder's start: "CLOSED at +60.151 s",
+    /// "ended early at +0.454 s by a new connection", or "until +60.151 s
+    /// (after the capture)".
+    pub fn end_text(&self, start: Timestamp) -> String {
+        let at = (self.expires - start).as_secs_f64();
+        if self.ended_early {
+            format!("ended early at +{at:.3} s by a new connection")
+        } else if self.ran_out {
+            format!("CLOSED at +{at:.3} s")
+        } else {
+            format!("until +{at:.3} s (after the capture)")
+        }
+    }
+}
+
 /// A state change after the last segment (a TIME-WAIT running out).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TailMark {

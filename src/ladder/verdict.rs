@@ -126,14 +126,7 @@ pub fn verdict(c: &Connection) -> String {
             });
         }
     }
-    // A SYN or FIN sent again with a new sequence number is not counted as
-    // a retransmission, so the difference can go below zero.
-    let data_retx = c.retransmissions.saturating_sub(
-        (c.syn_times(Side::Client).len().saturating_sub(1)
-            + c.syn_times(Side::Server).len().saturating_sub(1)
-            + c.fin_times(Side::Client).len().saturating_sub(1)
-            + c.fin_times(Side::Server).len().saturating_sub(1)) as u64,
-    );
+    let data_retx = c.data_retransmissions;
     if data_retx > 0 {
         parts.push(format!("{data_retx} data retransmission(s)"));
     }

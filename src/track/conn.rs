@@ -236,6 +236,8 @@ pub struct Connection {
     pub last_ts: Timestamp,
     pub segment_count: usize,
     pub retransmissions: u64,
+    /// Retransmissions that carry neither SYN nor FIN.
+    pub data_retransmissions: u64,
     pub time_wait: [Option<TimeWait>; 2],
     ends: [Endpoint; 2],
     queue: [VecDeque<Pending>; 2],
@@ -287,6 +289,7 @@ impl Connection {
             last_ts: ts,
             segment_count: 0,
             retransmissions: 0,
+            data_retransmissions: 0,
             time_wait: [None, None],
             ends,
             queue: Default::default(),
@@ -411,6 +414,9 @@ impl Connection {
         let record = self.number(seg, ts, frame, from);
         if record.retransmission {
             self.retransmissions += 1;
+            if !seg.flags.syn() && !seg.flags.fin() {
+                self.data_retransmissions += 1;
+            }
         }
 
         // A "listener" that answers with RST was never listening: the port

@@ -215,9 +215,6 @@ impl App {
         let mut app = App::new(Source::Replay(replay), name.into(), theme, msl);
         app.selected = app.filtered.first().copied();
         app.refresh();
-        app.row = 0;
-        app.follow = true;
-        app.refresh();
         app
     }
 
@@ -577,32 +574,22 @@ impl App {
     /// One segment forward or back: within the selected connection when
     /// there is one, otherwise in the whole capture. Pauses playback.
     fn step(&mut self, forward: bool) {
-        let own: Option<Vec<Timestamp>> = self
-            .selected_connection()
-            .map(|c| c.segments.iter().map(|s| s.ts).collect());
+        let selected = self.selected;
         let Source::Replay(r) = &mut self.source else {
             return;
         };
         r.playing = false;
-        let times = own
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| r.times.clone());
-        let shown = times.partition_point(|&t| t <= r.clock);
-        r.clock = if forward {
-            match times.get(shown) {
-                Some(&t) => t,
-                None => return,
-            }
-        } else if shown >= 2 {
-            times[shown - 2]
-        } else {
-            // Before the first segment: nothing shown.
-            match times.first() {
-                Some(&t) => Timestamp::from_nanos(t.as_nanos() - 1),
-                None => return,
-            }
+        let own = selected
+            .and_then(|id| r.conns.get(id))
+            .filter(|c| !c.segments.is_empty());
+        let target = match own {
+            Some(c) => neighbour(&c.segments, |s| s.ts, r.clock, forward),
+            None => neighbour(&r.times, |t| *t, r.clock, forward),
         };
-        self.follow = true;
+        if let Some(t) = target {
+            r.clock = t;
+            self.follow = true;
+        }
     }
 
     fn jump(&mut self, to_end: bool) {
@@ -753,6 +740,27 @@ impl App {
             }
         }
         self.filtered_upto = total;
+    }
+}
+
+/// The clock one segment forward or back from `clock` among `items` (in
+/// time order): the next one's time, or the one before the last shown;
+/// stepping back past the first shows nothing.
+fn neighbour<T>(
+    items: &[T],
+    ts: impl Fn(&T) -> Timestamp,
+    clock: Timestamp,
+    forward: bool,
+) -> Option<Timestamp> {
+    let shown = items.partition_point(|i| ts(i) <= clock);
+    if forward {
+        items.get(shown).map(&ts)
+    } else if shown >= 2 {
+        Some(ts(&items[shown - 2]))
+    } else {
+        items
+            .first()
+            .map(|i| Timestamp::from_nanos(ts(i).as_nanos() - 1))
     }
 }
 

@@ -1335,7 +1335,6 @@ fn segment() -> impl Strategy<Value = (Segment, i64)> {
                     },
                     ttl: 64,
                     truncated: false,
-                    payload_offset: 0,
                 };
                 (seg, dt)
             },

@@ -223,11 +223,7 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
         return;
     }
     let shaft = theme::shaft(r.role, r.retransmission).to_string();
-    let mut label = format!(" {} {}", theme::symbol(r.role), r.label);
-    for n in &r.notes {
-        label.push_str(&format!(" [{n}]"));
-    }
-    label.push(' ');
+    let label = format!(" {} {} ", theme::symbol(r.role), r.label_with_notes());
     let room = usize::from(width.saturating_sub(5));
     let label: String = label.chars().take(room).collect();
     let label_w = label.chars().count() as u16;

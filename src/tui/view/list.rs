@@ -147,6 +147,8 @@ fn cell(app: &App, c: &Connection, col: Col) -> String {
             s[..12.min(s.len())].to_string()
         }
         Col::Age => seconds(app.clock() - c.first_ts),
+        // The count so far: the total once all is shown.
+        Col::Retx if finished => c.retransmissions.to_string(),
         Col::Retx => c.segments[..shown]
             .iter()
             .filter(|s| s.retransmission)
