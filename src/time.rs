@@ -76,6 +76,13 @@ impl Add<Span> for Timestamp {
     }
 }
 
+impl Sub<Span> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, rhs: Span) -> Timestamp {
+        Timestamp(self.0.saturating_sub(rhs.0))
+    }
+}
+
 impl Sub for Timestamp {
     type Output = Span;
     fn sub(self, rhs: Timestamp) -> Span {

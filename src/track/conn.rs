@@ -71,6 +71,40 @@ pub enum Cause {
     Timer,
     /// A new connection on the same 4-tuple ended TIME-WAIT early.
     NewIncarnation,
+    /// Nothing on the wire shows it: the endpoint's retransmissions ran out
+    /// (connect() fails with ETIMEDOUT), estimated from Linux's timers.
+    Estimated,
+}
+
+/// The evidence a state change rests on, as `analyze --json` reports it in
+/// each side's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The endpoint sent a segment that only this state sends.
+    Sent,
+    /// The peer's ACK of the endpoint's SYN or FIN arrived.
+    Acknowledged,
+    /// A SYN, FIN or RST from the peer arrived.
+    Received,
+    /// A timer ran out (TIME-WAIT), or a new incarnation ended it.
+    Timer,
+    /// Not seen: the state before the first segment.
+    Assumed,
+    /// Not on the wire at all: estimated from the kernel's timers.
+    Estimated,
+}
+
+impl Basis {
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::Sent => "sent",
+            Basis::Acknowledged => "acknowledged",
+            Basis::Received => "received",
+            Basis::Timer => "timer",
+            Basis::Assumed => "assumed",
+            Basis::Estimated => "estimated",
+        }
+    }
 }
 
 /// What an ACK-driven change rests on, so it can be undone when the
@@ -100,6 +134,7 @@ pub struct StateMark {
     /// The segment that caused it: the one sent, or the one received (which
     /// may sit above `row` when the change is drawn later, crossing FINs).
     pub cause_row: usize,
+    pub basis: Basis,
 }
 
 /// The TIME-WAIT of one endpoint.
@@ -168,6 +203,43 @@ struct Pending {
     end: SeqNumber,
     flags: Flags,
     ack: SeqNumber,
+    /// What the receiver expects next from this sender, as far as the
+    /// sender's earlier segments show: where an RST must sit to count.
+    expected: Option<SeqNumber>,
+}
+
+/// Where and why a state change is drawn; every change goes through
+/// `Connection::set_state` with one.
+#[derive(Clone, Copy, Debug)]
+struct Change {
+    row: usize,
+    time: Timestamp,
+    cause: Cause,
+    basis: Basis,
+    tentative: Option<Tentative>,
+    cause_row: usize,
+}
+
+impl Change {
+    fn new(row: usize, time: Timestamp, cause: Cause, basis: Basis) -> Change {
+        Change {
+            row,
+            time,
+            cause,
+            basis,
+            tentative: None,
+            cause_row: row,
+        }
+    }
+}
+
+/// An endpoint's last send: its row, capture time, and whether it carried
+/// an ACK (and so tells what had arrived by then).
+#[derive(Clone, Copy, Debug)]
+struct LastSend {
+    row: usize,
+    ts: Timestamp,
+    ack: bool,
 }
 
 impl Pending {
@@ -192,7 +264,7 @@ struct Endpoint {
     fin_seq: Option<SeqNumber>,
     window_scale: Option<u8>,
     sent_syn_scale: bool,
-    last_send: Option<(usize, bool)>,
+    last_send: Option<LastSend>,
     /// (row, time) of the first segment after this endpoint's last send.
     after_last_send: Option<(usize, Timestamp)>,
     last_mark_row: usize,
@@ -239,6 +311,9 @@ pub struct Connection {
     /// Retransmissions that carry neither SYN nor FIN.
     pub data_retransmissions: u64,
     pub time_wait: [Option<TimeWait>; 2],
+    /// One-way delay from the capture point to each endpoint, once the
+    /// handshake shows it.
+    delay: [Option<Span>; 2],
     ends: [Endpoint; 2],
     queue: [VecDeque<Pending>; 2],
     /// Acknowledged by a SYN,ACK, delivered on the next row.
@@ -291,6 +366,7 @@ impl Connection {
             retransmissions: 0,
             data_retransmissions: 0,
             time_wait: [None, None],
+            delay: [None, None],
             ends,
             queue: Default::default(),
             deferred: [None, None],
@@ -403,7 +479,7 @@ impl Connection {
         let row = self.segment_count;
         for s in Side::BOTH {
             let e = &mut self.ends[s.index()];
-            if matches!(e.last_send, Some((r, _)) if r + 1 == row) {
+            if matches!(e.last_send, Some(l) if l.row + 1 == row) {
                 e.after_last_send = Some((row, ts));
             }
         }
@@ -411,6 +487,7 @@ impl Connection {
         self.advance(ts);
         self.segment_count += 1;
         self.last_ts = self.last_ts.max(ts);
+        let expected = self.ends[from.index()].next_seq;
         let record = self.number(seg, ts, frame, from);
         if record.retransmission {
             self.retransmissions += 1;
@@ -427,9 +504,10 @@ impl Connection {
         {
             self.reassume(from, State::Closed);
         }
+        self.learn_delay(from, seg, ts);
         // What this segment's ACK proves its sender had received.
         if seg.flags.ack() {
-            self.deliver_proven(from, seg.ack, seg.flags.syn());
+            self.deliver_proven(from, seg.ack, seg.flags.syn(), Some(ts));
         }
         self.on_send(from, seg, row, ts, &record);
 
@@ -440,6 +518,7 @@ impl Connection {
             end: seg.end(),
             flags: seg.flags,
             ack: seg.ack,
+            expected,
         };
         let q = &mut self.queue[from.index()];
         if p.flags.syn() || p.flags.fin() || !q.is_empty() {
@@ -447,14 +526,18 @@ impl Connection {
             if q.len() > MAX_QUEUE
                 && let Some(head) = q.pop_front()
             {
-                self.receive(!from, head, true);
+                self.receive(!from, head, true, None);
             }
         } else {
-            self.receive(!from, p, true);
+            self.receive(!from, p, true, None);
         }
 
         let e = &mut self.ends[from.index()];
-        e.last_send = Some((row, seg.flags.ack()));
+        e.last_send = Some(LastSend {
+            row,
+            ts,
+            ack: seg.flags.ack(),
+        });
         e.after_last_send = None;
         e.segments += 1;
         if !record.retransmission {
@@ -470,7 +553,7 @@ impl Connection {
     fn flush_deferred(&mut self) {
         for s in Side::BOTH {
             if let Some(ack) = self.deferred[s.index()].take() {
-                self.deliver_proven(s, ack, false);
+                self.deliver_proven(s, ack, false, None);
             }
         }
     }
@@ -486,8 +569,8 @@ impl Connection {
             if let Some(tw) = self.time_wait[s.index()]
                 && tw.expires <= now
             {
-                let row = self.segment_count;
-                self.set_state(s, State::Closed, row, tw.expires, Cause::Timer, None);
+                let c = Change::new(self.segment_count, tw.expires, Cause::Timer, Basis::Timer);
+                self.set_state(s, State::Closed, c);
             }
         }
     }
@@ -502,8 +585,8 @@ impl Connection {
                     tw.expires = ts;
                     tw.ended_early = true;
                 }
-                let row = self.segment_count;
-                self.set_state(s, State::Closed, row, ts, Cause::NewIncarnation, None);
+                let c = Change::new(self.segment_count, ts, Cause::NewIncarnation, Basis::Timer);
+                self.set_state(s, State::Closed, c);
             }
         }
     }
@@ -588,7 +671,13 @@ impl Connection {
     /// that this covers has arrived, in order. A receiver that sends a
     /// SYN,ACK is still in SYN-RECEIVED, so of what the ACK covers only the
     /// bare SYNs can have arrived yet; the rest is delivered on the next row.
-    fn deliver_proven(&mut self, receiver: Side, ack: SeqNumber, sending_syn_ack: bool) {
+    fn deliver_proven(
+        &mut self,
+        receiver: Side,
+        ack: SeqNumber,
+        sending_syn_ack: bool,
+        proof: Option<Timestamp>,
+    ) {
         let q = (!receiver).index();
         while let Some(head) = self.queue[q].front().copied() {
             if head.occupies_sequence_space() && !head.end.le(ack) {
@@ -612,9 +701,9 @@ impl Connection {
                 if later_copy {
                     continue;
                 }
-                self.receive(receiver, head, false);
+                self.receive(receiver, head, false, proof);
             } else {
-                self.receive(receiver, head, true);
+                self.receive(receiver, head, true, None);
             }
         }
     }
@@ -625,6 +714,7 @@ impl Connection {
         let f = seg.flags;
         let st = self.state(s);
         let none_yet = !self.marks.iter().any(|m| m.side == s);
+        let sent = Change::new(row, self.sent_at(s, ts), Cause::Sent, Basis::Sent);
         if f.syn() {
             // Retries of one kind: bare SYNs, or SYN,ACKs from a listener.
             let e = &mut self.ends[s.index()];
@@ -645,7 +735,7 @@ impl Connection {
                 State::Closed | State::Listen => {}
                 // RST aborts from any other state (ABORT call, or a reply to
                 // an unacceptable segment).
-                _ => self.set_state(s, State::Closed, row, ts, Cause::Sent, None),
+                _ => self.set_state(s, State::Closed, sent),
             }
             return;
         }
@@ -655,14 +745,14 @@ impl Connection {
             // OPEN, active: CLOSED → SYN-SENT.
             (State::Closed, true, false, _) => {
                 self.ends[s.index()].sent_bare_syn = true;
-                self.set_state(s, State::SynSent, row, ts, Cause::Sent, None);
+                self.set_state(s, State::SynSent, sent);
             }
             // A bare SYN from the side assumed to be listening: it was
             // actively opening too (simultaneous open, RFC 9293 Figure 8).
             (State::Listen, true, false, _) if none_yet => {
                 self.ends[s.index()].sent_bare_syn = true;
                 self.reassume(s, State::Closed);
-                self.set_state(s, State::SynSent, row, ts, Cause::Sent, None);
+                self.set_state(s, State::SynSent, sent);
             }
             (State::SynSent, true, false, _) => {
                 self.ends[s.index()].sent_bare_syn = true;
@@ -671,7 +761,7 @@ impl Connection {
             // already moved it; here the SYN itself was not captured.
             (State::Listen | State::SynSent | State::Closed, true, true, _) => {
                 self.ends[s.index()].sent_syn_ack = true;
-                self.set_state(s, State::SynReceived, row, ts, Cause::Sent, None);
+                self.set_state(s, State::SynReceived, sent);
             }
             (_, true, true, _) => self.ends[s.index()].sent_syn_ack = true,
             // CLOSE from ESTABLISHED or SYN-RECEIVED: FIN-WAIT-1.
@@ -681,7 +771,7 @@ impl Connection {
                 e.sent_fin = true;
                 e.active_close = true;
                 self.facts.first_fin.get_or_insert(s);
-                self.set_state(s, State::FinWait1, row, ts, Cause::Sent, None);
+                self.set_state(s, State::FinWait1, sent);
             }
             // CLOSE from CLOSE-WAIT: LAST-ACK.
             (State::CloseWait, false, _, true) => {
@@ -689,7 +779,7 @@ impl Connection {
                 e.fin_seq = Some(seg.seq.plus(seg.len));
                 e.sent_fin = true;
                 self.facts.first_fin.get_or_insert(s);
-                self.set_state(s, State::LastAck, row, ts, Cause::Sent, None);
+                self.set_state(s, State::LastAck, sent);
             }
             _ => {}
         }
@@ -703,8 +793,13 @@ impl Connection {
             self.facts.half_close_bytes += u64::from(seg.len);
         }
         if redo_rst {
-            let t = Some(Tentative::Rst);
-            self.set_state(s, State::Closed, row, ts, Cause::Received, t);
+            let c = Change {
+                cause: Cause::Received,
+                basis: Basis::Received,
+                tentative: Some(Tentative::Rst),
+                ..sent
+            };
+            self.set_state(s, State::Closed, c);
         }
     }
 
@@ -741,159 +836,221 @@ impl Connection {
         m.tentative == Some(Tentative::Rst)
     }
 
-    /// Receive-driven transitions (RFC 9293 §3.10.7, "SEGMENT ARRIVES").
-    fn receive(&mut self, r: Side, p: Pending, tentative: bool) {
+    /// Receive-driven transitions (RFC 9293 §3.10.7.4, "SEGMENT ARRIVES"),
+    /// in the RFC's order: the RST check, the ACK field (step five), then
+    /// SYN and FIN (step eight). Each step that changes the state is a mark
+    /// of its own, so a FIN that also acknowledges ours goes FIN-WAIT-1 →
+    /// FIN-WAIT-2 → TIME-WAIT, as Linux goes. `proof` is when the
+    /// receiver's acknowledgment of it was captured, if it was.
+    fn receive(&mut self, r: Side, p: Pending, tentative: bool, proof: Option<Timestamp>) {
         let st = self.state(r);
-        let (row, time) = self.placement(r, &p);
+        let (row, time) = self.placement(r, &p, proof);
         let f = p.flags;
+        let change = |basis: Basis, tentative: Option<Tentative>| Change {
+            row,
+            time,
+            cause: Cause::Received,
+            basis,
+            tentative,
+            cause_row: p.row,
+        };
         if f.rst() {
-            let accept = match st {
-                // An RST to a listener is ignored.
-                State::Listen | State::Closed => false,
-                // In SYN-SENT an RST counts only if it acknowledges our SYN.
-                State::SynSent => {
-                    f.ack() && self.ends[r.index()].isn.is_some_and(|i| i.plus(1) == p.ack)
-                }
-                // Elsewhere it aborts; Linux also lets it end TIME-WAIT.
-                _ => true,
-            };
-            if accept {
+            if self.accepts_rst(r, &p) {
                 let t = tentative.then_some(Tentative::Rst);
-                self.set_state(r, State::Closed, row, time, Cause::Received, t);
-                self.note_cause(p.row);
+                self.set_state(r, State::Closed, change(Basis::Received, t));
             }
             return;
         }
         let e = &self.ends[r.index()];
         let acks_syn = f.ack() && e.isn.is_none_or(|i| i.plus(1).le(p.ack));
         let acks_fin = f.ack() && e.fin_seq.is_some_and(|fs| fs.plus(1).le(p.ack));
-        let mut new = st;
-        let mut why = None;
-        // The ACK field first, then SYN and FIN, as §3.10.7.4 orders them.
-        match new {
+        // Step five, the ACK field. The change can be undone later only
+        // when nothing but an ACK arrived: a SYN or FIN with it was proven.
+        let ack_only = tentative && !f.fin() && !f.syn();
+        let acked = match st {
             // SYN,ACK arrives in SYN-SENT: ESTABLISHED.
-            State::SynSent if f.syn() && acks_syn => new = State::Established,
-            // Our SYN acknowledged in SYN-RECEIVED: ESTABLISHED.
-            State::SynReceived if acks_syn => {
-                new = State::Established;
-                why = Some(Tentative::AckOfSyn);
+            State::SynSent if f.syn() && acks_syn => {
+                Some((State::Established, Basis::Received, None))
             }
+            // Our SYN acknowledged in SYN-RECEIVED: ESTABLISHED.
+            State::SynReceived if acks_syn => Some((
+                State::Established,
+                Basis::Acknowledged,
+                Some(Tentative::AckOfSyn),
+            )),
             // Our FIN acknowledged: FIN-WAIT-1 → FIN-WAIT-2, CLOSING →
             // TIME-WAIT, LAST-ACK → CLOSED.
-            State::FinWait1 if acks_fin => {
-                new = State::FinWait2;
-                why = Some(Tentative::AckOfFin);
-            }
-            State::Closing if acks_fin => {
-                new = State::TimeWait;
-                why = Some(Tentative::AckOfFin);
-            }
-            State::LastAck if acks_fin => {
-                new = State::Closed;
-                why = Some(Tentative::AckOfFin);
-            }
-            _ => {}
+            State::FinWait1 if acks_fin => Some((
+                State::FinWait2,
+                Basis::Acknowledged,
+                Some(Tentative::AckOfFin),
+            )),
+            State::Closing if acks_fin => Some((
+                State::TimeWait,
+                Basis::Acknowledged,
+                Some(Tentative::AckOfFin),
+            )),
+            State::LastAck if acks_fin => Some((
+                State::Closed,
+                Basis::Acknowledged,
+                Some(Tentative::AckOfFin),
+            )),
+            _ => None,
+        };
+        if let Some((to, basis, why)) = acked {
+            let t = if ack_only { why } else { None };
+            self.set_state(r, to, change(basis, t));
         }
-        if f.syn() && !f.ack() {
-            // A SYN arrives: LISTEN → SYN-RECEIVED; SYN-SENT → SYN-RECEIVED
-            // (simultaneous open).
-            if matches!(new, State::Listen | State::SynSent) {
-                new = State::SynReceived;
-            }
+        // Step eight: a SYN arrives: LISTEN → SYN-RECEIVED; SYN-SENT →
+        // SYN-RECEIVED (simultaneous open).
+        if f.syn() && !f.ack() && matches!(self.state(r), State::Listen | State::SynSent) {
+            self.set_state(r, State::SynReceived, change(Basis::Received, None));
         }
         if f.fin() {
-            match new {
-                State::SynReceived | State::Established => new = State::CloseWait,
+            let to = match self.state(r) {
+                State::SynReceived | State::Established => Some(State::CloseWait),
                 // FINs crossed: our FIN not yet acknowledged.
-                State::FinWait1 => new = State::Closing,
-                State::FinWait2 => new = State::TimeWait,
+                State::FinWait1 => Some(State::Closing),
+                State::FinWait2 => Some(State::TimeWait),
                 // A retransmitted FIN restarts the 2MSL timer.
                 State::TimeWait => {
                     if let Some(tw) = &mut self.time_wait[r.index()] {
                         tw.expires = time + self.two_msl;
                     }
+                    None
                 }
-                _ => {}
-            }
-        }
-        if new != st {
-            // A change that also rests on a FIN or SYN was proven by an ACK.
-            let t = if tentative && !f.fin() && !f.syn() {
-                why
-            } else {
-                None
+                _ => None,
             };
-            self.set_state(r, new, row, time, Cause::Received, t);
-            self.note_cause(p.row);
+            if let Some(to) = to {
+                self.set_state(r, to, change(Basis::Received, None));
+            }
         }
     }
 
-    /// Row and time at which a received segment is drawn: its own row,
-    /// but not before the receiver's last send that shows it had not yet
-    /// arrived, nor before the receiver's previous state change.
-    fn placement(&self, r: Side, p: &Pending) -> (usize, Timestamp) {
+    /// Whether an RST that reaches `r` resets it (RFC 9293 §3.10.7.4 first
+    /// step, with RFC 5961 §3 as Linux applies it). A listener ignores it;
+    /// in SYN-SENT it counts only if it acknowledges our SYN; elsewhere,
+    /// TIME-WAIT included, only an RST whose sequence number is exactly the
+    /// next one expected resets (one in the window but off the mark draws a
+    /// challenge ACK, one outside the window is dropped), and once the
+    /// peer's FIN has arrived, one below that too.
+    fn accepts_rst(&self, r: Side, p: &Pending) -> bool {
         let e = &self.ends[r.index()];
+        match self.state(r) {
+            State::Listen | State::Closed => false,
+            State::SynSent => p.flags.ack() && e.isn.is_some_and(|i| i.plus(1) == p.ack),
+            st => match p.expected {
+                // The peer's numbers are not known: nothing to check.
+                None => true,
+                Some(next) => {
+                    p.seq == next
+                        || (matches!(st, State::CloseWait | State::LastAck | State::Closing)
+                            && p.seq.plus(1) == next)
+                }
+            },
+        }
+    }
+
+    /// Row and time at which a received segment takes effect. The row is
+    /// its own, but not before the receiver's last send that shows it had
+    /// not yet arrived, nor before the receiver's previous state change.
+    /// The time is when it reached the receiver: captured plus the
+    /// receiver's distance from the capture point, not before that last
+    /// send left, and never after the receiver's acknowledgment of it left
+    /// (`proof`).
+    fn placement(&self, r: Side, p: &Pending, proof: Option<Timestamp>) -> (usize, Timestamp) {
+        let e = &self.ends[r.index()];
+        let d = self.delay[r.index()].unwrap_or_default();
         let mut row = p.row;
-        let mut time = p.ts;
-        if let Some((sent, true)) = e.last_send
-            && sent >= p.row
+        let mut time = p.ts + d;
+        if let Some(last) = e.last_send
+            && last.ack
+            && last.row >= p.row
         {
             // Arrived after that send: on the next row, or on the
             // send's own row when nothing came after it.
-            (row, time) = e.after_last_send.unwrap_or((sent, time));
+            row = e.after_last_send.map_or(last.row, |(r, _)| r);
+            time = time.max(last.ts - d);
+        }
+        if let Some(pt) = proof {
+            time = time.min(pt - d);
         }
         if e.last_mark_row > row {
             row = e.last_mark_row;
-            time = self
-                .marks
-                .iter()
-                .rev()
-                .find(|m| m.side == r)
-                .map_or(time, |m| m.time.max(time));
+        }
+        if let Some(m) = self.marks.iter().rev().find(|m| m.side == r) {
+            time = time.max(m.time);
         }
         (row, time)
     }
 
-    /// Records which received segment caused the change just made.
-    fn note_cause(&mut self, cause_row: usize) {
-        if let Some(m) = self.marks.last_mut() {
-            m.cause_row = cause_row;
+    /// When the endpoint sent what the capture saw at `ts`.
+    fn sent_at(&self, s: Side, ts: Timestamp) -> Timestamp {
+        ts - self.delay[s.index()].unwrap_or_default()
+    }
+
+    /// The one-way delay from the capture point to each endpoint, from the
+    /// handshake: a SYN,ACK captured Δ after the SYN it answers puts the
+    /// server Δ/2 away; the client's ACK captured Δ after that SYN,ACK puts
+    /// the client Δ/2 away. It lets each endpoint's changes be placed when
+    /// the endpoint made them, wherever the capture was taken. Changes made
+    /// before it was known are moved once.
+    fn learn_delay(&mut self, from: Side, seg: &Segment, ts: Timestamp) {
+        let f = seg.flags;
+        if self.delay[from.index()].is_some() || !f.ack() {
+            return;
+        }
+        let me = &self.ends[from.index()];
+        let peer = &self.ends[(!from).index()];
+        let answers_peer_syn = peer.isn.is_some_and(|i| i.plus(1) == seg.ack);
+        // SYN,ACK answering a bare SYN; or the ACK of a SYN,ACK from the
+        // side that sent the bare SYN. Simultaneous opens have no such pair.
+        let pair = if f.syn() {
+            !me.sent_bare_syn && peer.sent_bare_syn
+        } else {
+            me.sent_bare_syn && !peer.sent_bare_syn && peer.sent_syn_ack
+        };
+        // The peer's SYN times are its bare SYNs, or a listener's SYN,ACKs.
+        let Some(&asked) = peer.syn_times.last().filter(|_| pair && answers_peer_syn) else {
+            return;
+        };
+        let d = Span::from_nanos((ts - asked).as_nanos().max(0) / 2);
+        self.delay[from.index()] = Some(d);
+        for m in self.marks.iter_mut().filter(|m| m.side == from) {
+            m.time = match m.basis {
+                Basis::Sent => m.time - d,
+                Basis::Received | Basis::Acknowledged => m.time + d,
+                _ => m.time,
+            };
         }
     }
 
     /// Every state change goes through here.
-    fn set_state(
-        &mut self,
-        side: Side,
-        to: State,
-        row: usize,
-        time: Timestamp,
-        cause: Cause,
-        tentative: Option<Tentative>,
-    ) {
+    fn set_state(&mut self, side: Side, to: State, c: Change) {
         let from = self.state(side);
         if from == to {
             return;
         }
         if to == State::TimeWait {
             self.time_wait[side.index()] = Some(TimeWait {
-                entered: time,
-                expires: time + self.two_msl,
+                entered: c.time,
+                expires: c.time + self.two_msl,
                 ended_early: false,
             });
         }
         let e = &mut self.ends[side.index()];
         e.state = to;
-        e.last_mark_row = e.last_mark_row.max(row);
+        e.last_mark_row = e.last_mark_row.max(c.row);
         self.marks.push(StateMark {
             side,
             from,
             to,
-            row,
-            time,
-            cause,
-            tentative,
-            cause_row: row,
+            row: c.row,
+            time: c.time,
+            cause: c.cause,
+            tentative: c.tentative,
+            cause_row: c.cause_row,
+            basis: c.basis,
         });
     }
 

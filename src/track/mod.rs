@@ -17,7 +17,8 @@ use crate::decode::Segment;
 use crate::time::{Span, Timestamp};
 
 pub use conn::{
-    Cause, Closer, Closing, Connection, Opening, SegmentRecord, StateMark, Tentative, TimeWait,
+    Basis, Cause, Closer, Closing, Connection, Opening, SegmentRecord, StateMark, Tentative,
+    TimeWait,
 };
 pub use key::ConnKey;
 pub use state::{Side, State};

@@ -11,6 +11,9 @@ use State::{
 use std::net::SocketAddr;
 
 const C_ISN: u32 = 1000;
+/// How far each endpoint is from the capture point, as the handshake shows
+/// it: the SYN,ACK comes 1 ms after the SYN and the ACK 1 ms after that.
+const AWAY: Span = Span::from_nanos(500_000);
 const S_ISN: u32 = 5000;
 
 fn client() -> SocketAddr {
@@ -395,13 +398,19 @@ mod fin_wait_1 {
     }
 
     #[test]
-    fn fin_that_acks_our_fin_goes_straight_to_time_wait() {
+    fn fin_that_acks_our_fin_passes_through_fin_wait_2() {
         let mut s = fin_wait_1();
         s.s("FIN,ACK", S_FIN, C_FIN + 1, 0)
             .c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        // RFC 9293 §3.10.7.4: step five (the ACK) enters FIN-WAIT-2, step
+        // eight (the FIN) then TIME-WAIT, on one row; Linux does the same.
         assert_eq!(
             s.states(Side::Client),
-            vec![Closed, SynSent, Established, FinWait1, TimeWait]
+            vec![Closed, SynSent, Established, FinWait1, FinWait2, TimeWait]
+        );
+        assert_eq!(
+            s.mark_row(Side::Client, FinWait2),
+            s.mark_row(Side::Client, TimeWait)
         );
         assert_eq!(
             s.states(Side::Server),
@@ -476,7 +485,8 @@ mod last_ack {
         assert_eq!((tw.expires - tw.entered), Span::from_secs(60));
         // TIME-WAIT is entered when the server's FIN arrives (row 8).
         assert_eq!(s.mark_row(Side::Client, TimeWait), 8);
-        assert_eq!(tw.entered, Timestamp::from_nanos(8_000_000));
+        // It arrived half a round trip after the capture saw it leave.
+        assert_eq!(tw.entered, Timestamp::from_nanos(8_000_000) + AWAY);
     }
 
     #[test]
@@ -490,7 +500,7 @@ mod last_ack {
         let tw = s.conn().time_wait[0].unwrap();
         assert_eq!(
             tw.expires,
-            Timestamp::from_nanos(200_000_000) + Span::from_secs(60)
+            Timestamp::from_nanos(200_000_000) + AWAY + Span::from_secs(60)
         );
     }
 }
@@ -522,7 +532,7 @@ mod time_wait {
         assert_eq!(last.cause, Cause::Timer);
         assert_eq!(
             last.time,
-            Timestamp::from_nanos(8_000_000) + Span::from_secs(60)
+            Timestamp::from_nanos(8_000_000) + AWAY + Span::from_secs(60)
         );
     }
 
@@ -609,7 +619,14 @@ mod rst_in_every_state {
     fn an_acceptable_rst_from_the_server_closes_the_client() {
         for (name, mut s, before, _) in cases() {
             assert_eq!(s.state(Side::Client), before, "{name}");
-            let server_next = if before == SynSent { 0 } else { S_FIN + 1 };
+            // The server's next sequence number: anything else is outside
+            // the window or off the mark and changes nothing.
+            let server_next = match before {
+                SynSent => 0,
+                Established => S_ISN + 1,
+                TimeWait => S_FIN + 1,
+                _ => S_ISN + 21,
+            };
             s.s(
                 "RST,ACK",
                 server_next,
@@ -619,6 +636,30 @@ mod rst_in_every_state {
             // In SYN-SENT it counts because it acknowledges the SYN.
             assert_eq!(s.state(Side::Client), Closed, "{name}");
         }
+    }
+
+    #[test]
+    fn an_rst_off_the_expected_sequence_number_changes_nothing() {
+        // RFC 5961 §3: in the window but not exact draws a challenge ACK;
+        // outside it is dropped. In TIME-WAIT Linux ignores both.
+        for (name, mut s, before, _) in cases().into_iter().skip(1) {
+            let ack = s.conn().isn(Side::Client).unwrap().0 + 1;
+            s.s("RST,ACK", S_ISN + 5, ack, 0);
+            s.s("RST", S_ISN + 1_000_000, 0, 0);
+            assert_eq!(s.state(Side::Client), before, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_late_rst_answering_an_old_segment_leaves_time_wait_alone() {
+        // The server's socket is gone; a reordered old ACK from the client
+        // draws a bare RST whose seq is that ACK's old acknowledgment.
+        let mut s = time_wait();
+        s.s("RST", S_ISN + 21, 0, 0);
+        assert_eq!(s.state(Side::Client), TimeWait);
+        let mut s = time_wait();
+        s.s("RST", S_FIN + 1, 0, 0);
+        assert_eq!(s.state(Side::Client), Closed);
     }
 
     #[test]
