@@ -165,6 +165,7 @@ fn run_stats(path: &Path) -> Res<(u64, Totals)> {
         msl: DEFAULT_MSL,
         keep_segments: false,
         stream: true,
+        ..TrackConfig::default()
     };
     let mut totals = Totals::default();
     let report = analysis::stream_file(path, Filter::default(), cfg, |c| totals.add(&c))?;

@@ -55,6 +55,10 @@ pub struct Tracking {
     /// Maximum segment lifetime in seconds; TIME-WAIT lasts twice this.
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_msl)]
     pub msl: f64,
+    /// Linux's tcp_syn_retries on the client, for the estimate of when an
+    /// unanswered connect() gives up (ETIMEDOUT).
+    #[arg(long, value_name = "N", default_value_t = crate::track::DEFAULT_SYN_RETRIES)]
+    pub syn_retries: u8,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +213,7 @@ impl Tracking {
     pub fn track_config(&self) -> TrackConfig {
         TrackConfig {
             msl: self.msl(),
+            syn_retries: self.syn_retries,
             ..TrackConfig::default()
         }
     }

@@ -23,10 +23,32 @@ pub struct ConnectionDoc {
     pub half_close: bool,
     pub client_states: Vec<State>,
     pub server_states: Vec<State>,
+    /// The same states with when each began and the evidence for it.
+    pub client_timeline: Vec<TimelineDoc>,
+    pub server_timeline: Vec<TimelineDoc>,
     pub time_wait: Option<TimeWaitDoc>,
     pub verdict: String,
     pub retransmissions: u64,
     pub segments: Vec<SegmentDoc>,
+}
+
+#[derive(Serialize)]
+pub struct TimelineDoc {
+    pub state: State,
+    pub time: f64,
+    /// "sent", "acknowledged", "received", "timer", "assumed" or "estimated".
+    pub basis: &'static str,
+}
+
+fn timeline(c: &Connection, side: Side) -> Vec<TimelineDoc> {
+    c.timeline(side)
+        .into_iter()
+        .map(|(state, t, basis)| TimelineDoc {
+            state,
+            time: t.as_json_secs(),
+            basis: basis.name(),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -84,6 +106,8 @@ pub fn connection(c: &Connection) -> ConnectionDoc {
         half_close: c.half_close().is_some(),
         client_states: c.states(Side::Client),
         server_states: c.states(Side::Server),
+        client_timeline: timeline(c, Side::Client),
+        server_timeline: timeline(c, Side::Server),
         time_wait,
         verdict: verdict(c),
         retransmissions: c.retransmissions,

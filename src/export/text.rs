@@ -63,6 +63,10 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
         cw = cw.max(marks_text(&r.marks[0]).chars().count());
         arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
     }
+    let tail_text = |t: &crate::ladder::TailMark| format!("{} ({})", t.mark.state.name(), t.why());
+    for t in l.tail.iter().filter(|t| t.side == Side::Client) {
+        cw = cw.max(tail_text(t).chars().count());
+    }
     let mut out = String::new();
     let client_h = format!("client {}", l.client);
     let server_h = format!("server {}", l.server);
@@ -114,12 +118,7 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
         );
     }
     for t in &l.tail {
-        let why = match t.mark.cause {
-            crate::track::Cause::Timer => "TIME-WAIT ran out",
-            crate::track::Cause::NewIncarnation => "TIME-WAIT ended by a new connection",
-            _ => "",
-        };
-        let text = format!("{} ({why})", t.mark.state.name());
+        let text = tail_text(t);
         let (left, right) = match t.side {
             Side::Client => (text, String::new()),
             Side::Server => (String::new(), text),

@@ -137,6 +137,18 @@ pub struct TailMark {
     pub offset: Span,
 }
 
+impl TailMark {
+    /// Why the state changed with nothing on the wire.
+    pub fn why(&self) -> &'static str {
+        match self.mark.cause {
+            Cause::Timer => "TIME-WAIT ran out",
+            Cause::NewIncarnation => "TIME-WAIT ended by a new connection",
+            Cause::Estimated => "retries ran out, estimated",
+            Cause::Sent | Cause::Received => "",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ladder {
     /// 1-based, as the user counts connections.

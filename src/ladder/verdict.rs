@@ -2,7 +2,7 @@
 //! what a reader should look at.
 
 use crate::time::{Span, Timestamp};
-use crate::track::{Closer, Closing, Connection, Opening, Side, State};
+use crate::track::{Cause, Closer, Closing, Connection, Opening, Side, State};
 
 /// "refused: the server answered the SYN with RST", or a summary such as
 /// "three-way handshake; the client closed first (four-way close); client
@@ -29,8 +29,13 @@ pub fn verdict(c: &Connection) -> String {
             } else {
                 "unanswered: one SYN, no reply".to_string()
             };
-            match c.first_rst() {
-                Some((Side::Client, _)) => s.push_str("; the client gave up with RST"),
+            match (c.first_rst(), gave_up(c, Side::Client)) {
+                (Some((Side::Client, _)), _) => s.push_str("; the client gave up with RST"),
+                (_, Some(t)) => s.push_str(&format!(
+                    "; connect() gives up at about {} with ETIMEDOUT (estimated from the SYN \
+                     backoff and tcp_syn_retries; nothing on the wire shows it)",
+                    format_offset(t - c.first_ts)
+                )),
                 _ => s.push_str(&format!("; the client is in {}", c.state(Side::Client))),
             }
             return s;
@@ -126,11 +131,28 @@ pub fn verdict(c: &Connection) -> String {
             });
         }
     }
+    for side in Side::BOTH {
+        if let Some(t) = gave_up(c, side) {
+            parts.push(format!(
+                "the {side} stops resending its FIN at about {} and drops the connection \
+                 (estimated from the backoff; nothing on the wire shows it)",
+                format_offset(t - c.first_ts)
+            ));
+        }
+    }
     let data_retx = c.data_retransmissions;
     if data_retx > 0 {
         parts.push(format!("{data_retx} data retransmission(s)"));
     }
     parts.join("; ")
+}
+
+/// When `side` ran out of retries, as the tracker estimated it.
+fn gave_up(c: &Connection, side: Side) -> Option<Timestamp> {
+    c.marks
+        .iter()
+        .rfind(|m| m.side == side && m.cause == Cause::Estimated)
+        .map(|m| m.time)
 }
 
 /// Whether the peer's FIN acknowledged `closer`'s FIN (three segments) or

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
 use crate::time::{Span, Timestamp};
 
+use super::TrackConfig;
 use super::state::{Side, State};
 
 /// One captured segment, as the connection saw it.
@@ -321,11 +322,13 @@ pub struct Connection {
     facts: Facts,
     keep_segments: bool,
     two_msl: Span,
+    syn_retries: u8,
 }
 
 impl Connection {
     /// A new incarnation whose first segment is `seg`.
-    pub fn new(id: usize, seg: &Segment, ts: Timestamp, msl: Span, keep_segments: bool) -> Self {
+    pub fn new(id: usize, seg: &Segment, ts: Timestamp, cfg: &TrackConfig) -> Self {
+        let msl = cfg.msl;
         let bare_syn = seg.flags.syn() && !seg.flags.ack();
         let syn_ack = seg.flags.syn() && seg.flags.ack();
         // The client sent the first SYN without ACK; the receiver of a
@@ -374,8 +377,9 @@ impl Connection {
                 first_was_syn_ack: syn_ack,
                 ..Facts::default()
             },
-            keep_segments,
+            keep_segments: cfg.keep_segments,
             two_msl: Span::from_nanos(msl.as_nanos().saturating_mul(2)),
+            syn_retries: cfg.syn_retries,
         }
     }
 
@@ -413,6 +417,26 @@ impl Connection {
     pub fn states(&self, side: Side) -> Vec<State> {
         let mut v = vec![self.initial[side.index()]];
         v.extend(self.marks.iter().filter(|m| m.side == side).map(|m| m.to));
+        v
+    }
+
+    /// Every state of one side with when it began and what shows it, the
+    /// assumed initial state first (at the first segment).
+    pub fn timeline(&self, side: Side) -> Vec<(State, Timestamp, Basis)> {
+        // Held before the first change, which may precede the first
+        // capture time once the sender's distance is known.
+        let first = self
+            .marks
+            .iter()
+            .find(|m| m.side == side)
+            .map_or(self.first_ts, |m| m.time.min(self.first_ts));
+        let mut v = vec![(self.initial[side.index()], first, Basis::Assumed)];
+        v.extend(
+            self.marks
+                .iter()
+                .filter(|m| m.side == side)
+                .map(|m| (m.to, m.time, m.basis)),
+        );
         v
     }
 
@@ -570,6 +594,29 @@ impl Connection {
                 && tw.expires <= now
             {
                 let c = Change::new(self.segment_count, tw.expires, Cause::Timer, Basis::Timer);
+                self.set_state(s, State::Closed, c);
+            }
+        }
+    }
+
+    /// The capture is over at `end`. An endpoint still resending a SYN or
+    /// FIN that nothing acknowledged gives up when its retries run out, and
+    /// Linux puts nothing on the wire then (connect() fails with ETIMEDOUT,
+    /// a FIN-WAIT-1 or LAST-ACK socket is dropped): that CLOSED is
+    /// estimated from the backoff the copies show. It is placed where the
+    /// next copy was due when the capture went on past that moment in
+    /// silence; for a SYN otherwise where `tcp_syn_retries` runs out.
+    pub fn conclude(&mut self, end: Timestamp) {
+        for s in Side::BOTH {
+            let e = &self.ends[s.index()];
+            let (times, syn) = match e.state {
+                State::SynSent => (&e.syn_times, true),
+                State::FinWait1 | State::Closing | State::LastAck => (&e.fin_times, false),
+                _ => continue,
+            };
+            let limit = syn.then(|| syn_timeout(self.syn_retries));
+            if let Some(t) = give_up_time(times, limit, end) {
+                let c = Change::new(self.segment_count, t, Cause::Estimated, Basis::Estimated);
                 self.set_state(s, State::Closed, c);
             }
         }
@@ -1112,4 +1159,48 @@ impl Connection {
     pub fn first_rst(&self) -> Option<(Side, State)> {
         self.facts.rst
     }
+}
+
+/// Linux's initial retransmission timeout for a SYN (`TCP_TIMEOUT_INIT`).
+const SYN_RTO: Span = Span::from_secs(1);
+/// The retransmission timeout never grows past this (`TCP_RTO_MAX`).
+const RTO_MAX: Span = Span::from_secs(120);
+
+/// How long connect() keeps trying: Linux's `tcp_model_timeout` for
+/// `tcp_syn_retries` = `retries`, a doubling from 1 s until the timeout
+/// would pass `TCP_RTO_MAX`, then steps of it (127 s for the default 6).
+/// The kernel gives up at the first retransmission timer after that.
+pub fn syn_timeout(retries: u8) -> Span {
+    let thresh = 6u32; // ilog2(TCP_RTO_MAX / TCP_TIMEOUT_INIT)
+    let r = u32::from(retries);
+    let secs = if r <= thresh {
+        (2i64 << r) - 1
+    } else {
+        (2i64 << thresh) - 1 + i64::from(r - thresh) * 120
+    };
+    Span::from_secs(secs)
+}
+
+/// When an endpoint that sent `copies` of one segment gave up, if the
+/// capture or the limit shows it. The next copy is due one interval after
+/// the last, the interval doubling each time (or staying, while the copies
+/// are still evenly spaced: Linux's `tcp_syn_linear_timeouts`), never past
+/// `TCP_RTO_MAX`. The kernel decides at that timer: past `limit` (since
+/// the first copy) it gives up instead of sending. A capture that runs on
+/// past the due time with no copy shows the same. Otherwise the endpoint
+/// was still trying when the capture ended, and nothing is guessed.
+pub fn give_up_time(copies: &[Timestamp], limit: Option<Span>, end: Timestamp) -> Option<Timestamp> {
+    let (&first, &last) = (copies.first()?, copies.last()?);
+    let next = match copies {
+        [.., a, b, c] if (*c - *b).as_nanos() * 2 < (*b - *a).as_nanos() * 3 => *c - *b,
+        [.., b, c] => Span::from_nanos((*c - *b).as_nanos() * 2),
+        // One copy: only a SYN's first timeout is known.
+        _ => limit.map(|_| SYN_RTO)?,
+    };
+    let next = Span::from_nanos(next.as_nanos().clamp(1, RTO_MAX.as_nanos()));
+    let due = last + next;
+    // Timers run a little late; allow a tenth of the interval.
+    let slack = Span::from_nanos(next.as_nanos() / 10 + 50_000_000);
+    let limit_reached = limit.is_some_and(|l| due - first >= l);
+    (limit_reached || due + slack <= end).then_some(due)
 }

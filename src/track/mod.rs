@@ -26,6 +26,9 @@ pub use state::{Side, State};
 /// Linux's MSL is 30 s (TIME-WAIT lasts 60 s).
 pub const DEFAULT_MSL: Span = Span::from_secs(30);
 
+/// Linux's default `net.ipv4.tcp_syn_retries`.
+pub const DEFAULT_SYN_RETRIES: u8 = 6;
+
 #[derive(Clone, Copy, Debug)]
 pub struct TrackConfig {
     pub msl: Span,
@@ -35,6 +38,9 @@ pub struct TrackConfig {
     /// segments (2×MSL after the last one), so memory follows the
     /// connections open at once rather than the length of the capture.
     pub stream: bool,
+    /// Linux's `tcp_syn_retries`: how many times connect() resends its SYN
+    /// before it gives up, for the estimate of that moment.
+    pub syn_retries: u8,
 }
 
 impl Default for TrackConfig {
@@ -43,6 +49,7 @@ impl Default for TrackConfig {
             msl: DEFAULT_MSL,
             keep_segments: true,
             stream: false,
+            syn_retries: DEFAULT_SYN_RETRIES,
         }
     }
 }
@@ -106,7 +113,7 @@ impl Tracker {
         let conn = self.conns.entry(key).or_insert_with(|| {
             let id = *next_id;
             *next_id += 1;
-            Connection::new(id, seg, ts, cfg.msl, cfg.keep_segments)
+            Connection::new(id, seg, ts, &cfg)
         });
         let was_finished = conn.is_finished();
         conn.push(seg, ts, frame);
@@ -186,6 +193,7 @@ impl Tracker {
         let mut all = std::mem::take(&mut self.done);
         for (_, mut c) in self.conns.drain() {
             c.advance(end);
+            c.conclude(end);
             all.push(c);
         }
         all.sort_by_key(|c| c.id);

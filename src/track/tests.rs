@@ -726,3 +726,68 @@ mod syn_received_close {
         assert_eq!(s.state(Side::Server), TimeWait);
     }
 }
+
+mod gives_up {
+    use super::*;
+    use crate::track::conn::{give_up_time, syn_timeout};
+
+    fn at(secs: &[f64]) -> Vec<Timestamp> {
+        secs.iter().map(|s| Timestamp::from_secs_f64(*s)).collect()
+    }
+
+    #[test]
+    fn linux_gives_connect_127_s_by_default_and_15_s_with_three_retries() {
+        assert_eq!(syn_timeout(6), Span::from_secs(127));
+        assert_eq!(syn_timeout(3), Span::from_secs(15));
+        assert_eq!(syn_timeout(8), Span::from_secs(127 + 2 * 120));
+    }
+
+    #[test]
+    fn the_limit_decides_at_the_next_timer() {
+        // syn-timeout.pcap: SYNs at 0, 1, 3, 7 s; tcp_syn_retries=3.
+        let copies = at(&[0.0, 1.0, 3.0, 7.0]);
+        let end = Timestamp::from_secs_f64(7.0);
+        let t = give_up_time(&copies, Some(syn_timeout(3)), end);
+        assert_eq!(t, Some(Timestamp::from_secs_f64(15.0)));
+        // With six retries it is still trying when the capture ends.
+        assert_eq!(give_up_time(&copies, Some(syn_timeout(6)), end), None);
+    }
+
+    #[test]
+    fn linear_timeouts_keep_the_interval_until_it_doubles() {
+        // This kernel's tcp_syn_linear_timeouts: 1 s apart, then doubling.
+        let copies = at(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 11.0, 19.0, 35.0, 67.0]);
+        let t = give_up_time(&copies, Some(syn_timeout(6)), copies[10]);
+        assert_eq!(t, Some(Timestamp::from_secs_f64(131.0)));
+        let early = at(&[0.0, 1.0, 2.0]);
+        let t = give_up_time(&early, Some(syn_timeout(6)), Timestamp::from_secs_f64(60.0));
+        assert_eq!(t, Some(Timestamp::from_secs_f64(3.0)));
+    }
+
+    #[test]
+    fn silence_past_the_due_copy_shows_the_end_only_when_the_capture_runs_on() {
+        let fins = at(&[1.0, 1.2, 1.6]);
+        assert_eq!(give_up_time(&fins, None, Timestamp::from_secs_f64(2.0)), None);
+        let t = give_up_time(&fins, None, Timestamp::from_secs_f64(3.0));
+        assert_eq!(t, Some(Timestamp::from_secs_f64(2.4)));
+        // One FIN alone says nothing about its timer.
+        assert_eq!(give_up_time(&fins[..1], None, Timestamp::from_secs_f64(99.0)), None);
+    }
+
+    #[test]
+    fn an_unanswered_syn_closes_as_an_estimate_after_the_last_row() {
+        let mut s = Script::with(TrackConfig {
+            syn_retries: 3,
+            ..TrackConfig::default()
+        });
+        for ms in [0, 1000, 3000, 7000] {
+            s.at(ms).c("SYN", C_ISN, 0, 0);
+        }
+        let v = s.finish();
+        assert_eq!(v[0].states(Side::Client), vec![Closed, SynSent, Closed]);
+        let m = v[0].marks.last().unwrap();
+        assert_eq!((m.cause, m.basis, m.row), (Cause::Estimated, Basis::Estimated, 4));
+        assert_eq!(m.time, Timestamp::from_secs_f64(15.0));
+        assert_eq!(v[0].state(Side::Server), Listen);
+    }
+}

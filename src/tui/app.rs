@@ -224,6 +224,7 @@ impl App {
             msl,
             keep_segments: true,
             stream: false,
+            ..TrackConfig::default()
         };
         let live = Live {
             tracker: Tracker::new(cfg),

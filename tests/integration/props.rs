@@ -1455,7 +1455,7 @@ proptest! {
         msl in msl(),
     ) {
         let tl = timeline(start, &segs);
-        let mut t = Tracker::new(TrackConfig { msl, keep_segments: true, stream: false });
+        let mut t = Tracker::new(TrackConfig { msl, keep_segments: true, stream: false, ..TrackConfig::default() });
         let mut ids = Vec::new();
         for (s, ts, frame) in &tl {
             ids.push(t.push(s, *ts, *frame));
@@ -1482,7 +1482,7 @@ proptest! {
         msl in msl(),
     ) {
         let tl = timeline(start, &segs);
-        let mut t = Tracker::new(TrackConfig { msl, keep_segments: false, stream: true });
+        let mut t = Tracker::new(TrackConfig { msl, keep_segments: false, stream: true, ..TrackConfig::default() });
         let mut out = Vec::new();
         for (s, ts, frame) in &tl {
             t.push(s, *ts, *frame);
@@ -1502,7 +1502,7 @@ proptest! {
         absolute in any::<bool>(),
     ) {
         let tl = timeline(start, &segs);
-        let mut t = Tracker::new(TrackConfig { msl, keep_segments: true, stream: false });
+        let mut t = Tracker::new(TrackConfig { msl, keep_segments: true, stream: false, ..TrackConfig::default() });
         for (s, ts, frame) in &tl {
             t.push(s, *ts, *frame);
         }
@@ -1548,11 +1548,13 @@ fn batch_and_stream(
         msl,
         keep_segments: true,
         stream: false,
+        ..TrackConfig::default()
     });
     let mut stream = Tracker::new(TrackConfig {
         msl,
         keep_segments: false,
         stream: true,
+        ..TrackConfig::default()
     });
     let mut streamed = Vec::new();
     for (s, ts, frame) in tl {

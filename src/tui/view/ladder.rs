@@ -120,7 +120,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             if y >= inner.y + inner.height {
                 break;
             }
-            let text = format!("{} (TIME-WAIT over)", tail.mark.state);
+            let text = format!("{} ({})", tail.mark.state, tail.why());
             put(
                 buf,
                 cols.time,
