@@ -3,6 +3,7 @@
 mod bad_input;
 mod captures;
 mod export;
+mod kernel_truth;
 mod live;
 mod peer_corpus;
 mod props;
