@@ -150,6 +150,9 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// Number of SACK blocks carried.
     pub sack_blocks: u8,
+    /// The first SACK block (left, right edge): a D-SACK (RFC 2883) when it
+    /// lies below the cumulative ACK, the report of a duplicate arrival.
+    pub first_sack: Option<(SeqNumber, SeqNumber)>,
     /// (TSval, TSecr)
     pub timestamps: Option<(u32, u32)>,
     pub fast_open: bool,
@@ -185,7 +188,14 @@ impl TcpOptions {
                 (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
                 (3, 1) => o.window_scale = Some(body[0]),
                 (4, 0) => o.sack_permitted = true,
-                (5, n) if n % 8 == 0 => o.sack_blocks = (n / 8) as u8,
+                (5, n) if n % 8 == 0 => {
+                    o.sack_blocks = (n / 8) as u8;
+                    if n >= 8 {
+                        let l = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                        let r = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                        o.first_sack = Some((SeqNumber(l), SeqNumber(r)));
+                    }
+                }
                 (8, 8) => {
                     let v = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                     let e = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
@@ -236,6 +246,18 @@ mod tests {
         assert_eq!(o.timestamps, Some((1, 0)));
         assert_eq!(o.window_scale, Some(7));
         assert!(!o.malformed);
+    }
+
+    #[test]
+    fn the_first_sack_block_is_kept() {
+        // nop, nop, SACK with two blocks.
+        let mut b = vec![1, 1, 5, 18];
+        for v in [100u32, 200, 300, 400] {
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.sack_blocks, 2);
+        assert_eq!(o.first_sack, Some((SeqNumber(100), SeqNumber(200))));
     }
 
     #[test]

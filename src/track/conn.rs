@@ -207,6 +207,42 @@ struct Pending {
     /// What the receiver expects next from this sender, as far as the
     /// sender's earlier segments show: where an RST must sit to count.
     expected: Option<SeqNumber>,
+    /// Its TCP timestamp (TSval), which the receiver echoes.
+    tsval: Option<u32>,
+}
+
+/// The receiver's segment that acknowledges queued ones, and what it says
+/// about which copies arrived.
+#[derive(Clone, Copy, Debug)]
+struct Proof {
+    ts: Timestamp,
+    /// TSecr: the TSval of the segment the receiver last took in.
+    tsecr: Option<u32>,
+    /// A D-SACK block (RFC 2883): this range arrived more than once.
+    dsack: Option<(SeqNumber, SeqNumber)>,
+}
+
+impl Proof {
+    fn of(seg: &Segment, ts: Timestamp) -> Proof {
+        let o = &seg.options;
+        Proof {
+            ts,
+            tsecr: o.timestamps.map(|(_, ecr)| ecr),
+            dsack: o.first_sack.filter(|(_, r)| r.le(seg.ack)),
+        }
+    }
+
+    /// Whether this copy, rather than a later one, is the one that arrived
+    /// first: the receiver echoes its timestamp (a TIME-WAIT socket echoes
+    /// the first FIN's), or reports the range as received twice (a full
+    /// socket's D-SACK for a resent FIN whose ACK was lost).
+    fn shows_arrival_of(&self, p: &Pending) -> bool {
+        let echoed = p.tsval.is_some() && self.tsecr == p.tsval;
+        let twice = self
+            .dsack
+            .is_some_and(|(l, r)| l.le(p.seq) && p.end.le(r) && p.seq != p.end);
+        echoed || twice
+    }
 }
 
 /// Where and why a state change is drawn; every change goes through
@@ -531,7 +567,7 @@ impl Connection {
         self.learn_delay(from, seg, ts);
         // What this segment's ACK proves its sender had received.
         if seg.flags.ack() {
-            self.deliver_proven(from, seg.ack, seg.flags.syn(), Some(ts));
+            self.deliver_proven(from, seg.ack, seg.flags.syn(), Some(Proof::of(seg, ts)));
         }
         self.on_send(from, seg, row, ts, &record);
 
@@ -543,6 +579,7 @@ impl Connection {
             flags: seg.flags,
             ack: seg.ack,
             expected,
+            tsval: seg.options.timestamps.map(|(val, _)| val),
         };
         let q = &mut self.queue[from.index()];
         if p.flags.syn() || p.flags.fin() || !q.is_empty() {
@@ -723,7 +760,7 @@ impl Connection {
         receiver: Side,
         ack: SeqNumber,
         sending_syn_ack: bool,
-        proof: Option<Timestamp>,
+        proof: Option<Proof>,
     ) {
         let q = (!receiver).index();
         while let Some(head) = self.queue[q].front().copied() {
@@ -736,7 +773,8 @@ impl Connection {
             }
             self.queue[q].pop_front();
             if head.occupies_sequence_space() {
-                // Of several copies, the last one before the proof arrived.
+                // Of several copies, the last one before the proof arrived,
+                // unless the proof shows an earlier one did.
                 let later_copy = self.queue[q].iter().any(|p| {
                     p.seq == head.seq
                         && p.end == head.end
@@ -745,10 +783,10 @@ impl Connection {
                         && p.flags.ack() == head.flags.ack()
                         && p.end.le(ack)
                 });
-                if later_copy {
+                if later_copy && !proof.is_some_and(|p| p.shows_arrival_of(&head)) {
                     continue;
                 }
-                self.receive(receiver, head, false, proof);
+                self.receive(receiver, head, false, proof.map(|p| p.ts));
             } else {
                 self.receive(receiver, head, true, None);
             }
@@ -1189,7 +1227,11 @@ pub fn syn_timeout(retries: u8) -> Span {
 /// the first copy) it gives up instead of sending. A capture that runs on
 /// past the due time with no copy shows the same. Otherwise the endpoint
 /// was still trying when the capture ended, and nothing is guessed.
-pub fn give_up_time(copies: &[Timestamp], limit: Option<Span>, end: Timestamp) -> Option<Timestamp> {
+pub fn give_up_time(
+    copies: &[Timestamp],
+    limit: Option<Span>,
+    end: Timestamp,
+) -> Option<Timestamp> {
     let (&first, &last) = (copies.first()?, copies.last()?);
     let next = match copies {
         [.., a, b, c] if (*c - *b).as_nanos() * 2 < (*b - *a).as_nanos() * 3 => *c - *b,

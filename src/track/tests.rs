@@ -3,7 +3,7 @@
 //! 1000), server 10.0.0.2:9502 (ISN 5000); one millisecond per segment.
 
 use super::*;
-use crate::decode::Flags;
+use crate::decode::{Flags, SeqNumber};
 use State::{
     CloseWait, Closed, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived, SynSent,
     TimeWait,
@@ -48,6 +48,8 @@ fn segment(from: Side, f: &str, seq: u32, ack: u32, len: u32) -> Segment {
 struct Script {
     tracker: Tracker,
     ms: i64,
+    /// Options for the next segment only.
+    options: Option<crate::decode::TcpOptions>,
 }
 
 impl Script {
@@ -58,7 +60,18 @@ impl Script {
         Script {
             tracker: Tracker::new(cfg),
             ms: 0,
+            options: None,
         }
+    }
+    /// The next segment carries these TCP timestamps and SACK block.
+    fn opts(&mut self, tsval: u32, tsecr: u32, sack: Option<(u32, u32)>) -> &mut Script {
+        self.options = Some(crate::decode::TcpOptions {
+            timestamps: Some((tsval, tsecr)),
+            first_sack: sack.map(|(l, r)| (SeqNumber(l), SeqNumber(r))),
+            sack_blocks: u8::from(sack.is_some()),
+            ..Default::default()
+        });
+        self
     }
     fn at(&mut self, ms: i64) -> &mut Script {
         self.ms = ms;
@@ -71,7 +84,8 @@ impl Script {
         self.send(Side::Server, f, seq, ack, len)
     }
     fn send(&mut self, from: Side, f: &str, seq: u32, ack: u32, len: u32) -> &mut Script {
-        let seg = segment(from, f, seq, ack, len);
+        let mut seg = segment(from, f, seq, ack, len);
+        seg.options = self.options.take().unwrap_or_default();
         let ts = Timestamp::from_nanos(self.ms * 1_000_000);
         self.tracker.push(&seg, ts, self.ms as u64);
         self.ms += 1;
@@ -767,11 +781,17 @@ mod gives_up {
     #[test]
     fn silence_past_the_due_copy_shows_the_end_only_when_the_capture_runs_on() {
         let fins = at(&[1.0, 1.2, 1.6]);
-        assert_eq!(give_up_time(&fins, None, Timestamp::from_secs_f64(2.0)), None);
+        assert_eq!(
+            give_up_time(&fins, None, Timestamp::from_secs_f64(2.0)),
+            None
+        );
         let t = give_up_time(&fins, None, Timestamp::from_secs_f64(3.0));
         assert_eq!(t, Some(Timestamp::from_secs_f64(2.4)));
         // One FIN alone says nothing about its timer.
-        assert_eq!(give_up_time(&fins[..1], None, Timestamp::from_secs_f64(99.0)), None);
+        assert_eq!(
+            give_up_time(&fins[..1], None, Timestamp::from_secs_f64(99.0)),
+            None
+        );
     }
 
     #[test]
@@ -786,8 +806,60 @@ mod gives_up {
         let v = s.finish();
         assert_eq!(v[0].states(Side::Client), vec![Closed, SynSent, Closed]);
         let m = v[0].marks.last().unwrap();
-        assert_eq!((m.cause, m.basis, m.row), (Cause::Estimated, Basis::Estimated, 4));
+        assert_eq!(
+            (m.cause, m.basis, m.row),
+            (Cause::Estimated, Basis::Estimated, 4)
+        );
         assert_eq!(m.time, Timestamp::from_secs_f64(15.0));
         assert_eq!(v[0].state(Side::Server), Listen);
+    }
+}
+
+mod which_copy_arrived {
+    use super::*;
+
+    /// The server's FIN sent twice; the capture (near the server) never saw
+    /// the client's ACK of the first, lost on the way.
+    fn fin_sent_twice(proof: &mut dyn FnMut(&mut Script)) -> Script {
+        let mut s = fin_wait_2();
+        s.at(9).opts(9, 0, None).s("FIN,ACK", S_FIN, C_FIN + 1, 0);
+        s.at(209)
+            .opts(209, 0, None)
+            .s("FIN,ACK", S_FIN, C_FIN + 1, 0);
+        s.at(210);
+        proof(&mut s);
+        s
+    }
+
+    #[test]
+    fn a_time_wait_echo_of_the_first_fin_shows_the_ack_was_lost_not_the_fin() {
+        let s = fin_sent_twice(&mut |s| {
+            s.opts(500, 9, None).c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        });
+        let tw = s.conn().time_wait[0].unwrap();
+        assert_eq!(tw.entered, Timestamp::from_nanos(9_000_000) + AWAY);
+        // The second copy arrived in TIME-WAIT and restarted its timer.
+        let again = Timestamp::from_nanos(209_000_000) + AWAY;
+        assert_eq!(tw.expires, again + Span::from_secs(60));
+        assert_eq!(s.state(Side::Server), Closed);
+    }
+
+    #[test]
+    fn a_dsack_of_the_fin_shows_the_first_copy_arrived() {
+        let s = fin_sent_twice(&mut |s| {
+            s.opts(500, 209, Some((S_FIN, S_FIN + 1)))
+                .c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        });
+        let tw = s.conn().time_wait[0].unwrap();
+        assert_eq!(tw.entered, Timestamp::from_nanos(9_000_000) + AWAY);
+    }
+
+    #[test]
+    fn without_evidence_the_last_copy_is_taken_as_the_one_that_arrived() {
+        let s = fin_sent_twice(&mut |s| {
+            s.opts(500, 209, None).c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        });
+        let tw = s.conn().time_wait[0].unwrap();
+        assert_eq!(tw.entered, Timestamp::from_nanos(209_000_000) + AWAY);
     }
 }
