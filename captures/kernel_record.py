@@ -505,7 +505,9 @@ def _(e):
 
 @scenario("rst-into-time-wait", "client closes first; when the client ACKs the server's FIN, r1 also sends the client a crafted RST from the server's address with seq = exactly what it expects, 50 ms later: it kills the client's TIME-WAIT (tcp_rfc1337 = 0); ss shows no TIME-WAIT afterwards",
           r1=[dict(PURE_ACK, dir="c2s", acks_fin=True, nth=1, action="rst", seq_offset=0, extra_ms=50)],
-          tail=0.3)
+          tail=0.3, overrides=[{"role": "client", "set": {
+              "wire_visible": {"mid": False, "server": False},
+              "why": "the RST that ends the client's TIME-WAIT is injected by r1 toward the client: only the capture near the client holds it"}}])
 def _(e):
     basic("client")(e)
     time.sleep(0.2)
@@ -533,7 +535,7 @@ def backlog(e):
 
     def conn(n):
         c = e.client(n, connect=False)
-        c.settimeout(10)
+        c.settimeout(2.4)  # every thread is done before the capture ends
         cs.append(c)
         try:
             c.connect((e.saddr, e.port))
@@ -546,7 +548,8 @@ def backlog(e):
     ts.append(e.thread(conn, 3))
     time.sleep(0.3)
     ts.append(e.thread(conn, 4))
-    time.sleep(2.5)
+    for t in ts:
+        t.join()
     e.snap("end")
     e.keep += [lst] + cs  # the capture ends with them open
 
@@ -555,7 +558,7 @@ scenario("backlog-overflow", "listen(fd, 1) and no accept(): #1 and #2 complete;
          tail=0.2)(lambda e: backlog(e))
 scenario("backlog-overflow-abort", "as backlog-overflow with net.ipv4.tcp_abort_on_overflow=1: the final ACK that finds the queue full is answered with a bare RST",
          server_sysctl={"net.ipv4.tcp_abort_on_overflow": 1}, tail=0.2)(lambda e: backlog(e))
-scenario("backlog-overflow-lo", "backlog-overflow on loopback", kind="loopback", tail=0.2)(lambda e: backlog(e))
+scenario("backlog-overflow-lo", "backlog-overflow on loopback: #2's final ACK arrives at once, so the queue is already full when #3's and #4's SYNs arrive: both are dropped and resent (connect() times out at 2.4 s)", kind="loopback", tail=0.2)(lambda e: backlog(e))
 
 
 @scenario("refused", "connect() with nothing listening: SYN, RST,ACK; connect() fails with ECONNREFUSED")
@@ -594,7 +597,7 @@ scenario("syn-timeout", "r2 drops every SYN; net.ipv4.tcp_syn_retries=2, tcp_syn
          overrides=NO_SERVER, tail=0.3)(connect_fails)
 
 ICMP4 = [("icmp-net-unreachable", 3, 0, "ENETUNREACH"), ("icmp-host-unreachable", 3, 1, "EHOSTUNREACH"),
-         ("icmp-port-unreachable", 3, 3, "ECONNREFUSED"), ("icmp-admin-prohibited", 3, 13, "EACCES? (Linux: EHOSTUNREACH)"),
+         ("icmp-port-unreachable", 3, 3, "ECONNREFUSED"), ("icmp-admin-prohibited", 3, 13, "EHOSTUNREACH"),
          ("icmp-time-exceeded", 11, 0, "EHOSTUNREACH")]
 for name, typ, code, errno_ in ICMP4:
     scenario(name, f"r2 answers the SYN with ICMP type {typ} code {code} from 198.18.0.2 (as iptables REJECT would), and drops it: a hard error in SYN-SENT, connect() fails",
@@ -637,14 +640,16 @@ scenario("icmp6-packet-too-big", "IPv6: as icmp-frag-needed with ICMPv6 packet t
 
 @scenario("retries-giving-up", "established; request and reply pass; r2 then drops every further data segment from the client; with net.ipv4.tcp_retries2=3 the client gives up (ETIMEDOUT) after a few retransmissions and sends nothing more",
           r2=[dict(dir="c2s", payload=True, nth=2, count=0, action="drop")],
-          client_sysctl={"net.ipv4.tcp_retries2": 3}, tail=0.3)
+          client_sysctl={"net.ipv4.tcp_retries2": 3}, tail=0.3, overrides=[{"role": "client", "set": {
+              "wire_visible": {"server": False},
+              "why": "r2 drops the client's data after the reply and every retransmission of it: near the server nothing shows the client still trying, let alone giving up"}}])
 def _(e):
     lst = e.listen()
     held = []
 
     def server():
         c, _ = lst.accept()
-        held.append(c)
+        e.keep.append(c)  # still ESTABLISHED when the capture ends
         recv_n(c, len(REQUEST))
         c.sendall(REPLY)
     t = e.thread(server)
@@ -665,7 +670,9 @@ def _(e):
 
 @scenario("last-ack-timeout", "the client closes first and then vanishes: r1 drops every ACK of the server's FIN, so the server (orphaned, net.ipv4.tcp_orphan_retries=2) resends its FIN and gives up in LAST-ACK",
           r1=[dict(PURE_ACK, dir="c2s", acks_fin=True, count=0, action="drop")],
-          server_sysctl={"net.ipv4.tcp_orphan_retries": 2}, tail=0.3)
+          server_sysctl={"net.ipv4.tcp_orphan_retries": 2}, tail=0.3, overrides=[{"role": "client", "set": {
+              "wire_visible": {"mid": False, "server": False},
+              "why": "r1 drops every ACK of the server's FIN: beyond r1 nothing shows that the client received that FIN (and entered TIME-WAIT)"}}])
 def _(e):
     basic("client", server_close_delay=0.05)(e)
     time.sleep(4)
@@ -727,7 +734,9 @@ def _(e):
     t = e.thread(lambda: (serve(e, lst), serve(e, lst)))
     for n in (1, 2):
         c = e.client(n, connect=False)
+        c.settimeout(None)  # a blocking sendto(MSG_FASTOPEN) does the connect
         c.sendto(REQUEST, socket.MSG_FASTOPEN, (e.saddr, e.port))
+        c.settimeout(10)
         recv_n(c, len(REPLY))
         time.sleep(0.05)
         graceful_close(c)
@@ -880,7 +889,8 @@ class Recording:
             "what": sc["what"],
             "kernel": os.uname().release,
             "captures": caps,
-            "path": ({"kind": "loopback", "one_way_delay_ms": {"client": 0, "server": 0, "loopback": 0}}
+            "path": ({"kind": "loopback", "one_way_delay_ms": {"client": 0, "server": 0, "loopback": 0},
+                      "addresses": {"client": e.caddr, "server": e.saddr}}
                      if loop else
                      {"kind": "client - r1 - r2 - server (veth, user-space forwarders kernel_fwd.py)",
                       "one_way_delay_ms": {"client": 0, "mid": DELAY_MS / 2, "server": DELAY_MS},

@@ -201,6 +201,12 @@ def build(meta, raw_lines, capdir):
     near = {"client": "client" if "client" in pcaps else "loopback",
             "server": "server" if "server" in pcaps else "loopback"}
     sport = meta["server_port"]
+    # only the scenario's own sockets: its addresses (a namespace deleted
+    # earlier can still be tearing its sockets down, on the same ports)
+    addrs = meta["path"].get("addresses") or {"client": "127.0.0.1", "server": "::1"}
+    meta["path"]["addresses"] = addrs
+    mine = {addrs["client"], addrs["server"]}
+    evs = [e for e in evs if "saddr" not in e or e["saddr"] in mine]
     states = [e for e in evs if e["event"] == "inet_sock_set_state"]
     resets = [e for e in evs if e["event"] == "tcp_receive_reset"]
 
@@ -215,6 +221,8 @@ def build(meta, raw_lines, capdir):
         # a client socket starts CLOSE -> SYN_SENT; a child socket is a
         # clone of the listener and starts LISTEN -> SYN_RECV
         starts = e["old"] in ("TCP_CLOSE", "TCP_LISTEN") and e["new"] in ("TCP_SYN_SENT", "TCP_SYN_RECV")
+        if cur is None and not starts:
+            continue  # the end of a socket that started before the trace
         if cur is None or (starts and cur["closed"]):
             cur = {"key": key, "events": [], "closed": False}
             socks.append(cur)
@@ -338,8 +346,10 @@ def derive_mini_socket(changes, cur, t_mini, from_peer):
 
 def derive_time_wait_end(changes, from_peer):
     """A TIME-WAIT mini-socket killed by an in-window RST (seq = rcv_nxt,
-    tcp_rfc1337 = 0: "TIME-WAIT assassination") emits no tracepoint:
-    take the arrival of such an RST in the capture nearest the endpoint."""
+    tcp_rfc1337 = 0: "TIME-WAIT assassination"), or removed because it
+    accepted a new SYN (TCP_TW_SYN: a new incarnation on the 4-tuple),
+    emits no tracepoint: take the arrival of that RST or SYN in the capture
+    nearest the endpoint; the endpoint is CLOSED from then on."""
     tw = changes[-1]["time"]
     fins = [p for p in from_peer if p["flags"] & FIN and p["t"] <= tw + 0.0005]
     if not fins:
@@ -349,6 +359,11 @@ def derive_time_wait_end(changes, from_peer):
         if p["t"] > tw and p["flags"] & RST and p["seq"] == rcv_nxt:
             changes.append(change("TIME-WAIT", "CLOSED", p["t"], "(timewait mini-socket: no tracepoint)",
                                   "derived: an RST with seq = rcv_nxt arrived in TIME-WAIT (tcp_rfc1337 = 0 kills the mini-socket), frame %d of the capture nearest this endpoint" % p["frame"]))
+            return
+        if p["t"] > tw and p["flags"] & SYN and not p["flags"] & ACK \
+                and ((p["seq"] - rcv_nxt) & 0xFFFFFFFF) < 0x80000000:
+            changes.append(change("TIME-WAIT", "CLOSED", p["t"], "(timewait mini-socket: no tracepoint)",
+                                  "derived: a new SYN (seq after rcv_nxt) arrived in TIME-WAIT, frame %d of the capture nearest this endpoint; Linux accepts it (TCP_TW_SYN), removes the mini-socket and hands the SYN to the listener, a new incarnation" % p["frame"]))
             return
 
 
@@ -426,7 +441,16 @@ def rebuild(d):
     path = os.path.join(d, "truth.json")
     with open(os.path.join(d, "meta.json")) as f:
         meta = json.load(f)
+    # the scenario's current description and overrides (kernel_record.py)
+    import kernel_record
+    sc = kernel_record.SCENARIOS.get(meta["scenario"])
+    if sc:
+        meta["what"] = sc["what"]
+        meta["overrides"] = sc["overrides"]
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1)
     truth = build(meta, meta["raw"], d)
+    truth["router_actions"] = meta.get("router_actions", [])
     write(truth, d)
 
 
