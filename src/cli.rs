@@ -59,6 +59,13 @@ pub struct Tracking {
     /// unanswered connect() gives up (ETIMEDOUT).
     #[arg(long, value_name = "N", default_value_t = crate::track::DEFAULT_SYN_RETRIES)]
     pub syn_retries: u8,
+    /// Linux's tcp_retries2, for when unacknowledged data is given up.
+    #[arg(long, value_name = "N", default_value_t = crate::track::DEFAULT_RETRIES2)]
+    pub retries2: u8,
+    /// Linux's tcp_orphan_retries (0 means 8), for when a closed socket
+    /// stops resending its FIN.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub orphan_retries: u8,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +221,8 @@ impl Tracking {
         TrackConfig {
             msl: self.msl(),
             syn_retries: self.syn_retries,
+            retries2: self.retries2,
+            orphan_retries: self.orphan_retries,
             ..TrackConfig::default()
         }
     }

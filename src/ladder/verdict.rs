@@ -88,6 +88,7 @@ pub fn verdict(c: &Connection) -> String {
             let mut s = format!("reset by the {side} in {state}");
             if matches!(state, State::Established | State::CloseWait)
                 && c.fin_times(side).is_empty()
+                && c.no_connection_rst() != Some(side)
             {
                 s.push_str(
                     " instead of a FIN (abortive close: SO_LINGER 0, or close() with unread data)",
@@ -132,13 +133,29 @@ pub fn verdict(c: &Connection) -> String {
         }
     }
     for side in Side::BOTH {
-        if let Some(t) = gave_up(c, side) {
-            parts.push(format!(
-                "the {side} stops resending its FIN at about {} and drops the connection \
-                 (estimated from the backoff; nothing on the wire shows it)",
-                format_offset(t - c.first_ts)
-            ));
-        }
+        let Some(m) = c
+            .marks
+            .iter()
+            .rfind(|m| m.side == side && m.cause == Cause::Estimated)
+        else {
+            continue;
+        };
+        let what = match m.from {
+            State::FinWait1 | State::Closing | State::LastAck => "its FIN",
+            _ => "its data (ETIMEDOUT)",
+        };
+        parts.push(format!(
+            "the {side} gives up resending {what} at about {} and drops the connection \
+             (estimated from the backoff and Linux's retry limits; nothing on the wire shows it)",
+            format_offset(m.time - c.first_ts)
+        ));
+    }
+    if let Some(side) = c.no_connection_rst() {
+        parts.push(format!(
+            "the {side}'s bare RST (no ACK flag, the number it answers) says it had no such \
+             connection: a full accept queue with tcp_abort_on_overflow, an expired request, \
+             or a connection it had already dropped"
+        ));
     }
     let data_retx = c.data_retransmissions;
     if data_retx > 0 {

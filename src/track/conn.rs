@@ -118,6 +118,9 @@ pub enum Tentative {
     AckOfFin,
     /// The peer's RST.
     Rst,
+    /// The endpoint's own RST: undone if it keeps talking (an RST forged
+    /// in its name by a middlebox, which its own socket never sent).
+    SentRst,
 }
 
 /// A state change of one endpoint, placed on a ladder row.
@@ -313,6 +316,16 @@ struct Endpoint {
     sent_syn_ack: bool,
     sent_rst: bool,
     sent_fin: bool,
+    /// Highest acknowledgment it sent: its receive point, as far as shown.
+    acked: Option<SeqNumber>,
+    /// How often it resent its SYN,ACK after an ACK of it had come. Once
+    /// is a lost ACK; twice, its listener is dropping the ACKs (a full
+    /// accept queue), so only its own segments can show it established.
+    acks_of_syn_undone: u8,
+    /// The most recent segment of new data it sent (seq, time), and the
+    /// times of the copies of the segment it last resent.
+    last_new_data: Option<(SeqNumber, Timestamp)>,
+    resent: Option<(SeqNumber, Vec<Timestamp>)>,
     /// Sent its FIN before receiving the peer's (an active closer).
     active_close: bool,
 }
@@ -327,6 +340,8 @@ struct Facts {
     half_close: Option<Side>,
     half_close_bytes: u64,
     first_was_syn_ack: bool,
+    /// Who answered with a bare RST, showing it had no such connection.
+    no_connection_rst: Option<Side>,
 }
 
 /// A connection incarnation.
@@ -359,6 +374,8 @@ pub struct Connection {
     keep_segments: bool,
     two_msl: Span,
     syn_retries: u8,
+    retries2: u8,
+    orphan_retries: u8,
 }
 
 impl Connection {
@@ -416,6 +433,13 @@ impl Connection {
             keep_segments: cfg.keep_segments,
             two_msl: Span::from_nanos(msl.as_nanos().saturating_mul(2)),
             syn_retries: cfg.syn_retries,
+            retries2: cfg.retries2,
+            // Linux: 0 stands for 8 (tcp_orphan_retries()).
+            orphan_retries: if cfg.orphan_retries == 0 {
+                8
+            } else {
+                cfg.orphan_retries
+            },
         }
     }
 
@@ -646,13 +670,27 @@ impl Connection {
     pub fn conclude(&mut self, end: Timestamp) {
         for s in Side::BOTH {
             let e = &self.ends[s.index()];
-            let (times, syn) = match e.state {
-                State::SynSent => (&e.syn_times, true),
-                State::FinWait1 | State::Closing | State::LastAck => (&e.fin_times, false),
+            let unacked_data = e
+                .resent
+                .as_ref()
+                .filter(|(seq, _)| self.ends[(!s).index()].acked.is_none_or(|a| !seq.lt(a)));
+            let (times, limit) = match e.state {
+                State::SynSent => (&e.syn_times[..], model_timeout(self.syn_retries, SYN_RTO)),
+                // Closed sockets, mostly, after close(): the orphan limit.
+                State::FinWait1 | State::Closing | State::LastAck => (
+                    &e.fin_times[..],
+                    model_timeout(self.orphan_retries, RTO_MIN),
+                ),
+                State::Established | State::CloseWait => match unacked_data {
+                    Some((_, times)) => (&times[..], model_timeout(self.retries2, RTO_MIN)),
+                    None => continue,
+                },
                 _ => continue,
             };
-            let limit = syn.then(|| syn_timeout(self.syn_retries));
-            if let Some(t) = give_up_time(times, limit, end) {
+            if let Some(t) = give_up_time(times, Some(limit), end) {
+                // The copies' times are the capture's: the timer ran at
+                // the endpoint.
+                let t = self.sent_at(s, t);
                 let c = Change::new(self.segment_count, t, Cause::Estimated, Basis::Estimated);
                 self.set_state(s, State::Closed, c);
             }
@@ -720,10 +758,32 @@ impl Connection {
             _ => None,
         };
         let e = &mut self.ends[from.index()];
-        e.next_seq = Some(match e.next_seq {
-            Some(n) => n.max(seg.end()),
-            None => seg.end(),
-        });
+        // An RST's number is no position in the stream: it may be forged,
+        // or copied from the segment it answers.
+        if !seg.flags.rst() {
+            e.next_seq = Some(match e.next_seq {
+                Some(n) => n.max(seg.end()),
+                None => seg.end(),
+            });
+        }
+        if seg.len > 0 && !syn && !seg.flags.fin() {
+            if retransmission {
+                match &mut e.resent {
+                    Some((seq, times)) if *seq == seg.seq => times.push(ts),
+                    _ => {
+                        let orig = e.last_new_data.filter(|(s, _)| *s == seg.seq);
+                        let mut times: Vec<Timestamp> = orig.map(|(_, t)| t).into_iter().collect();
+                        times.push(ts);
+                        e.resent = Some((seg.seq, times));
+                    }
+                }
+            } else {
+                e.last_new_data = Some((seg.seq, ts));
+            }
+        }
+        if seg.flags.ack() {
+            e.acked = Some(e.acked.map_or(seg.ack, |a| a.max(seg.ack)));
+        }
         let rel_ack = seg
             .flags
             .ack()
@@ -811,16 +871,41 @@ impl Connection {
             self.ends[s.index()].fin_times.push(ts);
         }
         if f.rst() {
+            // A bare RST (no ACK flag) whose number is the acknowledgment
+            // it answers is what a host with no such connection sends: the
+            // ACK that seemed to establish it never did (a full accept
+            // queue with tcp_abort_on_overflow, an expired request), or it
+            // had already given up.
+            let bare = !f.ack()
+                && self.ends[(!s).index()].acked.is_none_or(|a| a == seg.seq)
+                && !matches!(st, State::Closed | State::Listen | State::SynSent);
+            if bare {
+                self.undo_tentative(s, |t| t == Tentative::AckOfSyn);
+                self.facts.no_connection_rst.get_or_insert(s);
+            }
+            let st = self.state(s);
             self.ends[s.index()].sent_rst = true;
             if self.facts.rst.is_none() {
                 self.facts.rst = Some((s, st));
                 self.facts.both_fins_before_rst = self.ends[0].sent_fin && self.ends[1].sent_fin;
             }
-            match st {
-                State::Closed | State::Listen => {}
+            let gave_up = bare.then(|| self.data_give_up(s, ts)).flatten();
+            match (st, gave_up) {
+                (State::Closed | State::Listen, _) => {}
+                // Its retransmissions had run out before: closed then.
+                (_, Some(t)) => {
+                    let c = Change::new(row, t, Cause::Estimated, Basis::Estimated);
+                    self.set_state(s, State::Closed, c);
+                }
                 // RST aborts from any other state (ABORT call, or a reply to
                 // an unacceptable segment).
-                _ => self.set_state(s, State::Closed, sent),
+                _ => {
+                    let c = Change {
+                        tentative: Some(Tentative::SentRst),
+                        ..sent
+                    };
+                    self.set_state(s, State::Closed, c);
+                }
             }
             return;
         }
@@ -849,6 +934,17 @@ impl Connection {
                 self.set_state(s, State::SynReceived, sent);
             }
             (_, true, true, _) => self.ends[s.index()].sent_syn_ack = true,
+            // A server whose listener dropped an ACK of its SYN,ACK shows by
+            // sending anything else that a later one got through.
+            (State::SynReceived, false, true, false)
+                if self.ends[s.index()].acks_of_syn_undone >= 2 =>
+            {
+                let c = Change {
+                    basis: Basis::Acknowledged,
+                    ..sent
+                };
+                self.set_state(s, State::Established, c);
+            }
             // CLOSE from ESTABLISHED or SYN-RECEIVED: FIN-WAIT-1.
             (State::Established | State::SynReceived, false, _, true) => {
                 let e = &mut self.ends[s.index()];
@@ -893,19 +989,34 @@ impl Connection {
     /// Returns true when the undone change was an RST's, which then
     /// arrived after this segment left and is redone by the caller.
     fn undo_if_contradicted(&mut self, s: Side, f: Flags) -> bool {
-        let Some(pos) = self.marks.iter().rposition(|m| m.side == s) else {
-            return false;
-        };
-        let m = self.marks[pos];
-        let undo = match m.tentative {
-            Some(Tentative::AckOfSyn) => f.syn() && f.ack(),
-            Some(Tentative::AckOfFin) => f.fin(),
-            Some(Tentative::Rst) => true,
-            None => false,
-        };
-        if !undo {
-            return false;
+        let undone = self.undo_tentative(s, |t| match t {
+            Tentative::AckOfSyn => f.syn() && f.ack(),
+            Tentative::AckOfFin => f.fin(),
+            Tentative::Rst | Tentative::SentRst => true,
+        });
+        match undone {
+            Some(Tentative::AckOfSyn) => {
+                let e = &mut self.ends[s.index()];
+                e.acks_of_syn_undone = e.acks_of_syn_undone.saturating_add(1);
+            }
+            Some(Tentative::SentRst) => {
+                // It never sent that RST.
+                if self.facts.rst.is_some_and(|(side, _)| side == s) {
+                    self.facts.rst = None;
+                }
+                self.ends[s.index()].sent_rst = false;
+            }
+            _ => {}
         }
+        undone == Some(Tentative::Rst)
+    }
+
+    /// Removes the side's last change if it is tentative and `undo` says
+    /// so; returns what it rested on.
+    fn undo_tentative(&mut self, s: Side, undo: impl Fn(Tentative) -> bool) -> Option<Tentative> {
+        let pos = self.marks.iter().rposition(|m| m.side == s)?;
+        let m = self.marks[pos];
+        let t = m.tentative.filter(|t| undo(*t))?;
         self.marks.remove(pos);
         self.ends[s.index()].state = m.from;
         self.ends[s.index()].last_mark_row = self
@@ -918,7 +1029,20 @@ impl Connection {
         if m.to == State::TimeWait {
             self.time_wait[s.index()] = None;
         }
-        m.tentative == Some(Tentative::Rst)
+        Some(t)
+    }
+
+    /// When `s`, resending a data segment nobody acknowledged, ran out of
+    /// retries, if that was before `now` (see `give_up_time`).
+    fn data_give_up(&self, s: Side, now: Timestamp) -> Option<Timestamp> {
+        let e = &self.ends[s.index()];
+        let (seq, times) = e.resent.as_ref()?;
+        if self.ends[(!s).index()].acked.is_some_and(|a| seq.lt(a)) {
+            return None;
+        }
+        give_up_time(times, None, now + Span::from_nanos(1))
+            .filter(|t| *t <= now)
+            .map(|t| self.sent_at(s, t))
     }
 
     /// Receive-driven transitions (RFC 9293 §3.10.7.4, "SEGMENT ARRIVES"),
@@ -958,7 +1082,9 @@ impl Connection {
                 Some((State::Established, Basis::Received, None))
             }
             // Our SYN acknowledged in SYN-RECEIVED: ESTABLISHED.
-            State::SynReceived if acks_syn => Some((
+            // Not when its listener already dropped an ACK of it (a full
+            // accept queue): then only its own segments show it.
+            State::SynReceived if acks_syn && !(ack_only && e.acks_of_syn_undone >= 2) => Some((
                 State::Established,
                 Basis::Acknowledged,
                 Some(Tentative::AckOfSyn),
@@ -1024,15 +1150,20 @@ impl Connection {
         match self.state(r) {
             State::Listen | State::Closed => false,
             State::SynSent => p.flags.ack() && e.isn.is_some_and(|i| i.plus(1) == p.ack),
-            st => match p.expected {
-                // The peer's numbers are not known: nothing to check.
-                None => true,
-                Some(next) => {
+            // Where the receiver is: what the sender had sent, or what the
+            // receiver last acknowledged (when data in between was lost).
+            st => {
+                let at = |next: SeqNumber| {
                     p.seq == next
                         || (matches!(st, State::CloseWait | State::LastAck | State::Closing)
                             && p.seq.plus(1) == next)
+                };
+                match (p.expected, e.acked) {
+                    // The peer's numbers are not known: nothing to check.
+                    (None, None) => true,
+                    (a, b) => a.is_some_and(at) || b.is_some_and(at),
                 }
-            },
+            }
         }
     }
 
@@ -1193,6 +1324,12 @@ impl Connection {
             .map(|s| (s, self.facts.half_close_bytes))
     }
 
+    /// The side whose bare RST (no ACK flag, the number it answers) showed
+    /// it had no such connection.
+    pub fn no_connection_rst(&self) -> Option<Side> {
+        self.facts.no_connection_rst
+    }
+
     /// The side that sent the first RST, and the state it was in.
     pub fn first_rst(&self) -> Option<(Side, State)> {
         self.facts.rst
@@ -1204,19 +1341,29 @@ const SYN_RTO: Span = Span::from_secs(1);
 /// The retransmission timeout never grows past this (`TCP_RTO_MAX`).
 const RTO_MAX: Span = Span::from_secs(120);
 
+/// The smallest retransmission timeout, the base for data and FINs.
+const RTO_MIN: Span = Span::from_nanos(200_000_000);
+
 /// How long connect() keeps trying: Linux's `tcp_model_timeout` for
-/// `tcp_syn_retries` = `retries`, a doubling from 1 s until the timeout
-/// would pass `TCP_RTO_MAX`, then steps of it (127 s for the default 6).
-/// The kernel gives up at the first retransmission timer after that.
+/// `tcp_syn_retries` = `retries` (127 s for the default 6).
 pub fn syn_timeout(retries: u8) -> Span {
-    let thresh = 6u32; // ilog2(TCP_RTO_MAX / TCP_TIMEOUT_INIT)
+    model_timeout(retries, SYN_RTO)
+}
+
+/// Linux's `tcp_model_timeout`: how long since the first copy the kernel
+/// keeps resending with `retries` allowed, from a first timeout of `base`
+/// doubling until it would pass `TCP_RTO_MAX`, then steps of that. The
+/// kernel gives up at the first retransmission timer past it.
+pub fn model_timeout(retries: u8, base: Span) -> Span {
+    let ratio = (RTO_MAX.as_nanos() / base.as_nanos().max(1)).max(1);
+    let thresh = ratio.ilog2();
     let r = u32::from(retries);
-    let secs = if r <= thresh {
-        (2i64 << r) - 1
+    let nanos = if r <= thresh {
+        ((2i64 << r) - 1) * base.as_nanos()
     } else {
-        (2i64 << thresh) - 1 + i64::from(r - thresh) * 120
+        ((2i64 << thresh) - 1) * base.as_nanos() + i64::from(r - thresh) * RTO_MAX.as_nanos()
     };
-    Span::from_secs(secs)
+    Span::from_nanos(nanos)
 }
 
 /// When an endpoint that sent `copies` of one segment gave up, if the

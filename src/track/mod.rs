@@ -28,6 +28,8 @@ pub const DEFAULT_MSL: Span = Span::from_secs(30);
 
 /// Linux's default `net.ipv4.tcp_syn_retries`.
 pub const DEFAULT_SYN_RETRIES: u8 = 6;
+/// Linux's default `net.ipv4.tcp_retries2`.
+pub const DEFAULT_RETRIES2: u8 = 15;
 
 #[derive(Clone, Copy, Debug)]
 pub struct TrackConfig {
@@ -41,6 +43,11 @@ pub struct TrackConfig {
     /// Linux's `tcp_syn_retries`: how many times connect() resends its SYN
     /// before it gives up, for the estimate of that moment.
     pub syn_retries: u8,
+    /// Linux's `tcp_retries2`: how long unacknowledged data is resent.
+    pub retries2: u8,
+    /// Linux's `tcp_orphan_retries` (0 means 8): how long a closed
+    /// socket resends its FIN.
+    pub orphan_retries: u8,
 }
 
 impl Default for TrackConfig {
@@ -50,6 +57,8 @@ impl Default for TrackConfig {
             keep_segments: true,
             stream: false,
             syn_retries: DEFAULT_SYN_RETRIES,
+            retries2: DEFAULT_RETRIES2,
+            orphan_retries: 0,
         }
     }
 }

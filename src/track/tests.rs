@@ -863,3 +863,75 @@ mod which_copy_arrived {
         assert_eq!(tw.entered, Timestamp::from_nanos(209_000_000) + AWAY);
     }
 }
+
+mod resets_and_refusals {
+    use super::*;
+
+    #[test]
+    fn an_rst_forged_in_the_servers_name_is_undone_when_the_server_talks_on() {
+        let mut s = established();
+        // A middlebox's RST far outside the client's window.
+        s.s("RST", S_ISN + 1 + (1 << 30), 0, 0);
+        assert_eq!(s.state(Side::Client), Established);
+        s.s("PSH,ACK", S_ISN + 1, C_ISN + 1, 20);
+        assert_eq!(s.state(Side::Server), Established);
+        assert!(!s.conn().segments[4].retransmission);
+        assert_eq!(s.conn().first_rst(), None);
+    }
+
+    #[test]
+    fn an_rst_at_the_receivers_own_ack_counts_when_data_before_it_was_lost() {
+        let mut s = established();
+        s.c("PSH,ACK", C_ISN + 1, S_ISN + 1, 5); // lost on the way
+        s.at(300).c("PSH,ACK", C_ISN + 1, S_ISN + 1, 5);
+        // The client gave up; the server's last ACK was C_ISN + 1.
+        s.s("ACK", S_ISN + 1, C_ISN + 1, 0);
+        s.c("RST", C_ISN + 1, 0, 0);
+        assert_eq!(s.state(Side::Server), Closed);
+    }
+
+    #[test]
+    fn a_listener_that_keeps_dropping_the_ack_stays_in_syn_received() {
+        let mut s = established();
+        for t in [1000, 3000] {
+            s.at(t).s("SYN,ACK", S_ISN, C_ISN + 1, 0);
+            s.c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        }
+        assert_eq!(s.state(Side::Server), SynReceived);
+        // Then a bare RST: no connection there (tcp_abort_on_overflow).
+        s.s("RST", S_ISN + 1, 0, 0);
+        assert_eq!(s.states(Side::Server), vec![Listen, SynReceived, Closed]);
+        assert_eq!(s.conn().no_connection_rst(), Some(Side::Server));
+    }
+
+    #[test]
+    fn once_lost_the_next_ack_of_the_syn_ack_establishes() {
+        let mut s = established();
+        s.at(1000).s("SYN,ACK", S_ISN, C_ISN + 1, 0);
+        s.c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        assert_eq!(s.state(Side::Server), Established);
+    }
+
+    #[test]
+    fn resent_data_nobody_acknowledges_is_given_up_at_tcp_retries2() {
+        let mut s = Script::with(TrackConfig {
+            retries2: 3,
+            ..TrackConfig::default()
+        });
+        s.c("SYN", C_ISN, 0, 0)
+            .s("SYN,ACK", S_ISN, C_ISN + 1, 0)
+            .c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        for t in [100, 300, 700, 1500] {
+            s.at(t).c("PSH,ACK", C_ISN + 1, S_ISN + 1, 5);
+        }
+        let v = s.finish();
+        let m = v[0].marks.last().unwrap();
+        assert_eq!(
+            (m.side, m.to, m.cause),
+            (Side::Client, Closed, Cause::Estimated)
+        );
+        // 200 ms doubling for 3 retries: 1.4 s after the first copy, at the
+        // timer due 1.6 s after the last.
+        assert_eq!(m.time, Timestamp::from_nanos(3_100_000_000) - AWAY);
+    }
+}
