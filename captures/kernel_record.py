@@ -528,6 +528,58 @@ def _(e):
     e.snap("end")
 
 
+@scenario("simultaneous-close", "request and reply, then client and server both call shutdown(SHUT_WR) at the same instant: the FINs cross on the 20 ms path, both go FIN-WAIT-1 -> CLOSING -> TIME-WAIT",
+          tail=0.3)
+def _(e):
+    lst = e.listen()
+    at = []
+
+    def server():
+        c, _ = lst.accept()
+        recv_n(c, len(REQUEST))
+        c.sendall(REPLY)
+        while not at:
+            time.sleep(0.001)
+        time.sleep(max(0, at[0] - time.time()))
+        graceful_close(c)
+    t = e.thread(server)
+    c = e.client(1)
+    c.sendall(REQUEST)
+    recv_n(c, len(REPLY))
+    at.append(time.time() + 0.1)
+    time.sleep(max(0, at[0] - time.time()))
+    graceful_close(c)
+    t.join(5)
+    time.sleep(0.1)
+    e.snap("end")
+
+
+@scenario("late-duplicate-rst", "client closes first; r1 duplicates the client's FIN with the copy 400 ms late: it reaches the server after its socket is gone, the listener answers with an RST whose seq is one below what the client's TIME-WAIT expects, and Linux ignores it (the client stays in TIME-WAIT)",
+          r1=[dict(dir="c2s", flags=["FIN"], nth=1, action="dup", extra_ms=400)], extra_ms=400, tail=0.3)
+def _(e):
+    basic("client")(e)
+    time.sleep(0.5)
+    e.snap("after-rst")
+
+
+@scenario("lost-syn", "r2 drops the client's first SYN; the client resends it after 1 s; then a normal client close",
+          r2=[dict(dir="c2s", flags=["SYN"], nth=1, action="drop")])
+def _(e):
+    basic("client")(e)
+
+
+@scenario("lost-syn-ack", "r1 drops the server's first SYN,ACK; the server resends it after 1 s (the client's resent SYN may cross it); then a normal client close",
+          r1=[dict(dir="s2c", flags=["SYN", "ACK"], nth=1, action="drop")])
+def _(e):
+    basic("client")(e)
+
+
+@scenario("lost-data", "r2 drops the client's request once; the client retransmits it after its RTO (the server ACKs nothing in between); then a normal client close",
+          r2=[dict(dir="c2s", payload=True, nth=1, action="drop")])
+def _(e):
+    basic("client")(e)
+
+
 def backlog(e):
     lst = e.listen(backlog=1)
     e.note("listen(fd, 1), accept() never called; 4 clients: #1, then #2 and #3 5 ms apart 100 ms later, then #4 300 ms later")
