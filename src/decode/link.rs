@@ -33,15 +33,28 @@ pub(crate) const ETH_TEB: u16 = 0x6558;
 
 /// Returns the offset of the IP header inside `data`.
 pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
+    ip_span(link, data).map(|(off, _)| off)
+}
+
+/// Returns where the IP packet starts inside `data` and where the link
+/// layer says it ends: the end of `data`, or sooner when a length field
+/// says so (PPPoE), so that padding after it is not taken for payload.
+pub fn ip_span(link: u32, data: &[u8]) -> Result<(usize, usize), Skip> {
+    let mut end = data.len();
+    let off = ip_start(link, data, &mut end)?;
+    Ok((off, end.max(off)))
+}
+
+fn ip_start(link: u32, data: &[u8], end: &mut usize) -> Result<usize, Skip> {
     match link {
-        LINKTYPE_ETHERNET => ethernet(data, 0),
+        LINKTYPE_ETHERNET => ethernet_in(data, 0, end),
         LINKTYPE_LINUX_SLL => {
             need(data, 0, 16, "Linux cooked v1 header")?;
-            ethertype(data, u16_at(data, 14), 16)
+            ethertype(data, u16_at(data, 14), 16, end)
         }
         LINKTYPE_LINUX_SLL2 => {
             need(data, 0, 20, "Linux cooked v2 header")?;
-            ethertype(data, u16_at(data, 0), 20)
+            ethertype(data, u16_at(data, 0), 20, end)
         }
         LINKTYPE_NULL | LINKTYPE_LOOP => {
             need(data, 0, 4, "loopback family header")?;
@@ -63,15 +76,15 @@ pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
         LINKTYPE_RAW_12 | LINKTYPE_RAW_14 | LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => Ok(0),
         LINKTYPE_C_HDLC => {
             need(data, 0, 4, "Cisco HDLC header")?;
-            ethertype(data, u16_at(data, 2), 4)
+            ethertype(data, u16_at(data, 2), 4, end)
         }
-        LINKTYPE_PPP => ppp(data, 0),
+        LINKTYPE_PPP => ppp(data, 0, end),
         LINKTYPE_NFLOG => nflog(data),
         // IP over InfiniBand: a 40-byte address header, then an EtherType
         // and two reserved bytes.
         LINKTYPE_IPOIB => {
             need(data, 0, 44, "IPoIB header")?;
-            ethertype(data, u16_at(data, 40), 44)
+            ethertype(data, u16_at(data, 40), 44, end)
         }
         LINKTYPE_ARCNET_LINUX => arcnet(data),
         other => Err(Skip::UnsupportedLink(other)),
@@ -80,12 +93,16 @@ pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
 
 /// Ethernet II with any number of VLAN tags (802.1Q, QinQ).
 pub(crate) fn ethernet(data: &[u8], start: usize) -> Result<usize, Skip> {
+    ethernet_in(data, start, &mut data.len())
+}
+
+fn ethernet_in(data: &[u8], start: usize, end: &mut usize) -> Result<usize, Skip> {
     need(data, start, 14, "Ethernet header")?;
-    ethertype(data, u16_at(data, start + 12), start + 14)
+    ethertype(data, u16_at(data, start + 12), start + 14, end)
 }
 
 /// Follows an EtherType chain (VLAN tags, MPLS labels, PPPoE) to IP.
-fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
+fn ethertype(data: &[u8], mut ty: u16, mut off: usize, end: &mut usize) -> Result<usize, Skip> {
     // Bounded: each step consumes at least 4 bytes of the packet.
     loop {
         match ty {
@@ -113,9 +130,13 @@ fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
             }
             ETH_PPPOE => {
                 need(data, off, 6, "PPPoE header")?;
-                return ppp(data, off + 6);
+                // The session's length field ends the PPP frame; what
+                // follows is Ethernet padding, whatever IP claims.
+                let len = usize::from(u16_at(data, off + 4));
+                *end = (*end).min(off + 6 + len);
+                return ppp(data, off + 6, end);
             }
-            ETH_TEB => return ethernet(data, off),
+            ETH_TEB => return ethernet_in(data, off, end),
             _ => return Err(Skip::NotIp),
         }
     }
@@ -123,7 +144,7 @@ fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
 
 /// PPP, with or without the HDLC address/control bytes, 1- or 2-byte
 /// protocol field.
-fn ppp(data: &[u8], mut off: usize) -> Result<usize, Skip> {
+fn ppp(data: &[u8], mut off: usize, end: &mut usize) -> Result<usize, Skip> {
     if data.get(off..off + 2) == Some(&[0xff, 0x03]) {
         off += 2;
     }
@@ -138,7 +159,7 @@ fn ppp(data: &[u8], mut off: usize) -> Result<usize, Skip> {
     };
     match proto {
         0x0021 | 0x0057 => Ok(off + len),
-        0x0281 | 0x0283 => ethertype(data, ETH_MPLS, off + len),
+        0x0281 | 0x0283 => ethertype(data, ETH_MPLS, off + len, end),
         _ => Err(Skip::NotIp),
     }
 }
@@ -213,6 +234,16 @@ mod tests {
         let mut f = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
         f.extend_from_slice(&[0x86, 0xdd]);
         assert_eq!(ip_offset(LINKTYPE_LINUX_SLL, &f), Ok(16));
+    }
+
+    #[test]
+    fn pppoe_length_ends_the_packet_before_the_padding() {
+        let mut f = vec![0u8; 12];
+        // PPPoE session, payload length 42 (PPP protocol + 40 bytes of IP).
+        f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x0f, 0x07, 0x00, 42, 0x00, 0x21]);
+        f.extend_from_slice(&[0u8; 46]);
+        assert_eq!(ip_span(LINKTYPE_ETHERNET, &f), Ok((22, 62)));
+        assert_eq!(ip_offset(LINKTYPE_ETHERNET, &f), Ok(22));
     }
 
     #[test]

@@ -22,6 +22,14 @@ use tcpladder::ladder::{LabelStyle, Ladder};
 use tcpladder::time::{Span, Timestamp};
 use tcpladder::track::{Connection, Side, TrackConfig, Tracker};
 
+/// The stateless decoder, for the TCP segments these properties build.
+fn decode_tcp(link: u32, bytes: &[u8]) -> Result<Segment, Skip> {
+    decode::decode(link, bytes).map(|p| {
+        p.tcp()
+            .unwrap_or_else(|| panic!("an ICMP error, not a TCP segment"))
+    })
+}
+
 /// Every link type the decoder has a rule for.
 const LINKS: [u32; 13] = [0, 1, 9, 12, 14, 101, 104, 108, 113, 228, 229, 239, 276];
 
@@ -784,7 +792,7 @@ proptest! {
     #[test]
     fn well_formed_frames_decode_to_what_was_built(spec in packet_spec()) {
         let f = spec.build();
-        let seg = decode::decode(f.link, &f.built.bytes)
+        let seg = decode_tcp(f.link, &f.built.bytes)
             .map_err(|e| TestCaseError::fail(format!("{e} in {:02x?}", f.built.bytes)))?;
         let (src, dst, ttl) = spec.expected_addrs();
         prop_assert_eq!(seg.src, src);
@@ -812,7 +820,7 @@ proptest! {
     ) {
         let f = spec.build();
         let n = cut.index(f.built.bytes.len() + 1);
-        let got = decode::decode(f.link, &f.built.bytes[..n]);
+        let got = decode_tcp(f.link, &f.built.bytes[..n]);
         if n < f.tcp_at + 20 {
             prop_assert!(got.is_err(), "cut at {} (TCP at {}) gave {:?}", n, f.tcp_at, got);
         } else {
@@ -860,7 +868,7 @@ fn tcp_data_offset_below_five_is_malformed_at_every_link() {
     for doff in 0..5u8 {
         let mut b = f.built.bytes.clone();
         b[f.tcp_at + 12] = doff << 4;
-        match decode::decode(f.link, &b) {
+        match decode_tcp(f.link, &b) {
             Err(Skip::Malformed(e)) => {
                 assert_eq!(e.offset, f.tcp_at + 12);
                 assert!(e.to_string().starts_with("TCP header at offset"), "{e}");
@@ -1521,7 +1529,7 @@ proptest! {
         for (i, (spec, dt)) in specs.iter().enumerate() {
             ts = ts + Span::from_nanos(*dt);
             let f = spec.build();
-            if let Ok(seg) = decode::decode(f.link, &f.built.bytes) {
+            if let Ok(seg) = decode_tcp(f.link, &f.built.bytes) {
                 t.push(&seg, ts, i as u64 + 1);
                 pushed += 1;
             }
