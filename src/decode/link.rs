@@ -19,6 +19,10 @@ pub const LINKTYPE_IPV6: u32 = 229;
 pub const LINKTYPE_LINUX_SLL2: u32 = 276;
 pub const LINKTYPE_ARCNET_LINUX: u32 = 129;
 pub const LINKTYPE_IPOIB: u32 = 242;
+pub const LINKTYPE_IEEE802_11: u32 = 105;
+pub const LINKTYPE_IEEE802_11_RADIOTAP: u32 = 127;
+pub const LINKTYPE_JUNIPER_ETHER: u32 = 178;
+pub const LINKTYPE_PPI: u32 = 192;
 
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
@@ -42,6 +46,9 @@ pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
 pub fn ip_span(link: u32, data: &[u8]) -> Result<(usize, usize), Skip> {
     let mut end = data.len();
     let off = ip_start(link, data, &mut end)?;
+    if off > data.len() {
+        return Err(truncated(data.len(), "link-layer header"));
+    }
     Ok((off, end.max(off)))
 }
 
@@ -87,6 +94,15 @@ fn ip_start(link: u32, data: &[u8], end: &mut usize) -> Result<usize, Skip> {
             ethertype(data, u16_at(data, 40), 44, end)
         }
         LINKTYPE_ARCNET_LINUX => arcnet(data),
+        LINKTYPE_IEEE802_11 => wlan(data, 0, end),
+        // Radiotap: version, pad, then its length (little-endian).
+        LINKTYPE_IEEE802_11_RADIOTAP => {
+            need(data, 0, 4, "radiotap header")?;
+            let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+            wlan(data, len, end)
+        }
+        LINKTYPE_JUNIPER_ETHER => juniper(data, end),
+        LINKTYPE_PPI => ppi(data, end),
         other => Err(Skip::UnsupportedLink(other)),
     }
 }
@@ -198,6 +214,77 @@ fn arcnet(data: &[u8]) -> Result<usize, Skip> {
     }
 }
 
+/// An 802.11 data frame: its MAC header (3 or 4 addresses, QoS control,
+/// HT control), then LLC/SNAP with an EtherType. Management and control
+/// frames, null data and encrypted frames carry no IP that can be read.
+fn wlan(data: &[u8], start: usize, end: &mut usize) -> Result<usize, Skip> {
+    need(data, start, 24, "802.11 header")?;
+    let (fc0, fc1) = (data[start], data[start + 1]);
+    let data_frame = (fc0 >> 2) & 3 == 2;
+    let subtype = fc0 >> 4;
+    if !data_frame || subtype & 0x4 != 0 || fc1 & 0x40 != 0 {
+        return Err(Skip::NotIp);
+    }
+    let mut hdr = 24;
+    if fc1 & 0x03 == 0x03 {
+        hdr += 6; // to and from the distribution system: a fourth address
+    }
+    if subtype & 0x8 != 0 {
+        hdr += 2; // QoS control
+        if fc1 & 0x80 != 0 {
+            hdr += 4; // HT control, on QoS frames with the order bit
+        }
+    }
+    let llc = start + hdr;
+    need(data, llc, 8, "LLC/SNAP header")?;
+    if data[llc..llc + 3] != [0xaa, 0xaa, 0x03] {
+        return Err(Skip::NotIp);
+    }
+    ethertype(data, u16_at(data, llc + 6), llc + 8, end)
+}
+
+/// Juniper's "MGC" header (as tcpdump's print-juniper.c reads it): flags,
+/// optional extension TLVs with their total length, then an Ethernet frame,
+/// or with the "no L2" flag a 4-byte family and the IP packet.
+fn juniper(data: &[u8], end: &mut usize) -> Result<usize, Skip> {
+    need(data, 0, 4, "Juniper header")?;
+    if data[..3] != *b"MGC" {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Link,
+            0,
+            "Juniper magic number is not MGC",
+        )));
+    }
+    let flags = data[3];
+    let mut off = 4;
+    if flags & 0x80 != 0 {
+        need(data, off, 2, "Juniper extension length")?;
+        off += 2 + usize::from(u16_at(data, off));
+    }
+    if flags & 0x02 != 0 {
+        need(data, off, 5, "Juniper family")?;
+        return match data[off + 4] >> 4 {
+            4 | 6 => Ok(off + 4),
+            _ => Err(Skip::NotIp),
+        };
+    }
+    ethernet_in(data, off, end)
+}
+
+/// PPI (per-packet information): a little-endian header length and the
+/// link type of the frame behind it.
+fn ppi(data: &[u8], end: &mut usize) -> Result<usize, Skip> {
+    need(data, 0, 8, "PPI header")?;
+    let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+    let inner = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    match inner {
+        LINKTYPE_ETHERNET => ethernet_in(data, len, end),
+        LINKTYPE_IEEE802_11 => wlan(data, len, end),
+        LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => Ok(len),
+        other => Err(Skip::UnsupportedLink(other)),
+    }
+}
+
 fn u16_at(data: &[u8], off: usize) -> u16 {
     u16::from_be_bytes([data[off], data[off + 1]])
 }
@@ -244,6 +331,32 @@ mod tests {
         f.extend_from_slice(&[0u8; 46]);
         assert_eq!(ip_span(LINKTYPE_ETHERNET, &f), Ok((22, 62)));
         assert_eq!(ip_offset(LINKTYPE_ETHERNET, &f), Ok(22));
+    }
+
+    #[test]
+    fn juniper_ppi_and_wlan_framings() {
+        // MGC, flags with extensions (4 bytes of TLVs), then Ethernet.
+        let mut j = b"MGC\x80".to_vec();
+        j.extend_from_slice(&[0, 4, 3, 1, 1, 0]);
+        j.extend_from_slice(&[0u8; 12]);
+        j.extend_from_slice(&[0x08, 0x00]);
+        assert_eq!(ip_offset(LINKTYPE_JUNIPER_ETHER, &j), Ok(24));
+        // 802.11 QoS data to the AP, LLC/SNAP, IPv4.
+        let mut w = vec![0x88, 0x01];
+        w.extend_from_slice(&[0u8; 24]);
+        w.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        assert_eq!(ip_offset(LINKTYPE_IEEE802_11, &w), Ok(34));
+        // The same frame behind an 8-byte PPI header.
+        let mut p = vec![0, 0, 8, 0, 105, 0, 0, 0];
+        p.extend_from_slice(&w);
+        assert_eq!(ip_offset(LINKTYPE_PPI, &p), Ok(42));
+        // A beacon (management) carries no IP; encrypted data neither.
+        assert_eq!(
+            ip_offset(LINKTYPE_IEEE802_11, &[0x80; 40]),
+            Err(Skip::NotIp)
+        );
+        w[1] |= 0x40;
+        assert_eq!(ip_offset(LINKTYPE_IEEE802_11, &w), Err(Skip::NotIp));
     }
 
     #[test]

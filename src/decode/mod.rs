@@ -200,7 +200,13 @@ struct Frame<'a> {
 
 fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let data = f.data;
-    let bytes = &data[off..];
+    let Some(bytes) = data.get(off..) else {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Ip,
+            data.len(),
+            "the packet ends before its IP header",
+        )));
+    };
     let (slice, ext_err) = LaxIpSlice::from_slice(bytes)
         .map_err(|e| Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())))?;
     let payload = slice.payload();
@@ -475,6 +481,9 @@ fn icmp_error(
     }))
 }
 
+/// GRE's protocol type for Cisco WCCP.
+const WCCP: u16 = 0x883e;
+
 /// GRE without routing: flags, protocol, then optional checksum, key and
 /// sequence words (RFC 2784/2890).
 fn gre(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
@@ -509,6 +518,17 @@ fn gre(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet,
     match proto {
         0x0800 | 0x86dd => ip(f, inner, depth, ctx),
         link::ETH_TEB => ip(f, link::ethernet(data, inner)?, depth, ctx),
+        // Cisco WCCP redirection: a 4-byte redirect header before the IP
+        // packet, unless the packet follows at once (as Wireshark tells).
+        WCCP => match data.get(inner).map(|b| b >> 4) {
+            Some(4) => ip(f, inner, depth, ctx),
+            _ if inner + 4 <= data.len() => ip(f, inner + 4, depth, ctx),
+            _ => Err(Skip::Malformed(DecodeError::new(
+                Layer::Tunnel,
+                inner,
+                "WCCP redirect header is cut short",
+            ))),
+        },
         _ => Err(Skip::NotTcp),
     }
 }
