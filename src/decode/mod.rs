@@ -224,6 +224,9 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
         IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => {
             return udp_tunnel(f, start, depth + 1, ctx);
         }
+        IpNumber::IP_COMP if depth < MAX_TUNNEL_DEPTH => {
+            return ipcomp(f, start, &slice, depth + 1, ctx);
+        }
         IpNumber::ICMP if !v6 => return icmp_error(f, start, &slice, IcmpVersion::V4),
         IpNumber::IPV6_ICMP if v6 => return icmp_error(f, start, &slice, IcmpVersion::V6),
         _ => {
@@ -275,6 +278,45 @@ fn addresses(slice: &LaxIpSlice<'_>) -> (IpAddr, IpAddr, u8) {
             )
         }
     }
+}
+
+/// IPComp (RFC 3173): a 4-byte header (next header, flags, CPI), then the
+/// payload compressed. Only DEFLATE (RFC 2394) is read, whatever the CPI
+/// says (negotiated CPIs do not name the algorithm): a payload that does
+/// not inflate is not TCP, as far as this decoder can tell. In tunnel mode
+/// an IP packet comes out, in transport mode the TCP segment itself. The
+/// inflated bytes are the only allocation on this path.
+fn ipcomp(
+    f: Frame<'_>,
+    off: usize,
+    outer: &LaxIpSlice<'_>,
+    depth: u8,
+    ctx: &mut Ctx<'_>,
+) -> Result<Packet, Skip> {
+    let b = &f.data[off..];
+    if b.len() < 4 {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Tunnel,
+            off,
+            "IPComp header is cut short",
+        )));
+    }
+    let next = b[0];
+    if !matches!(next, 4 | 6 | 41) {
+        return Err(Skip::NotTcp);
+    }
+    let Ok(plain) = miniz_oxide::inflate::decompress_to_vec_with_limit(&b[4..], 65535) else {
+        return Err(Skip::NotTcp);
+    };
+    let inner = Frame {
+        data: &plain,
+        whole: f.whole,
+    };
+    if next == 6 {
+        let (src, dst, ttl) = addresses(outer);
+        return tcp(inner, 0, src, dst, ttl, plain.len()).map(Packet::Tcp);
+    }
+    ip(inner, 0, depth, ctx)
 }
 
 /// An IP fragment: handed to the reassembler when there is one; the packet
@@ -832,6 +874,24 @@ mod tests {
             decode(link::LINKTYPE_RAW, &udp(53, &geneve)),
             Err(Skip::NotTcp)
         );
+    }
+
+    #[test]
+    fn ipcomp_deflate_in_tunnel_and_transport_mode() {
+        let inner = ipv4_tcp(1026, 80, 5, 6, 0x18, 300);
+        let mut tunnel = vec![4, 0, 0xee, 0xd1];
+        tunnel.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&inner, 6));
+        let p = testpkt::ipv4(108, [10, 0, 0, 1], [10, 0, 0, 2], &tunnel);
+        let s = decode_frame(link::LINKTYPE_RAW, &p, p.len() as u32).unwrap();
+        assert_eq!((s.src.port(), s.len), (1026, 300));
+        let mut transport = vec![6, 0, 0, 2];
+        transport.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&inner[20..], 6));
+        let p = testpkt::ipv4(108, [10, 0, 0, 1], [10, 0, 0, 2], &transport);
+        let s = decode_frame(link::LINKTYPE_RAW, &p, p.len() as u32).unwrap();
+        assert_eq!((s.dst.port(), s.len), (80, 300));
+        // Another algorithm (or damage) does not inflate: not TCP.
+        let p = testpkt::ipv4(108, [10, 0, 0, 1], [10, 0, 0, 2], &[4, 0, 0, 3, 0xff, 0xff]);
+        assert_eq!(decode(link::LINKTYPE_RAW, &p), Err(Skip::NotTcp));
     }
 
     #[test]

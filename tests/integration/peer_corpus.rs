@@ -44,7 +44,10 @@ use tcpladder::decode::{self, Skip};
 use tcpladder::track::TrackConfig;
 
 /// Share of tshark's segments we must reproduce exactly.
-const MIN_AGREEMENT_PERCENT: f64 = 99.6;
+/// 99.86% is 5774 of the 5782 segments: what is left is a server using
+/// two ISNs with TCP Fast Open (the tracker's) and overlapping fragments
+/// that Linux drops and tshark reassembles (docs/performance.md).
+const MIN_AGREEMENT_PERCENT: f64 = 99.86;
 /// How many of the worst captures the report names.
 const WORST_SHOWN: usize = 15;
 
@@ -416,7 +419,7 @@ fn peer_corpus_agrees_with_tshark() {
     assert!(
         share >= MIN_AGREEMENT_PERCENT,
         "peer corpus: only {share:.2}% of tshark's segments agree \
-         (need {MIN_AGREEMENT_PERCENT:.1}%); see the report above or in {}",
+         (need {MIN_AGREEMENT_PERCENT:.2}%); see the report above or in {}",
         path.display()
     );
 }
