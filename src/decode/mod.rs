@@ -328,7 +328,13 @@ fn fragment(
     depth: u8,
     ctx: &mut Ctx<'_>,
 ) -> Result<Packet, Skip> {
-    let Some(reassembler) = ctx.reassembler.as_deref_mut() else {
+    // A reassembled packet is decoded one level deeper, like a tunnel, so
+    // fragments nested in reassembled data cannot recurse without bound.
+    let Some(reassembler) = ctx
+        .reassembler
+        .as_deref_mut()
+        .filter(|_| depth < MAX_TUNNEL_DEPTH)
+    else {
         return Err(Skip::Fragment);
     };
     let bytes = &f.data[off..];
@@ -403,7 +409,7 @@ fn fragment(
                 whole: d.whole,
             },
             0,
-            depth,
+            depth + 1,
             ctx,
         ),
         _ => Err(Skip::FragmentHeld),

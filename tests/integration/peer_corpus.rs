@@ -608,3 +608,45 @@ fn icmp_errors_of_a_real_capture_agree_with_tshark() {
         );
     }
 }
+
+/// Fragments through analysis: held apart from skipped packets, the
+/// segment on the frame that completed it (as tshark numbers it), and the
+/// overlapping datagram Linux would drop reported as never completed.
+#[test]
+fn fragments_of_real_captures_are_counted() {
+    let dir = corpus_dir();
+    let syn =
+        dir.join("suricata-verify/tests/defrag/bug-6887-defrag-ipv4-tcp-syn/frag-ip-tcp-syn.pcap");
+    let overlap = dir.join("zeek/testing/btest/Traces/ipv4/fragmented-4.pcap");
+    if !syn.is_file() || !overlap.is_file() {
+        eprintln!("peer corpus fragments: SKIPPED — captures not found");
+        return;
+    }
+    let run = |p: &Path| {
+        analyze_file(p, Filter::default(), TrackConfig::default())
+            .unwrap_or_else(|e| panic!("{}: {}", p.display(), e.problem))
+    };
+    let (conns, report) = run(&syn);
+    assert_eq!(report.reassembled, 1);
+    assert_eq!(report.fragments_never_completed, 0);
+    assert_eq!(report.skipped_total(), 0);
+    let frames: Vec<u64> = conns
+        .iter()
+        .flat_map(|c| c.segments.iter().map(|s| s.frame))
+        .collect();
+    assert_eq!(
+        frames,
+        [3],
+        "the SYN is frame 3, the fragment that completed it"
+    );
+    assert_eq!(report.fragments_held, 2);
+    let (_, report) = run(&overlap);
+    assert_eq!((report.fragments_held, report.reassembled), (4, 0));
+    assert_eq!(report.fragments_never_completed, 4);
+    assert!(
+        report
+            .warnings()
+            .iter()
+            .any(|w| w.contains("never completed"))
+    );
+}
