@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::capture::{CaptureError, CaptureFile, Ending, Record, UNKNOWN_INTERFACE};
-use crate::decode::{self, DecodeError, Layer, Skip, SkipKind};
+use crate::decode::{self, DecodeError, Decoder, Layer, Packet, Skip, SkipKind};
 use crate::time::Timestamp;
 use crate::track::{Connection, TrackConfig, Tracker};
 
@@ -18,8 +18,11 @@ pub struct Filter {
 
 impl Filter {
     fn keeps(&self, seg: &decode::Segment) -> bool {
-        self.port
-            .is_none_or(|p| seg.src.port() == p || seg.dst.port() == p)
+        self.keeps_ports(seg.src.port(), seg.dst.port())
+    }
+
+    fn keeps_ports(&self, a: u16, b: u16) -> bool {
+        self.port.is_none_or(|p| a == p || b == p)
     }
 }
 
@@ -29,8 +32,21 @@ pub struct ReadReport {
     pub file: String,
     pub packets: u64,
     pub tcp_segments: u64,
-    /// TCP segments left out by the filter.
+    /// ICMP and ICMPv6 errors quoting a TCP segment the filter keeps.
+    pub icmp_errors: u64,
+    /// TCP segments (and ICMP errors, by their quoted ports) left out by
+    /// the filter.
     pub filtered_out: u64,
+    /// IP fragments that completed nothing when they arrived: held for
+    /// reassembly, duplicates, or dropped with their datagram. Not counted
+    /// as skipped.
+    pub fragments_held: u64,
+    /// Datagrams reassembled (each counted once more, as what it decoded to).
+    pub reassembled: u64,
+    /// Held fragments whose datagram never completed: timed out, evicted,
+    /// dropped (overlaps, inconsistent ends, too long) or still incomplete
+    /// when the capture ended. Set by [`ReadReport::finish_fragments`].
+    pub fragments_never_completed: u64,
     pub skipped: BTreeMap<SkipKind, u64>,
     pub unsupported_links: BTreeMap<u32, u64>,
     /// The first damaged packet, to show as an example.
@@ -52,6 +68,12 @@ impl ReadReport {
         if let Some(msg) = self.ending.as_ref().and_then(|e| e.warning(&self.file)) {
             w.push(msg);
         }
+        if self.fragments_never_completed > 0 {
+            w.push(format!(
+                "{}: {} IP fragment(s) never completed a datagram",
+                self.file, self.fragments_never_completed
+            ));
+        }
         if let Some((frame, e)) = &self.first_undecodable {
             let n = self
                 .skipped
@@ -70,6 +92,13 @@ impl ReadReport {
             ));
         }
         w
+    }
+
+    /// Takes the decoder's final fragment counts (at the end of a capture).
+    pub fn finish_fragments(&mut self, decoder: &Decoder) {
+        let r = decoder.reassembly();
+        self.reassembled = r.reassembled;
+        self.fragments_never_completed = r.fragments_lost + decoder.pending_fragments().1;
     }
 
     fn note_time(&mut self, ts: Timestamp) {
@@ -136,8 +165,9 @@ fn run(
         file: file.name().to_string(),
         ..ReadReport::default()
     };
+    let mut decoder = Decoder::default();
     let ending = file.for_each(|rec| {
-        feed(rec, filter, tracker, &mut report);
+        feed(rec, filter, &mut decoder, tracker, &mut report);
         if tracker.config().stream && tracker.has_done() {
             for c in tracker.take_done() {
                 done(c);
@@ -145,11 +175,19 @@ fn run(
         }
     })?;
     report.ending = Some(ending);
+    report.finish_fragments(&decoder);
     Ok(report)
 }
 
-/// One record through decode and track.
-pub fn feed(rec: &Record<'_>, filter: Filter, tracker: &mut Tracker, report: &mut ReadReport) {
+/// One record through decode and track. `decoder` carries the IP
+/// fragments between records: use one per capture.
+pub fn feed(
+    rec: &Record<'_>,
+    filter: Filter,
+    decoder: &mut Decoder,
+    tracker: &mut Tracker,
+    report: &mut ReadReport,
+) {
     report.packets += 1;
     report.note_time(rec.ts);
     let decoded = if rec.link == UNKNOWN_INTERFACE {
@@ -162,10 +200,10 @@ pub fn feed(rec: &Record<'_>, filter: Filter, tracker: &mut Tracker, report: &mu
             ),
         )))
     } else {
-        decode::decode_frame(rec.link, rec.data, rec.orig_len)
+        decoder.decode(rec.link, rec.data, rec.orig_len, rec.ts)
     };
     match decoded {
-        Ok(seg) => {
+        Ok(Packet::Tcp(seg)) => {
             report.tcp_segments += 1;
             if filter.keeps(&seg) {
                 tracker.push(&seg, rec.ts, rec.frame);
@@ -173,6 +211,15 @@ pub fn feed(rec: &Record<'_>, filter: Filter, tracker: &mut Tracker, report: &mu
                 report.filtered_out += 1;
             }
         }
+        Ok(Packet::IcmpError(err)) => {
+            if filter.keeps_ports(err.quoted_src.port(), err.quoted_dst.port()) {
+                report.icmp_errors += 1;
+                tracker.push_icmp(&err, rec.ts, rec.frame);
+            } else {
+                report.filtered_out += 1;
+            }
+        }
+        Err(Skip::FragmentHeld) => report.fragments_held += 1,
         Err(skip) => {
             *report.skipped.entry(skip.kind()).or_default() += 1;
             match skip {

@@ -13,6 +13,7 @@ use clap::Parser;
 use tcpladder::analysis::{self, Filter, ReadReport};
 use tcpladder::capture::live::{self, LiveCapture, LiveConfig, LiveError, LiveMsg};
 use tcpladder::cli::{AnalyzeArgs, Cli, Command, ExportArgs, LiveArgs, ReplayArgs, StatsArgs};
+use tcpladder::decode::Decoder;
 use tcpladder::export::stream::StreamPrinter;
 use tcpladder::export::{ExportOptions, Format, save};
 use tcpladder::export::{json, text};
@@ -250,6 +251,7 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
 
 /// `live --no-tui`: what was captured so far.
 struct LineSession {
+    decoder: Decoder,
     tracker: Tracker,
     finished: Vec<tcpladder::track::Connection>,
     report: ReadReport,
@@ -267,7 +269,13 @@ impl LineSession {
                 for p in &batch {
                     let rec = p.record();
                     let before = self.report.tcp_segments;
-                    analysis::feed(&rec, Filter::default(), &mut self.tracker, &mut self.report);
+                    analysis::feed(
+                        &rec,
+                        Filter::default(),
+                        &mut self.decoder,
+                        &mut self.tracker,
+                        &mut self.report,
+                    );
                     self.finished.extend(self.tracker.take_done());
                     let new_segment = self.report.tcp_segments > before;
                     if new_segment && self.print_lines {
@@ -303,6 +311,7 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
         .context("installing the Ctrl-C handler")?;
     let cfg = l.tracking.track_config();
     let mut session = LineSession {
+        decoder: Decoder::default(),
         tracker: Tracker::new(cfg),
         finished: Vec::new(),
         report: ReadReport::default(),
@@ -333,6 +342,7 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
             done = session.handle(msg, &mut out)?;
         }
     }
+    session.report.finish_fragments(&session.decoder);
     let end = session.report.last_ts.unwrap_or_else(wall_now);
     let mut all = session.tracker.finish(end);
     all.extend(session.finished);

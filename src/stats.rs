@@ -39,6 +39,9 @@ pub struct StatsDoc {
     pub packets: u64,
     pub tcp_segments: u64,
     pub skipped: Skipped,
+    /// ICMP and ICMPv6 errors quoting a TCP segment.
+    pub icmp_errors: u64,
+    pub ip_fragments: Fragments,
     pub filtered_out: u64,
     pub connections: u64,
     pub by_opening: BTreeMap<&'static str, u64>,
@@ -61,6 +64,15 @@ pub struct Skipped {
     pub undecodable: u64,
 }
 
+/// IP fragments: held for reassembly (not skipped), the datagrams they
+/// made, and those that never completed one.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fragments {
+    pub held: u64,
+    pub reassembled: u64,
+    pub never_completed: u64,
+}
+
 impl StatsDoc {
     pub fn new(report: &ReadReport, totals: &Totals) -> StatsDoc {
         let get = |k| report.skipped.get(&k).copied().unwrap_or(0);
@@ -78,6 +90,12 @@ impl StatsDoc {
                 ip_fragment: get(SkipKind::Fragment),
                 unsupported_link_type: get(SkipKind::UnsupportedLink),
                 undecodable: get(SkipKind::Undecodable),
+            },
+            icmp_errors: report.icmp_errors,
+            ip_fragments: Fragments {
+                held: report.fragments_held,
+                reassembled: report.reassembled,
+                never_completed: report.fragments_never_completed,
             },
             filtered_out: report.filtered_out,
             connections: totals.connections,
@@ -106,6 +124,17 @@ impl StatsDoc {
             "packets skipped    {} (not TCP {}, IP fragment {}, unsupported link type {}, undecodable {})",
             k.total, k.not_tcp, k.ip_fragment, k.unsupported_link_type, k.undecodable
         );
+        if self.icmp_errors > 0 {
+            let _ = writeln!(s, "ICMP errors        {} (quoting TCP)", self.icmp_errors);
+        }
+        let f = &self.ip_fragments;
+        if f.held > 0 {
+            let _ = writeln!(
+                s,
+                "IP fragments       {} held for reassembly, {} datagram(s) reassembled, {} never completed",
+                f.held, f.reassembled, f.never_completed
+            );
+        }
         if self.filtered_out > 0 {
             let _ = writeln!(s, "filtered out       {}", self.filtered_out);
         }

@@ -34,13 +34,28 @@ pub struct LiveConfig {
     pub filter: String,
 }
 
+/// ICMP and ICMPv6 errors, whatever they quote (the decoder keeps those
+/// that quote TCP). ICMPv4: destination unreachable, source quench, time
+/// exceeded, parameter problem. ICMPv6: types 1 to 4, read at `ip6[40]`,
+/// which is only the ICMPv6 type when no extension header comes first; BPF
+/// cannot follow IPv6 extension headers by offset, and libpcap's `icmp6`
+/// itself only looks at the fixed header's next header, so an ICMPv6 error
+/// behind an extension header is missed. Errors are rarely sent that way.
+/// BPF has no set membership (`in`): each type is compared on its own.
+const ICMP_ERRORS: &str = "(icmp and (icmp[0] = 3 or icmp[0] = 4 or icmp[0] = 11 or icmp[0] = 12)) \
+                           or (icmp6 and ip6[40] >= 1 and ip6[40] <= 4)";
+
 impl LiveConfig {
-    /// `-p PORT` and `-f BPF` combined, as tcpdump would take them.
+    /// `-p PORT` and `-f BPF` combined, as tcpdump would take them: TCP on
+    /// the port, or an ICMP/ICMPv6 error (the port of the segment an error
+    /// quotes is checked after decoding), and then the user's filter.
     pub fn filter_for(port: Option<u16>, bpf: Option<&str>) -> String {
-        let mut f = String::from("tcp");
-        if let Some(p) = port {
-            f.push_str(&format!(" port {p}"));
-        }
+        let tcp = match port {
+            Some(p) => format!("tcp port {p}"),
+            None => String::from("tcp"),
+        };
+        // BPF's `and` and `or` have equal precedence: parenthesize.
+        let mut f = format!("({tcp}) or {ICMP_ERRORS}");
         if let Some(b) = bpf {
             f = format!("({f}) and ({b})");
         }
@@ -250,5 +265,84 @@ impl LiveHandle {
 impl Drop for LiveHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap::Capture;
+
+    /// An Ethernet frame around an IPv4 packet of protocol `proto`.
+    fn ether_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0]);
+        let total = (20 + payload.len()) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// An Ethernet frame around an IPv6 packet of next header `next`.
+    fn ether_ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[next, 64]);
+        f.extend_from_slice(&[0; 32]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn the_filter_compiles_for_every_live_link_type() {
+        for link in [1, 113, 276] {
+            let dead = Capture::dead(Linktype(link)).expect("a dead capture");
+            for f in [
+                LiveConfig::filter_for(None, None),
+                LiveConfig::filter_for(Some(9502), None),
+                LiveConfig::filter_for(Some(443), Some("host 10.0.0.1")),
+            ] {
+                if let Err(e) = dead.compile(&f, true) {
+                    panic!("link type {link}: '{f}' does not compile: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_filter_keeps_tcp_on_the_port_and_icmp_errors_only() {
+        let dead = Capture::dead(Linktype(1)).expect("a dead capture");
+        let prog = dead
+            .compile(&LiveConfig::filter_for(Some(9502), None), true)
+            .expect("compiles");
+        let mut tcp = vec![0u8; 20];
+        tcp[2..4].copy_from_slice(&9502u16.to_be_bytes());
+        tcp[12] = 0x50;
+        assert!(prog.filter(&ether_ipv4(6, &tcp)), "TCP to the port");
+        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+        assert!(!prog.filter(&ether_ipv4(6, &tcp)), "TCP to another port");
+        for ty in [3u8, 4, 11, 12] {
+            assert!(
+                prog.filter(&ether_ipv4(1, &[ty, 0, 0, 0, 0, 0, 0, 0])),
+                "ICMP {ty}"
+            );
+        }
+        assert!(
+            !prog.filter(&ether_ipv4(1, &[8, 0, 0, 0, 0, 0, 0, 0])),
+            "echo"
+        );
+        for ty in 1u8..=4 {
+            assert!(
+                prog.filter(&ether_ipv6(58, &[ty, 0, 0, 0, 0, 0, 0, 0])),
+                "ICMPv6 {ty}"
+            );
+        }
+        assert!(
+            !prog.filter(&ether_ipv6(58, &[128, 0, 0, 0, 0, 0, 0, 0])),
+            "echo6"
+        );
+        assert!(!prog.filter(&ether_ipv4(17, &[0; 8])), "UDP");
     }
 }

@@ -10,6 +10,7 @@ pub enum Layer {
     Link,
     Ip,
     Tunnel,
+    Icmp,
     Tcp,
 }
 
@@ -19,6 +20,7 @@ impl fmt::Display for Layer {
             Layer::Link => "link layer",
             Layer::Ip => "IP header",
             Layer::Tunnel => "tunnel header",
+            Layer::Icmp => "ICMP message",
             Layer::Tcp => "TCP header",
         })
     }
@@ -50,8 +52,12 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, ...).
     NotTcp,
-    /// A non-first IP fragment, or a first fragment: not reassembled.
+    /// An IP fragment, from the stateless decoder (no reassembly).
     Fragment,
+    /// An IP fragment the [`Decoder`](super::Decoder) keeps for reassembly
+    /// (or ignores as a duplicate, or dropped with its datagram): it
+    /// completes nothing yet. Counted apart from the skipped packets.
+    FragmentHeld,
     /// A link type this decoder has no rule for.
     UnsupportedLink(u32),
     /// A header that is damaged or cut before the TCP header ends.
@@ -71,7 +77,7 @@ impl Skip {
     pub fn kind(&self) -> SkipKind {
         match self {
             Skip::NotIp | Skip::NotTcp => SkipKind::NotTcp,
-            Skip::Fragment => SkipKind::Fragment,
+            Skip::Fragment | Skip::FragmentHeld => SkipKind::Fragment,
             Skip::UnsupportedLink(_) => SkipKind::UnsupportedLink,
             Skip::Malformed(_) => SkipKind::Undecodable,
         }
@@ -84,6 +90,7 @@ impl fmt::Display for Skip {
             Skip::NotIp => f.write_str("not an IP packet"),
             Skip::NotTcp => f.write_str("not TCP"),
             Skip::Fragment => f.write_str("IP fragment (not reassembled)"),
+            Skip::FragmentHeld => f.write_str("IP fragment (held for reassembly)"),
             Skip::UnsupportedLink(l) => write!(f, "unsupported link type {l}"),
             Skip::Malformed(e) => e.fmt(f),
         }

@@ -19,6 +19,10 @@ pub const LINKTYPE_IPV6: u32 = 229;
 pub const LINKTYPE_LINUX_SLL2: u32 = 276;
 pub const LINKTYPE_ARCNET_LINUX: u32 = 129;
 pub const LINKTYPE_IPOIB: u32 = 242;
+pub const LINKTYPE_IEEE802_11: u32 = 105;
+pub const LINKTYPE_IEEE802_11_RADIOTAP: u32 = 127;
+pub const LINKTYPE_JUNIPER_ETHER: u32 = 178;
+pub const LINKTYPE_PPI: u32 = 192;
 
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
@@ -33,15 +37,31 @@ pub(crate) const ETH_TEB: u16 = 0x6558;
 
 /// Returns the offset of the IP header inside `data`.
 pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
+    ip_span(link, data).map(|(off, _)| off)
+}
+
+/// Returns where the IP packet starts inside `data` and where the link
+/// layer says it ends: the end of `data`, or sooner when a length field
+/// says so (PPPoE), so that padding after it is not taken for payload.
+pub fn ip_span(link: u32, data: &[u8]) -> Result<(usize, usize), Skip> {
+    let mut end = data.len();
+    let off = ip_start(link, data, &mut end)?;
+    if off > data.len() {
+        return Err(truncated(data.len(), "link-layer header"));
+    }
+    Ok((off, end.max(off)))
+}
+
+fn ip_start(link: u32, data: &[u8], end: &mut usize) -> Result<usize, Skip> {
     match link {
-        LINKTYPE_ETHERNET => ethernet(data, 0),
+        LINKTYPE_ETHERNET => ethernet_in(data, 0, end),
         LINKTYPE_LINUX_SLL => {
             need(data, 0, 16, "Linux cooked v1 header")?;
-            ethertype(data, u16_at(data, 14), 16)
+            ethertype(data, u16_at(data, 14), 16, end)
         }
         LINKTYPE_LINUX_SLL2 => {
             need(data, 0, 20, "Linux cooked v2 header")?;
-            ethertype(data, u16_at(data, 0), 20)
+            ethertype(data, u16_at(data, 0), 20, end)
         }
         LINKTYPE_NULL | LINKTYPE_LOOP => {
             need(data, 0, 4, "loopback family header")?;
@@ -63,29 +83,42 @@ pub fn ip_offset(link: u32, data: &[u8]) -> Result<usize, Skip> {
         LINKTYPE_RAW_12 | LINKTYPE_RAW_14 | LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => Ok(0),
         LINKTYPE_C_HDLC => {
             need(data, 0, 4, "Cisco HDLC header")?;
-            ethertype(data, u16_at(data, 2), 4)
+            ethertype(data, u16_at(data, 2), 4, end)
         }
-        LINKTYPE_PPP => ppp(data, 0),
+        LINKTYPE_PPP => ppp(data, 0, end),
         LINKTYPE_NFLOG => nflog(data),
         // IP over InfiniBand: a 40-byte address header, then an EtherType
         // and two reserved bytes.
         LINKTYPE_IPOIB => {
             need(data, 0, 44, "IPoIB header")?;
-            ethertype(data, u16_at(data, 40), 44)
+            ethertype(data, u16_at(data, 40), 44, end)
         }
         LINKTYPE_ARCNET_LINUX => arcnet(data),
+        LINKTYPE_IEEE802_11 => wlan(data, 0, end),
+        // Radiotap: version, pad, then its length (little-endian).
+        LINKTYPE_IEEE802_11_RADIOTAP => {
+            need(data, 0, 4, "radiotap header")?;
+            let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+            wlan(data, len, end)
+        }
+        LINKTYPE_JUNIPER_ETHER => juniper(data, end),
+        LINKTYPE_PPI => ppi(data, end),
         other => Err(Skip::UnsupportedLink(other)),
     }
 }
 
 /// Ethernet II with any number of VLAN tags (802.1Q, QinQ).
 pub(crate) fn ethernet(data: &[u8], start: usize) -> Result<usize, Skip> {
+    ethernet_in(data, start, &mut data.len())
+}
+
+fn ethernet_in(data: &[u8], start: usize, end: &mut usize) -> Result<usize, Skip> {
     need(data, start, 14, "Ethernet header")?;
-    ethertype(data, u16_at(data, start + 12), start + 14)
+    ethertype(data, u16_at(data, start + 12), start + 14, end)
 }
 
 /// Follows an EtherType chain (VLAN tags, MPLS labels, PPPoE) to IP.
-fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
+fn ethertype(data: &[u8], mut ty: u16, mut off: usize, end: &mut usize) -> Result<usize, Skip> {
     // Bounded: each step consumes at least 4 bytes of the packet.
     loop {
         match ty {
@@ -113,9 +146,13 @@ fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
             }
             ETH_PPPOE => {
                 need(data, off, 6, "PPPoE header")?;
-                return ppp(data, off + 6);
+                // The session's length field ends the PPP frame; what
+                // follows is Ethernet padding, whatever IP claims.
+                let len = usize::from(u16_at(data, off + 4));
+                *end = (*end).min(off + 6 + len);
+                return ppp(data, off + 6, end);
             }
-            ETH_TEB => return ethernet(data, off),
+            ETH_TEB => return ethernet_in(data, off, end),
             _ => return Err(Skip::NotIp),
         }
     }
@@ -123,7 +160,7 @@ fn ethertype(data: &[u8], mut ty: u16, mut off: usize) -> Result<usize, Skip> {
 
 /// PPP, with or without the HDLC address/control bytes, 1- or 2-byte
 /// protocol field.
-fn ppp(data: &[u8], mut off: usize) -> Result<usize, Skip> {
+fn ppp(data: &[u8], mut off: usize, end: &mut usize) -> Result<usize, Skip> {
     if data.get(off..off + 2) == Some(&[0xff, 0x03]) {
         off += 2;
     }
@@ -138,7 +175,7 @@ fn ppp(data: &[u8], mut off: usize) -> Result<usize, Skip> {
     };
     match proto {
         0x0021 | 0x0057 => Ok(off + len),
-        0x0281 | 0x0283 => ethertype(data, ETH_MPLS, off + len),
+        0x0281 | 0x0283 => ethertype(data, ETH_MPLS, off + len, end),
         _ => Err(Skip::NotIp),
     }
 }
@@ -174,6 +211,77 @@ fn arcnet(data: &[u8]) -> Result<usize, Skip> {
         0xd4 => Ok(8),
         0xf0 => Ok(5),
         _ => Err(Skip::NotIp),
+    }
+}
+
+/// An 802.11 data frame: its MAC header (3 or 4 addresses, QoS control,
+/// HT control), then LLC/SNAP with an EtherType. Management and control
+/// frames, null data and encrypted frames carry no IP that can be read.
+fn wlan(data: &[u8], start: usize, end: &mut usize) -> Result<usize, Skip> {
+    need(data, start, 24, "802.11 header")?;
+    let (fc0, fc1) = (data[start], data[start + 1]);
+    let data_frame = (fc0 >> 2) & 3 == 2;
+    let subtype = fc0 >> 4;
+    if !data_frame || subtype & 0x4 != 0 || fc1 & 0x40 != 0 {
+        return Err(Skip::NotIp);
+    }
+    let mut hdr = 24;
+    if fc1 & 0x03 == 0x03 {
+        hdr += 6; // to and from the distribution system: a fourth address
+    }
+    if subtype & 0x8 != 0 {
+        hdr += 2; // QoS control
+        if fc1 & 0x80 != 0 {
+            hdr += 4; // HT control, on QoS frames with the order bit
+        }
+    }
+    let llc = start + hdr;
+    need(data, llc, 8, "LLC/SNAP header")?;
+    if data[llc..llc + 3] != [0xaa, 0xaa, 0x03] {
+        return Err(Skip::NotIp);
+    }
+    ethertype(data, u16_at(data, llc + 6), llc + 8, end)
+}
+
+/// Juniper's "MGC" header (as tcpdump's print-juniper.c reads it): flags,
+/// optional extension TLVs with their total length, then an Ethernet frame,
+/// or with the "no L2" flag a 4-byte family and the IP packet.
+fn juniper(data: &[u8], end: &mut usize) -> Result<usize, Skip> {
+    need(data, 0, 4, "Juniper header")?;
+    if data[..3] != *b"MGC" {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Link,
+            0,
+            "Juniper magic number is not MGC",
+        )));
+    }
+    let flags = data[3];
+    let mut off = 4;
+    if flags & 0x80 != 0 {
+        need(data, off, 2, "Juniper extension length")?;
+        off += 2 + usize::from(u16_at(data, off));
+    }
+    if flags & 0x02 != 0 {
+        need(data, off, 5, "Juniper family")?;
+        return match data[off + 4] >> 4 {
+            4 | 6 => Ok(off + 4),
+            _ => Err(Skip::NotIp),
+        };
+    }
+    ethernet_in(data, off, end)
+}
+
+/// PPI (per-packet information): a little-endian header length and the
+/// link type of the frame behind it.
+fn ppi(data: &[u8], end: &mut usize) -> Result<usize, Skip> {
+    need(data, 0, 8, "PPI header")?;
+    let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+    let inner = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    match inner {
+        LINKTYPE_ETHERNET => ethernet_in(data, len, end),
+        LINKTYPE_IEEE802_11 => wlan(data, len, end),
+        LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => Ok(len),
+        other => Err(Skip::UnsupportedLink(other)),
     }
 }
 
@@ -213,6 +321,42 @@ mod tests {
         let mut f = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
         f.extend_from_slice(&[0x86, 0xdd]);
         assert_eq!(ip_offset(LINKTYPE_LINUX_SLL, &f), Ok(16));
+    }
+
+    #[test]
+    fn pppoe_length_ends_the_packet_before_the_padding() {
+        let mut f = vec![0u8; 12];
+        // PPPoE session, payload length 42 (PPP protocol + 40 bytes of IP).
+        f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x0f, 0x07, 0x00, 42, 0x00, 0x21]);
+        f.extend_from_slice(&[0u8; 46]);
+        assert_eq!(ip_span(LINKTYPE_ETHERNET, &f), Ok((22, 62)));
+        assert_eq!(ip_offset(LINKTYPE_ETHERNET, &f), Ok(22));
+    }
+
+    #[test]
+    fn juniper_ppi_and_wlan_framings() {
+        // MGC, flags with extensions (4 bytes of TLVs), then Ethernet.
+        let mut j = b"MGC\x80".to_vec();
+        j.extend_from_slice(&[0, 4, 3, 1, 1, 0]);
+        j.extend_from_slice(&[0u8; 12]);
+        j.extend_from_slice(&[0x08, 0x00]);
+        assert_eq!(ip_offset(LINKTYPE_JUNIPER_ETHER, &j), Ok(24));
+        // 802.11 QoS data to the AP, LLC/SNAP, IPv4.
+        let mut w = vec![0x88, 0x01];
+        w.extend_from_slice(&[0u8; 24]);
+        w.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        assert_eq!(ip_offset(LINKTYPE_IEEE802_11, &w), Ok(34));
+        // The same frame behind an 8-byte PPI header.
+        let mut p = vec![0, 0, 8, 0, 105, 0, 0, 0];
+        p.extend_from_slice(&w);
+        assert_eq!(ip_offset(LINKTYPE_PPI, &p), Ok(42));
+        // A beacon (management) carries no IP; encrypted data neither.
+        assert_eq!(
+            ip_offset(LINKTYPE_IEEE802_11, &[0x80; 40]),
+            Err(Skip::NotIp)
+        );
+        w[1] |= 0x40;
+        assert_eq!(ip_offset(LINKTYPE_IEEE802_11, &w), Err(Skip::NotIp));
     }
 
     #[test]

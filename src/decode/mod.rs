@@ -1,19 +1,49 @@
-//! Packet bytes → one TCP segment. Pure: no I/O, no clock, no allocation on
-//! the hot path. The link layer is dispatched here (`link`), IP and TCP are
-//! read with etherparse's lax parsers so that a packet cut by the snap
-//! length still yields flags, numbers and the true payload length when the
-//! TCP header itself was captured.
+//! Packet bytes → a TCP segment, or an ICMP error about one. Pure: no I/O,
+//! no clock (time comes with each packet), no allocation on the path of a
+//! packet that is not an IP fragment. The link layer is dispatched here
+//! (`link`), IP and TCP are read with etherparse's lax parsers so that a
+//! packet cut by the snap length still yields flags, numbers and the true
+//! payload length when the TCP header itself was captured.
+//!
+//! [`Decoder`] is the front end every real path uses: it owns the IP
+//! fragment [`Reassembler`], so a fragmented segment comes out once, whole,
+//! with the packet that completed it. [`decode`] and [`decode_frame`] are
+//! the stateless versions (fragments are skipped).
 
 pub mod error;
+pub mod icmp;
 pub mod link;
+pub mod reassembly;
 pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
 
+use crate::time::Timestamp;
+
 pub use error::{DecodeError, Layer, Skip, SkipKind};
+pub use icmp::{IcmpError, IcmpKind, IcmpVersion};
+pub use reassembly::{Reassembler, ReassemblyConfig, ReassemblyStats};
 pub use tcp::{Flags, SeqNumber, TcpOptions};
+
+/// What one packet decodes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Packet {
+    Tcp(Segment),
+    /// An ICMP or ICMPv6 error quoting a TCP segment.
+    IcmpError(IcmpError),
+}
+
+impl Packet {
+    /// The TCP segment, if this is one.
+    pub fn tcp(self) -> Option<Segment> {
+        match self {
+            Packet::Tcp(s) => Some(s),
+            Packet::IcmpError(_) => None,
+        }
+    }
+}
 
 /// One TCP segment as it appeared on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,19 +112,82 @@ impl Segment {
 const MAX_TUNNEL_DEPTH: u8 = 4;
 
 /// Decodes a captured frame of link type `link` whose length on the wire
-/// is unknown: the IP length fields are trusted.
-pub fn decode(link: u32, data: &[u8]) -> Result<Segment, Skip> {
-    let off = link::ip_offset(link, data)?;
-    ip(Frame { data, whole: false }, off, 0)
+/// is unknown: the IP length fields are trusted. Stateless: an IP fragment
+/// is [`Skip::Fragment`].
+pub fn decode(link: u32, data: &[u8]) -> Result<Packet, Skip> {
+    let (off, end) = link::ip_span(link, data)?;
+    let data = &data[..end];
+    ip(Frame { data, whole: false }, off, 0, &mut Ctx::stateless())
 }
 
 /// Decodes a captured frame that was `wire_len` bytes on the wire. When
 /// the whole frame was captured, the payload cannot be longer than what is
-/// there, whatever the IP header claims.
-pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Segment, Skip> {
-    let off = link::ip_offset(link, data)?;
+/// there, whatever the IP header claims. Stateless, like [`decode`].
+pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Packet, Skip> {
+    let (off, end) = link::ip_span(link, data)?;
     let whole = wire_len as usize <= data.len();
-    ip(Frame { data, whole }, off, 0)
+    let data = &data[..end];
+    ip(Frame { data, whole }, off, 0, &mut Ctx::stateless())
+}
+
+/// The decoder of a capture: [`decode_frame`] plus IP fragment reassembly.
+/// Feed it every packet of one capture in order.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    reassembler: Reassembler,
+}
+
+impl Decoder {
+    pub fn new(cfg: ReassemblyConfig) -> Decoder {
+        Decoder {
+            reassembler: Reassembler::new(cfg),
+        }
+    }
+
+    /// Decodes one captured frame, taken at `ts`. A fragment that does not
+    /// complete its datagram is [`Skip::FragmentHeld`]; the one that does
+    /// yields the reassembled packet.
+    pub fn decode(
+        &mut self,
+        link: u32,
+        data: &[u8],
+        wire_len: u32,
+        ts: Timestamp,
+    ) -> Result<Packet, Skip> {
+        let (off, end) = link::ip_span(link, data)?;
+        let whole = wire_len as usize <= data.len();
+        let data = &data[..end];
+        let mut ctx = Ctx {
+            reassembler: Some(&mut self.reassembler),
+            ts,
+        };
+        ip(Frame { data, whole }, off, 0, &mut ctx)
+    }
+
+    /// What reassembly did so far.
+    pub fn reassembly(&self) -> ReassemblyStats {
+        self.reassembler.stats()
+    }
+
+    /// Datagrams still incomplete and the fragments they hold.
+    pub fn pending_fragments(&self) -> (usize, u64) {
+        self.reassembler.pending()
+    }
+}
+
+/// What the stateful decoder hands down the layers.
+struct Ctx<'r> {
+    reassembler: Option<&'r mut Reassembler>,
+    ts: Timestamp,
+}
+
+impl Ctx<'_> {
+    fn stateless() -> Ctx<'static> {
+        Ctx {
+            reassembler: None,
+            ts: Timestamp::default(),
+        }
+    }
 }
 
 /// The captured bytes, and whether they are the whole frame (no snap-length
@@ -105,23 +198,37 @@ struct Frame<'a> {
     whole: bool,
 }
 
-fn ip(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
+fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let data = f.data;
-    let bytes = &data[off..];
+    let Some(bytes) = data.get(off..) else {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Ip,
+            data.len(),
+            "the packet ends before its IP header",
+        )));
+    };
     let (slice, ext_err) = LaxIpSlice::from_slice(bytes)
         .map_err(|e| Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())))?;
     let payload = slice.payload();
     if payload.fragmented {
-        return Err(Skip::Fragment);
+        return fragment(f, off, &slice, depth, ctx);
     }
     let start = off + offset_in(bytes, payload.payload);
+    let v6 = matches!(slice, LaxIpSlice::Ipv6(_));
     match payload.ip_number {
         IpNumber::TCP => {}
         IpNumber::IPV4 | IpNumber::IPV6 if depth < MAX_TUNNEL_DEPTH => {
-            return ip(f, start, depth + 1);
+            return ip(f, start, depth + 1, ctx);
         }
-        IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => return gre(f, start, depth + 1),
-        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => return udp_tunnel(f, start, depth + 1),
+        IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => return gre(f, start, depth + 1, ctx),
+        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => {
+            return udp_tunnel(f, start, depth + 1, ctx);
+        }
+        IpNumber::IP_COMP if depth < MAX_TUNNEL_DEPTH => {
+            return ipcomp(f, start, &slice, depth + 1, ctx);
+        }
+        IpNumber::ICMP if !v6 => return icmp_error(f, start, &slice, IcmpVersion::V4),
+        IpNumber::IPV6_ICMP if v6 => return icmp_error(f, start, &slice, IcmpVersion::V6),
         _ => {
             return Err(match ext_err {
                 Some((e, _)) => Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())),
@@ -129,43 +236,305 @@ fn ip(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
             });
         }
     }
+    let (src, dst, ttl) = addresses(&slice);
     // The IP length fields say how long the TCP segment really is; the
     // slice may be shorter (snap length) or longer (Ethernet padding).
-    let (src, dst, ttl, claimed_end) = match &slice {
+    let claimed_end = match &slice {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             let total = usize::from(h.total_len());
-            let end = if total >= usize::from(h.ihl()) * 4 {
+            if total >= usize::from(h.ihl()) * 4 {
                 total
             } else {
                 bytes.len()
-            };
+            }
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let plen = usize::from(v6.header().payload_length());
+            if plen == 0 { bytes.len() } else { 40 + plen }
+        }
+    };
+    let tcp_claimed = claimed_end.saturating_sub(start - off);
+    tcp(f, start, src, dst, ttl, tcp_claimed).map(Packet::Tcp)
+}
+
+/// Source, destination and TTL / hop limit of an IP header.
+fn addresses(slice: &LaxIpSlice<'_>) -> (IpAddr, IpAddr, u8) {
+    match slice {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 h.ttl(),
-                end,
             )
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
-            let plen = usize::from(h.payload_length());
-            let end = if plen == 0 { bytes.len() } else { 40 + plen };
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 h.hop_limit(),
-                end,
             )
         }
-    };
-    let tcp_claimed = claimed_end.saturating_sub(start - off);
-    tcp(f, start, src, dst, ttl, tcp_claimed)
+    }
 }
+
+/// IPComp (RFC 3173): a 4-byte header (next header, flags, CPI), then the
+/// payload compressed. Only DEFLATE (RFC 2394) is read, whatever the CPI
+/// says (negotiated CPIs do not name the algorithm): a payload that does
+/// not inflate is not TCP, as far as this decoder can tell. In tunnel mode
+/// an IP packet comes out, in transport mode the TCP segment itself. The
+/// inflated bytes are the only allocation on this path.
+fn ipcomp(
+    f: Frame<'_>,
+    off: usize,
+    outer: &LaxIpSlice<'_>,
+    depth: u8,
+    ctx: &mut Ctx<'_>,
+) -> Result<Packet, Skip> {
+    let b = &f.data[off..];
+    if b.len() < 4 {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Tunnel,
+            off,
+            "IPComp header is cut short",
+        )));
+    }
+    let next = b[0];
+    if !matches!(next, 4 | 6 | 41) {
+        return Err(Skip::NotTcp);
+    }
+    let Ok(plain) = miniz_oxide::inflate::decompress_to_vec_with_limit(&b[4..], 65535) else {
+        return Err(Skip::NotTcp);
+    };
+    let inner = Frame {
+        data: &plain,
+        whole: f.whole,
+    };
+    if next == 6 {
+        let (src, dst, ttl) = addresses(outer);
+        return tcp(inner, 0, src, dst, ttl, plain.len()).map(Packet::Tcp);
+    }
+    ip(inner, 0, depth, ctx)
+}
+
+/// An IP fragment: handed to the reassembler when there is one; the packet
+/// that completes a datagram is decoded again from the reassembled bytes.
+fn fragment(
+    f: Frame<'_>,
+    off: usize,
+    slice: &LaxIpSlice<'_>,
+    depth: u8,
+    ctx: &mut Ctx<'_>,
+) -> Result<Packet, Skip> {
+    // A reassembled packet is decoded one level deeper, like a tunnel, so
+    // fragments nested in reassembled data cannot recurse without bound.
+    let Some(reassembler) = ctx
+        .reassembler
+        .as_deref_mut()
+        .filter(|_| depth < MAX_TUNNEL_DEPTH)
+    else {
+        return Err(Skip::Fragment);
+    };
+    let bytes = &f.data[off..];
+    let frag = match slice {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let ihl = usize::from(h.ihl()) * 4;
+            let total = usize::from(h.total_len());
+            if total < ihl || bytes.len() < ihl {
+                return Err(Skip::Malformed(DecodeError::new(
+                    Layer::Ip,
+                    off,
+                    format!("fragment's total length {total} is below its header length {ihl}"),
+                )));
+            }
+            let end = total.min(bytes.len());
+            reassembly::Fragment {
+                key: reassembly::FragKey::V4 {
+                    src: h.source_addr(),
+                    dst: h.destination_addr(),
+                    protocol: h.protocol().0,
+                    id: h.identification(),
+                },
+                offset: u32::from(h.fragments_offset().value()) * 8,
+                more: h.more_fragments(),
+                len: (total - ihl) as u32,
+                data: &bytes[ihl..end],
+                header: &bytes[..ihl],
+                next_header: 0,
+                unfragmentable: 0,
+            }
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let Some(fh) = v6_fragment_header(bytes) else {
+                return Err(Skip::Malformed(DecodeError::new(
+                    Layer::Ip,
+                    off,
+                    "IPv6 fragment header not found before the upper layer",
+                )));
+            };
+            let plen = usize::from(h.payload_length());
+            let end = (40 + plen).min(bytes.len());
+            let data_start = fh.at + 8;
+            if 40 + plen < data_start || bytes.len() < data_start {
+                return Err(Skip::Malformed(DecodeError::new(
+                    Layer::Ip,
+                    off + fh.at,
+                    "IPv6 fragment header is cut short",
+                )));
+            }
+            reassembly::Fragment {
+                key: reassembly::FragKey::V6 {
+                    src: h.source_addr(),
+                    dst: h.destination_addr(),
+                    id: fh.id,
+                },
+                offset: fh.offset,
+                more: fh.more,
+                len: (40 + plen - data_start) as u32,
+                data: &bytes[data_start..end.max(data_start)],
+                header: &bytes[..40],
+                next_header: fh.next_header,
+                unfragmentable: (fh.at - 40) as u32,
+            }
+        }
+    };
+    match reassembler.push(&frag, ctx.ts) {
+        reassembly::Outcome::Complete(d) => ip(
+            Frame {
+                data: &d.bytes,
+                whole: d.whole,
+            },
+            0,
+            depth + 1,
+            ctx,
+        ),
+        _ => Err(Skip::FragmentHeld),
+    }
+}
+
+/// An IPv6 fragment header: where it starts and what it says.
+struct V6Frag {
+    at: usize,
+    next_header: u8,
+    offset: u32,
+    more: bool,
+    id: u32,
+}
+
+/// Walks the extension headers that may come before a fragment header
+/// (hop-by-hop, routing, destination options) to it.
+fn v6_fragment_header(bytes: &[u8]) -> Option<V6Frag> {
+    let mut next = *bytes.get(6)?;
+    let mut at = 40usize;
+    for _ in 0..8 {
+        match next {
+            44 => {
+                let h = bytes.get(at..at + 8)?;
+                let word = u16::from_be_bytes([h[2], h[3]]);
+                return Some(V6Frag {
+                    at,
+                    next_header: h[0],
+                    offset: u32::from(word & 0xfff8),
+                    more: word & 1 == 1,
+                    id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                });
+            }
+            0 | 43 | 60 => {
+                let h = bytes.get(at..at + 2)?;
+                next = h[0];
+                at += (usize::from(h[1]) + 1) * 8;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// An ICMP or ICMPv6 message starting at `off`: an error quoting at least
+/// the first 8 bytes of a TCP header becomes a [`Packet::IcmpError`];
+/// anything else is not TCP.
+fn icmp_error(
+    f: Frame<'_>,
+    off: usize,
+    outer: &LaxIpSlice<'_>,
+    version: IcmpVersion,
+) -> Result<Packet, Skip> {
+    let b = &f.data[off..];
+    if b.len() < 8 {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Icmp,
+            off,
+            format!("only {} of 8 header bytes captured", b.len()),
+        )));
+    }
+    if !icmp::is_error(version, b[0]) {
+        return Err(Skip::NotTcp);
+    }
+    let kind = IcmpKind {
+        version,
+        ty: b[0],
+        code: b[1],
+    };
+    let quote_off = off + 8;
+    let quote = &f.data[quote_off..];
+    // The quoted datagram is cut, usually at 8 bytes past its IP header
+    // (RFC 792) or 576 / 1280 bytes in all: lax parsing takes what is there.
+    let Ok((q, _)) = LaxIpSlice::from_slice(quote) else {
+        return Err(Skip::NotTcp);
+    };
+    let qp = q.payload();
+    let quoted_version = match q {
+        LaxIpSlice::Ipv4(_) => IcmpVersion::V4,
+        LaxIpSlice::Ipv6(_) => IcmpVersion::V6,
+    };
+    if qp.ip_number != IpNumber::TCP || quoted_version != version {
+        return Err(Skip::NotTcp);
+    }
+    // A quoted non-first fragment holds no TCP header.
+    let first = match &q {
+        LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value() == 0,
+        LaxIpSlice::Ipv6(_) => v6_fragment_header(quote).is_none_or(|h| h.offset == 0),
+    };
+    if !first {
+        return Err(Skip::NotTcp);
+    }
+    let t = qp.payload;
+    let t_off = quote_off + offset_in(quote, t);
+    if t.len() < 8 {
+        return Err(Skip::Malformed(DecodeError::new(
+            Layer::Icmp,
+            t_off,
+            format!("quoted TCP header has only {} of 8 bytes", t.len()),
+        )));
+    }
+    let (qsrc, qdst, _) = addresses(&q);
+    let (from, to, ttl) = addresses(outer);
+    Ok(Packet::IcmpError(IcmpError {
+        from,
+        to,
+        version,
+        kind,
+        quoted_src: SocketAddr::new(qsrc, u16::from_be_bytes([t[0], t[1]])),
+        quoted_dst: SocketAddr::new(qdst, u16::from_be_bytes([t[2], t[3]])),
+        quoted_seq: SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
+        quoted_flags: t
+            .get(12..14)
+            .map(|x| Flags(u16::from_be_bytes([x[0], x[1]]) & 0x01ff)),
+        mtu: icmp::mtu(kind, b),
+        ttl,
+    }))
+}
+
+/// GRE's protocol type for Cisco WCCP.
+const WCCP: u16 = 0x883e;
 
 /// GRE without routing: flags, protocol, then optional checksum, key and
 /// sequence words (RFC 2784/2890).
-fn gre(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
+fn gre(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let data = f.data;
     let b = &data[off..];
     if b.len() < 4 {
@@ -195,24 +564,43 @@ fn gre(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
         )));
     }
     match proto {
-        0x0800 | 0x86dd => ip(f, inner, depth),
-        link::ETH_TEB => ip(f, link::ethernet(data, inner)?, depth),
+        0x0800 | 0x86dd => ip(f, inner, depth, ctx),
+        link::ETH_TEB => ip(f, link::ethernet(data, inner)?, depth, ctx),
+        // Cisco WCCP redirection: a 4-byte redirect header before the IP
+        // packet, unless the packet follows at once (as Wireshark tells).
+        WCCP => match data.get(inner).map(|b| b >> 4) {
+            Some(4) => ip(f, inner, depth, ctx),
+            _ if inner + 4 <= data.len() => ip(f, inner + 4, depth, ctx),
+            _ => Err(Skip::Malformed(DecodeError::new(
+                Layer::Tunnel,
+                inner,
+                "WCCP redirect header is cut short",
+            ))),
+        },
         _ => Err(Skip::NotTcp),
     }
 }
 
 /// VXLAN (UDP 4789) and Geneve (UDP 6081) carry whole frames, AYIYA (UDP
 /// 5072) IP packets; any other UDP is simply not TCP.
-fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
+fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let data = f.data;
     let b = &data[off..];
     if b.len() < 16 {
         return Err(Skip::NotTcp);
     }
+    let sport = u16::from_be_bytes([b[0], b[1]]);
     let dport = u16::from_be_bytes([b[2], b[3]]);
     let inner = off + 8;
-    match dport {
-        4789 => ip(f, link::ethernet(data, inner + 8)?, depth),
+    // VXLAN and Geneve senders pick the source port (a flow hash); AYIYA
+    // answers come from its port, so it is recognised on either.
+    let port = if sport == 5072 && dport != 4789 && dport != 6081 {
+        5072
+    } else {
+        dport
+    };
+    match port {
+        4789 => ip(f, link::ethernet(data, inner + 8)?, depth, ctx),
         6081 => {
             let g = &data[inner..];
             let header = 8 + usize::from(g[0] & 0x3f) * 4;
@@ -225,8 +613,8 @@ fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
                 )));
             }
             match proto {
-                link::ETH_TEB => ip(f, link::ethernet(data, inner + header)?, depth),
-                0x0800 | 0x86dd => ip(f, inner + header, depth),
+                link::ETH_TEB => ip(f, link::ethernet(data, inner + header)?, depth, ctx),
+                0x0800 | 0x86dd => ip(f, inner + header, depth, ctx),
                 _ => Err(Skip::NotTcp),
             }
         }
@@ -236,7 +624,7 @@ fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8) -> Result<Segment, Skip> {
             let a = &data[inner..];
             let header = 8 + (1usize << (a[0] >> 4)) + usize::from(a[1] >> 4) * 4;
             match a[3] {
-                4 | 41 if inner + header < data.len() => ip(f, inner + header, depth),
+                4 | 41 if inner + header < data.len() => ip(f, inner + header, depth, ctx),
                 _ => Err(Skip::NotTcp),
             }
         }
@@ -355,12 +743,55 @@ pub(crate) mod testpkt {
         t[14..16].copy_from_slice(&1024u16.to_be_bytes());
         p
     }
+
+    /// An IPv4 header from 10.0.0.1 to 10.0.0.2 (or as given) in front of
+    /// `payload`.
+    pub fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 20];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+        p[8] = 64;
+        p[9] = proto;
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// An IPv6 header from 2001:db8::1 (last byte `src`) to 2001:db8::2 in
+    /// front of `payload`.
+    pub fn ipv6(next: u8, src: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        p[6] = next;
+        p[7] = 64;
+        for a in [8, 24] {
+            p[a] = 0x20;
+            p[a + 1] = 0x01;
+            p[a + 2] = 0x0d;
+            p[a + 3] = 0xb8;
+        }
+        p[23] = src;
+        p[39] = 2;
+        p.extend_from_slice(payload);
+        p
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::testpkt::ipv4_tcp;
     use super::*;
+
+    /// The stateless decoders, for packets that must be TCP segments.
+    fn decode(link: u32, data: &[u8]) -> Result<Segment, Skip> {
+        super::decode(link, data).map(|p| p.tcp().expect("a TCP segment"))
+    }
+
+    fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Segment, Skip> {
+        super::decode_frame(link, data, wire_len).map(|p| p.tcp().expect("a TCP segment"))
+    }
 
     #[test]
     fn raw_ipv4_syn() {
@@ -452,6 +883,43 @@ mod tests {
     }
 
     #[test]
+    fn ipcomp_deflate_in_tunnel_and_transport_mode() {
+        let inner = ipv4_tcp(1026, 80, 5, 6, 0x18, 300);
+        let mut tunnel = vec![4, 0, 0xee, 0xd1];
+        tunnel.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&inner, 6));
+        let p = testpkt::ipv4(108, [10, 0, 0, 1], [10, 0, 0, 2], &tunnel);
+        let s = decode_frame(link::LINKTYPE_RAW, &p, p.len() as u32).unwrap();
+        assert_eq!((s.src.port(), s.len), (1026, 300));
+        let mut transport = vec![6, 0, 0, 2];
+        transport.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&inner[20..], 6));
+        let p = testpkt::ipv4(108, [10, 0, 0, 1], [10, 0, 0, 2], &transport);
+        let s = decode_frame(link::LINKTYPE_RAW, &p, p.len() as u32).unwrap();
+        assert_eq!((s.dst.port(), s.len), (80, 300));
+        // Another algorithm (or damage) does not inflate: not TCP.
+        let p = testpkt::ipv4(108, [10, 0, 0, 1], [10, 0, 0, 2], &[4, 0, 0, 3, 0xff, 0xff]);
+        assert_eq!(decode(link::LINKTYPE_RAW, &p), Err(Skip::NotTcp));
+    }
+
+    #[test]
+    fn ayiya_is_followed_from_either_port() {
+        let inner = ipv4_tcp(80, 53382, 1, 2, 0x12, 0);
+        // Identity 16 bytes (nibble 4), signature 5 words, next header 4.
+        let mut ayiya = vec![0x41, 0x52, 0x11, 4, 0, 0, 0, 0];
+        ayiya.extend_from_slice(&[0; 36]);
+        ayiya.extend_from_slice(&inner);
+        let mut answer = udp(53000, &ayiya);
+        answer[20..22].copy_from_slice(&5072u16.to_be_bytes());
+        assert_eq!(decode(link::LINKTYPE_RAW, &answer).unwrap().src.port(), 80);
+        assert_eq!(
+            decode(link::LINKTYPE_RAW, &udp(5072, &ayiya))
+                .unwrap()
+                .dst
+                .port(),
+            53382
+        );
+    }
+
+    #[test]
     fn a_whole_frame_shorter_than_its_ip_length_is_clamped() {
         let mut p = ipv4_tcp(1, 2, 7, 9, 0x18, 100);
         // The IP header claims 8 bytes more than the frame holds.
@@ -493,5 +961,176 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    /// The IPv4 packet `p` cut into fragments of `size` data bytes.
+    fn fragments_v4(p: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let data = &p[20..];
+        let mut out = Vec::new();
+        for (i, chunk) in data.chunks(size).enumerate() {
+            let off = i * size;
+            let more = off + chunk.len() < data.len();
+            let mut h = p[..20].to_vec();
+            h[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+            let word = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&word.to_be_bytes());
+            h.extend_from_slice(chunk);
+            out.push(h);
+        }
+        out
+    }
+
+    #[test]
+    fn ipv4_fragments_come_out_once_whole() {
+        let p = ipv4_tcp(40000, 80, 7, 9, 0x18, 100);
+        let frags = fragments_v4(&p, 48);
+        assert_eq!(frags.len(), 3);
+        let mut d = Decoder::default();
+        let ts = Timestamp::from_secs_nanos(1, 0);
+        let raw = link::LINKTYPE_RAW;
+        let len = |f: &Vec<u8>| f.len() as u32;
+        // The last fragment first: reassembly does not care for order.
+        assert_eq!(
+            d.decode(raw, &frags[2], len(&frags[2]), ts),
+            Err(Skip::FragmentHeld)
+        );
+        assert_eq!(
+            d.decode(raw, &frags[0], len(&frags[0]), ts),
+            Err(Skip::FragmentHeld)
+        );
+        let Ok(Packet::Tcp(s)) = d.decode(raw, &frags[1], len(&frags[1]), ts) else {
+            panic!("the middle fragment completes the segment");
+        };
+        assert_eq!((s.src.port(), s.dst.port(), s.len), (40000, 80, 100));
+        assert!(!s.truncated);
+        assert_eq!(d.reassembly().reassembled, 1);
+        assert_eq!(d.pending_fragments(), (0, 0));
+        // The stateless decoder only says what it is.
+        assert_eq!(super::decode(raw, &frags[0]), Err(Skip::Fragment));
+    }
+
+    #[test]
+    fn ipv6_fragments_after_a_hop_by_hop_header() {
+        let tcp = ipv4_tcp(5000, 443, 1, 2, 0x10, 64)[20..].to_vec();
+        let mut d = Decoder::default();
+        let ts = Timestamp::default();
+        let mut out = Vec::new();
+        for (off, chunk, more) in [(0usize, &tcp[..48], true), (48, &tcp[48..], false)] {
+            // Hop-by-hop (8 bytes of padding) then the fragment header.
+            let mut ext = vec![44, 0, 1, 4, 0, 0, 0, 0];
+            let word = off as u16 | u16::from(more);
+            ext.extend_from_slice(&[6, 0]);
+            ext.extend_from_slice(&word.to_be_bytes());
+            ext.extend_from_slice(&0xdead_beefu32.to_be_bytes());
+            ext.extend_from_slice(chunk);
+            let pkt = testpkt::ipv6(0, 1, &ext);
+            out.push(d.decode(link::LINKTYPE_RAW, &pkt, pkt.len() as u32, ts));
+        }
+        assert_eq!(out[0], Err(Skip::FragmentHeld));
+        let Ok(Packet::Tcp(s)) = &out[1] else {
+            panic!("expected the reassembled segment, got {:?}", out[1]);
+        };
+        assert_eq!((s.dst.port(), s.len), (443, 64));
+        assert_eq!(s.src.to_string(), "[2001:db8::1]:5000");
+    }
+
+    /// An ICMP error message of `ty`/`code` with `rest` (the 4 bytes after
+    /// the checksum) quoting `quote`.
+    fn icmp(ty: u8, code: u8, rest: [u8; 4], quote: &[u8]) -> Vec<u8> {
+        let mut m = vec![ty, code, 0, 0];
+        m.extend_from_slice(&rest);
+        m.extend_from_slice(quote);
+        m
+    }
+
+    fn icmp_of(r: Result<Packet, Skip>) -> IcmpError {
+        match r {
+            Ok(Packet::IcmpError(e)) => e,
+            other => panic!("expected an ICMP error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn icmp_port_unreachable_quoting_a_syn() {
+        let syn = ipv4_tcp(40000, 9502, 1000, 0, 0x02, 0);
+        let msg = icmp(3, 3, [0; 4], &syn);
+        let p = testpkt::ipv4(1, [10, 0, 0, 2], [10, 0, 0, 1], &msg);
+        let e = icmp_of(super::decode(link::LINKTYPE_RAW, &p));
+        assert_eq!(e.from.to_string(), "10.0.0.2");
+        assert_eq!(e.to.to_string(), "10.0.0.1");
+        assert_eq!(e.quoted_src.to_string(), "10.0.0.1:40000");
+        assert_eq!(e.quoted_dst.port(), 9502);
+        assert_eq!(e.quoted_seq, SeqNumber(1000));
+        assert_eq!(e.quoted_flags, Some(Flags::SYN));
+        assert_eq!(e.kind.meaning(), "port unreachable");
+        assert_eq!(e.kind.errno(), Some("ECONNREFUSED"));
+        assert!(e.kind.is_hard());
+        assert_eq!(e.mtu, None);
+    }
+
+    #[test]
+    fn an_old_router_quotes_only_8_bytes_of_tcp() {
+        let syn = ipv4_tcp(40000, 80, 77, 0, 0x02, 0);
+        let msg = icmp(3, 4, [0, 0, 0x05, 0x78], &syn[..28]);
+        let p = testpkt::ipv4(1, [192, 0, 2, 1], [10, 0, 0, 1], &msg);
+        let e = icmp_of(super::decode(link::LINKTYPE_RAW, &p));
+        assert_eq!(e.quoted_seq, SeqNumber(77));
+        assert_eq!(e.quoted_flags, None);
+        assert_eq!(e.mtu, Some(1400));
+        assert_eq!(e.describe(), "fragmentation needed (next-hop MTU 1400)");
+        assert_eq!(e.kind.errno(), None, "TCP lowers the MTU and retries");
+        // Fewer than 8 bytes of TCP cannot be matched to anything.
+        let msg = icmp(3, 1, [0; 4], &syn[..26]);
+        let p = testpkt::ipv4(1, [192, 0, 2, 1], [10, 0, 0, 1], &msg);
+        let Err(Skip::Malformed(err)) = super::decode(link::LINKTYPE_RAW, &p) else {
+            panic!("a 6-byte quote is malformed");
+        };
+        assert_eq!((err.layer, err.offset), (Layer::Icmp, 48));
+    }
+
+    #[test]
+    fn icmp_that_quotes_no_tcp_is_not_tcp() {
+        let mut udp = ipv4_tcp(1, 53, 0, 0, 0, 0);
+        udp[9] = 17;
+        let msg = icmp(3, 3, [0; 4], &udp[..28]);
+        let p = testpkt::ipv4(1, [10, 0, 0, 2], [10, 0, 0, 1], &msg);
+        assert_eq!(super::decode(link::LINKTYPE_RAW, &p), Err(Skip::NotTcp));
+        // An echo request is not an error at all.
+        let echo = testpkt::ipv4(1, [10, 0, 0, 2], [10, 0, 0, 1], &[8, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(super::decode(link::LINKTYPE_RAW, &echo), Err(Skip::NotTcp));
+    }
+
+    #[test]
+    fn icmpv6_packet_too_big_and_admin_prohibited() {
+        let tcp = ipv4_tcp(5000, 443, 99, 0, 0x02, 0)[20..].to_vec();
+        let quoted = testpkt::ipv6(6, 1, &tcp);
+        let msg = icmp(2, 0, 1280u32.to_be_bytes(), &quoted);
+        let p = testpkt::ipv6(58, 9, &msg);
+        let e = icmp_of(super::decode(link::LINKTYPE_RAW, &p));
+        assert_eq!(e.version, IcmpVersion::V6);
+        assert_eq!(e.describe(), "packet too big (MTU 1280)");
+        assert_eq!(e.from.to_string(), "2001:db8::9");
+        assert_eq!(e.quoted_src.to_string(), "[2001:db8::1]:5000");
+        let msg = icmp(1, 1, [0; 4], &quoted);
+        let e = icmp_of(super::decode(
+            link::LINKTYPE_RAW,
+            &testpkt::ipv6(58, 9, &msg),
+        ));
+        assert_eq!(e.kind.errno(), Some("EACCES"));
+        assert!(e.kind.is_hard());
+    }
+
+    #[test]
+    fn icmp_inside_a_tunnel_is_followed() {
+        let syn = ipv4_tcp(40000, 22, 5, 0, 0x02, 0);
+        let msg = icmp(11, 0, [0; 4], &syn);
+        let inner = testpkt::ipv4(1, [10, 9, 9, 9], [10, 0, 0, 1], &msg);
+        let outer = testpkt::ipv4(4, [172, 16, 0, 1], [172, 16, 0, 2], &inner);
+        let e = icmp_of(super::decode(link::LINKTYPE_RAW, &outer));
+        assert_eq!(e.from.to_string(), "10.9.9.9");
+        assert_eq!(e.kind.meaning(), "time exceeded in transit");
+        assert_eq!(e.kind.errno(), Some("EHOSTUNREACH"));
+        assert!(!e.kind.is_hard());
     }
 }

@@ -3,6 +3,7 @@
 //! behave the same and every rule is unit-testable.
 
 pub mod conn;
+mod icmp;
 pub mod key;
 pub mod state;
 

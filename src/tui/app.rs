@@ -12,6 +12,7 @@ use ratatui::layout::Rect;
 
 use crate::analysis::{Filter, ReadReport, feed};
 use crate::capture::live::{LiveMsg, LivePacket};
+use crate::decode::Decoder;
 use crate::ladder::{LabelStyle, Ladder};
 use crate::time::{Span, Timestamp};
 use crate::track::{ConnKey, Connection, Side, State, TrackConfig, Tracker};
@@ -118,6 +119,8 @@ enum Loc {
 /// Capturing: the tracker runs as packets arrive; the wall clock drives
 /// timers.
 pub struct Live {
+    /// Carries IP fragments between captured packets.
+    pub decoder: Decoder,
     pub tracker: Tracker,
     pub finished: Vec<Connection>,
     locs: Vec<Loc>,
@@ -227,6 +230,7 @@ impl App {
             ..TrackConfig::default()
         };
         let live = Live {
+            decoder: Decoder::default(),
             tracker: Tracker::new(cfg),
             finished: Vec::new(),
             locs: Vec::new(),
@@ -769,7 +773,13 @@ impl Live {
     fn ingest(&mut self, p: &LivePacket) {
         let rec = p.record();
         let before = self.tracker.next_id();
-        feed(&rec, self.filter, &mut self.tracker, &mut self.report);
+        feed(
+            &rec,
+            self.filter,
+            &mut self.decoder,
+            &mut self.tracker,
+            &mut self.report,
+        );
         for c in self.tracker.take_done() {
             let id = c.id;
             self.finished.push(c);

@@ -44,7 +44,10 @@ use tcpladder::decode::{self, Skip};
 use tcpladder::track::TrackConfig;
 
 /// Share of tshark's segments we must reproduce exactly.
-const MIN_AGREEMENT_PERCENT: f64 = 99.0;
+/// 99.86% is 5774 of the 5782 segments: what is left is a server using
+/// two ISNs with TCP Fast Open (the tracker's) and overlapping fragments
+/// that Linux drops and tshark reassembles (docs/performance.md).
+const MIN_AGREEMENT_PERCENT: f64 = 99.86;
 /// How many of the worst captures the report names.
 const WORST_SHOWN: usize = 15;
 
@@ -416,7 +419,7 @@ fn peer_corpus_agrees_with_tshark() {
     assert!(
         share >= MIN_AGREEMENT_PERCENT,
         "peer corpus: only {share:.2}% of tshark's segments agree \
-         (need {MIN_AGREEMENT_PERCENT:.0}%); see the report above or in {}",
+         (need {MIN_AGREEMENT_PERCENT:.2}%); see the report above or in {}",
         path.display()
     );
 }
@@ -553,4 +556,97 @@ fn tshark_fields_use_the_innermost_value() {
     assert_eq!(parse_flags("0x0002,0x0812"), Some(0x12));
     assert_eq!(parse_flags("0x0fff"), Some(0x1ff));
     assert_eq!(parse_u32(""), None);
+}
+
+/// The ICMP errors of a real capture, as tshark 4.0.17 reads them
+/// (`tshark -r smtp.trace -o tcp.relative_sequence_numbers:FALSE -Y icmp -T
+/// fields -e frame.number -e icmp.type -e icmp.code -e icmp.mtu -e
+/// tcp.srcport -e tcp.dstport -e tcp.seq`): four "fragmentation needed"
+/// from a router, quoting the client's data segments.
+#[test]
+fn icmp_errors_of_a_real_capture_agree_with_tshark() {
+    use tcpladder::decode::{Decoder, IcmpVersion, Packet};
+    let path = corpus_dir().join("zeek/testing/btest/Traces/smtp.trace");
+    if !path.is_file() {
+        eprintln!("peer corpus ICMP: SKIPPED — {} not found", path.display());
+        return;
+    }
+    let expected: [(u64, u32); 4] = [
+        (26, 2126795847),
+        (28, 2126797307),
+        (29, 2126798767),
+        (30, 2126800227),
+    ];
+    let mut decoder = Decoder::default();
+    let mut got = Vec::new();
+    CaptureFile::open(&path)
+        .and_then(|mut f| {
+            f.for_each(|rec| {
+                if let Ok(Packet::IcmpError(e)) =
+                    decoder.decode(rec.link, rec.data, rec.orig_len, rec.ts)
+                {
+                    got.push((rec.frame, e));
+                }
+            })
+        })
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.problem));
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for ((frame, e), (want_frame, want_seq)) in got.iter().zip(expected) {
+        assert_eq!(*frame, want_frame);
+        assert_eq!(e.version, IcmpVersion::V4);
+        assert_eq!((e.kind.ty, e.kind.code), (3, 4));
+        assert_eq!(e.mtu, Some(1492));
+        assert_eq!(e.from.to_string(), "192.168.1.1");
+        assert_eq!(e.to.to_string(), "10.10.1.4");
+        assert_eq!(e.quoted_src.to_string(), "10.10.1.4:1470");
+        assert_eq!(e.quoted_dst.to_string(), "74.53.140.153:25");
+        assert_eq!(e.quoted_seq.0, want_seq);
+        assert_eq!(
+            e.kind.errno(),
+            None,
+            "fragmentation needed only lowers the MTU"
+        );
+    }
+}
+
+/// Fragments through analysis: held apart from skipped packets, the
+/// segment on the frame that completed it (as tshark numbers it), and the
+/// overlapping datagram Linux would drop reported as never completed.
+#[test]
+fn fragments_of_real_captures_are_counted() {
+    let dir = corpus_dir();
+    let syn =
+        dir.join("suricata-verify/tests/defrag/bug-6887-defrag-ipv4-tcp-syn/frag-ip-tcp-syn.pcap");
+    let overlap = dir.join("zeek/testing/btest/Traces/ipv4/fragmented-4.pcap");
+    if !syn.is_file() || !overlap.is_file() {
+        eprintln!("peer corpus fragments: SKIPPED — captures not found");
+        return;
+    }
+    let run = |p: &Path| {
+        analyze_file(p, Filter::default(), TrackConfig::default())
+            .unwrap_or_else(|e| panic!("{}: {}", p.display(), e.problem))
+    };
+    let (conns, report) = run(&syn);
+    assert_eq!(report.reassembled, 1);
+    assert_eq!(report.fragments_never_completed, 0);
+    assert_eq!(report.skipped_total(), 0);
+    let frames: Vec<u64> = conns
+        .iter()
+        .flat_map(|c| c.segments.iter().map(|s| s.frame))
+        .collect();
+    assert_eq!(
+        frames,
+        [3],
+        "the SYN is frame 3, the fragment that completed it"
+    );
+    assert_eq!(report.fragments_held, 2);
+    let (_, report) = run(&overlap);
+    assert_eq!((report.fragments_held, report.reassembled), (4, 0));
+    assert_eq!(report.fragments_never_completed, 4);
+    assert!(
+        report
+            .warnings()
+            .iter()
+            .any(|w| w.contains("never completed"))
+    );
 }

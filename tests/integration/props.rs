@@ -22,6 +22,14 @@ use tcpladder::ladder::{LabelStyle, Ladder};
 use tcpladder::time::{Span, Timestamp};
 use tcpladder::track::{Connection, Side, TrackConfig, Tracker};
 
+/// The stateless decoder, for the TCP segments these properties build.
+fn decode_tcp(link: u32, bytes: &[u8]) -> Result<Segment, Skip> {
+    decode::decode(link, bytes).map(|p| {
+        p.tcp()
+            .unwrap_or_else(|| panic!("an ICMP error, not a TCP segment"))
+    })
+}
+
 /// Every link type the decoder has a rule for.
 const LINKS: [u32; 13] = [0, 1, 9, 12, 14, 101, 104, 108, 113, 228, 229, 239, 276];
 
@@ -746,6 +754,123 @@ fn link_type() -> impl Strategy<Value = u32> {
 // Decoder properties
 // ---------------------------------------------------------------------------
 
+/// `packet` (raw IPv4, 20-byte header) cut into fragments of `size`
+/// (rounded to a multiple of 8) data bytes, with identification `id`.
+fn fragment_v4(packet: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+    let size = (size.max(8) / 8) * 8;
+    let data = &packet[20..];
+    let mut out = Vec::new();
+    for (i, chunk) in data.chunks(size).enumerate() {
+        let off = i * size;
+        let more = off + chunk.len() < data.len();
+        let mut f = packet[..20].to_vec();
+        f[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+        f[4..6].copy_from_slice(&id.to_be_bytes());
+        let word = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+        f[6..8].copy_from_slice(&word.to_be_bytes());
+        f.extend_from_slice(chunk);
+        out.push(f);
+    }
+    out
+}
+
+/// A raw IPv4 TCP packet with `payload` bytes of data.
+fn raw_tcp(sport: u16, seq: u32, flags: u8, payload: usize) -> Vec<u8> {
+    let total = 40 + payload;
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    p[22..24].copy_from_slice(&80u16.to_be_bytes());
+    p[24..28].copy_from_slice(&seq.to_be_bytes());
+    p[32] = 5 << 4;
+    p[33] = flags;
+    for (i, b) in p[40..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    p
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    /// Cut into fragments, shuffled, with copies of some: the segment comes
+    /// out exactly once, the same as unfragmented, on the last fragment
+    /// needed.
+    #[test]
+    fn fragments_in_any_order_reassemble_to_the_same_segment(
+        payload in 0usize..3000,
+        size in 8usize..1500,
+        seed in any::<u64>(),
+        dups in vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        use tcpladder::decode::{Decoder, Packet};
+        let p = raw_tcp(40000, 1234, 0x18, payload);
+        let want = decode_tcp(101, &p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut frags = fragment_v4(&p, size, 77);
+        let originals = frags.len();
+        // A fixed-seed shuffle (Fisher–Yates over a small LCG).
+        let mut x = seed | 1;
+        for i in (1..frags.len()).rev() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            frags.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        // A duplicating link: copies right behind their originals.
+        for d in &dups {
+            let i = d.index(frags.len());
+            let copy = frags[i].clone();
+            frags.insert(i + 1, copy);
+        }
+        let mut d = Decoder::default();
+        let mut got = Vec::new();
+        for (i, f) in frags.iter().enumerate() {
+            let ts = Timestamp::from_nanos(i as i64);
+            match d.decode(101, f, f.len() as u32, ts) {
+                Ok(Packet::Tcp(s)) => got.push(s),
+                Ok(other) => prop_assert!(false, "not TCP: {:?}", other),
+                Err(Skip::FragmentHeld) => {}
+                Err(e) => prop_assert!(false, "fragment {}: {}", i, e),
+            }
+        }
+        // Unfragmented, every copy is a segment of its own; fragmented, the
+        // segment comes out once (a copy of the last fragment behind it
+        // starts a new datagram that completes nothing).
+        let expected = if originals == 1 { frags.len() } else { 1 };
+        prop_assert_eq!(got.len(), expected, "{} fragments", frags.len());
+        prop_assert_eq!(&got[0], &want);
+        if dups.is_empty() {
+            prop_assert_eq!(d.pending_fragments(), (0, 0));
+        }
+        // A copy arriving after the datagram completed starts a new one
+        // (as in Linux), which waits for its timeout and completes nothing.
+    }
+
+    /// Random fragment fields and bytes never make the decoder panic, and
+    /// what it holds stays within its limits.
+    #[test]
+    fn the_decoder_never_panics_on_random_fragments(
+        frags in vec((0u16..8192, any::<bool>(), vec(any::<u8>(), 0..200), 0u16..4), 1..40),
+    ) {
+        use tcpladder::decode::Decoder;
+        let mut d = Decoder::default();
+        for (i, (off, more, data, id)) in frags.iter().enumerate() {
+            let mut f = raw_tcp(1, 2, 0x10, 0)[..20].to_vec();
+            f[2..4].copy_from_slice(&((20 + data.len()) as u16).to_be_bytes());
+            f[4..6].copy_from_slice(&id.to_be_bytes());
+            let word = off | if *more { 0x2000 } else { 0 };
+            f[6..8].copy_from_slice(&word.to_be_bytes());
+            f.extend_from_slice(data);
+            let _ = d.decode(101, &f, f.len() as u32, Timestamp::from_nanos(i as i64));
+        }
+        let (datagrams, _) = d.pending_fragments();
+        prop_assert!(datagrams <= 4);
+    }
+}
+
 proptest! {
     #![proptest_config(config(3000))]
 
@@ -784,7 +909,7 @@ proptest! {
     #[test]
     fn well_formed_frames_decode_to_what_was_built(spec in packet_spec()) {
         let f = spec.build();
-        let seg = decode::decode(f.link, &f.built.bytes)
+        let seg = decode_tcp(f.link, &f.built.bytes)
             .map_err(|e| TestCaseError::fail(format!("{e} in {:02x?}", f.built.bytes)))?;
         let (src, dst, ttl) = spec.expected_addrs();
         prop_assert_eq!(seg.src, src);
@@ -812,7 +937,7 @@ proptest! {
     ) {
         let f = spec.build();
         let n = cut.index(f.built.bytes.len() + 1);
-        let got = decode::decode(f.link, &f.built.bytes[..n]);
+        let got = decode_tcp(f.link, &f.built.bytes[..n]);
         if n < f.tcp_at + 20 {
             prop_assert!(got.is_err(), "cut at {} (TCP at {}) gave {:?}", n, f.tcp_at, got);
         } else {
@@ -860,7 +985,7 @@ fn tcp_data_offset_below_five_is_malformed_at_every_link() {
     for doff in 0..5u8 {
         let mut b = f.built.bytes.clone();
         b[f.tcp_at + 12] = doff << 4;
-        match decode::decode(f.link, &b) {
+        match decode_tcp(f.link, &b) {
             Err(Skip::Malformed(e)) => {
                 assert_eq!(e.offset, f.tcp_at + 12);
                 assert!(e.to_string().starts_with("TCP header at offset"), "{e}");
@@ -1521,7 +1646,7 @@ proptest! {
         for (i, (spec, dt)) in specs.iter().enumerate() {
             ts = ts + Span::from_nanos(*dt);
             let f = spec.build();
-            if let Ok(seg) = decode::decode(f.link, &f.built.bytes) {
+            if let Ok(seg) = decode_tcp(f.link, &f.built.bytes) {
                 t.push(&seg, ts, i as u64 + 1);
                 pushed += 1;
             }
