@@ -30,6 +30,24 @@ pub struct ConnectionDoc {
     pub verdict: String,
     pub retransmissions: u64,
     pub segments: Vec<SegmentDoc>,
+    /// ICMP errors quoting this connection's segments (empty when none).
+    pub icmp: Vec<IcmpDoc>,
+}
+
+#[derive(Serialize)]
+pub struct IcmpDoc {
+    pub time: f64,
+    pub from: String,
+    /// The endpoint it goes back to: "client" or "server".
+    pub to: Side,
+    #[serde(rename = "type")]
+    pub ty: u8,
+    pub code: u8,
+    pub meaning: String,
+    pub quoted_seq: u32,
+    /// What connect() returned, when the error ended a SYN-SENT.
+    pub errno: Option<&'static str>,
+    pub frame: u64,
 }
 
 #[derive(Serialize)]
@@ -124,6 +142,21 @@ pub fn connection(c: &Connection) -> ConnectionDoc {
                 retransmission: s.retransmission,
                 frame: s.frame,
                 win: s.window,
+            })
+            .collect(),
+        icmp: c
+            .icmp
+            .iter()
+            .map(|i| IcmpDoc {
+                time: i.ts.as_json_secs(),
+                from: i.from.to_string(),
+                to: i.to,
+                ty: i.ty,
+                code: i.code,
+                meaning: i.meaning.clone(),
+                quoted_seq: i.quoted_seq,
+                errno: i.closed.then_some(i.errno).flatten(),
+                frame: i.frame,
             })
             .collect(),
     }

@@ -144,7 +144,9 @@ impl TailMark {
             Cause::Timer => "TIME-WAIT ran out",
             Cause::NewIncarnation => "TIME-WAIT ended by a new connection",
             Cause::Estimated => "retries ran out, estimated",
-            Cause::Sent | Cause::Received => "",
+            // Nothing after the last segment is received but an ICMP error.
+            Cause::Received => "ICMP error",
+            Cause::Sent => "",
         }
     }
 }

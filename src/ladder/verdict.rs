@@ -18,6 +18,18 @@ pub fn verdict(c: &Connection) -> String {
             }
             return s;
         }
+        Opening::Unanswered if c.icmp.iter().any(|i| i.closed) => {
+            let mut s = String::from("unreachable: ");
+            if let Some(i) = c.icmp.iter().find(|i| i.closed) {
+                s.push_str(&format!(
+                    "ICMP {} from {} answered the SYN; connect() fails with {}",
+                    i.meaning,
+                    i.from,
+                    i.errno.unwrap_or("an error")
+                ));
+            }
+            return s;
+        }
         Opening::Unanswered => {
             let times = c.syn_times(Side::Client);
             let mut s = if times.len() > 1 {
@@ -155,6 +167,12 @@ pub fn verdict(c: &Connection) -> String {
             "the {side}'s bare RST (no ACK flag, the number it answers) says it had no such \
              connection: a full accept queue with tcp_abort_on_overflow, an expired request, \
              or a connection it had already dropped"
+        ));
+    }
+    for i in c.icmp.iter().filter(|i| !i.closed) {
+        parts.push(format!(
+            "ICMP {} from {} to the {} (a soft error: nothing changes)",
+            i.meaning, i.from, i.to
         ));
     }
     let data_retx = c.data_retransmissions;

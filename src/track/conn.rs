@@ -363,6 +363,8 @@ pub struct Connection {
     /// Retransmissions that carry neither SYN nor FIN.
     pub data_retransmissions: u64,
     pub time_wait: [Option<TimeWait>; 2],
+    /// ICMP errors that quote this connection's segments.
+    pub icmp: Vec<super::IcmpRecord>,
     /// One-way delay from the capture point to each endpoint, once the
     /// handshake shows it.
     delay: [Option<Span>; 2],
@@ -422,6 +424,7 @@ impl Connection {
             retransmissions: 0,
             data_retransmissions: 0,
             time_wait: [None, None],
+            icmp: Vec::new(),
             delay: [None, None],
             ends,
             queue: Default::default(),
@@ -658,6 +661,54 @@ impl Connection {
                 self.set_state(s, State::Closed, c);
             }
         }
+    }
+
+    /// An ICMP error quoting one of this connection's segments. Linux
+    /// takes it only when the quoted number lies in what the endpoint has
+    /// sent and not yet had acknowledged; in SYN-SENT every error with an
+    /// errno then ends the connection (tcp_v4_err / tcp_v6_err), elsewhere
+    /// it is soft and changes nothing. Returns false for an error that
+    /// quotes numbers this endpoint never sent.
+    pub fn push_icmp(&mut self, err: &crate::decode::IcmpError, ts: Timestamp, frame: u64) -> bool {
+        let side = self.side_of(err.quoted_src);
+        if self.addr(!side) != err.quoted_dst {
+            return false;
+        }
+        let e = &self.ends[side.index()];
+        let peer_acked = self.ends[(!side).index()].acked;
+        let low = peer_acked.or(e.isn).or(e.base);
+        let sent = match (low, e.next_seq) {
+            (Some(l), Some(n)) => l.le(err.quoted_seq) && err.quoted_seq.le(n),
+            _ => false,
+        };
+        if !sent {
+            return false;
+        }
+        let base = e.base.unwrap_or(err.quoted_seq);
+        self.advance(ts);
+        let errno = err.kind.errno();
+        let closes = self.state(side) == State::SynSent && errno.is_some();
+        let row = self.segment_count;
+        if closes {
+            let time = ts + self.delay[side.index()].unwrap_or_default();
+            let c = Change::new(row, time, Cause::Received, Basis::Received);
+            self.set_state(side, State::Closed, c);
+        }
+        self.icmp.push(super::IcmpRecord {
+            frame,
+            ts,
+            from: err.from,
+            to: side,
+            ty: err.kind.ty,
+            code: err.kind.code,
+            meaning: err.describe(),
+            quoted_seq: err.quoted_seq - base,
+            errno,
+            closed: closes,
+            row,
+        });
+        self.last_ts = self.last_ts.max(ts);
+        true
     }
 
     /// The capture is over at `end`. An endpoint still resending a SYN or

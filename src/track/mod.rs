@@ -3,7 +3,7 @@
 //! behave the same and every rule is unit-testable.
 
 pub mod conn;
-mod icmp;
+pub mod icmp;
 pub mod key;
 pub mod state;
 
@@ -21,6 +21,7 @@ pub use conn::{
     Basis, Cause, Closer, Closing, Connection, Opening, SegmentRecord, StateMark, Tentative,
     TimeWait,
 };
+pub use icmp::IcmpRecord;
 pub use key::ConnKey;
 pub use state::{Side, State};
 

@@ -935,3 +935,58 @@ mod resets_and_refusals {
         assert_eq!(m.time, Timestamp::from_nanos(3_100_000_000) - AWAY);
     }
 }
+
+mod icmp_errors {
+    use super::*;
+    use crate::decode::{IcmpError, IcmpKind, IcmpVersion};
+
+    fn error(ty: u8, code: u8, quoted_seq: u32) -> IcmpError {
+        IcmpError {
+            from: "10.0.9.9".parse().unwrap(),
+            to: client().ip(),
+            version: IcmpVersion::V4,
+            kind: IcmpKind {
+                version: IcmpVersion::V4,
+                ty,
+                code,
+            },
+            quoted_src: client(),
+            quoted_dst: server(),
+            quoted_seq: SeqNumber(quoted_seq),
+            quoted_flags: None,
+            mtu: None,
+            ttl: 64,
+        }
+    }
+
+    #[test]
+    fn host_unreachable_in_syn_sent_ends_connect_with_ehostunreach() {
+        let mut s = syn_sent();
+        let t = Timestamp::from_nanos(30_000_000);
+        assert!(s.tracker.push_icmp(&error(3, 1, C_ISN), t, 2));
+        let c = s.conn();
+        assert_eq!(c.states(Side::Client), vec![Closed, SynSent, Closed]);
+        assert_eq!(c.icmp.len(), 1);
+        assert_eq!(c.icmp[0].errno, Some("EHOSTUNREACH"));
+        assert!(c.icmp[0].closed);
+        assert_eq!(c.icmp[0].to, Side::Client);
+    }
+
+    #[test]
+    fn an_error_on_an_established_connection_is_soft() {
+        let mut s = established_with_data();
+        let t = Timestamp::from_nanos(30_000_000);
+        assert!(s.tracker.push_icmp(&error(3, 1, C_ISN + 11), t, 9));
+        assert_eq!(s.state(Side::Client), Established);
+        assert!(!s.conn().icmp[0].closed);
+    }
+
+    #[test]
+    fn an_error_quoting_numbers_never_sent_is_not_taken() {
+        let mut s = syn_sent();
+        let t = Timestamp::from_nanos(30_000_000);
+        assert!(!s.tracker.push_icmp(&error(3, 1, C_ISN + 5000), t, 2));
+        assert_eq!(s.state(Side::Client), SynSent);
+        assert!(s.conn().icmp.is_empty());
+    }
+}

@@ -100,6 +100,27 @@ struct Truth {
     delay: BTreeMap<String, f64>,
     extra: f64,
     endpoints: Vec<Endpoint>,
+    /// The retry sysctls the scenario set, passed as a user who knows them
+    /// would pass `--syn-retries`, `--retries2`, `--orphan-retries`.
+    config: TrackConfig,
+}
+
+fn config_of(v: &Value) -> TrackConfig {
+    let mut cfg = TrackConfig::default();
+    let sides = v.get("sysctl").and_then(Value::as_object);
+    for (_, m) in sides.into_iter().flatten() {
+        let get = |k: &str| m.get(k).and_then(Value::as_u64).and_then(|n| u8::try_from(n).ok());
+        if let Some(n) = get("net.ipv4.tcp_syn_retries") {
+            cfg.syn_retries = n;
+        }
+        if let Some(n) = get("net.ipv4.tcp_retries2") {
+            cfg.retries2 = n;
+        }
+        if let Some(n) = get("net.ipv4.tcp_orphan_retries") {
+            cfg.orphan_retries = n;
+        }
+    }
+    cfg
 }
 
 fn str_field<'a>(v: &'a Value, key: &str, ctx: &str) -> &'a str {
@@ -261,6 +282,7 @@ fn load_truth(file: &Path) -> Truth {
         delay,
         extra,
         endpoints,
+        config: config_of(&v),
     }
 }
 
@@ -299,7 +321,7 @@ fn kernel_truth_paths_agree() {
     for file in &files {
         let truth = load_truth(file);
         for (point, pcap) in &truth.captures {
-            let (conns, _) = analyze_file(pcap, Filter::default(), TrackConfig::default())
+            let (conns, _) = analyze_file(pcap, Filter::default(), truth.config)
                 .unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
             let doc = serde_json::to_value(document(&conns)).expect("json");
             let docs = doc["connections"].as_array().cloned().unwrap_or_default();
