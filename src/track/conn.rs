@@ -1047,8 +1047,17 @@ impl Connection {
         });
         match undone {
             Some(Tentative::AckOfSyn) => {
+                // Captured at the endpoint's own link, the ACK it resends
+                // over cannot have been lost on the way: its listener
+                // dropped it. Elsewhere the first time may be a loss.
+                let at_its_link = matches!(
+                    (self.delay[s.index()], self.delay[(!s).index()]),
+                    (Some(mine), Some(peer))
+                        if mine.as_nanos() * 20 < peer.as_nanos() && mine.as_nanos() < 1_000_000
+                );
                 let e = &mut self.ends[s.index()];
-                e.acks_of_syn_undone = e.acks_of_syn_undone.saturating_add(1);
+                let n = if at_its_link { 2 } else { 1 };
+                e.acks_of_syn_undone = e.acks_of_syn_undone.saturating_add(n);
             }
             Some(Tentative::SentRst) => {
                 // It never sent that RST.
