@@ -47,7 +47,7 @@ use tcpladder::track::TrackConfig;
 /// The number of (endpoint, capture point) comparisons that agree today.
 /// The goal is all of them; raise this whenever the tracker improves, never
 /// lower it.
-const MIN_AGREEING: usize = 265;
+const MIN_AGREEING: usize = 294;
 
 /// Scheduling jitter of the user-space forwarders, in seconds (see above).
 const JITTER: f64 = 0.002;
