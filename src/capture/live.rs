@@ -45,17 +45,26 @@ pub struct LiveConfig {
 const ICMP_ERRORS: &str = "(icmp and (icmp[0] = 3 or icmp[0] = 4 or icmp[0] = 11 or icmp[0] = 12)) \
                            or (icmp6 and ip6[40] >= 1 and ip6[40] <= 4)";
 
+/// IP fragments, whatever they carry: libpcap's `tcp port P` matches only
+/// a first fragment (the others have no TCP header), so without these a
+/// fragmented segment could never be reassembled. IPv4: MF set or a
+/// non-zero offset; IPv6: a fragment header right after the fixed header
+/// (the same offset limit as for ICMPv6). The port is checked after
+/// reassembly.
+const IP_FRAGMENTS: &str = "(ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] = 44)";
+
 impl LiveConfig {
     /// `-p PORT` and `-f BPF` combined, as tcpdump would take them: TCP on
     /// the port, or an ICMP/ICMPv6 error (the port of the segment an error
-    /// quotes is checked after decoding), and then the user's filter.
+    /// quotes is checked after decoding), or an IP fragment, and then the
+    /// user's filter.
     pub fn filter_for(port: Option<u16>, bpf: Option<&str>) -> String {
         let tcp = match port {
             Some(p) => format!("tcp port {p}"),
             None => String::from("tcp"),
         };
         // BPF's `and` and `or` have equal precedence: parenthesize.
-        let mut f = format!("({tcp}) or {ICMP_ERRORS}");
+        let mut f = format!("({tcp}) or {ICMP_ERRORS} or {IP_FRAGMENTS}");
         if let Some(b) = bpf {
             f = format!("({f}) and ({b})");
         }
@@ -312,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn the_filter_keeps_tcp_on_the_port_and_icmp_errors_only() {
+    fn the_filter_keeps_tcp_on_the_port_icmp_errors_and_fragments() {
         let dead = Capture::dead(Linktype(1)).expect("a dead capture");
         let prog = dead
             .compile(&LiveConfig::filter_for(Some(9502), None), true)
@@ -344,5 +353,11 @@ mod tests {
             "echo6"
         );
         assert!(!prog.filter(&ether_ipv4(17, &[0; 8])), "UDP");
+        // A second fragment of a segment to the port: no TCP header in it.
+        let mut frag = ether_ipv4(6, &[0; 8]);
+        frag[20..22].copy_from_slice(&0x0003u16.to_be_bytes());
+        assert!(prog.filter(&frag), "IPv4 fragment at offset 24");
+        let frag6 = ether_ipv6(44, &[6, 0, 0, 0x18, 0, 0, 0, 1, 0, 0]);
+        assert!(prog.filter(&frag6), "IPv6 fragment");
     }
 }
