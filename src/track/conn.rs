@@ -719,6 +719,23 @@ impl Connection {
     /// next copy was due when the capture went on past that moment in
     /// silence; for a SYN otherwise where `tcp_syn_retries` runs out.
     pub fn conclude(&mut self, end: Timestamp) {
+        // What still waits behind a SYN or FIN that nothing acknowledged:
+        // that SYN or FIN is not taken as arrived, but the ACKs and RSTs
+        // sent after it did arrive (a lost segment does not hold back the
+        // ones after it; their ACK fields are processed on arrival).
+        for from in Side::BOTH {
+            // The receiver still expects the first segment that did not
+            // arrive: an RST must sit there to count.
+            let mut hole = None;
+            while let Some(mut p) = self.queue[from.index()].pop_front() {
+                if p.occupies_sequence_space() {
+                    hole.get_or_insert(p.seq);
+                } else {
+                    p.expected = hole.or(p.expected);
+                    self.receive(!from, p, true, None);
+                }
+            }
+        }
         for s in Side::BOTH {
             let e = &self.ends[s.index()];
             let unacked_data = e

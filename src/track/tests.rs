@@ -990,3 +990,36 @@ mod icmp_errors {
         assert!(s.conn().icmp.is_empty());
     }
 }
+
+mod end_of_capture {
+    use super::*;
+
+    #[test]
+    fn an_ack_behind_an_unacknowledged_fin_still_arrives() {
+        // The server's FIN is never acknowledged; the client's ACK after its
+        // own FIN is not held back by that.
+        let mut s = established_with_data();
+        s.c("FIN,ACK", C_FIN, S_ISN + 21, 0)
+            .s("FIN,ACK", S_FIN, C_FIN, 0)
+            .c("ACK", C_FIN + 1, S_FIN + 1, 0);
+        let v = s.finish();
+        // The server's FIN arrived (the client acknowledged it); the
+        // client's never did, but the ACK behind it moved the server on.
+        assert_eq!(v[0].state(Side::Server), FinWait2);
+        assert_eq!(v[0].state(Side::Client), State::Closing);
+    }
+
+    #[test]
+    fn an_rst_behind_a_lost_fin_must_sit_where_the_receiver_waits() {
+        // The FIN never arrived, so the server still expects C_FIN: an RST
+        // at C_FIN + 1 draws a challenge ACK (RFC 5961), one at C_FIN counts.
+        for (seq, want) in [(C_FIN + 1, Established), (C_FIN, Closed)] {
+            let mut s = established_with_data();
+            s.c("FIN,ACK", C_FIN, S_ISN + 21, 0)
+                .at(300)
+                .c("RST", seq, 0, 0);
+            let v = s.finish();
+            assert_eq!(v[0].state(Side::Server), want, "RST at {seq}");
+        }
+    }
+}
