@@ -580,6 +580,102 @@ def _(e):
     basic("client")(e)
 
 
+@scenario("lossy-transfer", "the server sends 24 x 1000 bytes (TCP_NODELAY, 2 ms apart); r1 drops the 3rd data segment, duplicates the 6th (copy 3 ms later) and holds the 9th 15 ms more (reordered); retransmissions, SACKs and D-SACKs but no state change until the client closes first",
+          r1=[dict(dir="s2c", payload=True, nth=3, action="drop"),
+              dict(dir="s2c", payload=True, nth=6, action="dup", extra_ms=3),
+              dict(dir="s2c", payload=True, nth=9, action="delay", extra_ms=15)],
+          extra_ms=15, tail=0.3)
+def _(e):
+    lst = e.listen()
+
+    def server():
+        c, _ = lst.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        recv_n(c, len(REQUEST))
+        for _ in range(24):
+            c.sendall(b"d" * 1000)
+            time.sleep(0.002)
+        recv_until_eof(c)
+        time.sleep(0.05)
+        c.close()
+    t = e.thread(server)
+    c = e.client(1)
+    c.sendall(REQUEST)
+    recv_n(c, 24000)
+    time.sleep(0.05)
+    graceful_close(c)
+    t.join(5)
+    time.sleep(0.1)
+    e.snap("end")
+
+
+@scenario("half-close", "the client sends its request and at once shutdown(SHUT_WR); the server reads request and EOF, then keeps sending 5 x 200 bytes 30 ms apart (the client in FIN-WAIT-2 ACKs each), then closes")
+def _(e):
+    lst = e.listen()
+
+    def server():
+        c, _ = lst.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        recv_until_eof(c)
+        for _ in range(5):
+            c.sendall(b"h" * 200)
+            time.sleep(0.03)
+        c.close()
+    t = e.thread(server)
+    c = e.client(1)
+    c.sendall(REQUEST)
+    c.shutdown(socket.SHUT_WR)
+    recv_until_eof(c)
+    c.close()
+    t.join(5)
+    time.sleep(0.1)
+    e.snap("end")
+
+
+@scenario("server-close-orphan", "the server calls close() 50 ms after its reply (no shutdown): its orphaned socket becomes a FIN-WAIT-2 mini-socket when its FIN is acknowledged and enters TIME-WAIT when the client's FIN arrives 100 ms later (no tracepoint; derived)")
+def _(e):
+    lst = e.listen()
+
+    def server():
+        c, _ = lst.accept()
+        recv_n(c, len(REQUEST))
+        c.sendall(REPLY)
+        time.sleep(0.05)
+        c.close()
+    t = e.thread(server)
+    client_session(e, 1, "server", 0.1)
+    t.join(5)
+    time.sleep(0.1)
+    e.snap("end")
+
+
+@scenario("abort-linger0", "request and reply, then the client sets SO_LINGER {on, 0} and calls close(): it sends an RST instead of a FIN; the server's socket is reset")
+def _(e):
+    lst = e.listen()
+    held = []
+
+    def server():
+        c, _ = lst.accept()
+        held.append(c)
+        recv_n(c, len(REQUEST))
+        c.sendall(REPLY)
+        try:
+            c.recv(100)
+        except OSError as err:
+            e.note(f"server recv: {err}")
+    t = e.thread(server)
+    c = e.client(1)
+    c.sendall(REQUEST)
+    recv_n(c, len(REPLY))
+    time.sleep(0.05)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    t.join(5)
+    time.sleep(0.1)
+    e.snap("end")
+    e.keep += held
+
+
 def backlog(e):
     lst = e.listen(backlog=1)
     e.note("listen(fd, 1), accept() never called; 4 clients: #1, then #2 and #3 5 ms apart 100 ms later, then #4 300 ms later")
@@ -925,10 +1021,18 @@ class Recording:
             self.trace.remove()
             self.trace = None
             actions = []
+            late = {}
             for p in self.procs:
                 p.terminate()
                 out, _ = p.communicate(5)
-                actions += [json.loads(l) for l in out.splitlines() if l.strip() and "ready" not in l]
+                for l in out.splitlines():
+                    if not l.strip() or "ready" in l:
+                        continue
+                    j = json.loads(l)
+                    if "max_late_ms" in j:
+                        late[j["router"]] = j["max_late_ms"]
+                    else:
+                        actions.append(j)
             self.procs = []
         finally:
             self.cleanup()
@@ -947,6 +1051,7 @@ class Recording:
                      {"kind": "client - r1 - r2 - server (veth, user-space forwarders kernel_fwd.py)",
                       "one_way_delay_ms": {"client": 0, "mid": DELAY_MS / 2, "server": DELAY_MS},
                       "rules_extra_delay_ms": sc["extra_ms"],
+                      "forwarder_max_late_ms": late,
                       "addresses": {"client": e.caddr, "server": e.saddr,
                                     "r1": R1_6 if e.v6 else R1_4, "r2": R2_6 if e.v6 else R2_4}}),
             "server_port": PORT,
