@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::ladder::{Ladder, MarkView, Row};
+use crate::ladder::{IcmpLine, Ladder, Line, MarkView, Row};
 use crate::track::{Side, State};
 
 /// Character set.
@@ -21,6 +21,8 @@ struct Glyphs {
     left: char,
     life: char,
     span: char,
+    /// The broken shaft of an ICMP error, so it is not taken for a segment.
+    icmp: &'static str,
     then: &'static str,
 }
 
@@ -31,6 +33,7 @@ const UNICODE: Glyphs = Glyphs {
     left: '◀',
     life: '│',
     span: '┆',
+    icmp: "─ ",
     then: " → ",
 };
 
@@ -41,6 +44,7 @@ const ASCII: Glyphs = Glyphs {
     left: '<',
     life: '|',
     span: ':',
+    icmp: "- ",
     then: " -> ",
 };
 
@@ -62,6 +66,10 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
     for r in &l.rows {
         cw = cw.max(marks_text(&r.marks[0]).chars().count());
         arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
+    }
+    for i in &l.icmp {
+        cw = cw.max(marks_text(&i.marks[0]).chars().count());
+        arrow_w = arrow_w.max(i.label_with_notes().chars().count() + 12);
     }
     let tail_text = |t: &crate::ladder::TailMark| format!("{} ({})", t.mark.state.name(), t.why());
     for t in l.tail.iter().filter(|t| t.side == Side::Client) {
@@ -91,29 +99,50 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
         l.initial[1].name(),
         life = g.life
     );
-    let tw_from = |side: Side| l.time_waits.iter().find(|t| t.side == side).map(|t| t.row);
-    for r in &l.rows {
-        let mut side_text = [String::new(), String::new()];
-        for side in Side::BOTH {
-            let i = side.index();
-            side_text[i] = if !r.marks[i].is_empty() {
-                marks_text(&r.marks[i])
-            } else if tw_from(side).is_some_and(|row| r.index > row)
-                && l.time_waits
-                    .iter()
-                    .any(|t| t.side == side && (r.time < t.expires || !t.ran_out && !t.ended_early))
-            {
+    // Inside a TIME-WAIT span on a line after row `after` (not the row it
+    // starts on) at `time`?
+    let in_span = |side: Side, after: bool, row: usize, time| {
+        l.time_waits.iter().any(|t| {
+            t.side == side
+                && (row > t.row || after && row >= t.row)
+                && (time < t.expires || !t.ran_out && !t.ended_early)
+        })
+    };
+    let side_texts = |marks: &[Vec<MarkView>; 2], span: &dyn Fn(Side) -> bool| {
+        Side::BOTH.map(|side| {
+            let ms = &marks[side.index()];
+            if !ms.is_empty() {
+                marks_text(ms)
+            } else if span(side) {
                 g.span.to_string()
             } else {
                 String::new()
-            };
-        }
+            }
+        })
+    };
+    for line in l.lines() {
+        let (offset, side_text, arrow) = match line {
+            Line::Segment(p) => {
+                let r = &l.rows[p];
+                let span = |side| in_span(side, false, r.index, r.time);
+                (r.offset, side_texts(&r.marks, &span), arrow(r, arrow_w, g))
+            }
+            Line::Icmp(p) => {
+                let i = &l.icmp[p];
+                let span = |side| i.after_row.is_some_and(|a| in_span(side, true, a, i.time));
+                (
+                    i.offset,
+                    side_texts(&i.marks, &span),
+                    icmp_arrow(i, arrow_w, g),
+                )
+            }
+        };
         let _ = writeln!(
             out,
             "{:>TIME_W$.6}  {:<cw$} {} {}",
-            r.offset.as_secs_f64(),
+            offset.as_secs_f64(),
             side_text[0],
-            arrow(r, arrow_w, g),
+            arrow,
             side_text[1],
         );
     }
@@ -181,6 +210,46 @@ fn arrow(r: &Row, width: usize, g: &Glyphs) -> String {
             g.left,
             run(before),
             run(after),
+            life = g.life
+        ),
+    }
+}
+
+/// `│◀─ ICMP … ─ ─ ─│` toward the endpoint it goes back to, with a broken
+/// shaft: an error from a router or the peer's host, not a segment.
+fn icmp_arrow(i: &IcmpLine, width: usize, g: &Glyphs) -> String {
+    let text = i.label_with_notes();
+    let mut chars = g.icmp.chars();
+    let (dash, gap) = (chars.next().unwrap_or('-'), chars.next().unwrap_or(' '));
+    // Head, a solid piece, the label, and the broken run with the space
+    // beside the label: " ─ ─ ─" ends on a dash when its length is even;
+    // the solid piece takes one more dash when it is not.
+    let broken_len = width.saturating_sub(text.chars().count() + 3);
+    let (solid, broken_len) = if broken_len % 2 == 1 && broken_len > 1 {
+        (2, broken_len - 1)
+    } else {
+        (1, broken_len)
+    };
+    let solid = dash.to_string().repeat(solid);
+    let broken = |from_text: bool| -> String {
+        (0..broken_len)
+            .map(|k| {
+                let k = if from_text { k } else { broken_len - 1 - k };
+                if k % 2 == 0 { gap } else { dash }
+            })
+            .collect()
+    };
+    match i.to {
+        Side::Client => format!(
+            "{life}{}{solid} {text}{}{life}",
+            g.left,
+            broken(true),
+            life = g.life
+        ),
+        Side::Server => format!(
+            "{life}{}{text} {solid}{}{life}",
+            broken(false),
+            g.right,
             life = g.life
         ),
     }

@@ -2,17 +2,21 @@
 //! one connection. Pure, and shared by every view (text now; TUI, SVG and
 //! Mermaid read the same model), so layout decisions live here and not in
 //! drawing code.
+//!
+//! ICMP errors are lines of their own (`Ladder::icmp`), kept apart from the
+//! segment rows so that row indices stay segment indices; `Ladder::lines`
+//! gives both in capture order.
 
 pub mod diagram;
 pub mod explain;
 pub mod label;
 pub mod verdict;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::decode::SeqNumber;
 use crate::time::{Span, Timestamp};
-use crate::track::{Cause, Connection, SegmentRecord, Side, State};
+use crate::track::{Cause, Connection, IcmpRecord, SegmentRecord, Side, State, StateMark};
 
 pub use label::LabelStyle;
 
@@ -28,6 +32,18 @@ pub enum Role {
 }
 
 impl Role {
+    /// "SYN", "SYN,ACK", "FIN", "RST", "data", "ACK".
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Syn => "SYN",
+            Role::SynAck => "SYN,ACK",
+            Role::Fin => "FIN",
+            Role::Rst => "RST",
+            Role::Data => "data",
+            Role::Ack => "ACK",
+        }
+    }
+
     pub fn of(rec: &SegmentRecord) -> Role {
         let f = rec.flags;
         if f.rst() {
@@ -100,6 +116,118 @@ pub struct TimeWaitSpan {
     pub ran_out: bool,
 }
 
+/// An ICMP or ICMPv6 error, drawn as an arrow from the address that sent it
+/// (a router on the path, or the peer's host) to the endpoint whose segment
+/// it quotes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcmpLine {
+    /// Index in the connection's `icmp` list.
+    pub index: usize,
+    /// The segment it was captured after (None: before the first segment).
+    pub after_row: Option<usize>,
+    pub frame: u64,
+    pub time: Timestamp,
+    /// Since the connection's first segment.
+    pub offset: Span,
+    pub from: IpAddr,
+    /// Sent by the peer's host itself rather than by a router.
+    pub from_peer: bool,
+    /// The endpoint it goes back to.
+    pub to: Side,
+    pub ty: u8,
+    pub code: u8,
+    /// "host unreachable", "packet too big (MTU 1280)".
+    pub meaning: String,
+    /// Relative, like the segments'.
+    pub quoted_seq: u32,
+    /// The kind of the quoted segment, when the capture holds it.
+    pub quoted: Option<Role>,
+    pub errno: Option<&'static str>,
+    /// It ended the connection (SYN-SENT → CLOSED).
+    pub closed: bool,
+    /// "ICMP host unreachable from 198.18.0.2 (quoting SYN seq=0)".
+    pub label: String,
+    /// States written on this line, per side (the CLOSED it caused).
+    pub marks: [Vec<MarkView>; 2],
+}
+
+impl IcmpLine {
+    fn new(c: &Connection, index: usize, rec: &IcmpRecord) -> IcmpLine {
+        let quoted = c.segments[..rec.row.min(c.segments.len())]
+            .iter()
+            .rev()
+            .find(|s| s.from == rec.to && s.rel_seq == rec.quoted_seq)
+            .map(Role::of);
+        let mut line = IcmpLine {
+            index,
+            after_row: rec.row.checked_sub(1),
+            frame: rec.frame,
+            time: rec.ts,
+            offset: rec.ts - c.first_ts,
+            from: rec.from,
+            from_peer: rec.from == c.addr(!rec.to).ip(),
+            to: rec.to,
+            ty: rec.ty,
+            code: rec.code,
+            meaning: rec.meaning.clone(),
+            quoted_seq: rec.quoted_seq,
+            quoted,
+            errno: rec.errno,
+            closed: rec.closed,
+            label: String::new(),
+            marks: [Vec::new(), Vec::new()],
+        };
+        line.label = line.make_label();
+        line
+    }
+
+    fn make_label(&self) -> String {
+        let what = match self.quoted {
+            Some(role) => format!("{} seq={}", role.name(), self.quoted_seq),
+            None => format!("seq={}", self.quoted_seq),
+        };
+        format!("ICMP {} from {} (quoting {what})", self.meaning, self.from)
+    }
+
+    /// The label with what it did: "… [connect(): EHOSTUNREACH]" or
+    /// "… [soft error]".
+    pub fn label_with_notes(&self) -> String {
+        match (self.closed, self.errno) {
+            (true, Some(e)) => format!("{} [connect(): {e}]", self.label),
+            (true, None) => format!("{} [connection closed]", self.label),
+            (false, _) => format!("{} [soft error]", self.label),
+        }
+    }
+
+    /// Who sent it, in words: "router 198.18.0.2" or "server host 10.0.0.2".
+    pub fn sender(&self) -> String {
+        if self.from_peer {
+            format!("{} host {}", !self.to, self.from)
+        } else {
+            format!("router {}", self.from)
+        }
+    }
+
+    /// Whether this error caused `m`: the SYN-SENT → CLOSED the tracker
+    /// made for it, at the same row, on the side it went to.
+    fn caused(&self, rec: &IcmpRecord, m: &StateMark) -> bool {
+        rec.closed
+            && m.side == rec.to
+            && m.row == rec.row
+            && m.from == State::SynSent
+            && m.to == State::Closed
+            && m.cause == Cause::Received
+    }
+}
+
+/// One line of the ladder, in capture order: a segment row or an ICMP
+/// error, by position in `Ladder::rows` or `Ladder::icmp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    Segment(usize),
+    Icmp(usize),
+}
+
 impl Row {
     /// The label with its analysis notes: "FIN,ACK seq=12 … [retransmission]".
     pub fn label_with_notes(&self) -> String {
@@ -161,6 +289,9 @@ pub struct Ladder {
     pub start: Timestamp,
     pub initial: [State; 2],
     pub rows: Vec<Row>,
+    /// ICMP errors, in capture order; `Ladder::lines` puts them among the
+    /// rows.
+    pub icmp: Vec<IcmpLine>,
     pub tail: Vec<TailMark>,
     pub time_waits: Vec<TimeWaitSpan>,
 }
@@ -232,6 +363,12 @@ impl Ladder {
         mark_lost(&mut rows);
         let mut tail = Vec::new();
         let mut time_waits = Vec::new();
+        let mut icmp: Vec<IcmpLine> = c
+            .icmp
+            .iter()
+            .enumerate()
+            .map(|(i, rec)| IcmpLine::new(c, i, rec))
+            .collect();
         for m in c.marks_by_row() {
             let view = MarkView {
                 state: m.to,
@@ -239,6 +376,16 @@ impl Ladder {
                 time: m.time,
                 cause_row: m.cause_row,
             };
+            // The CLOSED an ICMP error caused is written on its line.
+            if let Some(line) = icmp
+                .iter_mut()
+                .zip(&c.icmp)
+                .find(|(l, rec)| l.marks[m.side.index()].is_empty() && l.caused(rec, &m))
+                .map(|(l, _)| l)
+            {
+                line.marks[m.side.index()].push(view);
+                continue;
+            }
             match rows.get_mut(m.row) {
                 Some(r) => r.marks[m.side.index()].push(view),
                 None => tail.push(TailMark {
@@ -269,11 +416,72 @@ impl Ladder {
             start: c.first_ts,
             initial: c.initial,
             rows,
+            icmp,
             tail,
             time_waits,
         }
     }
 
+    /// Segment rows and ICMP errors in capture order: an error comes after
+    /// the row it was captured after, before the next one.
+    pub fn lines(&self) -> impl Iterator<Item = Line> + '_ {
+        let mut next_icmp = 0;
+        let mut next_row = 0;
+        std::iter::from_fn(move || {
+            let icmp = self.icmp.get(next_icmp);
+            let row = self.rows.get(next_row);
+            let icmp_first = match (icmp, row) {
+                (Some(i), Some(r)) => i.after_row.is_none_or(|a| a < r.index),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return None,
+            };
+            if icmp_first {
+                next_icmp += 1;
+                Some(Line::Icmp(next_icmp - 1))
+            } else {
+                next_row += 1;
+                Some(Line::Segment(next_row - 1))
+            }
+        })
+    }
+
+    /// How many lines `lines` yields.
+    pub fn line_count(&self) -> usize {
+        self.rows.len() + self.icmp.len()
+    }
+
+    /// ICMP lines before the row at position `pos` in `rows`.
+    fn icmp_before_row(&self, pos: usize) -> usize {
+        match self.rows.get(pos) {
+            Some(r) => self
+                .icmp
+                .partition_point(|i| i.after_row.is_none_or(|a| a < r.index)),
+            None => self.icmp.len(),
+        }
+    }
+
+    /// The position in `lines` of the row at position `pos` in `rows`.
+    pub fn line_of_row(&self, pos: usize) -> usize {
+        pos + self.icmp_before_row(pos)
+    }
+
+    /// The position in `lines` of the ICMP line at position `pos` in `icmp`.
+    pub fn line_of_icmp(&self, pos: usize) -> usize {
+        let rows_before = match self.icmp.get(pos).and_then(|i| i.after_row) {
+            Some(a) => self.rows.partition_point(|r| r.index <= a),
+            None => 0,
+        };
+        pos + rows_before
+    }
+
+    /// The line at position `n` of `lines`.
+    pub fn line_at(&self, n: usize) -> Option<Line> {
+        self.lines().nth(n)
+    }
+}
+
+impl Ladder {
     pub fn addr(&self, side: Side) -> SocketAddr {
         match side {
             Side::Client => self.client,
@@ -302,9 +510,17 @@ impl Ladder {
             .cloned()
             .collect();
         let to_end = last + 1 >= self.rows.len();
+        // An error stays with the row it followed.
+        let icmp = self
+            .icmp
+            .iter()
+            .filter(|i| i.after_row.map_or(first == 0, |a| a >= first && a <= last))
+            .cloned()
+            .collect();
         Ladder {
             initial,
             rows,
+            icmp,
             tail: if to_end {
                 self.tail.clone()
             } else {
@@ -334,7 +550,165 @@ impl Ladder {
             };
             SocketAddr::new(ip, a.port())
         };
+        let (client, server) = (self.client.ip(), self.server.ip());
         self.client = doc(self.client, 1);
         self.server = doc(self.server, 2);
+        // Routers get addresses of their own (RFC 5737 TEST-NET-3, RFC 3849).
+        let mut routers: Vec<IpAddr> = Vec::new();
+        for line in &mut self.icmp {
+            line.from = if line.from == client {
+                self.client.ip()
+            } else if line.from == server {
+                self.server.ip()
+            } else {
+                let n = match routers.iter().position(|&r| r == line.from) {
+                    Some(n) => n,
+                    None => {
+                        routers.push(line.from);
+                        routers.len() - 1
+                    }
+                };
+                let n = u8::try_from(n + 1).unwrap_or(u8::MAX);
+                match line.from {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(203, 0, 113, n)),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(
+                        0x2001,
+                        0xdb8,
+                        0xffff,
+                        0,
+                        0,
+                        0,
+                        0,
+                        u16::from(n),
+                    )),
+                }
+            };
+            line.label = line.make_label();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, IcmpError, IcmpKind, IcmpVersion, Segment};
+    use crate::track::{TrackConfig, Tracker};
+
+    const C: &str = "10.0.0.1:40000";
+    const S: &str = "10.0.0.2:80";
+
+    fn error(seq: u32, from: &str) -> IcmpError {
+        IcmpError {
+            from: from.parse().unwrap(),
+            to: C.parse::<SocketAddr>().unwrap().ip(),
+            version: IcmpVersion::V4,
+            kind: IcmpKind {
+                version: IcmpVersion::V4,
+                ty: 3,
+                code: 1,
+            },
+            quoted_src: C.parse().unwrap(),
+            quoted_dst: S.parse().unwrap(),
+            quoted_seq: SeqNumber(seq),
+            quoted_flags: None,
+            mtu: None,
+            ttl: 64,
+        }
+    }
+
+    /// Segments (from client, flags, seq, ack, len, µs), then an ICMP error
+    /// quoting `quoted` after the first `after` of them.
+    fn ladder(script: &[(bool, u16, u32, u32, u32, i64)], after: usize, quoted: u32) -> Ladder {
+        let mut t = Tracker::new(TrackConfig::default());
+        let (c, s) = (C.parse().unwrap(), S.parse().unwrap());
+        for (k, &(from_client, flags, seq, ack, len, us)) in script.iter().enumerate() {
+            if k == after {
+                let at = Timestamp::from_nanos(us * 1000 - 500);
+                assert!(t.push_icmp(&error(quoted, "192.168.7.1"), at, 99));
+            }
+            let (src, dst) = if from_client { (c, s) } else { (s, c) };
+            let seg = Segment::new(src, dst, Flags(flags), seq, ack, len);
+            t.push(&seg, Timestamp::from_nanos(us * 1000), k as u64 + 1);
+        }
+        if after == script.len() {
+            assert!(t.push_icmp(
+                &error(quoted, "192.168.7.1"),
+                Timestamp::from_nanos(1_000_000_000),
+                99
+            ));
+        }
+        let conn = t.finish(Timestamp::from_nanos(2_000_000_000)).remove(0);
+        Ladder::build(&conn, Span::from_secs(30), LabelStyle::default())
+    }
+
+    #[test]
+    fn an_icmp_error_answering_a_syn_is_a_line_after_it_with_the_close() {
+        let l = ladder(&[(true, 0x02, 100, 0, 0, 0)], 1, 100);
+        assert_eq!(l.rows.len(), 1);
+        assert_eq!(l.icmp.len(), 1);
+        let i = &l.icmp[0];
+        assert_eq!(i.after_row, Some(0));
+        assert_eq!(i.to, Side::Client);
+        assert!(!i.from_peer);
+        assert_eq!(
+            i.label,
+            "ICMP host unreachable from 192.168.7.1 (quoting SYN seq=0)"
+        );
+        assert_eq!(
+            i.label_with_notes(),
+            format!("{} [connect(): EHOSTUNREACH]", i.label)
+        );
+        assert_eq!(i.sender(), "router 192.168.7.1");
+        // The CLOSED is on the ICMP line, not a tail mark nor on the SYN's row.
+        assert_eq!(i.marks[0].len(), 1);
+        assert_eq!(i.marks[0][0].state, State::Closed);
+        assert!(i.marks[1].is_empty());
+        assert!(l.tail.iter().all(|t| t.side != Side::Client));
+        assert_eq!(l.rows[0].marks[0].len(), 1, "only SYN-SENT on the SYN");
+        assert_eq!(
+            l.lines().collect::<Vec<_>>(),
+            vec![Line::Segment(0), Line::Icmp(0)]
+        );
+        assert_eq!(l.line_of_icmp(0), 1);
+        assert_eq!(l.line_at(1), Some(Line::Icmp(0)));
+        assert_eq!(l.line_at(2), None);
+    }
+
+    #[test]
+    fn a_soft_error_sits_between_the_rows_it_came_between_and_changes_nothing() {
+        let script = [
+            (true, 0x02, 100, 0, 0, 0),
+            (false, 0x12, 500, 101, 0, 1000),
+            (true, 0x10, 101, 501, 0, 2000),
+            (true, 0x18, 101, 501, 10, 3000),
+            (false, 0x10, 501, 111, 0, 4000),
+        ];
+        let l = ladder(&script, 4, 101);
+        let i = &l.icmp[0];
+        assert_eq!(i.after_row, Some(3));
+        assert_eq!(i.quoted, Some(Role::Data));
+        assert!(i.marks.iter().all(Vec::is_empty));
+        assert!(i.label_with_notes().ends_with("[soft error]"));
+        let lines: Vec<Line> = l.lines().collect();
+        assert_eq!(lines[4], Line::Icmp(0));
+        assert_eq!(lines[5], Line::Segment(4));
+        assert_eq!(l.line_of_row(3), 3);
+        assert_eq!(l.line_of_row(4), 5);
+        assert_eq!(l.line_of_icmp(0), 4);
+        assert_eq!(l.line_count(), 6);
+        // A cut keeps the error with the row it followed.
+        assert_eq!(l.cut(0, 2).icmp.len(), 0);
+        let cut = l.cut(3, 4);
+        assert_eq!(cut.icmp.len(), 1);
+        assert_eq!(
+            cut.lines().collect::<Vec<_>>(),
+            vec![Line::Segment(0), Line::Icmp(0), Line::Segment(1)]
+        );
+        assert_eq!(cut.line_of_row(1), 2);
+        // Redaction gives the router a documentation address too.
+        let mut r = l.clone();
+        r.redact();
+        assert_eq!(r.icmp[0].from.to_string(), "203.0.113.1");
+        assert!(r.icmp[0].label.contains("from 203.0.113.1"));
     }
 }
