@@ -261,6 +261,8 @@ def build(meta, raw_lines, capdir):
             if "client_port" in fix and not (ep["local"] if ep["role"] == "client" else ep["remote"]).endswith(":%d" % fix["client_port"]):
                 continue
             ep.update(fix["set"])
+    clock = dict(meta["clock"])
+    clock["check"] = clock_check(endpoints, pcaps[near["client"]])
     return {
         "scenario": meta["scenario"],
         "kernel": meta["kernel"],
@@ -271,12 +273,28 @@ def build(meta, raw_lines, capdir):
         "rules": meta.get("rules", {}),
         "capture_start": meta["capture_start"],
         "capture_end": end,
-        "clock": meta["clock"],
+        "clock": clock,
         "endpoints": endpoints,
         "notes": meta.get("notes", []),
         "ss": meta.get("ss", {}),
         "raw": [e["line"] for e in evs],
     }
+
+
+def clock_check(endpoints, client_pkts):
+    """The trace clock -> capture clock conversion, checked: the first
+    client's SYN must be captured near the client a few microseconds after
+    its SYN-SENT tracepoint."""
+    for ep in endpoints:
+        if ep["role"] != "client":
+            continue
+        ch = [c for c in ep["changes"] if c.get("to") == "SYN-SENT"]
+        port = int(ep["local"].rsplit(":", 1)[1])
+        syn = [p for p in client_pkts if p["proto"] == "tcp" and p["sport"] == port and p["flags"] & SYN]
+        if ch and syn:
+            dt = syn[0]["t"] - ch[0]["time"]
+            return {"syn_captured_after_syn_sent_us": round(dt * 1e6, 1), "ok": 0 <= dt < 0.002}
+    return None
 
 
 def incarnations(clients):
