@@ -848,6 +848,36 @@ def _(e):
     e.snap("end")
 
 
+@scenario("keepalive-dead", "SO_KEEPALIVE on the client (TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s, TCP_KEEPCNT 2) after request and reply; r1 drops the server's pure ACKs from the 2nd on, so the keep-alive probes go unanswered (as from a vanished peer) and the client gives up (ETIMEDOUT): Linux then sends an RST (tcp_keepalive_timer), which resets the server's socket",
+          r1=[dict(PURE_ACK, dir="s2c", nth=2, count=0, action="drop")], tail=0.3)
+def _(e):
+    lst = e.listen()
+
+    def server():
+        c, _ = lst.accept()
+        e.keep.append(c)  # still ESTABLISHED when the capture ends
+        recv_n(c, len(REQUEST))
+        c.sendall(REPLY)
+    t = e.thread(server)
+    c = e.sock("client")
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for o in [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1),
+              (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1), (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 2)]:
+        c.setsockopt(*o)
+    c.bind((e.caddr, e.cport(1)))
+    c.connect((e.saddr, e.port))
+    c.sendall(REQUEST)
+    recv_n(c, len(REPLY))
+    t.join(5)
+    t0 = time.time()
+    try:
+        c.recv(100)
+    except OSError as err:
+        e.note(f"client recv: {err} after {time.time() - t0:.3f} s")
+    time.sleep(0.2)
+    e.snap("end")
+
+
 @scenario("zero-window", "the server (SO_RCVBUF 4096) does not read for 1.2 s while the client sends 16 KiB: the window closes, the client sends zero-window probes; then the server reads everything, replies, and the client closes first",
           tail=0.3)
 def _(e):

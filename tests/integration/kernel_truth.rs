@@ -51,7 +51,7 @@ use tcpladder::track::TrackConfig;
 /// The number of (endpoint, capture point) comparisons that agree today.
 /// The goal is all of them; raise this whenever the tracker improves, never
 /// lower it.
-const MIN_AGREEING: usize = 319;
+const MIN_AGREEING: usize = 325;
 
 /// The margin on top of delay, rule holds and forwarder lateness, in
 /// seconds (see above).
