@@ -1,9 +1,11 @@
 //! A Mermaid `sequenceDiagram` in a fenced block, with state changes as
-//! notes, for documentation that renders Mermaid.
+//! notes, for documentation that renders Mermaid. ICMP errors come from a
+//! participant of their own per router (between client and server), or from
+//! the peer when its host sent them, as dashed arrows.
 
 use std::fmt::Write;
 
-use crate::ladder::{Ladder, Role};
+use crate::ladder::{Ladder, Line, Role};
 use crate::track::Side;
 
 fn actor(side: Side) -> &'static str {
@@ -26,6 +28,19 @@ pub fn render(l: &Ladder, title: Option<&str>) -> String {
     );
     let _ = writeln!(s, "    title {}", clean(&title));
     let _ = writeln!(s, "    participant C as client {}", l.client);
+    // Routers in the order their first error appears: R1, R2, …
+    let mut routers: Vec<std::net::IpAddr> = Vec::new();
+    for i in l.icmp.iter().filter(|i| !i.from_peer) {
+        if !routers.contains(&i.from) {
+            routers.push(i.from);
+            let _ = writeln!(
+                s,
+                "    participant R{} as router {}",
+                routers.len(),
+                clean(&i.from.to_string())
+            );
+        }
+    }
     let _ = writeln!(s, "    participant S as server {}", l.server);
     let note = |s: &mut String, side: Side, text: &str| {
         let pos = match side {
@@ -37,7 +52,34 @@ pub fn render(l: &Ladder, title: Option<&str>) -> String {
     for side in Side::BOTH {
         note(&mut s, side, l.initial[side.index()].name());
     }
-    for r in &l.rows {
+    let marks = |s: &mut String, marks: &[Vec<crate::ladder::MarkView>; 2]| {
+        for side in Side::BOTH {
+            let ms = &marks[side.index()];
+            if !ms.is_empty() {
+                let states: Vec<&str> = ms.iter().map(|m| m.state.name()).collect();
+                note(s, side, &states.join(" → "));
+            }
+        }
+    };
+    for line in l.lines() {
+        let r = match line {
+            Line::Segment(p) => &l.rows[p],
+            Line::Icmp(p) => {
+                let i = &l.icmp[p];
+                let from = match routers.iter().position(|&r| r == i.from) {
+                    Some(n) if !i.from_peer => format!("R{}", n + 1),
+                    _ => actor(!i.to).to_string(),
+                };
+                let text = format!(
+                    "{:.3} ms {}",
+                    i.offset.as_millis_f64(),
+                    i.label_with_notes()
+                );
+                let _ = writeln!(s, "    {from}-->>{}: {}", actor(i.to), clean(&text));
+                marks(&mut s, &i.marks);
+                continue;
+            }
+        };
         let (from, to) = (actor(r.from), actor(!r.from));
         // Solid for new data, dotted for retransmissions, a cross for RST.
         let arrow = match (r.role, r.retransmission) {
@@ -50,13 +92,7 @@ pub fn render(l: &Ladder, title: Option<&str>) -> String {
             text.push_str(" (retransmission)");
         }
         let _ = writeln!(s, "    {from}{arrow}{to}: {}", clean(&text));
-        for side in Side::BOTH {
-            let ms = &r.marks[side.index()];
-            if !ms.is_empty() {
-                let states: Vec<&str> = ms.iter().map(|m| m.state.name()).collect();
-                note(&mut s, side, &states.join(" → "));
-            }
-        }
+        marks(&mut s, &r.marks);
     }
     for t in &l.time_waits {
         let end = t.end_text(l.start);
