@@ -683,7 +683,7 @@ def backlog(e):
 
     def conn(n):
         c = e.client(n, connect=False)
-        c.settimeout(2.4)  # every thread is done before the capture ends
+        c.settimeout(3.6)  # long enough for the 2nd SYN,ACK resend (+3 s); done before the capture ends
         cs.append(c)
         try:
             c.connect((e.saddr, e.port))
@@ -702,11 +702,11 @@ def backlog(e):
     e.keep += [lst] + cs  # the capture ends with them open
 
 
-scenario("backlog-overflow", "listen(fd, 1) and no accept(): #1 and #2 complete; #3's SYN arrived while the queue had room but its final ACK finds it full and is dropped, so the server keeps resending SYN,ACK (request socket stays SYN-RECEIVED); #4's SYN is dropped (queue full), the client resends it",
+scenario("backlog-overflow", "listen(fd, 1) and no accept(): #1 and #2 complete; #3's SYN arrived while the queue had room but its final ACK finds it full and is dropped, so the server resends its SYN,ACK after 1 s and 3 s, and drops the client's ACK of each again (request socket stays SYN-RECEIVED); #4's SYN is dropped (queue full), the client resends it",
          tail=0.2)(lambda e: backlog(e))
 scenario("backlog-overflow-abort", "as backlog-overflow with net.ipv4.tcp_abort_on_overflow=1: the final ACK that finds the queue full is answered with a bare RST",
          server_sysctl={"net.ipv4.tcp_abort_on_overflow": 1}, tail=0.2)(lambda e: backlog(e))
-scenario("backlog-overflow-lo", "backlog-overflow on loopback: #2's final ACK arrives at once, so the queue is already full when #3's and #4's SYNs arrive: both are dropped and resent (connect() times out at 2.4 s)", kind="loopback", tail=0.2)(lambda e: backlog(e))
+scenario("backlog-overflow-lo", "backlog-overflow on loopback: #2's final ACK arrives at once, so the queue is already full when #3's and #4's SYNs arrive: both are dropped and resent (connect() times out at 3.6 s)", kind="loopback", tail=0.2)(lambda e: backlog(e))
 
 
 @scenario("refused", "connect() with nothing listening: SYN, RST,ACK; connect() fails with ECONNREFUSED")

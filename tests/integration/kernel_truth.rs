@@ -48,10 +48,13 @@ use tcpladder::analysis::{Filter, analyze_file};
 use tcpladder::export::json::document;
 use tcpladder::track::TrackConfig;
 
-/// The number of (endpoint, capture point) comparisons that agree today.
-/// The goal is all of them; raise this whenever the tracker improves, never
-/// lower it.
-const MIN_AGREEING: usize = 325;
+/// The number of (endpoint, capture point) comparisons that agree today
+/// (all 327 of 54 truth files at the time of writing). The goal is all of
+/// them; raise this whenever the tracker improves or a new truth file
+/// agrees, never lower it. A new scenario that the tracker gets wrong adds
+/// to the total but not to the agreement, so it does not fail the test
+/// until it is fixed; its disagreement is printed.
+const MIN_AGREEING: usize = 327;
 
 /// The margin on top of delay, rule holds and forwarder lateness, in
 /// seconds (see above).
