@@ -3,25 +3,28 @@
 //!
 //! A capture is taken at one point, so a captured segment may never have
 //! reached its receiver. States are inferred from what each endpoint
-//! *sends*: its flags, and its ACK field, which proves what it had received
-//! when it sent. The rules:
+//! *sends*: its flags, its ACK field (what it had received when it sent),
+//! its timestamp echo and SACK blocks. docs/ARCHITECTURE.md has the rules
+//! in full; in short:
 //!
 //! * Sending changes the sender's state at once (SYN → SYN-SENT, FIN →
-//!   FIN-WAIT-1 or LAST-ACK, RST → CLOSED).
-//! * A segment that occupies sequence space (SYN, FIN) is delivered to its
-//!   receiver only when the receiver later acknowledges it. If it was sent
-//!   several times, the last copy captured before that acknowledgment is
-//!   taken as the one that arrived. Until then it waits in a per-direction
-//!   queue, and so does everything its sender sent after it, because a
-//!   receiver processes one sender's segments in sequence order.
-//! * A segment that occupies no sequence space (a pure ACK, an RST) can never
-//!   be acknowledged; it is delivered when it reaches the head of the queue,
-//!   tentatively. If the receiver later retransmits the SYN,ACK or FIN that
-//!   the ACK covered, the ACK evidently got lost and its effect is undone; if
-//!   the receiver keeps sending after an RST, the RST arrived later.
-//! * A receive-driven state change is drawn on the row of the segment that
-//!   caused it, but never before the receiver's own last send that shows it
-//!   had not arrived yet (crossing FINs).
+//!   FIN-WAIT-1 or LAST-ACK, RST → CLOSED, undone if it keeps talking).
+//! * One sender's segments arrive in the order sent. A SYN, FIN or data is
+//!   taken as arrived when its receiver acknowledges it; what was sent
+//!   after it waits behind it in a per-direction queue. Of several copies,
+//!   the one the receiver's TSecr or D-SACK names arrived first, else the
+//!   last before the acknowledgment.
+//! * A pure ACK or RST is delivered when it reaches the head of the queue,
+//!   tentatively: a retransmission of what it covered, or the receiver
+//!   talking on after an RST, undoes it.
+//! * At the receiver the ACK field is processed first, then SYN and FIN,
+//!   each step a change of its own (FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT).
+//!   An RST counts only at the exact sequence number (RFC 5961).
+//! * A change is drawn on the row of the segment that caused it, not before
+//!   the receiver's last send that shows it had not arrived; its time is
+//!   the arrival, from the endpoints' distances the handshake shows.
+//! * Where the wire is silent (retries running out), the change is
+//!   estimated from Linux's backoff and marked so.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
