@@ -503,6 +503,41 @@ def _(e):
     basic("client")(e)
 
 
+@scenario("rst-in-window-challenge", "r1 answers the client's request with a crafted RST (from the server's address) whose seq is 1000 past what the client expects: inside its window but not exact, so Linux sends a challenge ACK (RFC 5961) and nothing changes; then a normal client close",
+          r1=[dict(dir="c2s", payload=True, nth=1, action="rst", seq_offset=1000, extra_ms=5)])
+def _(e):
+    basic("client")(e)
+
+
+@scenario("fin-overtakes-data", "the client sends its request and at once shutdown(SHUT_WR); r1 holds the request 30 ms more, so the FIN arrives first, out of order: the server stays ESTABLISHED (it acknowledges only up to the hole) until the request fills it, then CLOSE-WAIT",
+          r1=[dict(dir="c2s", payload=True, nth=1, action="delay", extra_ms=30)], extra_ms=30)
+def _(e):
+    lst = e.listen()
+
+    def server():
+        c, _ = lst.accept()
+        recv_until_eof(c)
+        c.sendall(REPLY)
+        time.sleep(0.05)
+        c.close()
+    t = e.thread(server)
+    c = e.client(1)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.sendall(REQUEST)
+    c.shutdown(socket.SHUT_WR)
+    recv_until_eof(c)
+    c.close()
+    t.join(5)
+    time.sleep(0.1)
+    e.snap("end")
+
+
+@scenario("fin-duplicated", "client closes first; r1 duplicates the client's FIN (the copy 5 ms later): the server, in CLOSE-WAIT, answers the duplicate with an ACK; nothing changes",
+          r1=[dict(dir="c2s", flags=["FIN"], nth=1, action="dup", extra_ms=5)], extra_ms=5)
+def _(e):
+    basic("client")(e)
+
+
 @scenario("rst-into-time-wait", "client closes first; when the client ACKs the server's FIN, r1 also sends the client a crafted RST from the server's address with seq = exactly what it expects, 50 ms later: it kills the client's TIME-WAIT (tcp_rfc1337 = 0); ss shows no TIME-WAIT afterwards",
           r1=[dict(PURE_ACK, dir="c2s", acks_fin=True, nth=1, action="rst", seq_offset=0, extra_ms=50)],
           tail=0.3, overrides=[{"role": "client", "set": {

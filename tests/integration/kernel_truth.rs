@@ -49,12 +49,12 @@ use tcpladder::export::json::document;
 use tcpladder::track::TrackConfig;
 
 /// The number of (endpoint, capture point) comparisons that agree today
-/// (all 327 of 54 truth files at the time of writing). The goal is all of
+/// (all 345 of 57 truth files at the time of writing). The goal is all of
 /// them; raise this whenever the tracker improves or a new truth file
 /// agrees, never lower it. A new scenario that the tracker gets wrong adds
 /// to the total but not to the agreement, so it does not fail the test
 /// until it is fixed; its disagreement is printed.
-const MIN_AGREEING: usize = 327;
+const MIN_AGREEING: usize = 345;
 
 /// The margin on top of delay, rule holds and forwarder lateness, in
 /// seconds (see above).
