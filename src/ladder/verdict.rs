@@ -18,7 +18,7 @@ pub fn verdict(c: &Connection) -> String {
             }
             return s;
         }
-        Opening::Unanswered if c.icmp.iter().any(|i| i.closed) => {
+        Opening::Unreachable => {
             let mut s = String::from("unreachable: ");
             if let Some(i) = c.icmp.iter().find(|i| i.closed) {
                 s.push_str(&format!(

@@ -159,6 +159,8 @@ pub enum Opening {
     ThreeWay,
     Simultaneous,
     Refused,
+    /// The SYN was answered by an ICMP error that ended connect().
+    Unreachable,
     Unanswered,
     MidStream,
 }
@@ -169,6 +171,7 @@ impl Opening {
             Opening::ThreeWay => "three-way",
             Opening::Simultaneous => "simultaneous",
             Opening::Refused => "refused",
+            Opening::Unreachable => "unreachable",
             Opening::Unanswered => "unanswered",
             Opening::MidStream => "mid-stream",
         }
@@ -1367,6 +1370,8 @@ impl Connection {
                 Opening::ThreeWay
             } else if s.sent_rst {
                 Opening::Refused
+            } else if self.icmp.iter().any(|i| i.closed && i.to == Side::Client) {
+                Opening::Unreachable
             } else {
                 Opening::Unanswered
             }

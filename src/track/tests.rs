@@ -970,6 +970,7 @@ mod icmp_errors {
         assert_eq!(c.icmp[0].errno, Some("EHOSTUNREACH"));
         assert!(c.icmp[0].closed);
         assert_eq!(c.icmp[0].to, Side::Client);
+        assert_eq!(c.opening(), Opening::Unreachable);
     }
 
     #[test]
