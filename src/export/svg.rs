@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::ladder::Role;
-use crate::ladder::diagram::{Arrow, Diagram};
+use crate::ladder::diagram::{Arrow, Diagram, IcmpArrow, ROUTER_AT};
 use crate::track::{Side, State};
 
 /// Colours of one theme, as SVG colour strings.
@@ -22,6 +22,8 @@ pub struct Palette {
     pub data: &'static str,
     pub ack: &'static str,
     pub time_wait: &'static str,
+    /// ICMP errors and the routers that sent them.
+    pub icmp: &'static str,
 }
 
 pub const LIGHT: Palette = Palette {
@@ -36,6 +38,7 @@ pub const LIGHT: Palette = Palette {
     data: "#1a1a1a",
     ack: "#6b6b6b",
     time_wait: "#8a2be2",
+    icmp: "#c2410c",
 };
 
 pub const DARK: Palette = Palette {
@@ -50,6 +53,7 @@ pub const DARK: Palette = Palette {
     data: "#e8e8e8",
     ack: "#a8a8a8",
     time_wait: "#d59cff",
+    icmp: "#ffa657",
 };
 
 const SANS: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
@@ -104,6 +108,12 @@ impl Geometry {
             .arrows
             .iter()
             .map(|a| label_text(a).chars().count())
+            // An error from a router runs only part of the way across.
+            .chain(d.icmp.iter().map(|a| {
+                let n = a.label.chars().count() as f64;
+                let share = if a.from_peer { 1.0 } else { ROUTER_AT };
+                (n / share).ceil() as usize
+            }))
             .max()
             .unwrap_or(20) as f64;
         let longest_state = d
@@ -227,6 +237,9 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
     );
     for a in &d.arrows {
         arrow(&mut s, &g, a, p, if a.crosses { 0.3 } else { 0.5 });
+    }
+    for a in &d.icmp {
+        icmp_arrow(&mut s, &g, a, p);
     }
     for b in &d.brackets {
         let x = match b.side {
@@ -461,5 +474,69 @@ fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette, label_at: f64) {
         s,
         r#"<text x="{mx:.1}" y="{my:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
         esc(&label_text(a))
+    );
+}
+
+/// An ICMP error: a router mark (a small circle named with its address)
+/// between the lifelines, or the peer's lifeline when its host sent it, and
+/// a dash-dotted arrow to the endpoint, labelled above and with its effect
+/// below.
+fn icmp_arrow(s: &mut String, g: &Geometry, a: &IcmpArrow, p: &Palette) {
+    let colour = p.icmp;
+    let x0 = g.client + (g.server - g.client) * a.x_from;
+    let x1 = g.lane(a.to);
+    let (y0, y1) = (y(a.y_send), y(a.y_arrive));
+    axis_time(s, g, p, y0, a.time_ms);
+    let (dx, dy) = (x1 - x0, y1 - y0);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    let start = if a.from_peer { 0.0 } else { 7.0 };
+    let (sx, sy) = (x0 + ux * start, y0 + uy * start);
+    let head = 11.0;
+    let (bx, by) = (x1 - ux * head, y1 - uy * head);
+    let _ = writeln!(
+        s,
+        r#"<g class="icmp"><line x1="{sx:.1}" y1="{sy:.1}" x2="{bx:.1}" y2="{by:.1}" stroke="{colour}" stroke-width="1.8" stroke-dasharray="9 3 2 3"/>"#
+    );
+    let (px, py) = (-uy * 4.5, ux * 4.5);
+    let _ = writeln!(
+        s,
+        r#"<polygon points="{x1:.1},{y1:.1} {:.1},{:.1} {:.1},{:.1}" fill="{colour}"/>"#,
+        bx + px,
+        by + py,
+        bx - px,
+        by - py
+    );
+    if !a.from_peer {
+        let _ = writeln!(
+            s,
+            r#"<circle cx="{x0:.1}" cy="{y0:.1}" r="6" fill="{}" stroke="{colour}" stroke-width="2"/>"#,
+            p.background
+        );
+        // Above the mark, running away from the label.
+        let (tx, anchor) = match a.to {
+            Side::Client => (x0 - 4.0, "start"),
+            Side::Server => (x0 + 4.0, "end"),
+        };
+        let _ = writeln!(
+            s,
+            r#"<text x="{tx:.1}" y="{:.1}" font-size="11" text-anchor="{anchor}" fill="{colour}">{}</text>"#,
+            y0 - 11.0,
+            esc(&a.sender)
+        );
+    }
+    let angle = upright(dx, dy);
+    let (mx, my) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{mx:.1}" y="{:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
+        my - 6.0,
+        esc(&a.label)
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{mx:.1}" y="{:.1}" font-size="11" font-style="italic" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text></g>"#,
+        my + 14.0,
+        esc(&a.effect)
     );
 }

@@ -13,11 +13,15 @@
 //! or an arrival) gets its own step, so a 20 µs handshake and a 60 s
 //! TIME-WAIT both stay readable, and arrows that crossed in flight cross on
 //! the page.
+//!
+//! ICMP errors are arrows too: from a router mark between the lifelines
+//! (or from the peer's lifeline when its host sent the error) to the
+//! endpoint it goes back to, on the same ordinal axis.
 
 use crate::time::Span;
 use crate::track::{Cause, Side, State};
 
-use super::{Ladder, Role};
+use super::{Ladder, Line, Role};
 
 /// Where the capture was taken, as estimated from the handshake.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -137,6 +141,33 @@ pub struct Arrow {
     pub time_ms: f64,
 }
 
+/// An ICMP error: from `x_from` (0 at the client's lifeline, 1 at the
+/// server's) at `y_send` to the lifeline of `to` at `y_arrive`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcmpArrow {
+    /// Index in the ladder's `icmp`.
+    pub index: usize,
+    pub to: Side,
+    /// Sent by the peer's host: drawn from its lifeline, with no router.
+    pub from_peer: bool,
+    pub x_from: f64,
+    pub y_send: f64,
+    pub y_arrive: f64,
+    /// "ICMP host unreachable (quoting SYN seq=0)"
+    pub label: String,
+    /// "router 198.18.0.2" (at the router mark), "server host 10.0.0.2".
+    pub sender: String,
+    /// What it did: "connect() fails: EHOSTUNREACH", "soft error".
+    pub effect: String,
+    /// Capture time, ms since the connection's first segment.
+    pub time_ms: f64,
+}
+
+/// Where a router that sent an ICMP error is drawn, as a share of the way
+/// from the client's lifeline to the server's: most of the way from the
+/// endpoint it answers, so the label fits along the arrow.
+pub const ROUTER_AT: f64 = 0.8;
+
 /// A state written in a box on a lifeline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateBox {
@@ -164,6 +195,7 @@ pub struct Diagram {
     pub verdict: String,
     pub addrs: [String; 2],
     pub arrows: Vec<Arrow>,
+    pub icmp: Vec<IcmpArrow>,
     pub boxes: Vec<StateBox>,
     pub brackets: Vec<Bracket>,
     /// Steps from the top (the initial states sit at 0) to the bottom.
@@ -254,30 +286,82 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
     } else {
         estimated_times(l, one_way, share)
     };
-    // (time, order, row position, is arrival)
-    let mut events: Vec<(i64, usize, usize, bool)> = Vec::with_capacity(l.rows.len() * 2);
-    for (k, &(send, arrive)) in times.iter().enumerate() {
-        events.push((send, 2 * k, k, false));
-        events.push((arrive, 2 * k + 1, k, true));
+    // Send and arrival of each ICMP error. A router's error is captured on
+    // its way back, so it is taken as sent at capture time and arriving
+    // after the rest of the way to its endpoint; the peer host's error
+    // travels like a segment from the peer.
+    let dist = |side: Side| match side {
+        Side::Client => (share * one_way as f64) as i64,
+        Side::Server => ((1.0 - share) * one_way as f64) as i64,
+    };
+    // An endpoint's next segment after an error may be its answer to it (a
+    // resend at the smaller MTU): the error is taken as arrived before
+    // that segment left, as a reply is never sent before its cause arrived.
+    let icmp_times: Vec<(i64, i64)> = l
+        .icmp
+        .iter()
+        .map(|i| {
+            let t = i.time.as_nanos();
+            if flat {
+                return (t, t);
+            }
+            let (send, arrive) = if i.from_peer {
+                let send = t - dist(!i.to);
+                (send, send + one_way)
+            } else {
+                (t, t + dist(i.to))
+            };
+            let next_send = l
+                .rows
+                .iter()
+                .zip(&times)
+                .find(|(r, _)| r.from == i.to && i.after_row.is_none_or(|a| r.index > a))
+                .map(|(_, &(s, _))| s);
+            match next_send {
+                Some(n) if n > send => (send, arrive.min(n - 1)),
+                _ => (send, arrive),
+            }
+        })
+        .collect();
+    // (time, order, line, is arrival); the order is the line's position in
+    // capture order, so ties keep it.
+    let mut events: Vec<(i64, usize, Line, bool)> = Vec::with_capacity(l.line_count() * 2);
+    let mut line_y: Vec<(Line, f64)> = Vec::with_capacity(l.line_count());
+    for (n, line) in l.lines().enumerate() {
+        let (send, arrive) = match line {
+            Line::Segment(k) => times[k],
+            Line::Icmp(k) => icmp_times[k],
+        };
+        events.push((send, 2 * n, line, false));
+        events.push((arrive, 2 * n + 1, line, true));
+        line_y.push((line, (n + 1) as f64));
     }
     let mut ys = vec![(0.0, 0.0); l.rows.len()];
+    let mut icmp_ys = vec![(0.0, 0.0); l.icmp.len()];
     if flat {
-        for (k, y) in ys.iter_mut().enumerate() {
-            *y = ((k + 1) as f64, (k + 1) as f64);
+        for &(line, y) in &line_y {
+            match line {
+                Line::Segment(k) => ys[k] = (y, y),
+                Line::Icmp(k) => icmp_ys[k] = (y, y),
+            }
         }
     } else {
         events.sort_by_key(|e| (e.0, e.1));
         let mut y = 0.0;
         let mut last_t = None;
-        for &(t, _, k, arrival) in &events {
+        for &(t, _, line, arrival) in &events {
             if last_t != Some(t) {
                 y += 1.0;
                 last_t = Some(t);
             }
+            let entry = match line {
+                Line::Segment(k) => &mut ys[k],
+                Line::Icmp(k) => &mut icmp_ys[k],
+            };
             if arrival {
-                ys[k].1 = y;
+                entry.1 = y;
             } else {
-                ys[k].0 = y;
+                entry.0 = y;
             }
         }
     }
@@ -299,9 +383,43 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         })
         .collect();
     mark_crossings(&mut arrows);
+    let icmp: Vec<IcmpArrow> = l
+        .icmp
+        .iter()
+        .zip(&icmp_ys)
+        .map(|(i, &(y0, y1))| {
+            let x_from = match (i.from_peer, i.to) {
+                (true, Side::Client) => 1.0,
+                (true, Side::Server) => 0.0,
+                (false, Side::Client) => ROUTER_AT,
+                (false, Side::Server) => 1.0 - ROUTER_AT,
+            };
+            let what = match i.quoted {
+                Some(role) => format!("{} seq={}", role.name(), i.quoted_seq),
+                None => format!("seq={}", i.quoted_seq),
+            };
+            IcmpArrow {
+                index: i.index,
+                to: i.to,
+                from_peer: i.from_peer,
+                x_from,
+                y_send: y0,
+                y_arrive: y1.max(y0),
+                label: format!("ICMP {} (quoting {what})", i.meaning),
+                sender: i.sender(),
+                effect: match (i.closed, i.errno) {
+                    (true, Some(e)) => format!("connect() fails: {e}"),
+                    (true, None) => "connection closed".to_string(),
+                    (false, _) => "soft error: nothing changes".to_string(),
+                },
+                time_ms: i.offset.as_millis_f64(),
+            }
+        })
+        .collect();
     let bottom = arrows
         .iter()
         .map(|a| a.y_arrive.max(a.y_send))
+        .chain(icmp.iter().map(|a| a.y_arrive))
         .fold(0.0, f64::max);
     let mut boxes = Vec::new();
     for side in Side::BOTH {
@@ -334,6 +452,23 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
                 side,
                 y,
                 text,
+                state: last.state,
+            });
+        }
+    }
+    // The CLOSED an ICMP error caused, where it arrives.
+    for (i, a) in l.icmp.iter().zip(&icmp) {
+        for side in Side::BOTH {
+            let ms = &i.marks[side.index()];
+            let Some(last) = ms.last() else { continue };
+            boxes.push(StateBox {
+                side,
+                y: a.y_arrive,
+                text: ms
+                    .iter()
+                    .map(|m| m.state.name())
+                    .collect::<Vec<_>>()
+                    .join(" → "),
                 state: last.state,
             });
         }
@@ -388,6 +523,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         verdict: l.verdict.clone(),
         addrs: [l.client.to_string(), l.server.to_string()],
         arrows,
+        icmp,
         boxes,
         brackets,
         height: if l.time_waits.is_empty() {

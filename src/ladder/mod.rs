@@ -555,6 +555,7 @@ impl Ladder {
         self.server = doc(self.server, 2);
         // Routers get addresses of their own (RFC 5737 TEST-NET-3, RFC 3849).
         let mut routers: Vec<IpAddr> = Vec::new();
+        let originals: Vec<IpAddr> = self.icmp.iter().map(|i| i.from).collect();
         for line in &mut self.icmp {
             line.from = if line.from == client {
                 self.client.ip()
@@ -584,6 +585,12 @@ impl Ladder {
                 }
             };
             line.label = line.make_label();
+        }
+        // The verdict names the sender of an error too.
+        for (line, old) in self.icmp.iter().zip(&originals) {
+            self.verdict = self
+                .verdict
+                .replace(&old.to_string(), &line.from.to_string());
         }
     }
 }
@@ -710,5 +717,6 @@ mod tests {
         r.redact();
         assert_eq!(r.icmp[0].from.to_string(), "203.0.113.1");
         assert!(r.icmp[0].label.contains("from 203.0.113.1"));
+        assert!(!r.verdict.contains("192.168.7.1"), "{}", r.verdict);
     }
 }

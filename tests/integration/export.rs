@@ -465,3 +465,81 @@ fn lecture_guide_images_are_current() {
         );
     }
 }
+
+/// ICMP errors: golden text and Mermaid of a SYN answered by a router's
+/// host unreachable and of a soft packet too big, and the SVG's arrow.
+mod icmp {
+    use super::*;
+
+    const UNREACHABLE: &str = "kernel/icmp-host-unreachable/client.pcap";
+    const TOO_BIG: &str = "kernel/icmp6-packet-too-big/client.pcap";
+
+    fn text(file: &str, format: Format) -> String {
+        let c = &load(file)[0];
+        String::from_utf8(export::render(c, &opts(format)).expect("render")).expect("utf-8")
+    }
+
+    #[test]
+    fn golden_text_and_mermaid_of_icmp_errors() {
+        let txt = text(UNREACHABLE, Format::Txt);
+        let line = txt
+            .lines()
+            .find(|l| l.contains("ICMP host unreachable") && l.contains("│◀"))
+            .expect("an ICMP line");
+        // The CLOSED on the ICMP's own line, the arrow toward the client
+        // with a broken shaft, and no tail mark.
+        assert!(line.contains("CLOSED"), "{line}");
+        assert!(line.contains("│◀─") && line.contains("─ ─│"), "{line}");
+        assert!(!txt.contains("(ICMP error)"), "{txt}");
+        insta::assert_snapshot!("export_icmp_host_unreachable_txt", txt);
+        let md = text(UNREACHABLE, Format::Md);
+        assert!(md.contains("participant R1 as router 198.18.0.2"), "{md}");
+        assert!(md.contains("R1-->>C:"), "{md}");
+        insta::assert_snapshot!("export_icmp_host_unreachable_md", md);
+        let txt = text(TOO_BIG, Format::Txt);
+        assert!(txt.contains("ICMP packet too big (MTU 1280) from 2001:db8::2"));
+        insta::assert_snapshot!("export_icmp6_packet_too_big_txt", txt);
+        insta::assert_snapshot!("export_icmp6_packet_too_big_md", text(TOO_BIG, Format::Md));
+    }
+
+    #[test]
+    fn svg_draws_the_router_the_arrow_and_its_label() {
+        let c = &load(UNREACHABLE)[0];
+        let svg = svg_of(c, &opts(Format::Svg));
+        parse(&svg);
+        for needle in [
+            r#"<g class="icmp">"#,
+            "ICMP host unreachable (quoting SYN seq=0)",
+            "router 198.18.0.2",
+            "connect() fails: EHOSTUNREACH",
+            export::svg::LIGHT.icmp,
+        ] {
+            assert!(svg.contains(needle), "SVG lacks {needle:?}");
+        }
+        // CLOSED where the error arrives, on the client's side.
+        let (l, p) = export::ladder_for(c, &opts(Format::Svg)).unwrap();
+        let d = diagram::layout(&l, &p, false, None);
+        assert_eq!(d.icmp.len(), 1);
+        let a = &d.icmp[0];
+        assert!(a.y_send > d.arrows[0].y_send, "after the SYN");
+        assert!(
+            d.boxes
+                .iter()
+                .any(|b| b.state == tcpladder::track::State::Closed
+                    && b.side == tcpladder::track::Side::Client
+                    && b.y == a.y_arrive)
+        );
+        // Redacted, the router's address goes too, verdict included.
+        let red = ExportOptions {
+            redact: true,
+            ..opts(Format::Svg)
+        };
+        let svg = svg_of(c, &red);
+        assert!(!svg.contains("198.18."), "the capture's addresses remain");
+        assert!(svg.contains("router 203.0.113.1"));
+        // A soft error mid-connection slants between its neighbours.
+        let c = &load(TOO_BIG)[0];
+        let svg = svg_of(c, &opts(Format::Svg));
+        assert!(svg.contains("soft error: nothing changes"));
+    }
+}
