@@ -216,7 +216,7 @@ impl IcmpLine {
             && m.row == rec.row
             && m.from == State::SynSent
             && m.to == State::Closed
-            && m.cause == Cause::Received
+            && m.cause == Cause::Icmp
     }
 }
 
@@ -272,8 +272,9 @@ impl TailMark {
             Cause::Timer => "TIME-WAIT ran out",
             Cause::NewIncarnation => "TIME-WAIT ended by a new connection",
             Cause::Estimated => "retries ran out, estimated",
-            // Nothing after the last segment is received but an ICMP error.
-            Cause::Received => "ICMP error",
+            // An ICMP error's change is on its own line, not a tail mark.
+            Cause::Icmp => "ICMP error",
+            Cause::Received => "received",
             Cause::Sent => "",
         }
     }

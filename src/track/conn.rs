@@ -78,6 +78,9 @@ pub enum Cause {
     /// Nothing on the wire shows it: the endpoint's retransmissions ran out
     /// (connect() fails with ETIMEDOUT), estimated from Linux's timers.
     Estimated,
+    /// An ICMP or ICMPv6 error ended it (a hard error in SYN-SENT); `row`
+    /// is the `IcmpRecord`'s.
+    Icmp,
 }
 
 /// The evidence a state change rests on, as `analyze --json` reports it in
@@ -697,7 +700,7 @@ impl Connection {
         let row = self.segment_count;
         if closes {
             let time = ts + self.delay[side.index()].unwrap_or_default();
-            let c = Change::new(row, time, Cause::Received, Basis::Received);
+            let c = Change::new(row, time, Cause::Icmp, Basis::Received);
             self.set_state(side, State::Closed, c);
         }
         self.icmp.push(super::IcmpRecord {
