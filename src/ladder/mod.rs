@@ -362,6 +362,13 @@ impl Ladder {
             prev = rec.ts;
         }
         mark_lost(&mut rows);
+        // A resent copy the tracker knows arrived (its ACK was lost).
+        for (row, rec) in rows.iter_mut().zip(&c.segments) {
+            if rec.arrived && row.lost {
+                row.lost = false;
+                row.notes.retain(|n| *n != "lost");
+            }
+        }
         let mut tail = Vec::new();
         let mut time_waits = Vec::new();
         let mut icmp: Vec<IcmpLine> = c

@@ -122,8 +122,13 @@ pub fn verdict(c: &Connection) -> String {
     for side in Side::BOTH {
         let fins = c.fin_times(side);
         if fins.len() > 1 {
+            let why = if c.ack_lost() == Some(!side) {
+                format!(" (the first arrived: the {}'s ACK of it was lost)", !side)
+            } else {
+                String::new()
+            };
             parts.push(format!(
-                "{side}'s FIN sent {} times (retries after {})",
+                "{side}'s FIN sent {} times (retries after {}){why}",
                 fins.len(),
                 intervals(fins)
             ));

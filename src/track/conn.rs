@@ -62,6 +62,9 @@ pub struct SegmentRecord {
     pub retransmission: bool,
     /// A keep-alive probe (one byte or none, one below the next sequence).
     pub keepalive: bool,
+    /// Shown to have arrived although its sender sent it again: the
+    /// receiver's timestamp echo or D-SACK names it (its ACK was lost).
+    pub arrived: bool,
 }
 
 /// Why a state changed.
@@ -351,6 +354,9 @@ struct Facts {
     first_was_syn_ack: bool,
     /// Who answered with a bare RST, showing it had no such connection.
     no_connection_rst: Option<Side>,
+    /// Whose ACK of a SYN or FIN was lost, the copy it acknowledged having
+    /// arrived (shown by its timestamp echo or D-SACK).
+    ack_lost: Option<Side>,
 }
 
 /// A connection incarnation.
@@ -885,6 +891,7 @@ impl Connection {
             truncated: seg.truncated,
             retransmission,
             keepalive,
+            arrived: false,
         }
     }
 
@@ -920,8 +927,14 @@ impl Connection {
                         && p.flags.ack() == head.flags.ack()
                         && p.end.le(ack)
                 });
-                if later_copy && !proof.is_some_and(|p| p.shows_arrival_of(&head)) {
-                    continue;
+                if later_copy {
+                    if !proof.is_some_and(|p| p.shows_arrival_of(&head)) {
+                        continue;
+                    }
+                    if let Some(rec) = self.segments.get_mut(head.row) {
+                        rec.arrived = true;
+                    }
+                    self.facts.ack_lost.get_or_insert(receiver);
                 }
                 self.receive(receiver, head, false, proof.map(|p| p.ts));
             } else {
@@ -1410,6 +1423,12 @@ impl Connection {
         self.facts
             .half_close
             .map(|s| (s, self.facts.half_close_bytes))
+    }
+
+    /// The side whose ACK of a SYN or FIN was lost although the segment had
+    /// arrived (the sender resent it; the receiver's TSecr or D-SACK says so).
+    pub fn ack_lost(&self) -> Option<Side> {
+        self.facts.ack_lost
     }
 
     /// The side whose bare RST (no ACK flag, the number it answers) showed

@@ -838,6 +838,8 @@ mod which_copy_arrived {
         });
         let tw = s.conn().time_wait[0].unwrap();
         assert_eq!(tw.entered, Timestamp::from_nanos(9_000_000) + AWAY);
+        assert!(s.conn().segments[8].arrived);
+        assert_eq!(s.conn().ack_lost(), Some(Side::Client));
         // The second copy arrived in TIME-WAIT and restarted its timer.
         let again = Timestamp::from_nanos(209_000_000) + AWAY;
         assert_eq!(tw.expires, again + Span::from_secs(60));
@@ -861,6 +863,8 @@ mod which_copy_arrived {
         });
         let tw = s.conn().time_wait[0].unwrap();
         assert_eq!(tw.entered, Timestamp::from_nanos(209_000_000) + AWAY);
+        assert!(!s.conn().segments[8].arrived);
+        assert_eq!(s.conn().ack_lost(), None);
     }
 }
 
