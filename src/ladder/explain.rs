@@ -4,7 +4,7 @@
 use crate::decode::SeqNumber;
 use crate::track::{Connection, SegmentRecord, Side};
 
-use super::label;
+use super::{IcmpLine, Ladder, Role, label};
 
 /// "the server acknowledges the client's SYN (ack = ISN+1) and sends its
 /// own SYN".
@@ -199,6 +199,72 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
     v.push(("urgent", s.urgent.to_string()));
     v.push(("TTL/hops", s.ttl.to_string()));
     v
+}
+
+/// What an ICMP error says, in a sentence: "router 198.18.0.2 tells the
+/// client its SYN could not be delivered: host unreachable. A hard error
+/// in SYN-SENT: connect() fails with EHOSTUNREACH and the client is CLOSED".
+/// (Linux passes an errno to the socket only for hard errors.)
+pub fn icmp_sentence(i: &IcmpLine) -> String {
+    let to = i.to;
+    let what = match i.quoted {
+        Some(Role::Data) => format!("its data (seq={})", i.quoted_seq),
+        Some(role) => format!("its {}", role.name()),
+        None => format!("its segment seq={}", i.quoted_seq),
+    };
+    let head = format!(
+        "{} tells the {to} that {what} could not go on: {}",
+        i.sender(),
+        i.meaning
+    );
+    let tail = match (i.closed, i.errno) {
+        (true, Some(e)) => {
+            format!("A hard error in SYN-SENT: connect() fails with {e} and the {to} is CLOSED")
+        }
+        (true, None) => format!("It ends the connection: the {to} is CLOSED"),
+        (false, _) if i.meaning.contains("MTU") => format!(
+            "A soft error: no state changes; the {to} lowers its path MTU and sends smaller segments"
+        ),
+        (false, _) => "A soft error: no state changes".to_string(),
+    };
+    format!("{head}. {tail}")
+}
+
+/// Every field of an ICMP error, for the detail pane.
+pub fn icmp_fields(l: &Ladder, i: &IcmpLine) -> Vec<(&'static str, String)> {
+    let proto = if i.from.is_ipv6() { "ICMPv6" } else { "ICMP" };
+    let quoted = match i.quoted {
+        Some(role) => format!("{} seq={}", role.name(), i.quoted_seq),
+        None => format!("seq={}", i.quoted_seq),
+    };
+    let effect: String = i.marks[i.to.index()]
+        .iter()
+        .map(|m| m.state.name())
+        .collect::<Vec<_>>()
+        .join(" → ");
+    vec![
+        ("meaning", i.meaning.clone()),
+        ("type", format!("{proto} type {} code {}", i.ty, i.code)),
+        ("from", i.sender()),
+        ("to", format!("{} {}", i.to, l.addr(i.to))),
+        ("quotes", quoted),
+        (
+            "errno",
+            match (i.closed, i.errno) {
+                (true, Some(e)) => e.to_string(),
+                _ => "none (a soft error)".to_string(),
+            },
+        ),
+        (
+            "effect",
+            if effect.is_empty() {
+                "none".to_string()
+            } else {
+                format!("{} {effect}", i.to)
+            },
+        ),
+        ("frame", i.frame.to_string()),
+    ]
 }
 
 #[cfg(test)]

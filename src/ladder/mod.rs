@@ -199,6 +199,15 @@ impl IcmpLine {
         }
     }
 
+    /// Since the segment before it (or the connection's start).
+    pub fn delta(&self, l: &Ladder) -> Span {
+        let before = self
+            .after_row
+            .and_then(|a| l.rows.iter().find(|r| r.index == a))
+            .map_or(l.start, |r| r.time);
+        self.time - before
+    }
+
     /// Who sent it, in words: "router 198.18.0.2" or "server host 10.0.0.2".
     pub fn sender(&self) -> String {
         if self.from_peer {

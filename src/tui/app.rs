@@ -13,9 +13,9 @@ use ratatui::layout::Rect;
 use crate::analysis::{Filter, ReadReport, feed};
 use crate::capture::live::{LiveMsg, LivePacket};
 use crate::decode::Decoder;
-use crate::ladder::{LabelStyle, Ladder};
+use crate::ladder::{LabelStyle, Ladder, Line};
 use crate::time::{Span, Timestamp};
-use crate::track::{ConnKey, Connection, Side, State, TrackConfig, Tracker};
+use crate::track::{Cause, ConnKey, Connection, Side, State, TrackConfig, Tracker};
 
 use super::theme::{Theme, ThemeName};
 use super::view::layout::Areas;
@@ -165,8 +165,13 @@ pub struct App {
     /// The selected connection's id.
     pub selected: Option<usize>,
     pub list_offset: usize,
-    /// The selected row of the ladder.
+    /// The selected row of the ladder (a segment index), or the segment
+    /// before the selected ICMP error.
     pub row: usize,
+    /// The selected ICMP error (index in the connection's `icmp`), when the
+    /// cursor is on one.
+    pub icmp: Option<usize>,
+    /// First line of the ladder in view, counting ICMP errors as lines.
     pub ladder_offset: usize,
     /// Follow the newest segment (live) or the playback (replay).
     pub follow: bool,
@@ -194,7 +199,14 @@ impl App {
             .collect();
         times.sort();
         let start = times.first().copied().unwrap_or_default();
-        let end = times.last().copied().unwrap_or_default();
+        // An ICMP error can come after the last segment (a SYN answered by
+        // host unreachable): the end is where it is shown.
+        let end = conns
+            .iter()
+            .flat_map(|c| c.icmp.iter().map(|i| i.ts))
+            .chain(times.last().copied())
+            .max()
+            .unwrap_or_default();
         let horizon = conns
             .iter()
             .flat_map(|c| c.time_wait.iter().flatten())
@@ -261,6 +273,7 @@ impl App {
             selected: None,
             list_offset: 0,
             row: 0,
+            icmp: None,
             ladder_offset: 0,
             follow: true,
             help: false,
@@ -327,14 +340,71 @@ impl App {
         }
     }
 
+    /// How many of a connection's ICMP errors have happened by the clock.
+    pub fn shown_icmp(&self, c: &Connection) -> usize {
+        match &self.source {
+            Source::Replay(r) => c.icmp.partition_point(|i| i.ts <= r.clock),
+            Source::Live(_) => c.icmp.len(),
+        }
+    }
+
+    /// How many ladder lines (segments and ICMP errors, in capture order)
+    /// are shown: both are revealed by the clock, so they form a prefix.
+    pub fn shown_lines(&self, c: &Connection) -> usize {
+        self.shown_segments(c) + self.shown_icmp(c)
+    }
+
+    /// The cursor's position among the ladder's lines.
+    pub fn cursor_line(&self) -> usize {
+        let Some(cache) = &self.cache else {
+            return 0;
+        };
+        match self.icmp {
+            Some(j) => cache.ladder.line_of_icmp(j),
+            None => cache.ladder.line_of_row(self.row),
+        }
+    }
+
+    /// Puts the cursor on line `n` of the ladder.
+    fn set_cursor_line(&mut self, n: usize) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        match cache.ladder.line_at(n) {
+            Some(Line::Segment(p)) => {
+                self.row = cache.ladder.rows[p].index;
+                self.icmp = None;
+            }
+            Some(Line::Icmp(j)) => {
+                self.row = cache.ladder.icmp[j].after_row.unwrap_or(0);
+                self.icmp = Some(j);
+            }
+            None => {
+                self.row = 0;
+                self.icmp = None;
+            }
+        }
+    }
+
     /// A side's state at the clock, and the TIME-WAIT time left if it is
     /// waiting.
     pub fn state_at(&self, c: &Connection, side: Side) -> (State, Option<Span>) {
         let clock = self.clock();
         let shown = self.shown_segments(c);
+        let shown_icmp = self.shown_icmp(c);
         let mut state = c.initial[side.index()];
         for m in c.marks.iter().filter(|m| m.side == side) {
-            let happened = if m.row < c.segments.len() {
+            // An ICMP error's change happens when the error is shown.
+            let icmp = (m.cause == Cause::Icmp)
+                .then(|| {
+                    c.icmp
+                        .iter()
+                        .position(|i| i.closed && i.to == side && i.row == m.row)
+                })
+                .flatten();
+            let happened = if let Some(j) = icmp {
+                j < shown_icmp
+            } else if m.row < c.segments.len() {
                 m.row < shown
             } else {
                 m.time <= clock
@@ -517,7 +587,7 @@ impl App {
         let a = self.areas();
         match self.focus {
             Focus::List => a.list.height.saturating_sub(2),
-            Focus::Ladder => a.ladder.height.saturating_sub(3),
+            Focus::Ladder => a.ladder.height.saturating_sub(5),
         }
     }
 
@@ -535,6 +605,7 @@ impl App {
                 if self.selected != Some(id) {
                     self.selected = Some(id);
                     self.row = 0;
+                    self.icmp = None;
                     self.ladder_offset = 0;
                     self.follow = !self.is_live() || self.follow;
                 }
@@ -542,13 +613,14 @@ impl App {
             Focus::Ladder => {
                 let shown = self
                     .selected_connection()
-                    .map_or(0, |c| self.shown_segments(c));
+                    .map_or(0, |c| self.shown_lines(c));
                 if shown == 0 {
                     return;
                 }
-                let next = (self.row as isize + delta).clamp(0, shown as isize - 1) as usize;
-                self.row = next;
-                // Scrolling away from the newest segment stops following.
+                let next =
+                    (self.cursor_line() as isize + delta).clamp(0, shown as isize - 1) as usize;
+                self.set_cursor_line(next);
+                // Scrolling away from the newest line stops following.
                 self.follow = next + 1 == shown;
             }
         }
@@ -588,6 +660,17 @@ impl App {
             .and_then(|id| r.conns.get(id))
             .filter(|c| !c.segments.is_empty());
         let target = match own {
+            // Its ICMP errors are steps too.
+            Some(c) if !c.icmp.is_empty() => {
+                let mut times: Vec<Timestamp> = c
+                    .segments
+                    .iter()
+                    .map(|s| s.ts)
+                    .chain(c.icmp.iter().map(|i| i.ts))
+                    .collect();
+                times.sort();
+                neighbour(&times, |t| *t, r.clock, forward)
+            }
             Some(c) => neighbour(&c.segments, |s| s.ts, r.clock, forward),
             None => neighbour(&r.times, |t| *t, r.clock, forward),
         };
@@ -608,6 +691,7 @@ impl App {
                 self.follow = to_end;
                 if !to_end {
                     self.row = 0;
+                    self.icmp = None;
                 }
             }
         }
@@ -704,15 +788,17 @@ impl App {
                 ladder,
             });
         }
-        let shown = self.connection(id).map_or(0, |c| self.shown_segments(c));
-        if self.follow || self.row >= shown {
-            self.row = shown.saturating_sub(1);
+        let shown = self.connection(id).map_or(0, |c| self.shown_lines(c));
+        if self.follow || self.cursor_line() >= shown {
+            self.set_cursor_line(shown.saturating_sub(1));
         }
-        let h = usize::from(self.areas().ladder.height.saturating_sub(3)).max(1);
-        if self.row < self.ladder_offset {
-            self.ladder_offset = self.row;
-        } else if self.row >= self.ladder_offset + h {
-            self.ladder_offset = self.row + 1 - h;
+        let cur = self.cursor_line();
+        // Lines in view: the pane less its borders and three header lines.
+        let h = usize::from(self.areas().ladder.height.saturating_sub(5)).max(1);
+        if cur < self.ladder_offset {
+            self.ladder_offset = cur;
+        } else if cur >= self.ladder_offset + h {
+            self.ladder_offset = cur + 1 - h;
         }
     }
 
@@ -725,6 +811,7 @@ impl App {
         {
             self.selected = self.visible_ids().first().copied();
             self.row = 0;
+            self.icmp = None;
             self.ladder_offset = 0;
         }
         self.list_offset = 0;

@@ -27,6 +27,8 @@ pub struct Theme {
     pub ack: Color,
     pub state: Style,
     pub time_wait: Style,
+    /// ICMP errors: their own colour, apart from every segment role.
+    pub icmp: Style,
     pub warn: Style,
 }
 
@@ -53,6 +55,7 @@ impl Theme {
                     .bg(Color::Black)
                     .add_modifier(Modifier::BOLD),
                 time_wait: Style::new().fg(Color::LightMagenta).bg(Color::Black),
+                icmp: Style::new().fg(Color::Rgb(255, 166, 87)).bg(Color::Black),
                 warn: Style::new().fg(Color::LightRed).bg(Color::Black),
             },
             // Projectors wash out light colours: dark, saturated ones on white.
@@ -76,6 +79,7 @@ impl Theme {
                     .bg(Color::White)
                     .add_modifier(Modifier::BOLD),
                 time_wait: Style::new().fg(Color::Magenta).bg(Color::White),
+                icmp: Style::new().fg(Color::Rgb(194, 65, 12)).bg(Color::White),
                 warn: Style::new().fg(Color::Red).bg(Color::White),
             },
         }
@@ -125,6 +129,9 @@ pub fn symbol(role: Role) -> char {
         Role::Ack => '○',
     }
 }
+
+/// The symbol before an ICMP error's label (its shaft is broken: ─ ─ ─).
+pub const ICMP_SYMBOL: char = '△';
 
 /// The legend shown in the help overlay.
 pub const LEGEND: &[(Role, &str)] = &[

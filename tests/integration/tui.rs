@@ -341,6 +341,62 @@ mod frames {
         }
     }
 
+    /// A SYN answered by a router's host unreachable: the error is a line
+    /// of its own, revealed by the clock, selectable, explained in the
+    /// detail pane, and the client's CLOSED appears with it.
+    #[test]
+    fn icmp_error_line_and_its_detail() {
+        let mut app = replay(
+            "kernel/icmp-host-unreachable/client.pcap",
+            ThemeName::Dark,
+            true,
+        );
+        let text = text_only(&app, 120, 36);
+        assert!(!text.contains("△ ICMP"), "{text}");
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Client).0, State::SynSent);
+        // One step on: the error, selected, and its effect.
+        key(&mut app, KeyCode::Right);
+        assert_eq!(app.icmp, Some(0));
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Client).0, State::Closed);
+        let text = text_only(&app, 120, 36);
+        let line = text
+            .lines()
+            .find(|l| l.contains("△ ICMP host unreachable from 198.18.0.2"))
+            .unwrap_or_else(|| panic!("no ICMP line in\n{text}"));
+        assert!(line.contains("CLOSED") && line.contains("│◀─"), "{line}");
+        for needle in [
+            "ICMP error 1 of 1",
+            "router 198.18.0.2 tells the client that its SYN could not go on: host unreachable",
+            "ICMP type 3 code 1",
+            "A hard error in SYN-SENT",
+            "errno     EHOSTUNREACH",
+            "client CLOSED",
+        ] {
+            assert!(text.contains(needle), "detail lacks {needle:?}\n{text}");
+        }
+        insta::assert_snapshot!("icmp_host_unreachable_dark", text);
+        // Up selects the SYN again; the detail pane follows.
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Up);
+        assert_eq!((app.row, app.icmp), (0, None));
+        assert!(text_only(&app, 120, 36).contains("segment 1 of 1"));
+        key(&mut app, KeyCode::Down);
+        assert_eq!(app.icmp, Some(0));
+        // Stepping back hides it and undoes the CLOSED.
+        key(&mut app, KeyCode::Left);
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.state_at(c, Side::Client).0, State::SynSent);
+        assert_eq!(app.icmp, None);
+        // In colour, in both themes.
+        for theme in [ThemeName::Dark, ThemeName::Light] {
+            let name = format!("{theme:?}").to_lowercase();
+            let app = replay("kernel/icmp6-packet-too-big/client.pcap", theme, false);
+            insta::assert_snapshot!(format!("icmp6_packet_too_big_{name}"), frame(&app));
+        }
+    }
+
     #[test]
     fn ladder_shows_states_and_countdown_in_text() {
         let mut app = replay("client-close.pcap", ThemeName::Light, false);

@@ -1,4 +1,5 @@
-//! The selected segment: what it does, in a sentence, and every field.
+//! The selected segment or ICMP error: what it does, in a sentence, and
+//! every field.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -26,8 +27,26 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         );
         return;
     }
-    let i = app.row.min(shown - 1);
-    let title = format!("segment {} of {}", i + 1, c.segments.len());
+    // The selected ICMP error, or segment.
+    let icmp = app
+        .icmp
+        .zip(app.cache.as_ref())
+        .and_then(|(j, k)| k.ladder.icmp.get(j).map(|line| (line, k)));
+    let (title, sentence, fields) = match icmp {
+        Some((line, cache)) => (
+            format!("ICMP error {} of {}", line.index + 1, c.icmp.len()),
+            explain::icmp_sentence(line),
+            explain::icmp_fields(&cache.ladder, line),
+        ),
+        None => {
+            let i = app.row.min(shown - 1);
+            (
+                format!("segment {} of {}", i + 1, c.segments.len()),
+                explain::sentence(c, i),
+                explain::fields(c, i),
+            )
+        }
+    };
     let inner = frame(app, area, &title, false, buf);
     if inner.height == 0 {
         return;
@@ -35,10 +54,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     // The sentence, wrapped on words.
     let mut y = inner.y;
     let bottom = inner.y + inner.height;
-    for line in wrap(
-        &explain::sentence(c, i),
-        usize::from(inner.width.max(10) - 1),
-    ) {
+    for line in wrap(&sentence, usize::from(inner.width.max(10) - 1)) {
         if y >= bottom {
             return;
         }
@@ -46,7 +62,6 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         y += 1;
     }
     // Fields in as many columns as fit.
-    let fields = explain::fields(c, i);
     let col_w: u16 = 38;
     let ncols = (inner.width / col_w).max(1);
     let rows_left = bottom.saturating_sub(y);

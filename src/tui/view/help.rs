@@ -31,7 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
-    let h = (KEYS.len() + theme::LEGEND.len() + 5) as u16;
+    let h = (KEYS.len() + theme::LEGEND.len() + 6) as u16;
     let w = 64.min(area.width);
     let h = h.min(area.height);
     let r = Rect::new(
@@ -70,6 +70,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             '▶'
         );
         line(buf, y, &sample, style, what);
+        y += 1;
+    }
+    if y < inner.y + inner.height {
+        let sample = format!("─ ─{} ─ ─▶", theme::ICMP_SYMBOL);
+        line(buf, y, &sample, t.icmp, "ICMP error (broken line)");
         y += 1;
     }
     if y < inner.y + inner.height {

@@ -1,14 +1,15 @@
 //! The ladder of the selected connection, drawn cell by cell with box
 //! characters: a time column, two lifelines, one arrow per segment, the
-//! states written where they change, and TIME-WAIT as a span with a live
-//! countdown.
+//! states written where they change, ICMP errors as arrows of their own
+//! (broken shaft, own colour) from the router or host that sent them, and
+//! TIME-WAIT as a span with a live countdown.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use super::{frame, put, seconds, time_text};
-use crate::ladder::{Ladder, MarkView, Row};
+use crate::ladder::{IcmpLine, Ladder, Line, MarkView, Row};
 use crate::track::{Side, State};
 use crate::tui::app::{App, Focus};
 use crate::tui::theme;
@@ -66,7 +67,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let cols = Cols::new(inner);
-    let shown = app.shown_segments(c);
+    let shown = app.shown_lines(c);
     // Header: endpoints and their states at the clock.
     let header = |side: Side| {
         let (st, left) = app.state_at(c, side);
@@ -103,18 +104,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let first_row_y = y + 1;
     let rows_h = usize::from(inner.y + inner.height - first_row_y);
     let mut y = first_row_y;
-    for r in l
-        .rows
-        .iter()
-        .take(shown)
-        .skip(app.ladder_offset)
-        .take(rows_h)
-    {
-        draw_row(app, l, r, &cols, y, buf);
+    for line in l.lines().take(shown).skip(app.ladder_offset).take(rows_h) {
+        match line {
+            Line::Segment(p) => draw_row(app, l, &l.rows[p], &cols, y, buf),
+            Line::Icmp(p) => draw_icmp(app, l, &l.icmp[p], &cols, y, buf),
+        }
         y += 1;
     }
     // After the last segment: TIME-WAIT running out, or still counting.
-    if shown == l.rows.len() {
+    if shown == l.line_count() {
         let clock = app.clock();
         for tail in l.tail.iter().filter(|m| m.mark.time <= clock) {
             if y >= inner.y + inner.height {
@@ -182,7 +180,7 @@ fn in_time_wait(l: &Ladder, r: &Row, side: Side) -> bool {
 
 fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffer) {
     let t = &app.theme;
-    let selected = r.index == app.row;
+    let selected = app.icmp.is_none() && r.index == app.row;
     let time = time_text(app.time_mode, r.offset, r.delta, r.time);
     let time_style = if selected { t.selected } else { t.dim };
     put(
@@ -236,6 +234,76 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
         }
         Side::Server => {
             put(buf, x0, y, 1, "◀", style);
+            put(buf, x0 + 3, y, label_w, &label, style);
+        }
+    }
+}
+
+/// An ICMP error: `◀─ △ ICMP host unreachable from 198.18.0.2 … ─ ─ ─` toward
+/// the endpoint it goes back to, in the theme's ICMP colour, with the
+/// CLOSED it caused on that endpoint's side.
+fn draw_icmp(app: &App, l: &Ladder, i: &IcmpLine, cols: &Cols, y: u16, buf: &mut Buffer) {
+    let t = &app.theme;
+    let selected = app.icmp == Some(i.index);
+    let time = time_text(app.time_mode, i.offset, i.delta(l), i.time);
+    let time_style = if selected { t.selected } else { t.dim };
+    put(
+        buf,
+        cols.time,
+        y,
+        TIME_W - 1,
+        &format!("{time:>11}"),
+        time_style,
+    );
+    let in_tw = |side: Side| {
+        l.time_waits.iter().any(|tw| {
+            tw.side == side && i.after_row.is_some_and(|a| a >= tw.row) && i.time < tw.expires
+        })
+    };
+    for side in Side::BOTH {
+        let ms = &i.marks[side.index()];
+        if !ms.is_empty() {
+            let last = ms[ms.len() - 1].state;
+            side_text(buf, cols, y, side, &marks_text(ms), t.state_style(last));
+        } else if in_tw(side) {
+            side_text(buf, cols, y, side, "┆", t.time_wait);
+        }
+    }
+    let life = |side| if in_tw(side) { t.time_wait } else { t.border };
+    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    let style = if selected {
+        t.icmp.patch(t.selected)
+    } else {
+        t.icmp
+    };
+    let width = cols.right.saturating_sub(cols.left + 1);
+    if width < 6 {
+        return;
+    }
+    let shaft: String = (0..width)
+        .map(|k| if k % 2 == 0 { '─' } else { ' ' })
+        .collect();
+    let room = usize::from(width.saturating_sub(5));
+    // With what it did when that fits.
+    let full = i.label_with_notes();
+    let text = if full.chars().count() + 4 <= room {
+        full
+    } else {
+        i.label.clone()
+    };
+    let label = format!(" {} {text} ", theme::ICMP_SYMBOL);
+    let label: String = label.chars().take(room).collect();
+    let label_w = label.chars().count() as u16;
+    let x0 = cols.left + 1;
+    put(buf, x0, y, width, &shaft, style);
+    match i.to {
+        Side::Server => {
+            put(buf, x0 + 2, y, label_w, &label, style);
+            put(buf, cols.right - 1, y, 1, "▶", style);
+        }
+        Side::Client => {
+            put(buf, x0, y, 1, "◀", style);
+            put(buf, x0 + 1, y, 1, "─", style);
             put(buf, x0 + 3, y, label_w, &label, style);
         }
     }
