@@ -1,29 +1,51 @@
 //! One line per segment as it is captured (`live --no-tui`), with the
 //! state changes it reveals. Marks may land on earlier rows (a FIN's
 //! arrival is proven by a later ACK), so each new mark says which segment
-//! it belongs to.
+//! it belongs to. ICMP errors get lines of their own, in capture order.
 
 use rustc_hash::FxHashMap;
 
+use crate::ladder::IcmpLine;
 use crate::ladder::label::{self, LabelStyle};
-use crate::track::{Connection, Side};
+use crate::track::{Cause, Connection, Side};
 
-/// Remembers what was printed per connection.
+/// Remembers what was printed per connection: segments, marks, ICMP
+/// errors.
 #[derive(Default)]
 pub struct StreamPrinter {
-    printed: FxHashMap<usize, (usize, usize)>,
+    printed: FxHashMap<usize, (usize, usize, usize)>,
+}
+
+/// `#1 ICMP    0.030458  client ◀─ ICMP host unreachable … ─ ─ router 198.18.0.2`
+fn icmp_line(c: &Connection, j: usize) -> Option<String> {
+    let i = IcmpLine::of(c, j)?;
+    let text = i.label_with_notes();
+    let arrow = match i.to {
+        Side::Client => format!("client ◀─ {text} ─ ─ {}", i.sender()),
+        Side::Server => format!("{} ─ ─ {text} ─▶ server", i.sender()),
+    };
+    Some(format!(
+        "#{} ICMP {:>11.6}  {arrow}",
+        c.id + 1,
+        (i.time - c.first_ts).as_secs_f64()
+    ))
 }
 
 impl StreamPrinter {
     /// Lines for whatever is new in `c` since the last call.
     pub fn lines(&mut self, c: &Connection) -> Vec<String> {
-        let (segs, marks) = self.printed.entry(c.id).or_insert((0, 0));
+        let (segs, marks, icmp) = self.printed.entry(c.id).or_insert((0, 0, 0));
         let mut out = Vec::new();
         let n = c.id + 1;
         if *segs == 0 && !c.segments.is_empty() {
             out.push(format!("#{n} client {} → server {}", c.client, c.server));
         }
         for (i, s) in c.segments.iter().enumerate().skip(*segs) {
+            // Errors captured before this segment come first.
+            while *icmp < c.icmp.len() && c.icmp[*icmp].row <= i {
+                out.extend(icmp_line(c, *icmp));
+                *icmp += 1;
+            }
             let text = label::label(s, LabelStyle::default());
             let notes: String = label::marks(s).iter().map(|m| format!(" [{m}]")).collect();
             let arrow = match s.from {
@@ -37,12 +59,18 @@ impl StreamPrinter {
             ));
         }
         *segs = c.segments.len();
+        while *icmp < c.icmp.len() {
+            out.extend(icmp_line(c, *icmp));
+            *icmp += 1;
+        }
         // An undone (tentative) change shortens the list: print it anew.
         if c.marks.len() < *marks {
             *marks = 0;
         }
         for m in c.marks.iter().skip(*marks) {
-            let at = if m.row < c.segments.len() {
+            let at = if m.cause == Cause::Icmp {
+                "by the ICMP error".to_string()
+            } else if m.row < c.segments.len() {
                 format!("at segment {}", m.row + 1)
             } else {
                 format!("at +{:.6} s", (m.time - c.first_ts).as_secs_f64())
@@ -54,5 +82,40 @@ impl StreamPrinter {
         }
         *marks = c.marks.len();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Filter, analyze_file};
+    use crate::track::TrackConfig;
+
+    #[test]
+    fn an_icmp_error_gets_its_own_line_in_capture_order() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/kernel/icmp-host-unreachable/client.pcap");
+        let (conns, _) =
+            analyze_file(&path, Filter::default(), TrackConfig::default()).expect("capture");
+        let mut p = StreamPrinter::default();
+        let lines = p.lines(&conns[0]);
+        let icmp = lines
+            .iter()
+            .position(|l| l.contains("ICMP host unreachable from 198.18.0.2"))
+            .expect("an ICMP line");
+        let syn = lines
+            .iter()
+            .position(|l| l.contains("SYN seq=0"))
+            .expect("the SYN");
+        assert!(syn < icmp, "{lines:#?}");
+        assert!(lines[icmp].contains("client ◀─") && lines[icmp].ends_with("router 198.18.0.2"));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("client SYN-SENT → CLOSED (by the ICMP error)")),
+            "{lines:#?}"
+        );
+        // Nothing is printed twice.
+        assert!(p.lines(&conns[0]).is_empty());
     }
 }

@@ -152,6 +152,11 @@ pub struct IcmpLine {
 }
 
 impl IcmpLine {
+    /// The connection's ICMP error `index`, as a line (without marks).
+    pub fn of(c: &Connection, index: usize) -> Option<IcmpLine> {
+        c.icmp.get(index).map(|rec| IcmpLine::new(c, index, rec))
+    }
+
     fn new(c: &Connection, index: usize, rec: &IcmpRecord) -> IcmpLine {
         let quoted = c.segments[..rec.row.min(c.segments.len())]
             .iter()
