@@ -254,3 +254,100 @@ fn icmp_arrow(i: &IcmpLine, width: usize, g: &Glyphs) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, IcmpError, IcmpKind, IcmpVersion, Segment, SeqNumber};
+    use crate::ladder::LabelStyle;
+    use crate::time::{Span, Timestamp};
+    use crate::track::{TrackConfig, Tracker};
+
+    /// SYN, SYN,ACK, then an error about the SYN,ACK from `from`, which
+    /// goes back to the server.
+    fn ladder(from: &str) -> Ladder {
+        let mut t = Tracker::new(TrackConfig::default());
+        let c: std::net::SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let s: std::net::SocketAddr = "10.0.0.2:80".parse().unwrap();
+        t.push(
+            &Segment::new(c, s, Flags(0x02), 100, 0, 0),
+            Timestamp::from_nanos(0),
+            1,
+        );
+        t.push(
+            &Segment::new(s, c, Flags(0x12), 500, 101, 0),
+            Timestamp::from_nanos(1000),
+            2,
+        );
+        let err = IcmpError {
+            from: from.parse().unwrap(),
+            to: s.ip(),
+            version: IcmpVersion::V4,
+            kind: IcmpKind {
+                version: IcmpVersion::V4,
+                ty: 3,
+                code: 3,
+            },
+            quoted_src: s,
+            quoted_dst: c,
+            quoted_seq: SeqNumber(500),
+            quoted_flags: None,
+            mtu: None,
+            ttl: 64,
+        };
+        assert!(t.push_icmp(&err, Timestamp::from_nanos(2000), 3));
+        let conn = t.finish(Timestamp::from_nanos(3000)).remove(0);
+        Ladder::build(&conn, Span::from_secs(30), LabelStyle::default())
+    }
+
+    #[test]
+    fn an_error_from_the_peer_host_starts_on_its_lifeline_without_a_router() {
+        let l = ladder("10.0.0.1");
+        let p = crate::ladder::diagram::Placement::estimate(&l);
+        let d = crate::ladder::diagram::layout(&l, &p, false, None);
+        assert_eq!(d.icmp[0].x_from, 0.0);
+        assert_eq!(d.icmp[0].to, Side::Server);
+        let svg = crate::export::svg::render(&d, &crate::export::svg::LIGHT);
+        assert!(svg.contains("ICMP port unreachable (quoting SYN,ACK seq=0)"));
+        assert!(!svg.contains("<circle"), "no router mark");
+        let routed = ladder("10.9.9.9");
+        let d = crate::ladder::diagram::layout(&routed, &p, false, None);
+        assert_eq!(d.icmp[0].x_from, 1.0 - crate::ladder::diagram::ROUTER_AT);
+        let svg = crate::export::svg::render(&d, &crate::export::svg::LIGHT);
+        assert!(svg.contains("<circle") && svg.contains("router 10.9.9.9"));
+    }
+
+    #[test]
+    fn an_error_to_the_server_points_right_with_a_broken_shaft() {
+        for charset in [Charset::Unicode, Charset::Ascii] {
+            let l = ladder("10.0.0.1");
+            assert!(l.icmp[0].from_peer, "the client's host sent it");
+            assert_eq!(l.icmp[0].sender(), "client host 10.0.0.1");
+            let out = render(&l, charset);
+            let line = out
+                .lines()
+                .find(|l| l.contains("ICMP port unreachable from 10.0.0.1 (quoting"))
+                .unwrap_or_else(|| panic!("{out}"));
+            let (life, head, dash) = match charset {
+                Charset::Unicode => ("│", "─▶│", "│─ ─"),
+                Charset::Ascii => ("|", "->|", "|- -"),
+            };
+            assert!(line.contains(dash) && line.ends_with(head), "{line}");
+            assert!(
+                line.contains("(quoting SYN,ACK seq=0) [soft error]"),
+                "{line}"
+            );
+            // After the SYN,ACK's row, and the arrow is as wide as the others.
+            let rows: Vec<&str> = out.lines().filter(|l| l.contains(life)).collect();
+            assert!(rows.last().is_some_and(|r| r == &line), "{out}");
+            let width = |s: &str| {
+                let cells: Vec<char> = s.chars().collect();
+                let life = life.chars().next().unwrap_or('|');
+                let a = cells.iter().position(|&c| c == life);
+                let b = cells.iter().rposition(|&c| c == life);
+                a.zip(b).map(|(a, b)| b - a)
+            };
+            assert_eq!(width(line), width(rows[1]), "{out}");
+        }
+    }
+}
