@@ -130,6 +130,9 @@ pub enum Tentative {
     /// The endpoint's own RST: undone if it keeps talking (an RST forged
     /// in its name by a middlebox, which its own socket never sent).
     SentRst,
+    /// An ICMP error in SYN-SENT: undone if the endpoint sends its SYN
+    /// again (the error was only noted, not acted on).
+    Icmp,
 }
 
 /// A state change of one endpoint, placed on a ladder row.
@@ -706,7 +709,14 @@ impl Connection {
         let row = self.segment_count;
         if closes {
             let time = ts + self.delay[side.index()].unwrap_or_default();
-            let c = Change::new(row, time, Cause::Icmp, Basis::Received);
+            // Tentative: Linux only notes a soft error when the socket is
+            // busy in a system call at that instant (it happens on
+            // loopback, where the error comes back inside connect()), and
+            // then the SYN is sent again.
+            let c = Change {
+                tentative: Some(Tentative::Icmp),
+                ..Change::new(row, time, Cause::Icmp, Basis::Received)
+            };
             self.set_state(side, State::Closed, c);
         }
         self.icmp.push(super::IcmpRecord {
@@ -1082,7 +1092,7 @@ impl Connection {
         let undone = self.undo_tentative(s, |t| match t {
             Tentative::AckOfSyn => f.syn() && f.ack(),
             Tentative::AckOfFin => f.fin(),
-            Tentative::Rst | Tentative::SentRst => true,
+            Tentative::Rst | Tentative::SentRst | Tentative::Icmp => true,
         });
         match undone {
             Some(Tentative::AckOfSyn) => {
@@ -1097,6 +1107,11 @@ impl Connection {
                 let e = &mut self.ends[s.index()];
                 let n = if at_its_link { 2 } else { 1 };
                 e.acks_of_syn_undone = e.acks_of_syn_undone.saturating_add(n);
+            }
+            Some(Tentative::Icmp) => {
+                if let Some(i) = self.icmp.iter_mut().rev().find(|i| i.closed && i.to == s) {
+                    i.closed = false;
+                }
             }
             Some(Tentative::SentRst) => {
                 // It never sent that RST.

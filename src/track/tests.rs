@@ -978,6 +978,22 @@ mod icmp_errors {
     }
 
     #[test]
+    fn a_syn_sent_again_after_the_error_shows_it_was_only_noted() {
+        // On loopback the error can come back while connect() still holds
+        // the socket: Linux notes it as soft and resends the SYN.
+        let mut s = syn_sent();
+        s.tracker
+            .push_icmp(&error(3, 1, C_ISN), Timestamp::from_nanos(1_000_000), 2);
+        s.at(1000).c("SYN", C_ISN, 0, 0);
+        assert_eq!(s.state(Side::Client), SynSent);
+        s.tracker
+            .push_icmp(&error(3, 1, C_ISN), Timestamp::from_nanos(1_001_000_000), 4);
+        let c = s.conn();
+        assert_eq!(c.states(Side::Client), vec![Closed, SynSent, Closed]);
+        assert_eq!((c.icmp[0].closed, c.icmp[1].closed), (false, true));
+    }
+
+    #[test]
     fn an_error_on_an_established_connection_is_soft() {
         let mut s = established_with_data();
         let t = Timestamp::from_nanos(30_000_000);

@@ -131,3 +131,88 @@ fn live_capture_tracks_a_real_connection() {
     assert_eq!(c["segments"].as_array().map(Vec::len), Some(11), "{c:#}");
     assert!(stderr.contains("kernel dropped 0"), "{stderr}");
 }
+
+/// A SYN rejected by an ICMP error: live capture takes the error in as
+/// well (its filter passes ICMP errors), and the client ends CLOSED with
+/// the errno connect() returned.
+const REJECTED: &str = r#"
+import socket, errno
+c = socket.socket()
+c.bind(("127.0.0.1", 40612))
+try:
+    c.connect(("127.0.0.1", 9612))
+    print("connected")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"#;
+
+#[test]
+fn live_capture_takes_an_icmp_error_that_ends_connect() {
+    if let Err(why) = can_capture() {
+        println!("live ICMP test: SKIPPED — {why}");
+        return;
+    }
+    let has_iptables = Command::new("sh")
+        .args(["-c", "command -v iptables"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_iptables {
+        println!("live ICMP test: SKIPPED — iptables is not installed");
+        return;
+    }
+    let ns = match Netns::new() {
+        Ok(ns) => ns,
+        Err(why) => {
+            println!("live ICMP test: SKIPPED — cannot create a network namespace: {why}");
+            return;
+        }
+    };
+    // In INPUT, so the SYN crosses lo (and the capture) before the reject.
+    let rule = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "iptables", "-A", "INPUT", "-p", "tcp",
+        ])
+        .args([
+            "--dport",
+            "9612",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "icmp-host-unreachable",
+        ])
+        .status()
+        .expect("run iptables");
+    assert!(rule.success(), "iptables in the test namespace failed");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
+        .args(["live", "-i", "lo", "-p", "9612", "--no-tui", "--json"])
+        .args(["--duration", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpladder live");
+    std::thread::sleep(Duration::from_millis(1200));
+    let client = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3", "-c", REJECTED])
+        .output()
+        .expect("run the client");
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout).trim(),
+        "EHOSTUNREACH"
+    );
+    let out = child.wait_with_output().expect("tcpladder live ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("live --json prints JSON");
+    let c = &doc["connections"][0];
+    assert_eq!(c["opening"], "unreachable", "{doc:#}");
+    assert_eq!(
+        c["client_states"],
+        serde_json::json!(["CLOSED", "SYN-SENT", "CLOSED"])
+    );
+    let icmp = &c["icmp"][0];
+    assert_eq!(icmp["meaning"], "host unreachable", "{c:#}");
+    assert_eq!(icmp["errno"], "EHOSTUNREACH");
+}
