@@ -100,11 +100,14 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
             return Err(UsageError(format!("--conn {n} is out of range ({range})")).into());
         }
     };
-    let mut out = std::io::stdout().lock();
+    // Buffered: the locked stdout flushes at every newline, which made
+    // pretty JSON one write() per line.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if a.common.json {
         serde_json::to_writer_pretty(&mut out, &json::document(selected))
             .context("writing JSON")?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
     if selected.is_empty() {
@@ -126,6 +129,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         let ladder = Ladder::build(c, cfg.msl, style);
         out.write_all(text::render(&ladder, charset).as_bytes())?;
     }
+    out.flush()?;
     Ok(())
 }
 
