@@ -110,7 +110,9 @@ impl Geometry {
             .map(|a| label_text(a).chars().count())
             // An error from a router runs only part of the way across.
             .chain(d.icmp.iter().map(|a| {
-                let n = a.label.chars().count() as f64;
+                // Room on both sides: clear of the router mark and of a lost
+                // segment's cross beside it.
+                let n = a.label.chars().count() as f64 + 14.0;
                 let share = if a.from_peer { 1.0 } else { ROUTER_AT };
                 (n / share).ceil() as usize
             }))

@@ -142,6 +142,9 @@ pub struct IcmpLine {
     pub quoted_seq: u32,
     /// The kind of the quoted segment, when the capture holds it.
     pub quoted: Option<Role>,
+    /// The quoted segment's index: the endpoint's last copy of it before
+    /// the error.
+    pub quoted_row: Option<usize>,
     pub errno: Option<&'static str>,
     /// It ended the connection (SYN-SENT → CLOSED).
     pub closed: bool,
@@ -158,11 +161,11 @@ impl IcmpLine {
     }
 
     fn new(c: &Connection, index: usize, rec: &IcmpRecord) -> IcmpLine {
-        let quoted = c.segments[..rec.row.min(c.segments.len())]
+        let before = rec.row.min(c.segments.len());
+        let quoted_row = c.segments[..before]
             .iter()
-            .rev()
-            .find(|s| s.from == rec.to && s.rel_seq == rec.quoted_seq)
-            .map(Role::of);
+            .rposition(|s| s.from == rec.to && s.rel_seq == rec.quoted_seq);
+        let quoted = quoted_row.map(|k| Role::of(&c.segments[k]));
         let mut line = IcmpLine {
             index,
             after_row: rec.row.checked_sub(1),
@@ -177,6 +180,7 @@ impl IcmpLine {
             meaning: rec.meaning.clone(),
             quoted_seq: rec.quoted_seq,
             quoted,
+            quoted_row,
             errno: rec.errno,
             closed: rec.closed,
             label: String::new(),
@@ -383,14 +387,24 @@ impl Ladder {
                 row.notes.retain(|n| *n != "lost");
             }
         }
-        let mut tail = Vec::new();
-        let mut time_waits = Vec::new();
         let mut icmp: Vec<IcmpLine> = c
             .icmp
             .iter()
             .enumerate()
             .map(|(i, rec)| IcmpLine::new(c, i, rec))
             .collect();
+        // A router sends an error about a datagram it discarded: the segment
+        // it quotes never arrived.
+        for line in icmp.iter().filter(|l| !l.from_peer) {
+            if let Some(r) = line.quoted_row.and_then(|k| rows.get_mut(k))
+                && !r.lost
+            {
+                r.lost = true;
+                r.notes.push("lost");
+            }
+        }
+        let mut tail = Vec::new();
+        let mut time_waits = Vec::new();
         for m in c.marks_by_row() {
             let view = MarkView {
                 state: m.to,
@@ -716,6 +730,9 @@ mod tests {
         let i = &l.icmp[0];
         assert_eq!(i.after_row, Some(3));
         assert_eq!(i.quoted, Some(Role::Data));
+        assert_eq!(i.quoted_row, Some(3));
+        assert!(l.rows[3].lost, "a router discarded the segment it quotes");
+        assert!(l.rows.iter().filter(|r| r.lost).count() == 1);
         assert!(i.marks.iter().all(Vec::is_empty));
         assert!(i.label_with_notes().ends_with("[soft error]"));
         let lines: Vec<Line> = l.lines().collect();
