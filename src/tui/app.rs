@@ -146,6 +146,7 @@ pub struct LadderCache {
     pub id: usize,
     pub segments: usize,
     pub marks: usize,
+    pub icmp: usize,
     pub ladder: Ladder,
 }
 
@@ -776,7 +777,12 @@ impl App {
             return;
         };
         let stale = match &self.cache {
-            Some(k) => k.id != id || k.segments != c.segments.len() || k.marks != c.marks.len(),
+            Some(k) => {
+                k.id != id
+                    || k.segments != c.segments.len()
+                    || k.marks != c.marks.len()
+                    || k.icmp != c.icmp.len()
+            }
             None => true,
         };
         if stale {
@@ -785,6 +791,7 @@ impl App {
                 id,
                 segments: c.segments.len(),
                 marks: c.marks.len(),
+                icmp: c.icmp.len(),
                 ladder,
             });
         }

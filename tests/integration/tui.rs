@@ -215,6 +215,45 @@ mod keys {
         assert!(app.quit);
     }
 
+    /// Live, a soft ICMP error (fragmentation needed) becomes a line the
+    /// cursor follows, between the segments it came between.
+    #[test]
+    fn live_shows_an_icmp_error_as_it_arrives() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/kernel/icmp-frag-needed/client.pcap");
+        let mut file = tcpladder::capture::CaptureFile::open(&path).unwrap();
+        let mut packets = Vec::new();
+        file.for_each(|r| {
+            packets.push(LivePacket {
+                frame: r.frame,
+                ts: r.ts,
+                link: r.link,
+                data: r.data.to_vec(),
+                orig_len: r.orig_len,
+            })
+        })
+        .unwrap();
+        let mut app = App::live(
+            "veth (tcp)",
+            ThemeName::Dark,
+            Span::from_secs(30),
+            packets[0].ts,
+        );
+        app.update(Event::Resize(120, 36));
+        // Four segments, then the error alone (frame 5).
+        app.update(Event::Capture(LiveMsg::Packets(packets[..4].to_vec())));
+        assert_eq!((app.row, app.icmp), (3, None));
+        app.update(Event::Capture(LiveMsg::Packets(packets[4..5].to_vec())));
+        assert_eq!((app.row, app.icmp), (3, Some(0)));
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.shown_lines(c), 5);
+        app.update(Event::Capture(LiveMsg::Packets(packets[5..].to_vec())));
+        let c = app.selected_connection().unwrap();
+        assert_eq!(app.icmp, None);
+        assert_eq!(app.row, c.segments.len() - 1);
+        assert_eq!(app.cursor_line(), c.segments.len());
+    }
+
     #[test]
     fn live_follows_new_segments_until_scrolled_away() {
         // Feed the sample's packets as if captured live.
