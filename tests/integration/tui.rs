@@ -361,6 +361,7 @@ mod frames {
         for (k, _) in tcpladder::tui::view::help::KEYS {
             assert!(text.contains(k), "help lacks {k}");
         }
+        assert!(text.contains("ICMP error (broken line)"), "{text}");
     }
 
     #[test]
