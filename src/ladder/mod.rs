@@ -511,9 +511,25 @@ impl Ladder {
         pos + rows_before
     }
 
-    /// The line at position `n` of `lines`.
+    /// The line at position `n` of `lines` (a binary search: the TUI asks
+    /// on every update).
     pub fn line_at(&self, n: usize) -> Option<Line> {
-        self.lines().nth(n)
+        // ICMP lines before position n.
+        let (mut lo, mut hi) = (0, self.icmp.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.line_of_icmp(mid) < n {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo < self.icmp.len() && self.line_of_icmp(lo) == n {
+            Some(Line::Icmp(lo))
+        } else {
+            let p = n - lo;
+            (p < self.rows.len()).then_some(Line::Segment(p))
+        }
     }
 }
 
@@ -742,6 +758,10 @@ mod tests {
         assert_eq!(l.line_of_row(4), 5);
         assert_eq!(l.line_of_icmp(0), 4);
         assert_eq!(l.line_count(), 6);
+        for (n, line) in l.lines().enumerate() {
+            assert_eq!(l.line_at(n), Some(line), "line {n}");
+        }
+        assert_eq!(l.line_at(6), None);
         // A cut keeps the error with the row it followed.
         assert_eq!(l.cut(0, 2).icmp.len(), 0);
         let cut = l.cut(3, 4);
@@ -751,6 +771,9 @@ mod tests {
             vec![Line::Segment(0), Line::Icmp(0), Line::Segment(1)]
         );
         assert_eq!(cut.line_of_row(1), 2);
+        for (n, line) in cut.lines().enumerate() {
+            assert_eq!(cut.line_at(n), Some(line), "cut line {n}");
+        }
         // Redaction gives the router a documentation address too.
         let mut r = l.clone();
         r.redact();
