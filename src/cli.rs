@@ -45,6 +45,9 @@ pub enum Command {
     Live(LiveArgs),
     /// Draw a connection for slides and handouts: SVG, PNG, text, Mermaid.
     Export(ExportArgs),
+    /// Run the socket tutorials' client and server in private network
+    /// namespaces, capture them, and show the ladder with their calls.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +192,70 @@ pub struct ExportArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The scenario to run (`--list` shows them all).
+    #[arg(required_unless_present = "list", value_parser = parse_scenario)]
+    pub scenario: Option<crate::demo::Scenario>,
+    /// List the scenarios, one a line, and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// One-way delay of the path between client and server (20ms, 1.5ms,
+    /// 250us, 0 for plain loopback).
+    #[arg(long, value_name = "TIME", default_value = "20ms", value_parser = parse_delay)]
+    pub delay: std::time::Duration,
+    /// Keep the capture in this pcap file.
+    #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
+    pub write: Option<PathBuf>,
+    /// Print the `analyze --json` document with each connection's socket
+    /// calls instead of opening the UI.
+    #[arg(long, conflicts_with = "export")]
+    pub json: bool,
+    /// Export the diagram (SVG, PNG, text or Mermaid, by extension)
+    /// instead of opening the UI; several connections give OUT-1, OUT-2, ...
+    #[arg(long, value_name = "OUT")]
+    pub export: Option<PathBuf>,
+    /// Overwrite existing files (--export, -w).
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_scenario(s: &str) -> Result<crate::demo::Scenario, String> {
+    crate::demo::Scenario::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = crate::demo::Scenario::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        format!("no scenario '{s}' (known: {})", names.join(", "))
+    })
+}
+
+/// `20ms`, `1.5ms`, `250us`, `1s`, `0`: at most one second.
+fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if t == "0" {
+        (t, 0.0)
+    } else {
+        return Err(format!("'{s}' is not a time: write 20ms, 250us, 1s or 0"));
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a time: write 20ms, 250us, 1s or 0"))?;
+    let secs = v * scale;
+    if secs.is_finite() && (0.0..=1.0).contains(&secs) {
+        Ok(std::time::Duration::from_secs_f64(secs))
+    } else {
+        Err("the delay must be between 0 and 1 s".into())
+    }
 }
 
 fn parse_scale(s: &str) -> Result<f32, String> {

@@ -4,13 +4,16 @@
 //! [`capture`] (files in) → [`decode`] (bytes → TCP segment) → [`track`]
 //! (connections and both endpoints' RFC 9293 states) → [`ladder`] (the view
 //! model) → [`export`] (text and JSON renderers). `decode`, `track` and
-//! `ladder` are pure: no files, terminals, sockets or clocks.
+//! `ladder` are pure: no files, terminals, sockets or clocks. [`demo`] is
+//! another way in: it runs built-in programs in private namespaces and
+//! captures them.
 #![forbid(unsafe_code)]
 
 pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod demo;
 pub mod export;
 pub mod ladder;
 pub mod sample;

@@ -12,7 +12,9 @@ use clap::Parser;
 
 use tcpladder::analysis::{self, Filter, ReadReport};
 use tcpladder::capture::live::{self, LiveCapture, LiveConfig, LiveError, LiveMsg};
-use tcpladder::cli::{AnalyzeArgs, Cli, Command, ExportArgs, LiveArgs, ReplayArgs, StatsArgs};
+use tcpladder::cli::{
+    AnalyzeArgs, Cli, Command, DemoArgs, ExportArgs, LiveArgs, ReplayArgs, StatsArgs,
+};
 use tcpladder::decode::Decoder;
 use tcpladder::export::stream::StreamPrinter;
 use tcpladder::export::{ExportOptions, Format, save};
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Some(Command::Replay(r)) => replay(r, ui_theme, &saving),
         Some(Command::Live(l)) => live(l, ui_theme, &saving),
         Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light)),
+        Some(Command::Demo(d)) => demo(d, ui_theme, cli.theme, &saving),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -272,7 +275,7 @@ impl LineSession {
             LiveMsg::Packets(batch) => {
                 for p in &batch {
                     let rec = p.record();
-                    let before = self.report.tcp_segments;
+                    let before = (self.report.tcp_segments, self.report.icmp_errors);
                     analysis::feed(
                         &rec,
                         Filter::default(),
@@ -281,8 +284,10 @@ impl LineSession {
                         &mut self.report,
                     );
                     self.finished.extend(self.tracker.take_done());
-                    let new_segment = self.report.tcp_segments > before;
-                    if new_segment && self.print_lines {
+                    // An ICMP error prints too: it may end a SYN-SENT that
+                    // no later segment would show.
+                    let news = (self.report.tcp_segments, self.report.icmp_errors) != before;
+                    if news && self.print_lines {
                         let key = self.tracker.last_key();
                         if let Some(c) = key.and_then(|k| self.tracker.get(&k)) {
                             for line in self.printer.lines(c) {
@@ -424,5 +429,102 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         save::write(path, &bytes, e.force)?;
         eprintln!("tcpladder: wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// `demo`: the built-in programs in namespaces of their own, captured, then
+/// shown like `replay --step` (or as JSON with their calls, or exported).
+fn demo(
+    d: DemoArgs,
+    theme: ThemeName,
+    chosen: Option<ThemeName>,
+    saving: &Saving,
+) -> anyhow::Result<()> {
+    use tcpladder::demo::{self, DemoConfig};
+    if d.list {
+        std::io::stdout()
+            .lock()
+            .write_all(demo::list().as_bytes())?;
+        return Ok(());
+    }
+    let Some(scenario) = d.scenario else {
+        return Err(UsageError("name a scenario (demo --list shows them)".into()).into());
+    };
+    if !d.json && d.export.is_none() {
+        need_terminal()?;
+    }
+    let format = match &d.export {
+        Some(out) => Some(Format::from_path(out).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: cannot tell the format from the name; use an extension .svg .png .txt .md",
+                out.display()
+            )
+        })?),
+        None => None,
+    };
+    if let Some(w) = &d.write {
+        save::check_new(std::slice::from_ref(w), d.force)?;
+    }
+    // Before any thread exists: an unprivileged user needs a user namespace,
+    // which Linux gives only to a single-threaded process.
+    demo::prepare()?;
+    // Everything else the run makes dies with the process; only the
+    // temporary capture must be removed by hand.
+    let tmp = demo::temp_pcap();
+    ctrlc::set_handler(move || {
+        let _ = std::fs::remove_file(&tmp);
+        std::process::exit(130);
+    })
+    .context("installing the Ctrl-C handler")?;
+    let run = demo::run(&DemoConfig {
+        scenario,
+        delay: d.delay,
+        keep: d.write.clone(),
+    })?;
+    let (conns, report) = analysis::analyze_file(&run.pcap, Filter::default(), run.track)?;
+    warn(&report.warnings());
+    if d.json {
+        let doc = demo::calls_json(&conns, &run);
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &doc).context("writing JSON")?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if let (Some(out), Some(format)) = (&d.export, format) {
+        if conns.is_empty() {
+            anyhow::bail!("demo {}: no TCP connection was captured", scenario.name());
+        }
+        let paths: Vec<std::path::PathBuf> = if conns.len() > 1 {
+            conns
+                .iter()
+                .map(|c| save::numbered(out, c.id + 1))
+                .collect()
+        } else {
+            vec![out.clone()]
+        };
+        save::check_new(&paths, d.force)?;
+        let opts = ExportOptions {
+            format,
+            dark: chosen == Some(ThemeName::Dark),
+            msl: run.track.msl,
+            ..ExportOptions::default()
+        };
+        for (c, path) in conns.iter().zip(&paths) {
+            let bytes = tcpladder::export::render(c, &opts)
+                .with_context(|| format!("connection {}", c.id + 1))?;
+            save::write(path, &bytes, d.force)?;
+            eprintln!("tcpladder: wrote {}", path.display());
+        }
+        return Ok(());
+    }
+    let name = match &d.write {
+        Some(w) => format!("demo {} ({})", scenario.name(), w.display()),
+        None => format!("demo {}", scenario.name()),
+    };
+    let msl = run.track.msl;
+    // The capture is read; a temporary one goes before the UI opens.
+    drop(run);
+    let app = App::replay(conns, name, theme, msl, ReplayStart::Step);
+    terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }

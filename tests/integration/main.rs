@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod captures;
+mod demo;
 mod export;
 mod kernel_truth;
 mod live;
