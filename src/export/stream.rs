@@ -7,13 +7,20 @@ use rustc_hash::FxHashMap;
 
 use crate::ladder::IcmpLine;
 use crate::ladder::label::{self, LabelStyle};
-use crate::track::{Cause, Connection, Side};
+use crate::track::{Cause, Connection, Side, StateMark};
 
-/// Remembers what was printed per connection: segments, marks, ICMP
-/// errors.
+/// Remembers what was printed per connection: segments, the marks
+/// themselves (a tentative one may be undone later), ICMP errors.
 #[derive(Default)]
 pub struct StreamPrinter {
-    printed: FxHashMap<usize, (usize, usize, usize)>,
+    printed: FxHashMap<usize, Printed>,
+}
+
+#[derive(Default)]
+struct Printed {
+    segments: usize,
+    marks: Vec<StateMark>,
+    icmp: usize,
 }
 
 /// `#1 ICMP    0.030458  client ◀─ ICMP host unreachable … ─ ─ router 198.18.0.2`
@@ -34,7 +41,8 @@ fn icmp_line(c: &Connection, j: usize) -> Option<String> {
 impl StreamPrinter {
     /// Lines for whatever is new in `c` since the last call.
     pub fn lines(&mut self, c: &Connection) -> Vec<String> {
-        let (segs, marks, icmp) = self.printed.entry(c.id).or_insert((0, 0, 0));
+        let p = self.printed.entry(c.id).or_default();
+        let (segs, icmp) = (&mut p.segments, &mut p.icmp);
         let mut out = Vec::new();
         let n = c.id + 1;
         if *segs == 0 && !c.segments.is_empty() {
@@ -63,11 +71,23 @@ impl StreamPrinter {
             out.extend(icmp_line(c, *icmp));
             *icmp += 1;
         }
-        // An undone (tentative) change shortens the list: print it anew.
-        if c.marks.len() < *marks {
-            *marks = 0;
+        // A tentative change that later segments undid: say so, then
+        // print what came instead.
+        let same = p
+            .marks
+            .iter()
+            .zip(&c.marks)
+            // Times may be refined later (once the handshake shows the
+            // endpoints' distances); the change itself is what counts.
+            .take_while(|(a, b)| (a.side, a.from, a.to, a.row) == (b.side, b.from, b.to, b.row))
+            .count();
+        for m in p.marks[same..].iter().rev() {
+            out.push(format!(
+                "#{n}        ⇐ {} {} → {} undone: later segments show it did not happen then",
+                m.side, m.from, m.to
+            ));
         }
-        for m in c.marks.iter().skip(*marks) {
+        for m in &c.marks[same..] {
             let at = if m.cause == Cause::Icmp {
                 "by the ICMP error".to_string()
             } else if m.row < c.segments.len() {
@@ -80,7 +100,7 @@ impl StreamPrinter {
                 m.side, m.from, m.to
             ));
         }
-        *marks = c.marks.len();
+        p.marks = c.marks.clone();
         out
     }
 }
@@ -117,5 +137,57 @@ mod tests {
         );
         // Nothing is printed twice.
         assert!(p.lines(&conns[0]).is_empty());
+    }
+
+    #[test]
+    fn an_undone_change_is_said_so_and_not_printed_again() {
+        use crate::decode::{Flags, IcmpError, IcmpKind, IcmpVersion, Segment, SeqNumber};
+        use crate::time::Timestamp;
+        use crate::track::Tracker;
+        let (c, s): (std::net::SocketAddr, std::net::SocketAddr) = (
+            "127.0.0.1:40612".parse().unwrap(),
+            "127.0.0.1:9612".parse().unwrap(),
+        );
+        let syn = Segment::new(c, s, Flags::SYN, 1000, 0, 0);
+        let err = IcmpError {
+            from: s.ip(),
+            to: c.ip(),
+            version: IcmpVersion::V4,
+            kind: IcmpKind {
+                version: IcmpVersion::V4,
+                ty: 3,
+                code: 1,
+            },
+            quoted_src: c,
+            quoted_dst: s,
+            quoted_seq: SeqNumber(1000),
+            quoted_flags: Some(Flags::SYN),
+            mtu: None,
+            ttl: 64,
+        };
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut p = StreamPrinter::default();
+        let ms = |n: i64| Timestamp::from_nanos(n * 1_000_000);
+        t.push(&syn, ms(0), 1);
+        t.push_icmp(&err, ms(1), 2);
+        let first = p.lines(t.active().next().unwrap());
+        assert!(
+            first
+                .iter()
+                .any(|l| l.contains("SYN-SENT → CLOSED (by the ICMP error)"))
+        );
+        // The SYN again: Linux had only noted the error.
+        t.push(&syn, ms(1000), 3);
+        let again = p.lines(t.active().next().unwrap());
+        assert!(
+            again
+                .iter()
+                .any(|l| l.contains("⇐ client SYN-SENT → CLOSED undone")),
+            "{again:#?}"
+        );
+        assert!(
+            !again.iter().any(|l| l.contains("CLOSED → SYN-SENT")),
+            "{again:#?}"
+        );
     }
 }

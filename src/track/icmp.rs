@@ -40,9 +40,13 @@ impl super::Tracker {
     /// whether it concerned a followed connection.
     pub fn push_icmp(&mut self, err: &IcmpError, ts: Timestamp, frame: u64) -> bool {
         let key = ConnKey::new(err.quoted_src, err.quoted_dst);
-        match self.conns.get_mut(&key) {
-            Some(c) => c.push_icmp(err, ts, frame),
-            None => false,
+        let taken = self
+            .conns
+            .get_mut(&key)
+            .is_some_and(|c| c.push_icmp(err, ts, frame));
+        if taken {
+            self.last_key = Some(key);
         }
+        taken
     }
 }
