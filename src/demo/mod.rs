@@ -18,6 +18,7 @@
 pub mod capture;
 pub mod netns;
 pub mod path;
+pub mod queue;
 pub mod record;
 pub mod scenarios;
 
@@ -70,6 +71,8 @@ pub struct DemoRun {
     pub calls: Vec<Call>,
     pub sockets: Vec<Addrs>,
     pub packets: u64,
+    /// The server's listen queues over the run (empty without a server).
+    pub queues: Vec<queue::Sample>,
     /// The tracker's settings that match the namespace's sysctls.
     pub track: TrackConfig,
 }
@@ -143,6 +146,10 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
     };
     let stage = build_stage(cfg)?;
     let recording = capture::Recording::start(&stage.client, stage.interface, &pcap)?;
+    let sampler = match cfg.scenario.programs().0 {
+        Some(_) => Some(queue::Sampler::start(&stage.server, scenarios::PORT)?),
+        None => None,
+    };
     let rec = Recorder::default();
     let ctx = std::sync::Arc::new(Ctx::new(cfg.delay));
     let (server_prog, client_prog) = cfg.scenario.programs();
@@ -186,6 +193,10 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
     // The last ACK needs a round trip to reach the capture.
     std::thread::sleep(cfg.delay * 3 + Duration::from_millis(150));
     let packets = recording.stop();
+    let queues = match sampler {
+        Some(s) => s.stop()?,
+        None => Vec::new(),
+    };
     if let Some(f) = stage.forwarder {
         f.stop();
     }
@@ -198,6 +209,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
         calls,
         sockets,
         packets: 0,
+        queues,
         track: TrackConfig {
             syn_retries: cfg
                 .scenario
@@ -256,6 +268,35 @@ impl DemoRun {
         out
     }
 
+    /// The listen queues from `conn`'s first segment to its last, when the
+    /// demo's listener was its server.
+    fn listener_for(&self, conn: &Connection) -> Option<ListenerDoc> {
+        if conn.server != server_addr() {
+            return None;
+        }
+        let from = self
+            .queues
+            .iter()
+            .rposition(|s| s.time <= conn.first_ts)
+            .unwrap_or(0);
+        let during: Vec<&queue::Sample> = self.queues[from..]
+            .iter()
+            .take_while(|s| s.time <= conn.last_ts)
+            .collect();
+        let backlog = self
+            .sockets
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                a.listener && a.local == Some(conn.server) && self.listener_alive(*i, conn.first_ts)
+            })
+            .find_map(|(_, a)| a.backlog)?;
+        Some(ListenerDoc {
+            backlog: u32::try_from(backlog).unwrap_or(0),
+            samples: during.into_iter().map(queue::SampleDoc::from).collect(),
+        })
+    }
+
     /// When the socket's connection began, as far as its calls show: the
     /// return of its connect() or accept(), else its first call.
     fn socket_start(&self, socket: usize) -> crate::time::Timestamp {
@@ -305,12 +346,22 @@ impl CallDoc {
     }
 }
 
+/// The server's listen queues while a connection lasted.
+#[derive(Debug, Serialize)]
+pub struct ListenerDoc {
+    pub backlog: u32,
+    /// Each change, starting with the queues when the connection began.
+    pub samples: Vec<queue::SampleDoc>,
+}
+
 /// A connection of the `analyze --json` document with its calls.
 #[derive(Serialize)]
 pub struct ConnectionWithCalls {
     #[serde(flatten)]
     pub connection: ConnectionDoc,
     pub calls: Vec<CallDoc>,
+    /// null when no listener of the demo's served it.
+    pub listener: Option<ListenerDoc>,
 }
 
 /// The `analyze --json` document, each connection with its socket calls
@@ -332,6 +383,7 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
                     .into_iter()
                     .map(CallDoc::new)
                     .collect(),
+                listener: run.listener_for(c),
             })
             .collect(),
     }

@@ -46,6 +46,8 @@ pub struct Addrs {
     pub remote: Option<SocketAddr>,
     /// A listening socket.
     pub listener: bool,
+    /// Its `listen()` backlog.
+    pub backlog: Option<i32>,
 }
 
 #[derive(Debug, Default)]
@@ -251,7 +253,10 @@ impl Sock {
     }
 
     pub fn listen(&self, backlog: i32) -> std::io::Result<()> {
-        self.note(|a| a.listener = true);
+        self.note(|a| {
+            a.listener = true;
+            a.backlog = Some(backlog);
+        });
         self.call(
             "listen",
             Some(format!("backlog {backlog}")),

@@ -597,3 +597,45 @@ fn ctrl_c_leaves_nothing_behind() {
         "tl0 exists outside the namespaces"
     );
 }
+
+#[test]
+fn keeps_the_capture_and_exports() {
+    need_demo!();
+    let tmp = Scratch::new("keep");
+    let pcap = tmp.0.join("run.pcap");
+    let txt = tmp.0.join("run.txt");
+    let out = Command::new(bin())
+        .args(["demo", "server-close", "--delay", "5ms", "-w"])
+        .arg(&pcap)
+        .arg("--export")
+        .arg(&txt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ladder = std::fs::read_to_string(&txt).unwrap();
+    assert!(ladder.contains("TIME-WAIT"), "{ladder}");
+    assert!(ladder.contains("198.18.0.2:9502"), "{ladder}");
+    // The kept capture is an ordinary one.
+    let analyzed = Command::new(bin())
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(analyzed.status.success());
+    let doc: Value = serde_json::from_slice(&analyzed.stdout).unwrap();
+    assert_eq!(doc["connections"][0]["closed_by"], "server");
+    // An existing file is not overwritten without --force.
+    let again = Command::new(bin())
+        .args(["demo", "server-close", "--json", "-w"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
