@@ -67,7 +67,7 @@ pub struct DemoConfig {
 #[derive(Debug)]
 pub struct DemoRun {
     pub pcap: PathBuf,
-    temporary: bool,
+    _file: CaptureFile,
     pub calls: Vec<Call>,
     pub sockets: Vec<Addrs>,
     pub packets: u64,
@@ -77,10 +77,19 @@ pub struct DemoRun {
     pub track: TrackConfig,
 }
 
-impl Drop for DemoRun {
+/// The capture file; a temporary one is removed when this is dropped,
+/// on every path out of [`run`] (an error too) and after the caller is done
+/// with the [`DemoRun`].
+#[derive(Debug)]
+struct CaptureFile {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for CaptureFile {
     fn drop(&mut self) {
         if self.temporary {
-            let _ = std::fs::remove_file(&self.pcap);
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -140,10 +149,17 @@ fn build_stage(cfg: &DemoConfig) -> Result<Stage, DemoError> {
 /// Runs the scenario once and returns its capture and calls. [`prepare`]
 /// must have been called first.
 pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
-    let (pcap, temporary) = match &cfg.keep {
-        Some(p) => (p.clone(), false),
-        None => (temp_pcap(), true),
+    let file = match &cfg.keep {
+        Some(p) => CaptureFile {
+            path: p.clone(),
+            temporary: false,
+        },
+        None => CaptureFile {
+            path: temp_pcap(),
+            temporary: true,
+        },
     };
+    let pcap = file.path.clone();
     let stage = build_stage(cfg)?;
     let recording = capture::Recording::start(&stage.client, stage.interface, &pcap)?;
     let sampler = match cfg.scenario.programs().0 {
@@ -185,9 +201,10 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
         };
     let client_result = outcome("client", client.join());
     // A server still blocked (its client failed) is abandoned with the
-    // namespaces: its thread ends with the process.
+    // namespaces: its thread ends with the process. One that ended is
+    // heard first: a client that gave up waiting is its consequence.
     let server_result = match server {
-        Some(h) if client_result.is_ok() => outcome("server", h.join()),
+        Some(h) if client_result.is_ok() || h.is_finished() => outcome("server", h.join()),
         _ => Ok(()),
     };
     // The last ACK needs a round trip to reach the capture.
@@ -205,7 +222,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
     let (calls, sockets) = rec.take();
     let mut run = DemoRun {
         pcap,
-        temporary,
+        _file: file,
         calls,
         sockets,
         packets: 0,
@@ -219,8 +236,8 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
         },
     };
     // On failure `run` is dropped here, and a temporary capture with it.
-    client_result?;
     server_result?;
+    client_result?;
     run.packets = packets?;
     Ok(run)
 }

@@ -102,7 +102,7 @@ impl Scenario {
                 "listen(fd, 1) and no accept(): two connections fill the accept queue, the third client's SYNs are dropped (ETIMEDOUT)"
             }
             Scenario::SimultaneousClose => {
-                "both call close() at the same moment: the FINs cross, CLOSING, both ends in TIME-WAIT"
+                "both call close() at the same moment: the FINs cross on the delayed path, CLOSING, both ends in TIME-WAIT"
             }
             Scenario::ReuseTimeWait => {
                 "the server closes first and restarts: bind() = -1 EADDRINUSE until SO_REUSEADDR; the client reconnects from the same port into the TIME-WAIT"
