@@ -202,9 +202,10 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
 }
 
 /// What an ICMP error says, in a sentence: "router 198.18.0.2 tells the
-/// client its SYN could not be delivered: host unreachable. A hard error
-/// in SYN-SENT: connect() fails with EHOSTUNREACH and the client is CLOSED".
-/// (Linux passes an errno to the socket only for hard errors.)
+/// client its SYN could not go on: host unreachable. In SYN-SENT Linux
+/// gives up at once: connect() fails with EHOSTUNREACH and the client is
+/// CLOSED". (In SYN-SENT every error with an errno ends the attempt, hard
+/// or soft in RFC 1122's terms; on a synchronized connection none does.)
 pub fn icmp_sentence(i: &IcmpLine) -> String {
     let to = i.to;
     let what = match i.quoted {
@@ -219,13 +220,20 @@ pub fn icmp_sentence(i: &IcmpLine) -> String {
     );
     let tail = match (i.closed, i.errno) {
         (true, Some(e)) => {
-            format!("A hard error in SYN-SENT: connect() fails with {e} and the {to} is CLOSED")
+            format!(
+                "In SYN-SENT Linux gives up at once: connect() fails with {e} and the {to} is CLOSED"
+            )
         }
         (true, None) => format!("It ends the connection: the {to} is CLOSED"),
         (false, _) if i.meaning.contains("MTU") => format!(
             "A soft error: no state changes; the {to} lowers its path MTU and sends smaller segments"
         ),
-        (false, _) => "A soft error: no state changes".to_string(),
+        (false, _) if i.quoted == Some(Role::Syn) => format!(
+            "Linux only noted it (the socket was busy at that instant): the {to} sends its SYN again"
+        ),
+        (false, _) => {
+            "On a synchronized connection it is a soft error: no state changes".to_string()
+        }
     };
     format!("{head}. {tail}")
 }

@@ -410,7 +410,7 @@ mod frames {
             "ICMP error 1 of 1",
             "router 198.18.0.2 tells the client that its SYN could not go on: host unreachable",
             "ICMP type 3 code 1",
-            "A hard error in SYN-SENT",
+            "In SYN-SENT Linux gives up",
             "errno     EHOSTUNREACH",
             "client CLOSED",
         ] {
