@@ -71,6 +71,11 @@ pub struct DemoRun {
     pub calls: Vec<Call>,
     pub sockets: Vec<Addrs>,
     pub packets: u64,
+    pub scenario: Scenario,
+    pub delay: Duration,
+    /// The most a packet left the forwarder after it was due; `None` on
+    /// plain loopback.
+    pub late: Option<Duration>,
     /// The server's listen queues over the run (empty without a server).
     pub queues: Vec<queue::Sample>,
     /// The tracker's settings that match the namespace's sysctls.
@@ -214,9 +219,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
         Some(s) => s.stop()?,
         None => Vec::new(),
     };
-    if let Some(f) = stage.forwarder {
-        f.stop();
-    }
+    let late = stage.forwarder.map(path::Forwarder::stop);
     drop(stage.client);
     drop(stage.server);
     let (calls, sockets) = rec.take();
@@ -226,6 +229,9 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
         calls,
         sockets,
         packets: 0,
+        scenario: cfg.scenario,
+        delay: cfg.delay,
+        late,
         queues,
         track: TrackConfig {
             syn_retries: cfg
@@ -381,12 +387,26 @@ pub struct ConnectionWithCalls {
     pub listener: Option<ListenerDoc>,
 }
 
+/// How the run was made.
+#[derive(Debug, Serialize)]
+pub struct RunDoc {
+    pub scenario: &'static str,
+    /// The one-way delay asked for, in seconds.
+    pub delay: f64,
+    /// "tun" (the delayed path through the forwarder) or "loopback".
+    pub path: &'static str,
+    /// The most a packet left the forwarder after it was due, in seconds
+    /// (null on loopback): the path's delay is `delay` to `delay` + this.
+    pub late_max: Option<f64>,
+}
+
 /// The `analyze --json` document, each connection with its socket calls
 /// added as `"calls"` (the analysis document's fields come first, as
-/// `analyze --json` prints them).
+/// `analyze --json` prints them), and how the run was made as `"demo"`.
 #[derive(Serialize)]
 pub struct DocumentWithCalls {
     pub connections: Vec<ConnectionWithCalls>,
+    pub demo: RunDoc,
 }
 
 pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
@@ -403,6 +423,16 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
                 listener: run.listener_for(c),
             })
             .collect(),
+        demo: RunDoc {
+            scenario: run.scenario.name(),
+            delay: run.delay.as_secs_f64(),
+            path: if run.late.is_some() {
+                "tun"
+            } else {
+                "loopback"
+            },
+            late_max: run.late.map(|d| d.as_secs_f64()),
+        },
     }
 }
 

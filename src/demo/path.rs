@@ -21,7 +21,7 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -72,6 +72,9 @@ pub fn open_tun(addr: Ipv4Addr) -> Result<tun::Device, DemoError> {
 pub struct Forwarder {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The most a packet left after it was due, in nanoseconds: how far
+    /// the path's delay can be from the one asked for.
+    late: Arc<AtomicU64>,
 }
 
 struct Held {
@@ -120,25 +123,32 @@ impl Forwarder {
             )?;
         }
         drop(to_server);
-        let dev = Arc::clone(&server);
+        let late = Arc::new(AtomicU64::new(0));
+        let (dev, l) = (Arc::clone(&server), Arc::clone(&late));
         spawn(
             "demo-to-server",
-            Box::new(move || write_loop(&dev, &for_server)),
+            Box::new(move || write_loop(&dev, &for_server, &l)),
         )?;
-        let dev = Arc::clone(&client);
+        let (dev, l) = (Arc::clone(&client), Arc::clone(&late));
         spawn(
             "demo-to-client",
-            Box::new(move || write_loop(&dev, &for_client)),
+            Box::new(move || write_loop(&dev, &for_client, &l)),
         )?;
-        Ok(Forwarder { stop, threads })
+        Ok(Forwarder {
+            stop,
+            threads,
+            late,
+        })
     }
 
-    /// Stops the threads; packets still held are dropped with the devices.
-    pub fn stop(self) {
+    /// Stops the threads (packets still held are dropped with the devices)
+    /// and returns the most any packet was late.
+    pub fn stop(self) -> Duration {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();
         }
+        Duration::from_nanos(self.late.load(Ordering::Relaxed))
     }
 }
 
@@ -180,7 +190,7 @@ fn read_loop(
 
 /// Writes each queued packet into `dev` once it is due. Ends when every
 /// reader has stopped.
-fn write_loop(dev: &tun::Device, queue: &Receiver<Held>) {
+fn write_loop(dev: &tun::Device, queue: &Receiver<Held>, late: &AtomicU64) {
     while let Ok(held) = queue.recv() {
         let now = Instant::now();
         if held.due > now {
@@ -188,6 +198,11 @@ fn write_loop(dev: &tun::Device, queue: &Receiver<Held>) {
         }
         // A packet the kernel refuses is a packet lost on the path.
         let _ = dev.send(&held.packet);
+        let by = Instant::now().saturating_duration_since(held.due);
+        late.fetch_max(
+            u64::try_from(by.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 }
 

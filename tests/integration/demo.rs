@@ -73,6 +73,14 @@ impl Drop for Scratch {
 
 /// Runs `demo SCENARIO --json ARGS` and returns its connections.
 fn demo(scenario: &str, args: &[&str]) -> Vec<Value> {
+    demo_doc(scenario, args)["connections"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Runs `demo SCENARIO --json ARGS` and returns its document.
+fn demo_doc(scenario: &str, args: &[&str]) -> Value {
     let tmp = Scratch::new(scenario);
     let out = Command::new(bin())
         .args(["demo", scenario, "--json"])
@@ -90,8 +98,7 @@ fn demo(scenario: &str, args: &[&str]) -> Vec<Value> {
         "the temporary capture was left behind: {:?}",
         tmp.files()
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["connections"].as_array().unwrap().clone()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn delayed(scenario: &str) -> Vec<Value> {
@@ -226,8 +233,12 @@ fn unknown_scenario_is_a_usage_error() {
 #[test]
 fn client_close() {
     need_demo!();
-    let conns = delayed("client-close");
-    let c = only(&conns);
+    let doc = demo_doc("client-close", &["--delay", "20ms"]);
+    assert_eq!(doc["demo"]["path"], "tun");
+    assert_eq!(doc["demo"]["delay"], DELAY);
+    assert!(doc["demo"]["late_max"].as_f64().unwrap() >= 0.0);
+    let conns = doc["connections"].as_array().unwrap();
+    let c = only(conns);
     check_handshake(c);
     let fin = seg(c, "client", &["FIN", "ACK"], None);
     let close = call(c, "client", "close", 0);
@@ -432,8 +443,10 @@ fn reuse_time_wait() {
 #[test]
 fn no_delay_is_plain_loopback() {
     need_demo!();
-    let conns = demo("client-close", &["--delay", "0"]);
-    let c = only(&conns);
+    let doc = demo_doc("client-close", &["--delay", "0"]);
+    assert_eq!(doc["demo"]["path"], "loopback");
+    let conns = doc["connections"].as_array().unwrap();
+    let c = only(conns);
     let syn = seg(c, "client", &["SYN"], None);
     let synack = seg(c, "server", &["SYN", "ACK"], None);
     assert!(
@@ -638,4 +651,36 @@ fn keeps_the_capture_and_exports() {
     assert_eq!(again.status.code(), Some(1));
     let err = String::from_utf8_lossy(&again.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn json_is_the_analyze_document_plus_calls() {
+    need_demo!();
+    let tmp = Scratch::new("same");
+    let pcap = tmp.0.join("run.pcap");
+    let out = Command::new(bin())
+        .args(["demo", "half-close", "--json", "--delay", "5ms", "-w"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let demo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let analyzed = Command::new(bin())
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let plain: Value = serde_json::from_slice(&analyzed.stdout).unwrap();
+    let mut with = demo["connections"][0].as_object().unwrap().clone();
+    assert!(with.remove("calls").unwrap().as_array().unwrap().len() >= 10);
+    assert!(with.remove("listener").unwrap()["backlog"] == 5);
+    assert_eq!(Value::Object(with), plain["connections"][0]);
+    // The document's own fields come first, in analyze's order.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.find("\"number\"").unwrap() < text.find("\"calls\"").unwrap());
 }
