@@ -95,7 +95,7 @@ impl Recording {
 
 fn open(iface: &str, file: &Path) -> Result<(Capture<pcap::Active>, pcap::Savefile), DemoError> {
     let fail = |e: pcap::Error| DemoError::Capture(format!("cannot capture on {iface}: {e}"));
-    let cap = Capture::from_device(iface)
+    let mut cap = Capture::from_device(iface)
         .map_err(fail)?
         .snaplen(65535)
         .immediate_mode(true)
@@ -104,6 +104,10 @@ fn open(iface: &str, file: &Path) -> Result<(Capture<pcap::Active>, pcap::Savefi
         .timeout(50)
         .open()
         .map_err(fail)?;
+    // What `live` keeps (TCP, ICMP errors, fragments): the kernel's own
+    // chatter on a new interface (IPv6 router solicitations) stays out.
+    let filter = crate::capture::live::LiveConfig::filter_for(None, None);
+    cap.filter(&filter, true).map_err(fail)?;
     let cap = cap.setnonblock().map_err(fail)?;
     let save = cap
         .savefile(file)
