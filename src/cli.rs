@@ -46,7 +46,8 @@ pub enum Command {
     /// Draw a connection for slides and handouts: SVG, PNG, text, Mermaid.
     Export(ExportArgs),
     /// Run the socket tutorials' client and server in private network
-    /// namespaces, capture them, and show the ladder with their calls.
+    /// namespaces, capture them and show the ladder (--json adds their
+    /// socket calls).
     Demo(DemoArgs),
 }
 
