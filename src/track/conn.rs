@@ -815,6 +815,11 @@ impl Connection {
                 if e.isn.is_none() {
                     e.isn = Some(seg.seq);
                     e.base = Some(seg.seq);
+                } else if e.base != Some(seg.seq) {
+                    // A SYN,ACK with another ISN (a middlebox answering
+                    // for the server, say): Wireshark's relative numbers
+                    // count from the latest SYN, and so do ours.
+                    e.base = Some(seg.seq);
                 }
                 if let Some(ws) = seg.options.window_scale {
                     e.window_scale = Some(ws.min(14));

@@ -1044,3 +1044,18 @@ mod end_of_capture {
         }
     }
 }
+
+mod relative_numbers {
+    use super::*;
+
+    #[test]
+    fn a_syn_ack_with_another_isn_rebases_like_wireshark() {
+        let mut s = syn_received();
+        // A second SYN,ACK from the server's side with a different ISN.
+        s.s("SYN,ACK", 77_000, C_ISN + 1, 0);
+        s.c("ACK", C_ISN + 1, 77_001, 0);
+        let c = s.conn();
+        assert_eq!(c.segments[2].rel_seq, 0);
+        assert_eq!(c.segments[3].rel_ack, Some(1));
+    }
+}
