@@ -193,6 +193,11 @@ pub struct ExportArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Socket calls to draw, from a `demo --json` document made with this
+    /// capture (`demo -w FILE.pcap --json`): how the documentation's
+    /// pictures with calls are made again from fixed files.
+    #[arg(long, value_name = "FILE.json", hide = true)]
+    pub calls: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -423,8 +423,18 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         ascii: e.ascii,
         msl: cfg.msl,
     };
+    // Calls from a `demo --json` document made with this capture.
+    let calls = match &e.calls {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+            tcpladder::demo::calls_from_json(&text)
+                .map_err(|m| anyhow::anyhow!("{}: {m}", p.display()))?
+        }
+        None => Vec::new(),
+    };
     for (c, path) in chosen.iter().zip(&paths) {
-        let bytes = tcpladder::export::render(c, &opts)
+        let mine = calls.get(c.id).map_or(&[][..], Vec::as_slice);
+        let bytes = tcpladder::export::render_with_calls(c, mine, &opts)
             .with_context(|| format!("connection {}", c.id + 1))?;
         save::write(path, &bytes, e.force)?;
         eprintln!("tcpladder: wrote {}", path.display());
@@ -509,8 +519,10 @@ fn demo(
             msl: run.track.msl,
             ..ExportOptions::default()
         };
+        let calls = run.calls_by_connection(&conns);
         for (c, path) in conns.iter().zip(&paths) {
-            let bytes = tcpladder::export::render(c, &opts)
+            let mine = calls.get(c.id).map_or(&[][..], Vec::as_slice);
+            let bytes = tcpladder::export::render_with_calls(c, mine, &opts)
                 .with_context(|| format!("connection {}", c.id + 1))?;
             save::write(path, &bytes, d.force)?;
             eprintln!("tcpladder: wrote {}", path.display());
@@ -522,9 +534,10 @@ fn demo(
         None => format!("demo {}", scenario.name()),
     };
     let msl = run.track.msl;
+    let calls = run.calls_by_connection(&conns);
     // The capture is read; a temporary one goes before the UI opens.
     drop(run);
-    let app = App::replay(conns, name, theme, msl, ReplayStart::Step);
+    let app = App::replay(conns, name, theme, msl, ReplayStart::Step).with_calls(calls);
     terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }

@@ -291,6 +291,17 @@ impl DemoRun {
         out
     }
 
+    /// Each connection's calls, by connection id, for the ladder views.
+    pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
+        let mut out = vec![Vec::new(); conns.iter().map(|c| c.id + 1).max().unwrap_or(0)];
+        for c in conns {
+            if let Some(v) = out.get_mut(c.id) {
+                *v = self.calls_for(c, conns).into_iter().cloned().collect();
+            }
+        }
+        out
+    }
+
     /// The listen queues from `conn`'s first segment to its last, when the
     /// demo's listener was its server.
     fn listener_for(&self, conn: &Connection) -> Option<ListenerDoc> {
@@ -434,6 +445,64 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
             late_max: run.late.map(|d| d.as_secs_f64()),
         },
     }
+}
+
+/// A call as `demo --json` printed it, read back.
+#[derive(serde::Deserialize)]
+struct CallIn {
+    side: String,
+    pid: i32,
+    call: String,
+    fd: i32,
+    detail: Option<String>,
+    entered: f64,
+    returned: f64,
+    result: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ConnectionIn {
+    #[serde(default)]
+    calls: Vec<CallIn>,
+}
+
+#[derive(serde::Deserialize)]
+struct DocumentIn {
+    connections: Vec<ConnectionIn>,
+}
+
+/// The calls of a `demo --json` document, per connection in its order (the
+/// connection numbers of the capture it was made with): what
+/// `export --calls` draws on a kept capture (`demo -w`), so a picture with
+/// calls can be made again from fixed files.
+pub fn calls_from_json(text: &str) -> Result<Vec<Vec<Call>>, String> {
+    let doc: DocumentIn = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(doc.connections.len());
+    for (n, c) in doc.connections.into_iter().enumerate() {
+        let mut calls = Vec::with_capacity(c.calls.len());
+        for k in c.calls {
+            let side = match k.side.as_str() {
+                "client" => Side::Client,
+                "server" => Side::Server,
+                other => return Err(format!("connection {}: side '{other}'", n + 1)),
+            };
+            let call = crate::ladder::calls::known_name(&k.call)
+                .ok_or_else(|| format!("connection {}: unknown call '{}'", n + 1, k.call))?;
+            calls.push(Call {
+                side,
+                pid: k.pid,
+                call,
+                fd: k.fd,
+                detail: k.detail,
+                entered: crate::time::Timestamp::from_secs_f64(k.entered),
+                returned: crate::time::Timestamp::from_secs_f64(k.returned),
+                result: k.result,
+                socket: 0,
+            });
+        }
+        out.push(calls);
+    }
+    Ok(out)
 }
 
 /// `demo --list`: one scenario a line, its name first.

@@ -21,23 +21,9 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use crate::time::Timestamp;
 use crate::track::Side;
 
-/// One call as it happened.
-#[derive(Clone, Debug)]
-pub struct Call {
-    pub side: Side,
-    /// The thread's kernel task id (what `strace -f` shows as the pid).
-    pub pid: i32,
-    pub call: &'static str,
-    pub fd: i32,
-    /// The call's arguments worth showing (`SHUT_WR`, `backlog 1`).
-    pub detail: Option<String>,
-    pub entered: Timestamp,
-    pub returned: Timestamp,
-    /// "0", "5" (bytes or a new fd), "-1 ECONNREFUSED".
-    pub result: String,
-    /// The socket it was made on (for `accept`, the new socket).
-    pub socket: usize,
-}
+// The call type is the ladder's, which places calls among segments; the
+// recorder only fills it in.
+pub use crate::ladder::calls::Call;
 
 /// The addresses of a socket, as far as they are known.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

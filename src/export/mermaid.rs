@@ -1,7 +1,8 @@
 //! A Mermaid `sequenceDiagram` in a fenced block, with state changes as
 //! notes, for documentation that renders Mermaid. ICMP errors come from a
 //! participant of their own per router (between client and server), or from
-//! the peer when its host sent them, as dashed arrows.
+//! the peer when its host sent them, as dashed arrows. Socket calls, where
+//! known, are notes over their endpoint (`Note over C: connect() = 0`).
 
 use std::fmt::Write;
 
@@ -77,6 +78,11 @@ pub fn render(l: &Ladder, title: Option<&str>) -> String {
                 );
                 let _ = writeln!(s, "    {from}-->>{}: {}", actor(i.to), clean(&text));
                 marks(&mut s, &i.marks);
+                continue;
+            }
+            Line::Call(p) => {
+                let c = &l.calls[p];
+                let _ = writeln!(s, "    Note over {}: {}", actor(c.side), clean(&c.label));
                 continue;
             }
         };

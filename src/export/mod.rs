@@ -13,7 +13,7 @@ pub mod text;
 use std::path::Path;
 
 use crate::ladder::diagram::{self, Placement};
-use crate::ladder::{LabelStyle, Ladder};
+use crate::ladder::{Call, LabelStyle, Ladder};
 use crate::time::Span;
 use crate::track::Connection;
 
@@ -172,11 +172,24 @@ fn window(l: &Ladder, from: Option<Bound>, to: Option<Bound>) -> Result<(usize, 
 
 /// The ladder an export draws: built, cut, redacted.
 pub fn ladder_for(c: &Connection, o: &ExportOptions) -> Result<(Ladder, Placement), ExportError> {
+    ladder_with_calls(c, &[], o)
+}
+
+/// The ladder an export draws, with the programs' socket calls placed on
+/// it (before the cut, which keeps the calls among the rows it keeps).
+pub fn ladder_with_calls(
+    c: &Connection,
+    calls: &[Call],
+    o: &ExportOptions,
+) -> Result<(Ladder, Placement), ExportError> {
     let style = LabelStyle {
         absolute: o.absolute_seq,
     };
-    let full = Ladder::build(c, o.msl, style);
+    let mut full = Ladder::build(c, o.msl, style);
     let placement = Placement::estimate(&full);
+    if !calls.is_empty() {
+        full = full.with_calls(calls, &placement);
+    }
     let (a, b) = window(&full, o.from, o.to).map_err(ExportError::Range)?;
     let mut l = if a == 0 && b + 1 >= full.rows.len() {
         full
@@ -191,7 +204,16 @@ pub fn ladder_for(c: &Connection, o: &ExportOptions) -> Result<(Ladder, Placemen
 
 /// Renders one connection in the chosen format.
 pub fn render(c: &Connection, o: &ExportOptions) -> Result<Vec<u8>, ExportError> {
-    let (l, placement) = ladder_for(c, o)?;
+    render_with_calls(c, &[], o)
+}
+
+/// Renders one connection with its programs' socket calls.
+pub fn render_with_calls(
+    c: &Connection,
+    calls: &[Call],
+    o: &ExportOptions,
+) -> Result<Vec<u8>, ExportError> {
+    let (l, placement) = ladder_with_calls(c, calls, o)?;
     Ok(match o.format {
         Format::Txt => {
             let cs = if o.ascii {

@@ -1,11 +1,14 @@
 //! The lecture diagram as SVG: real vector text, no external fonts or
 //! images (font families fall back to the viewer's sans and monospace),
 //! readable when scaled onto a slide. Reads the `ladder::diagram` geometry.
+//! Socket calls are labels outside their endpoint's lifeline (where the
+//! state boxes are, at steps of their own), with a bar on the lifeline
+//! from entry to return for a call that blocked, as textbooks draw them.
 
 use std::fmt::Write;
 
 use crate::ladder::Role;
-use crate::ladder::diagram::{Arrow, Diagram, IcmpArrow, ROUTER_AT};
+use crate::ladder::diagram::{Arrow, CallMark, Diagram, IcmpArrow, ROUTER_AT};
 use crate::track::{Side, State};
 
 /// Colours of one theme, as SVG colour strings.
@@ -24,6 +27,8 @@ pub struct Palette {
     pub time_wait: &'static str,
     /// ICMP errors and the routers that sent them.
     pub icmp: &'static str,
+    /// Socket calls and their bars.
+    pub call: &'static str,
 }
 
 pub const LIGHT: Palette = Palette {
@@ -39,6 +44,7 @@ pub const LIGHT: Palette = Palette {
     ack: "#6b6b6b",
     time_wait: "#8a2be2",
     icmp: "#c2410c",
+    call: "#a21caf",
 };
 
 pub const DARK: Palette = Palette {
@@ -54,6 +60,7 @@ pub const DARK: Palette = Palette {
     ack: "#a8a8a8",
     time_wait: "#d59cff",
     icmp: "#ffa657",
+    call: "#f0abfc",
 };
 
 const SANS: &str = "DejaVu Sans, Verdana, Arial, sans-serif";
@@ -66,6 +73,8 @@ const LABEL_PX: f64 = 13.0;
 const MONO_W: f64 = LABEL_PX * 0.602;
 const STATE_PX: f64 = 12.5;
 const BOX_H: f64 = 20.0;
+/// Call labels: monospace, a little smaller than the arrows'.
+const CALL_PX: f64 = 12.0;
 
 fn role_colour(p: &Palette, role: Role) -> &'static str {
     match role {
@@ -124,7 +133,16 @@ impl Geometry {
             .map(|b| b.text.chars().count())
             .max()
             .unwrap_or(12) as f64;
-        let box_w = (longest_state * STATE_PX * 0.64 + 16.0).max(110.0);
+        // Call labels share the margin outside the lifelines with the boxes.
+        let longest_call = d
+            .calls
+            .iter()
+            .map(|c| c.label.chars().count())
+            .max()
+            .unwrap_or(0) as f64;
+        let box_w = (longest_state * STATE_PX * 0.64 + 16.0)
+            .max(longest_call * CALL_PX * 0.602 + 12.0)
+            .max(110.0);
         let axis = 78.0;
         let client = axis + 40.0 + box_w + 14.0;
         let span = (longest_label * MONO_W + 90.0).max(440.0);
@@ -242,6 +260,9 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
     }
     for a in &d.icmp {
         icmp_arrow(&mut s, &g, a, p);
+    }
+    for c in &d.calls {
+        call(&mut s, &g, c, p);
     }
     for b in &d.brackets {
         let x = match b.side {
@@ -363,6 +384,36 @@ fn lost_arrow(
         s,
         r#"<text x="{mx:.1}" y="{my:.1}" font-size="{LABEL_PX}" font-family="{MONO}" text-anchor="middle" fill="{colour}" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
         esc(&label_text(a))
+    );
+}
+
+/// A socket call: its bar on the lifeline when it blocked, a tick where it
+/// returned and its label beside, outside the lanes.
+fn call(s: &mut String, g: &Geometry, c: &CallMark, p: &Palette) {
+    let x = g.lane(c.side);
+    let yr = y(c.y);
+    let _ = write!(s, r#"<g class="call">"#);
+    if let Some(y0) = c.y_entered {
+        let y0 = y(y0);
+        let _ = write!(
+            s,
+            r#"<rect x="{:.1}" y="{y0:.1}" width="8" height="{:.1}" fill="{}" fill-opacity="0.35" stroke="{}" stroke-width="1"/>"#,
+            x - 4.0,
+            (yr - y0).max(2.0),
+            p.call,
+            p.call
+        );
+    }
+    let (x1, tx, anchor) = match c.side {
+        Side::Client => (x - 10.0, x - 13.0, "end"),
+        Side::Server => (x + 10.0, x + 13.0, "start"),
+    };
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x:.1}" y1="{yr:.1}" x2="{x1:.1}" y2="{yr:.1}" stroke="{c}" stroke-width="2"/><text x="{tx:.1}" y="{:.1}" font-size="{CALL_PX}" font-family="{MONO}" text-anchor="{anchor}" fill="{c}">{}</text></g>"#,
+        yr + 4.0,
+        esc(&c.label),
+        c = p.call
     );
 }
 

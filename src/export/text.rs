@@ -1,10 +1,13 @@
 //! The Unicode (or plain ASCII) ladder printed by `analyze`: a time column,
 //! the two endpoints as columns, one arrow per segment, each endpoint's
-//! state written where it changes, and the TIME-WAIT span.
+//! state written where it changes, and the TIME-WAIT span. Socket calls,
+//! where known, hang off their endpoint's lifeline inside the lanes
+//! (`├ connect() = 0`, `accept() = 4 ┤`), with the lifeline drawn heavy
+//! while a call blocks.
 
 use std::fmt::Write;
 
-use crate::ladder::{IcmpLine, Ladder, Line, MarkView, Row};
+use crate::ladder::{CallLine, IcmpLine, Ladder, Line, MarkView, Row};
 use crate::track::{Side, State};
 
 /// Character set.
@@ -24,6 +27,11 @@ struct Glyphs {
     /// The broken shaft of an ICMP error, so it is not taken for a segment.
     icmp: &'static str,
     then: &'static str,
+    /// A lifeline while a call on it blocks, and where a call returns on
+    /// it (plain and on a bar, per side: client, server).
+    bar: char,
+    tick: [char; 2],
+    bar_tick: [char; 2],
 }
 
 const UNICODE: Glyphs = Glyphs {
@@ -35,6 +43,9 @@ const UNICODE: Glyphs = Glyphs {
     span: '┆',
     icmp: "─ ",
     then: " → ",
+    bar: '┃',
+    tick: ['├', '┤'],
+    bar_tick: ['┣', '┫'],
 };
 
 const ASCII: Glyphs = Glyphs {
@@ -46,6 +57,9 @@ const ASCII: Glyphs = Glyphs {
     span: ':',
     icmp: "- ",
     then: " -> ",
+    bar: '#',
+    tick: ['+', '+'],
+    bar_tick: ['#', '#'],
 };
 
 const TIME_W: usize = 11;
@@ -70,6 +84,9 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
     for i in &l.icmp {
         cw = cw.max(marks_text(&i.marks[0]).chars().count());
         arrow_w = arrow_w.max(i.label_with_notes().chars().count() + 12);
+    }
+    for c in &l.calls {
+        arrow_w = arrow_w.max(c.label.chars().count() + 6);
     }
     let tail_text = |t: &crate::ladder::TailMark| format!("{} ({})", t.mark.state.name(), t.why());
     for t in l.tail.iter().filter(|t| t.side == Side::Client) {
@@ -120,7 +137,8 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
             }
         })
     };
-    for line in l.lines() {
+    let bars = l.bars();
+    for (n, line) in l.lines().enumerate() {
         let (offset, side_text, arrow) = match line {
             Line::Segment(p) => {
                 let r = &l.rows[p];
@@ -136,6 +154,29 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
                     icmp_arrow(i, arrow_w, g),
                 )
             }
+            Line::Call(p) => {
+                let c = &l.calls[p];
+                let span = |side| {
+                    c.after_row
+                        .is_some_and(|a| in_span(side, true, a, c.returned))
+                };
+                let none = [Vec::new(), Vec::new()];
+                (c.offset, side_texts(&none, &span), call_line(c, arrow_w, g))
+            }
+        };
+        // A blocked call's bar: the lifeline drawn heavy.
+        let arrow = match bars.get(n) {
+            Some(&[a, b]) if a || b => {
+                let mut cells: Vec<char> = arrow.chars().collect();
+                let last = cells.len().saturating_sub(1);
+                for (on, at) in [(a, 0), (b, last)] {
+                    if on && cells.get(at) == Some(&g.life) {
+                        cells[at] = g.bar;
+                    }
+                }
+                cells.into_iter().collect()
+            }
+            _ => arrow,
         };
         let _ = writeln!(
             out,
@@ -160,6 +201,12 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
             "",
             right,
             life = g.life
+        );
+    }
+    if !l.calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "{lead}calls: timed on the clock of the endpoint that made them, placed among the segments by their estimated times there"
         );
     }
     for t in &l.time_waits {
@@ -212,6 +259,20 @@ fn arrow(r: &Row, width: usize, g: &Glyphs) -> String {
             run(after),
             life = g.life
         ),
+    }
+}
+
+/// `├ connect() = 0          │` or `│          accept() = 4 ┤`: a call
+/// hangs off its own lifeline, with no shaft or head, so it is not taken
+/// for a segment.
+fn call_line(c: &CallLine, width: usize, g: &Glyphs) -> String {
+    let k = c.side.index();
+    let tick = if c.blocked { g.bar_tick[k] } else { g.tick[k] };
+    let text = &c.label;
+    let pad = " ".repeat(width.saturating_sub(text.chars().count() + 2));
+    match c.side {
+        Side::Client => format!("{tick} {text}{pad} {}", g.life),
+        Side::Server => format!("{} {pad}{text} {tick}", g.life),
     }
 }
 

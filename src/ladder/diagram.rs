@@ -17,6 +17,11 @@
 //! ICMP errors are arrows too: from a router mark between the lifelines
 //! (or from the peer's lifeline when its host sent the error) to the
 //! endpoint it goes back to, on the same ordinal axis.
+//!
+//! Socket calls are events on their endpoint's lifeline at their own
+//! times (entry and return, taken on the endpoint's clock, which is what
+//! the estimated sending and arrival times stand for): a label where the
+//! call returned and a bar from its entry for a call that blocked.
 
 use crate::time::Span;
 use crate::track::{Cause, Side, State};
@@ -168,6 +173,24 @@ pub struct IcmpArrow {
 /// endpoint it answers, so the label fits along the arrow.
 pub const ROUTER_AT: f64 = 0.8;
 
+/// A socket call on its endpoint's lifeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallMark {
+    /// Index in the ladder's `calls`.
+    pub index: usize,
+    pub side: Side,
+    /// Where it returned.
+    pub y: f64,
+    /// Where it was entered, for a call that blocked: the top of its bar.
+    pub y_entered: Option<f64>,
+    /// "connect() = 0"
+    pub label: String,
+    /// Set up before the first segment (socket, bind, listen).
+    pub head: bool,
+    /// Return, ms since the connection's first segment.
+    pub time_ms: f64,
+}
+
 /// A state written in a box on a lifeline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateBox {
@@ -196,6 +219,7 @@ pub struct Diagram {
     pub addrs: [String; 2],
     pub arrows: Vec<Arrow>,
     pub icmp: Vec<IcmpArrow>,
+    pub calls: Vec<CallMark>,
     pub boxes: Vec<StateBox>,
     pub brackets: Vec<Bracket>,
     /// Steps from the top (the initial states sit at 0) to the bottom.
@@ -331,6 +355,20 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         let (send, arrive) = match line {
             Line::Segment(k) => times[k],
             Line::Icmp(k) => icmp_times[k],
+            // A call's "send" is its entry and its "arrival" its return;
+            // only a blocked call gets a step for its entry.
+            Line::Call(k) => {
+                let c = &l.calls[k];
+                let back = c.returned.as_nanos();
+                (
+                    if c.blocked {
+                        c.entered.as_nanos()
+                    } else {
+                        back
+                    },
+                    back,
+                )
+            }
         };
         events.push((send, 2 * n, line, false));
         events.push((arrive, 2 * n + 1, line, true));
@@ -338,12 +376,22 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
     }
     let mut ys = vec![(0.0, 0.0); l.rows.len()];
     let mut icmp_ys = vec![(0.0, 0.0); l.icmp.len()];
+    let mut call_ys = vec![(0.0, 0.0); l.calls.len()];
     if flat {
         for &(line, y) in &line_y {
             match line {
                 Line::Segment(k) => ys[k] = (y, y),
                 Line::Icmp(k) => icmp_ys[k] = (y, y),
+                Line::Call(k) => call_ys[k] = (y, y),
             }
+        }
+        // A bar starts just after the line it was entered after.
+        for (c, y) in l.calls.iter().zip(call_ys.iter_mut()) {
+            let from = c
+                .entered_after
+                .and_then(|a| l.rows.iter().position(|r| r.index == a))
+                .map_or(0.5, |p| l.line_of_row(p) as f64 + 1.5);
+            y.0 = from.min(y.1);
         }
     } else {
         events.sort_by_key(|e| (e.0, e.1));
@@ -357,6 +405,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             let entry = match line {
                 Line::Segment(k) => &mut ys[k],
                 Line::Icmp(k) => &mut icmp_ys[k],
+                Line::Call(k) => &mut call_ys[k],
             };
             if arrival {
                 entry.1 = y;
@@ -416,10 +465,42 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             }
         })
         .collect();
+    let calls: Vec<CallMark> = l
+        .calls
+        .iter()
+        .zip(&call_ys)
+        .map(|(c, &(y0, y1))| {
+            // Never above the segment the model placed it after, where that
+            // segment touches this lifeline (the estimates move replies).
+            let floor = c
+                .after_row
+                .and_then(|a| arrows.iter().find(|r| r.index == a))
+                .map_or(0.0, |a| {
+                    if a.from == c.side {
+                        a.y_send
+                    } else if a.lost {
+                        0.0
+                    } else {
+                        a.y_arrive
+                    }
+                });
+            let y = if flat || y1 > floor { y1 } else { floor + 0.5 };
+            CallMark {
+                index: c.index,
+                side: c.side,
+                y,
+                y_entered: c.blocked.then_some(y0.min(y)),
+                label: c.label.clone(),
+                head: c.head,
+                time_ms: c.offset.as_millis_f64(),
+            }
+        })
+        .collect();
     let bottom = arrows
         .iter()
         .map(|a| a.y_arrive.max(a.y_send))
         .chain(icmp.iter().map(|a| a.y_arrive))
+        .chain(calls.iter().map(|c| c.y))
         .fold(0.0, f64::max);
     let mut boxes = Vec::new();
     for side in Side::BOTH {
@@ -524,6 +605,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         addrs: [l.client.to_string(), l.server.to_string()],
         arrows,
         icmp,
+        calls,
         boxes,
         brackets,
         height: if l.time_waits.is_empty() {

@@ -6,7 +6,14 @@
 //! ICMP errors are lines of their own (`Ladder::icmp`), kept apart from the
 //! segment rows so that row indices stay segment indices; `Ladder::lines`
 //! gives both in capture order.
+//!
+//! Socket calls, where the programs' calls are known (`demo`), are lines of
+//! their own too (`Ladder::calls`, placed by `calls::place`), on the
+//! lifeline of the endpoint that made them; `Ladder::lines` puts them among
+//! the rows by time. A ladder built from a capture alone has none and looks
+//! exactly as before.
 
+pub mod calls;
 pub mod diagram;
 pub mod explain;
 pub mod label;
@@ -18,6 +25,7 @@ use crate::decode::SeqNumber;
 use crate::time::{Span, Timestamp};
 use crate::track::{Cause, Connection, IcmpRecord, SegmentRecord, Side, State, StateMark};
 
+pub use calls::{Call, CallLine};
 pub use label::LabelStyle;
 
 /// What kind of segment an arrow is, for colour and symbol.
@@ -238,12 +246,23 @@ impl IcmpLine {
     }
 }
 
-/// One line of the ladder, in capture order: a segment row or an ICMP
-/// error, by position in `Ladder::rows` or `Ladder::icmp`.
+/// One line of the ladder, in capture order: a segment row, an ICMP
+/// error or a socket call, by position in `Ladder::rows`, `Ladder::icmp`
+/// or `Ladder::calls`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Line {
     Segment(usize),
     Icmp(usize),
+    Call(usize),
+}
+
+/// Where a line sorts: rows at odd slots (2i+1), the lines after row i at
+/// the even slot between (2i+2, before the first row 0), then by time;
+/// ties go segment, ICMP error, call.
+type Key = (usize, Timestamp, u8);
+
+fn gap(after_row: Option<usize>) -> usize {
+    after_row.map_or(0, |a| 2 * a + 2)
 }
 
 impl Row {
@@ -313,6 +332,9 @@ pub struct Ladder {
     pub icmp: Vec<IcmpLine>,
     pub tail: Vec<TailMark>,
     pub time_waits: Vec<TimeWaitSpan>,
+    /// Socket calls, in ladder order (`with_calls`); empty for a capture
+    /// alone.
+    pub calls: Vec<CallLine>,
 }
 
 /// Marks the copies that evidently never arrived. Only the sender's own
@@ -455,80 +477,156 @@ impl Ladder {
             icmp,
             tail,
             time_waits,
+            calls: Vec::new(),
         }
     }
 
-    /// Segment rows and ICMP errors in capture order: an error comes after
-    /// the row it was captured after, before the next one.
-    pub fn lines(&self) -> impl Iterator<Item = Line> + '_ {
-        let mut next_icmp = 0;
-        let mut next_row = 0;
-        std::iter::from_fn(move || {
-            let icmp = self.icmp.get(next_icmp);
-            let row = self.rows.get(next_row);
-            let icmp_first = match (icmp, row) {
-                (Some(i), Some(r)) => i.after_row.is_none_or(|a| a < r.index),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => return None,
-            };
-            if icmp_first {
-                next_icmp += 1;
-                Some(Line::Icmp(next_icmp - 1))
-            } else {
-                next_row += 1;
-                Some(Line::Segment(next_row - 1))
+    /// The ladder with the programs' socket calls placed on it. `placement`
+    /// is the whole connection's (see `calls::place` for how a call at an
+    /// endpoint is compared with segments seen at the capture point).
+    pub fn with_calls(mut self, calls: &[Call], placement: &diagram::Placement) -> Ladder {
+        self.calls = calls::place(&self, calls, calls::delays(placement));
+        self
+    }
+
+    fn row_key(&self, pos: usize) -> Key {
+        let r = &self.rows[pos];
+        (2 * r.index + 1, r.time, 0)
+    }
+
+    fn icmp_key(&self, pos: usize) -> Key {
+        let i = &self.icmp[pos];
+        (gap(i.after_row), i.time, 1)
+    }
+
+    fn call_key(&self, pos: usize) -> Key {
+        let c = &self.calls[pos];
+        (gap(c.after_row), c.at, 2)
+    }
+
+    fn key(&self, line: Line) -> Key {
+        match line {
+            Line::Segment(p) => self.row_key(p),
+            Line::Icmp(p) => self.icmp_key(p),
+            Line::Call(p) => self.call_key(p),
+        }
+    }
+
+    /// How many lines of each list (rows, ICMP errors, calls) sort before
+    /// `key`.
+    fn before(&self, key: Key) -> [usize; 3] {
+        let pp = |n: usize, f: &dyn Fn(usize) -> Key| {
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if f(mid) < key {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
             }
+            lo
+        };
+        [
+            pp(self.rows.len(), &|p| self.row_key(p)),
+            pp(self.icmp.len(), &|p| self.icmp_key(p)),
+            pp(self.calls.len(), &|p| self.call_key(p)),
+        ]
+    }
+
+    /// The position of `line` in `lines`.
+    pub fn line_of(&self, line: Line) -> usize {
+        self.before(self.key(line)).iter().sum()
+    }
+
+    /// Segment rows, ICMP errors and calls in order: an error or a call
+    /// comes after the row it followed, before the next one, and among
+    /// themselves by time.
+    pub fn lines(&self) -> impl Iterator<Item = Line> + '_ {
+        let mut next = [0usize; 3];
+        std::iter::from_fn(move || {
+            let candidates = [
+                (next[0] < self.rows.len()).then(|| Line::Segment(next[0])),
+                (next[1] < self.icmp.len()).then(|| Line::Icmp(next[1])),
+                (next[2] < self.calls.len()).then(|| Line::Call(next[2])),
+            ];
+            let (k, line) = candidates
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| l.map(|l| (k, l)))
+                .min_by_key(|&(_, l)| self.key(l))?;
+            next[k] += 1;
+            Some(line)
         })
     }
 
     /// How many lines `lines` yields.
     pub fn line_count(&self) -> usize {
-        self.rows.len() + self.icmp.len()
-    }
-
-    /// ICMP lines before the row at position `pos` in `rows`.
-    fn icmp_before_row(&self, pos: usize) -> usize {
-        match self.rows.get(pos) {
-            Some(r) => self
-                .icmp
-                .partition_point(|i| i.after_row.is_none_or(|a| a < r.index)),
-            None => self.icmp.len(),
-        }
+        self.rows.len() + self.icmp.len() + self.calls.len()
     }
 
     /// The position in `lines` of the row at position `pos` in `rows`.
     pub fn line_of_row(&self, pos: usize) -> usize {
-        pos + self.icmp_before_row(pos)
+        if pos >= self.rows.len() {
+            return self.rows.len() + self.icmp.len() + self.calls.len();
+        }
+        self.line_of(Line::Segment(pos))
     }
 
     /// The position in `lines` of the ICMP line at position `pos` in `icmp`.
     pub fn line_of_icmp(&self, pos: usize) -> usize {
-        let rows_before = match self.icmp.get(pos).and_then(|i| i.after_row) {
-            Some(a) => self.rows.partition_point(|r| r.index <= a),
-            None => 0,
-        };
-        pos + rows_before
+        self.line_of(Line::Icmp(pos))
     }
 
-    /// The line at position `n` of `lines` (a binary search: the TUI asks
+    /// The position in `lines` of the call at position `pos` in `calls`.
+    pub fn line_of_call(&self, pos: usize) -> usize {
+        self.line_of(Line::Call(pos))
+    }
+
+    /// The line at position `n` of `lines` (binary searches: the TUI asks
     /// on every update).
     pub fn line_at(&self, n: usize) -> Option<Line> {
-        // ICMP lines before position n.
-        let (mut lo, mut hi) = (0, self.icmp.len());
+        if n >= self.line_count() {
+            return None;
+        }
+        // The first row at or after line n.
+        let (mut lo, mut hi) = (0, self.rows.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.line_of_icmp(mid) < n {
+            if self.line_of_row(mid) < n {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        if lo < self.icmp.len() && self.line_of_icmp(lo) == n {
-            Some(Line::Icmp(lo))
-        } else {
-            let p = n - lo;
-            (p < self.rows.len()).then_some(Line::Segment(p))
+        if lo < self.rows.len() && self.line_of_row(lo) == n {
+            return Some(Line::Segment(lo));
+        }
+        // Otherwise it is an error or a call in the gap before row `lo`:
+        // merge that gap's few lines.
+        let (first, mut i, mut c) = match lo.checked_sub(1) {
+            Some(p) => {
+                let [_, i, c] = self.before(self.row_key(p));
+                (self.line_of_row(p) + 1, i, c)
+            }
+            None => (0, 0, 0),
+        };
+        for _ in first..n {
+            let take_icmp = match (i < self.icmp.len(), c < self.calls.len()) {
+                (true, true) => self.icmp_key(i) < self.call_key(c),
+                (a, _) => a,
+            };
+            if take_icmp {
+                i += 1;
+            } else {
+                c += 1;
+            }
+        }
+        match (i < self.icmp.len(), c < self.calls.len()) {
+            (true, true) if self.icmp_key(i) < self.call_key(c) => Some(Line::Icmp(i)),
+            (true, false) => Some(Line::Icmp(i)),
+            (_, true) => Some(Line::Call(c)),
+            _ => None,
         }
     }
 }
@@ -569,10 +667,21 @@ impl Ladder {
             .filter(|i| i.after_row.map_or(first == 0, |a| a >= first && a <= last))
             .cloned()
             .collect();
+        // So does a call; indices are renumbered, as views select by them.
+        let mut calls: Vec<CallLine> = self
+            .calls
+            .iter()
+            .filter(|c| c.after_row.map_or(first == 0, |a| a >= first && a <= last))
+            .cloned()
+            .collect();
+        for (k, c) in calls.iter_mut().enumerate() {
+            c.index = k;
+        }
         Ladder {
             initial,
             rows,
             icmp,
+            calls,
             tail: if to_end {
                 self.tail.clone()
             } else {

@@ -13,7 +13,8 @@ use ratatui::layout::Rect;
 use crate::analysis::{Filter, ReadReport, feed};
 use crate::capture::live::{LiveMsg, LivePacket};
 use crate::decode::Decoder;
-use crate::ladder::{LabelStyle, Ladder, Line};
+use crate::ladder::diagram::Placement;
+use crate::ladder::{Call, LabelStyle, Ladder, Line};
 use crate::time::{Span, Timestamp};
 use crate::track::{Cause, ConnKey, Connection, Side, State, TrackConfig, Tracker};
 
@@ -150,6 +151,17 @@ pub struct LadderCache {
     pub ladder: Ladder,
 }
 
+impl LadderCache {
+    /// How many of its calls have happened by `clock` (their `at` is in
+    /// ladder order, so they form a prefix).
+    fn shown_calls(&self, clock: Option<Timestamp>) -> usize {
+        match clock {
+            Some(t) => self.ladder.calls.partition_point(|c| c.at <= t),
+            None => self.ladder.calls.len(),
+        }
+    }
+}
+
 pub struct App {
     pub source: Source,
     /// What the status line names: a file or an interface and filter.
@@ -172,7 +184,14 @@ pub struct App {
     /// The selected ICMP error (index in the connection's `icmp`), when the
     /// cursor is on one.
     pub icmp: Option<usize>,
-    /// First line of the ladder in view, counting ICMP errors as lines.
+    /// The selected socket call (index in the ladder's `calls`), when the
+    /// cursor is on one.
+    pub call: Option<usize>,
+    /// The programs' socket calls per connection id (`demo`); empty for a
+    /// capture alone.
+    pub calls: Vec<Vec<Call>>,
+    /// First line of the ladder in view, counting ICMP errors and calls as
+    /// lines.
     pub ladder_offset: usize,
     /// Follow the newest segment (live) or the playback (replay).
     pub follow: bool,
@@ -275,6 +294,8 @@ impl App {
             list_offset: 0,
             row: 0,
             icmp: None,
+            call: None,
+            calls: Vec::new(),
             ladder_offset: 0,
             follow: true,
             help: false,
@@ -286,6 +307,29 @@ impl App {
         };
         app.refilter();
         app
+    }
+
+    /// The programs' socket calls, per connection id, drawn on the ladders.
+    pub fn with_calls(mut self, calls: Vec<Vec<Call>>) -> App {
+        self.calls = calls;
+        self.cache = None;
+        // A call after the last segment (the server's close) is part of
+        // the replay: the end reaches it.
+        if let Source::Replay(r) = &mut self.source {
+            for c in &r.conns {
+                let Some(v) = self.calls.get(c.id).filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                let l = Ladder::build(c, self.msl, LabelStyle::default());
+                let p = Placement::estimate(&l);
+                if let Some(last) = l.with_calls(v, &p).calls.last() {
+                    r.end = r.end.max(last.at);
+                    r.horizon = r.horizon.max(r.end);
+                }
+            }
+        }
+        self.refresh();
+        self
     }
 
     // ----- what the views read -----
@@ -352,7 +396,20 @@ impl App {
     /// How many ladder lines (segments and ICMP errors, in capture order)
     /// are shown: both are revealed by the clock, so they form a prefix.
     pub fn shown_lines(&self, c: &Connection) -> usize {
-        self.shown_segments(c) + self.shown_icmp(c)
+        self.shown_segments(c) + self.shown_icmp(c) + self.shown_calls(c)
+    }
+
+    /// How many of a connection's calls are shown (those of the selected
+    /// connection: the ladder that placed them is the cached one).
+    pub fn shown_calls(&self, c: &Connection) -> usize {
+        let clock = match &self.source {
+            Source::Replay(r) => Some(r.clock),
+            Source::Live(_) => None,
+        };
+        match &self.cache {
+            Some(k) if k.id == c.id => k.shown_calls(clock),
+            _ => 0,
+        }
     }
 
     /// The cursor's position among the ladder's lines.
@@ -360,9 +417,10 @@ impl App {
         let Some(cache) = &self.cache else {
             return 0;
         };
-        match self.icmp {
-            Some(j) => cache.ladder.line_of_icmp(j),
-            None => cache.ladder.line_of_row(self.row),
+        match (self.call, self.icmp) {
+            (Some(k), _) => cache.ladder.line_of_call(k),
+            (None, Some(j)) => cache.ladder.line_of_icmp(j),
+            (None, None) => cache.ladder.line_of_row(self.row),
         }
     }
 
@@ -375,14 +433,22 @@ impl App {
             Some(Line::Segment(p)) => {
                 self.row = cache.ladder.rows[p].index;
                 self.icmp = None;
+                self.call = None;
             }
             Some(Line::Icmp(j)) => {
                 self.row = cache.ladder.icmp[j].after_row.unwrap_or(0);
                 self.icmp = Some(j);
+                self.call = None;
+            }
+            Some(Line::Call(k)) => {
+                self.row = cache.ladder.calls[k].after_row.unwrap_or(0);
+                self.icmp = None;
+                self.call = Some(k);
             }
             None => {
                 self.row = 0;
                 self.icmp = None;
+                self.call = None;
             }
         }
     }
@@ -607,6 +673,7 @@ impl App {
                     self.selected = Some(id);
                     self.row = 0;
                     self.icmp = None;
+                    self.call = None;
                     self.ladder_offset = 0;
                     self.follow = !self.is_live() || self.follow;
                 }
@@ -653,6 +720,11 @@ impl App {
     /// there is one, otherwise in the whole capture. Pauses playback.
     fn step(&mut self, forward: bool) {
         let selected = self.selected;
+        // The selected connection's calls are steps too.
+        let call_times: Vec<Timestamp> = match &self.cache {
+            Some(k) if Some(k.id) == selected => k.ladder.calls.iter().map(|c| c.at).collect(),
+            _ => Vec::new(),
+        };
         let Source::Replay(r) = &mut self.source else {
             return;
         };
@@ -662,12 +734,13 @@ impl App {
             .filter(|c| !c.segments.is_empty());
         let target = match own {
             // Its ICMP errors are steps too.
-            Some(c) if !c.icmp.is_empty() => {
+            Some(c) if !c.icmp.is_empty() || !call_times.is_empty() => {
                 let mut times: Vec<Timestamp> = c
                     .segments
                     .iter()
                     .map(|s| s.ts)
                     .chain(c.icmp.iter().map(|i| i.ts))
+                    .chain(call_times.iter().copied())
                     .collect();
                 times.sort();
                 neighbour(&times, |t| *t, r.clock, forward)
@@ -693,6 +766,7 @@ impl App {
                 if !to_end {
                     self.row = 0;
                     self.icmp = None;
+                    self.call = None;
                 }
             }
         }
@@ -786,7 +860,11 @@ impl App {
             None => true,
         };
         if stale {
-            let ladder = Ladder::build(c, self.msl, LabelStyle::default());
+            let mut ladder = Ladder::build(c, self.msl, LabelStyle::default());
+            if let Some(calls) = self.calls.get(id).filter(|v| !v.is_empty()) {
+                let placement = Placement::estimate(&ladder);
+                ladder = ladder.with_calls(calls, &placement);
+            }
             self.cache = Some(LadderCache {
                 id,
                 segments: c.segments.len(),
@@ -819,6 +897,7 @@ impl App {
             self.selected = self.visible_ids().first().copied();
             self.row = 0;
             self.icmp = None;
+            self.call = None;
             self.ladder_offset = 0;
         }
         self.list_offset = 0;

@@ -193,7 +193,9 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
                     msl: app.msl,
                     ..saving.export.clone()
                 };
-                let bytes = export::render(c, &opts).map_err(|e| e.to_string())?;
+                let calls = app.calls.get(c.id).map_or(&[][..], Vec::as_slice);
+                let bytes =
+                    export::render_with_calls(c, calls, &opts).map_err(|e| e.to_string())?;
                 written.push((fresh(dir, &base, format.extension()), bytes));
             }
         }

@@ -29,6 +29,8 @@ pub struct Theme {
     pub time_wait: Style,
     /// ICMP errors: their own colour, apart from every segment role.
     pub icmp: Style,
+    /// Socket calls: a colour of their own, as they are not segments.
+    pub call: Style,
     pub warn: Style,
 }
 
@@ -56,6 +58,7 @@ impl Theme {
                     .add_modifier(Modifier::BOLD),
                 time_wait: Style::new().fg(Color::LightMagenta).bg(Color::Black),
                 icmp: Style::new().fg(Color::Rgb(255, 166, 87)).bg(Color::Black),
+                call: Style::new().fg(Color::Rgb(255, 135, 175)).bg(Color::Black),
                 warn: Style::new().fg(Color::LightRed).bg(Color::Black),
             },
             // Projectors wash out light colours: dark, saturated ones on white.
@@ -80,6 +83,7 @@ impl Theme {
                     .add_modifier(Modifier::BOLD),
                 time_wait: Style::new().fg(Color::Magenta).bg(Color::White),
                 icmp: Style::new().fg(Color::Rgb(194, 65, 12)).bg(Color::White),
+                call: Style::new().fg(Color::Rgb(170, 30, 110)).bg(Color::White),
                 warn: Style::new().fg(Color::Red).bg(Color::White),
             },
         }

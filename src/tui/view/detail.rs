@@ -1,5 +1,6 @@
-//! The selected segment or ICMP error: what it does, in a sentence, and
-//! every field.
+//! The selected segment, ICMP error or socket call: what it does, in a
+//! sentence (for a call, in the socket tutorials' words: which segment it
+//! sent, which woke it), and every field.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -27,18 +28,33 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         );
         return;
     }
-    // The selected ICMP error, or segment.
+    // The selected call, ICMP error, or segment.
+    let call = app
+        .call
+        .zip(app.cache.as_ref())
+        .and_then(|(k, cache)| cache.ladder.calls.get(k).map(|line| (line, cache)));
     let icmp = app
         .icmp
         .zip(app.cache.as_ref())
         .and_then(|(j, k)| k.ladder.icmp.get(j).map(|line| (line, k)));
-    let (title, sentence, fields) = match icmp {
-        Some((line, cache)) => (
+    let (title, sentence, fields) = match (call, icmp) {
+        (Some((line, cache)), _) => (
+            format!(
+                "{} call {} of {}: {}()",
+                line.side,
+                line.index + 1,
+                cache.ladder.calls.len(),
+                line.name
+            ),
+            line.sentence(&cache.ladder),
+            line.fields(&cache.ladder),
+        ),
+        (None, Some((line, cache))) => (
             format!("ICMP error {} of {}", line.index + 1, c.icmp.len()),
             explain::icmp_sentence(line),
             explain::icmp_fields(&cache.ladder, line),
         ),
-        None => {
+        (None, None) => {
             let i = app.row.min(shown - 1);
             (
                 format!("segment {} of {}", i + 1, c.segments.len()),

@@ -2,14 +2,16 @@
 //! characters: a time column, two lifelines, one arrow per segment, the
 //! states written where they change, ICMP errors as arrows of their own
 //! (broken shaft, own colour) from the router or host that sent them, and
-//! TIME-WAIT as a span with a live countdown.
+//! TIME-WAIT as a span with a live countdown. Socket calls (demo) hang off
+//! their endpoint's lifeline in a colour of their own (`├ connect() = 0`),
+//! the lifeline drawn heavy while a call blocks.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use super::{frame, put, seconds, time_text};
-use crate::ladder::{IcmpLine, Ladder, Line, MarkView, Row};
+use crate::ladder::{CallLine, IcmpLine, Ladder, Line, MarkView, Row};
 use crate::track::{Side, State};
 use crate::tui::app::{App, Focus};
 use crate::tui::theme;
@@ -104,10 +106,26 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let first_row_y = y + 1;
     let rows_h = usize::from(inner.y + inner.height - first_row_y);
     let mut y = first_row_y;
-    for line in l.lines().take(shown).skip(app.ladder_offset).take(rows_h) {
+    let bars = l.bars();
+    for (n, line) in l
+        .lines()
+        .enumerate()
+        .take(shown)
+        .skip(app.ladder_offset)
+        .take(rows_h)
+    {
         match line {
             Line::Segment(p) => draw_row(app, l, &l.rows[p], &cols, y, buf),
             Line::Icmp(p) => draw_icmp(app, l, &l.icmp[p], &cols, y, buf),
+            Line::Call(p) => draw_call(app, l, &l.calls[p], &cols, y, buf),
+        }
+        // A blocked call's bar over the lifeline.
+        if let Some(&[a, b]) = bars.get(n) {
+            for (on, x) in [(a, cols.left), (b, cols.right)] {
+                if on {
+                    put(buf, x, y, 1, "┃", t.call);
+                }
+            }
         }
         y += 1;
     }
@@ -235,6 +253,63 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
         Side::Server => {
             put(buf, x0, y, 1, "◀", style);
             put(buf, x0 + 3, y, label_w, &label, style);
+        }
+    }
+}
+
+/// A socket call: `├ connect() = 0` off the client's lifeline or
+/// `accept() = 4 ┤` off the server's, in the call colour; no shaft, no
+/// head.
+fn draw_call(app: &App, l: &Ladder, c: &CallLine, cols: &Cols, y: u16, buf: &mut Buffer) {
+    let t = &app.theme;
+    let selected = app.call == Some(c.index);
+    let time = time_text(app.time_mode, c.offset, c.delta, c.returned);
+    let time_style = if selected { t.selected } else { t.dim };
+    put(
+        buf,
+        cols.time,
+        y,
+        TIME_W - 1,
+        &format!("{time:>11}"),
+        time_style,
+    );
+    let in_tw = |side: Side| {
+        l.time_waits.iter().any(|tw| {
+            tw.side == side && c.after_row.is_some_and(|a| a >= tw.row) && c.returned < tw.expires
+        })
+    };
+    for side in Side::BOTH {
+        if in_tw(side) {
+            side_text(buf, cols, y, side, "┆", t.time_wait);
+        }
+    }
+    let life = |side| if in_tw(side) { t.time_wait } else { t.border };
+    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    let style = if selected {
+        t.call.patch(t.selected)
+    } else {
+        t.call
+    };
+    let width = cols.right.saturating_sub(cols.left + 1);
+    if width < 6 {
+        return;
+    }
+    let room = usize::from(width.saturating_sub(2));
+    let label: String = format!(" {} ", c.label).chars().take(room).collect();
+    let label_w = label.chars().count() as u16;
+    let (tick, bar_tick) = match c.side {
+        Side::Client => ("├", "┣"),
+        Side::Server => ("┤", "┫"),
+    };
+    let tick = if c.blocked { bar_tick } else { tick };
+    match c.side {
+        Side::Client => {
+            put(buf, cols.left, y, 1, tick, style);
+            put(buf, cols.left + 1, y, label_w, &label, style);
+        }
+        Side::Server => {
+            put(buf, cols.right - label_w, y, label_w, &label, style);
+            put(buf, cols.right, y, 1, tick, style);
         }
     }
 }

@@ -1,0 +1,523 @@
+//! The socket calls of a connection's two programs, placed among its
+//! segments: the link the socket tutorials draw from a call to the segment
+//! it sends or the segment that wakes it. Pure: the calls come from
+//! whoever recorded them (`demo` now), the ladder only places them.
+//!
+//! A call is placed where it returned, after the last segment that had
+//! happened at its endpoint by then. The capture sees each segment at one
+//! point only, so "had happened at the endpoint" uses the same one-way
+//! delays the lecture diagram estimates from the handshake
+//! (`diagram::Placement`): a segment the endpoint sent left it that delay
+//! before the capture saw it, one it received arrived that delay after.
+//! With the capture at the client (the demo's), the client's delay is ~0
+//! and its calls compare with capture times directly, while the server's
+//! are compared with the segments shifted by the path's one-way delay.
+
+use crate::time::{Span, Timestamp};
+use crate::track::{Side, State};
+
+use super::diagram::{CapturePoint, Placement};
+use super::{Ladder, Role, Row};
+
+/// One call as it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub side: Side,
+    /// The thread's kernel task id (what `strace -f` shows as the pid).
+    pub pid: i32,
+    pub call: &'static str,
+    pub fd: i32,
+    /// The call's arguments worth showing (`SHUT_WR`, `backlog 1`).
+    pub detail: Option<String>,
+    pub entered: Timestamp,
+    pub returned: Timestamp,
+    /// "0", "5" (bytes or a new fd), "-1 ECONNREFUSED".
+    pub result: String,
+    /// The recorder's id of the socket it was made on (for `accept`, the
+    /// new socket); the ladder does not use it.
+    pub socket: usize,
+}
+
+/// The call names the ladder knows, so a call read back from JSON gets the
+/// same `&'static str` as a recorded one.
+pub const NAMES: &[&str] = &[
+    "socket",
+    "bind",
+    "listen",
+    "setsockopt",
+    "getsockopt",
+    "connect",
+    "accept",
+    "accept4",
+    "read",
+    "recv",
+    "recvfrom",
+    "write",
+    "send",
+    "sendto",
+    "shutdown",
+    "close",
+];
+
+/// `name` as one of [`NAMES`].
+pub fn known_name(name: &str) -> Option<&'static str> {
+    NAMES.iter().copied().find(|n| *n == name)
+}
+
+/// Calls that put nothing on the wire: before the first segment they head
+/// the lifeline.
+fn setup(name: &str) -> bool {
+    matches!(
+        name,
+        "socket" | "bind" | "listen" | "setsockopt" | "getsockopt"
+    )
+}
+
+/// A call on the ladder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallLine {
+    /// Position in `Ladder::calls`.
+    pub index: usize,
+    pub side: Side,
+    pub pid: i32,
+    pub name: &'static str,
+    pub fd: i32,
+    pub detail: Option<String>,
+    pub entered: Timestamp,
+    pub returned: Timestamp,
+    pub result: String,
+    /// The segment it returned after (None: before the first).
+    pub after_row: Option<usize>,
+    /// The segment it was entered after.
+    pub entered_after: Option<usize>,
+    /// Segments went by while it waited: drawn as a bar from entry to
+    /// return.
+    pub blocked: bool,
+    /// Set up before the first segment, putting nothing on the wire
+    /// (`socket`, `bind`, `listen`, `setsockopt`): heads the lifeline.
+    pub head: bool,
+    /// Its return on the capture point's clock, kept between the segments
+    /// it sits between: what a replay clock reveals it by.
+    pub at: Timestamp,
+    /// Its return since the connection's first segment, on its endpoint's
+    /// own clock.
+    pub offset: Span,
+    /// Since the line before it.
+    pub delta: Span,
+    /// The segment it sent (`connect` the SYN, `close` the FIN or RST,
+    /// `write` its data).
+    pub sent: Option<usize>,
+    /// The segment that woke it (`connect` the SYN,ACK or RST, `accept`
+    /// the final ACK, `read` the data or the FIN).
+    pub woke: Option<usize>,
+    /// "connect() = 0", "read() = 0 (EOF)", "shutdown(SHUT_WR) = 0".
+    pub label: String,
+}
+
+impl CallLine {
+    /// The label as the tutorials write it.
+    fn make_label(name: &str, detail: Option<&str>, result: &str) -> String {
+        // Addresses and byte counts are in the detail pane; the flags that
+        // change what the call does are part of its name on the ladder.
+        let args = match (name, detail) {
+            ("shutdown" | "setsockopt" | "listen" | "recv", Some(d)) => d,
+            _ => "",
+        };
+        let eof = matches!(name, "read" | "recv" | "recvfrom") && result == "0";
+        format!(
+            "{name}({args}) = {result}{}",
+            if eof { " (EOF)" } else { "" }
+        )
+    }
+
+    /// Whether it failed: "-1 ECONNREFUSED".
+    pub fn errno(&self) -> Option<&str> {
+        self.result.strip_prefix("-1").map(str::trim)
+    }
+
+    /// What it did, in the tutorials' words: "connect() sends the SYN and
+    /// blocks until the SYN,ACK arrives; it returned 0 when the SYN,ACK
+    /// (segment 2) arrived".
+    pub fn sentence(&self, l: &Ladder) -> String {
+        let seg = |k: Option<usize>| {
+            k.and_then(|k| l.rows.iter().find(|r| r.index == k))
+                .map(|r| format!("{} (segment {})", r.role.name(), r.index + 1))
+        };
+        let sent = seg(self.sent);
+        let woke = seg(self.woke);
+        let peer = !self.side;
+        let what = match self.name {
+            "socket" => "socket() makes the socket; nothing goes on the wire".to_string(),
+            "bind" => {
+                "bind() gives the socket its local address; nothing goes on the wire".to_string()
+            }
+            "listen" => format!(
+                "listen() makes the socket a listener ({}): the kernel now answers SYNs \
+                 and queues the connections for accept(); nothing goes on the wire",
+                self.detail.as_deref().unwrap_or("backlog")
+            ),
+            "setsockopt" | "getsockopt" => format!(
+                "{}() sets an option ({}); nothing goes on the wire",
+                self.name,
+                self.detail.as_deref().unwrap_or("?")
+            ),
+            "connect" => match self.errno() {
+                None => format!(
+                    "connect() sends the SYN and blocks until the SYN,ACK arrives; it \
+                     returned 0 when {} arrived and the {} sent the final ACK",
+                    woke.as_deref().unwrap_or("the SYN,ACK"),
+                    self.side
+                ),
+                Some(e) if e.starts_with("ECONNREFUSED") => format!(
+                    "connect() sent the SYN and blocked; {} from the {peer} (no listener) \
+                     made it fail with {e}",
+                    woke.as_deref().unwrap_or("an RST")
+                ),
+                Some(e) if e.starts_with("ETIMEDOUT") => format!(
+                    "connect() sent the SYN and blocked; no answer came after the SYN \
+                     retries, so it failed with {e}"
+                ),
+                Some(e) => format!(
+                    "connect() sent the SYN and blocked; an ICMP error (a soft error in \
+                     SYN-SENT) made it fail with {e}"
+                ),
+            },
+            "accept" | "accept4" => match self.errno() {
+                None => format!(
+                    "accept() blocks until a connection completes its handshake: {} moved \
+                     it from the listener's SYN queue to its accept queue, and accept() \
+                     returned the new socket, fd {}",
+                    woke.as_deref().unwrap_or("the final ACK"),
+                    self.result
+                ),
+                Some(e) => format!("accept() failed with {e}"),
+            },
+            "read" | "recv" | "recvfrom" => match (self.result.as_str(), self.errno()) {
+                ("0", _) => format!(
+                    "{}() returns 0, the end of the stream, when the {peer}'s FIN arrives{}",
+                    self.name,
+                    woke.map_or(String::new(), |w| format!(": {w}"))
+                ),
+                (_, Some(e)) => format!("{}() failed with {e}", self.name),
+                (n, None) => format!(
+                    "{}() returned {n} bytes{}",
+                    self.name,
+                    woke.map_or(String::new(), |w| format!(" that arrived in {w}"))
+                ),
+            },
+            "write" | "send" | "sendto" => format!(
+                "{}() hands the bytes to the kernel and returns {}; the kernel sends them{}",
+                self.name,
+                self.result,
+                sent.as_deref()
+                    .map_or(String::new(), |s| format!(" as {s}"))
+            ),
+            "shutdown" => format!(
+                "shutdown({}) half-closes: it sends {} and the socket can still read",
+                self.detail.as_deref().unwrap_or(""),
+                sent.as_deref().unwrap_or("the FIN")
+            ),
+            "close" => match self.sent.and_then(|k| l.rows.iter().find(|r| r.index == k)) {
+                Some(r) if r.role == Role::Rst => format!(
+                    "close() sends an RST instead of a FIN ({}: SO_LINGER 0 or unread data \
+                     aborts the connection)",
+                    sent.as_deref().unwrap_or("RST")
+                ),
+                Some(_) => format!(
+                    "close() sends the FIN, {}, and returns at once; the kernel finishes \
+                     the close",
+                    sent.as_deref().unwrap_or("FIN")
+                ),
+                None => "close() releases the descriptor; nothing new goes on the wire".to_string(),
+            },
+            other => format!("{other}() returned {}", self.result),
+        };
+        let waited = if self.blocked {
+            format!(
+                " It blocked {} (entered at +{:.6} s).",
+                self.returned - self.entered,
+                (self.entered - l.start).as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
+        format!("{what}.{waited}")
+    }
+
+    /// Every field, for the detail pane.
+    pub fn fields(&self, l: &Ladder) -> Vec<(&'static str, String)> {
+        let seg = |k: Option<usize>| {
+            k.and_then(|k| l.rows.iter().find(|r| r.index == k))
+                .map_or("none".to_string(), |r| {
+                    format!("{} {}", r.index + 1, r.role.name())
+                })
+        };
+        vec![
+            ("call", self.label.clone()),
+            ("side", format!("{} pid {}", self.side, self.pid)),
+            ("fd", self.fd.to_string()),
+            (
+                "args",
+                self.detail.clone().unwrap_or_else(|| "none".to_string()),
+            ),
+            (
+                "entered",
+                format!("+{:.6} s", (self.entered - l.start).as_secs_f64()),
+            ),
+            (
+                "returned",
+                format!("+{:.6} s", (self.returned - l.start).as_secs_f64()),
+            ),
+            ("took", (self.returned - self.entered).to_string()),
+            ("result", self.result.clone()),
+            ("sent", seg(self.sent)),
+            ("woken by", seg(self.woke)),
+        ]
+    }
+}
+
+/// The one-way delay between the capture point and each endpoint (client,
+/// server), from the diagram's estimate. A capture next to one endpoint
+/// gives it no delay at all: what the handshake shows there is that host's
+/// processing time, not a path (a share of it would put the FIN `close()`
+/// sent before `close()` was entered). Zero without a handshake to
+/// estimate from: the calls are then compared with capture times.
+pub fn delays(p: &Placement) -> [Span; 2] {
+    let one_way = p.rtt.map_or(0, |r| r.as_nanos() / 2);
+    let share = match p.point {
+        CapturePoint::NearClient => 0.0,
+        CapturePoint::NearServer => 1.0,
+        CapturePoint::Between => p.from_client,
+        CapturePoint::Unknown => return [Span::from_nanos(0); 2],
+    };
+    [
+        Span::from_nanos((share * one_way as f64) as i64),
+        Span::from_nanos(((1.0 - share) * one_way as f64) as i64),
+    ]
+}
+
+/// When a row happened at `side`: sent by it `d` before the capture saw
+/// it, received `d` after.
+fn local(r: &Row, side: Side, d: Span) -> Timestamp {
+    if r.from == side {
+        r.time - d
+    } else {
+        r.time + d
+    }
+}
+
+/// Which segments a call sends.
+fn sends(name: &str) -> &'static [Role] {
+    match name {
+        "connect" => &[Role::Syn],
+        "close" | "shutdown" => &[Role::Fin, Role::Rst],
+        "write" | "send" | "sendto" => &[Role::Data, Role::Fin],
+        _ => &[],
+    }
+}
+
+/// Places `calls` among the ladder's rows, in ladder order.
+///
+/// Times alone are not enough at the far end: the delay to it is an
+/// estimate (a path's two directions differ by a fraction of a
+/// millisecond, as much as an `accept()` takes to return after the final
+/// ACK). So cause and effect, which are certain, bound the estimate: a call
+/// comes after the segment that woke it and after the segment it sent, and
+/// before a segment a later call of its program sent; it was entered after
+/// its program's previous call returned, and before the segment it sent.
+pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
+    let d = |side: Side| delay[side.index()];
+    let n = l.rows.len();
+    // How many rows had happened at `side` by `t` (a count, not the last
+    // such row: a segment one side sent and one it received can swap order
+    // between the capture point and the endpoint, and the count keeps the
+    // order monotone).
+    let count = |side: Side, t: Timestamp| -> usize {
+        l.rows
+            .iter()
+            .filter(|r| local(r, side, d(side)) <= t)
+            .count()
+    };
+    let mut by_entry: Vec<&Call> = calls.iter().collect();
+    by_entry.sort_by_key(|c| c.entered);
+    // The segment each call sent (by position in `rows`): the first of its
+    // kind from its side that left after it was entered (within the path's
+    // error, which the ordering below makes up for) and no earlier call
+    // sent.
+    let mut claimed = vec![false; n];
+    let mut sent: Vec<Option<usize>> = Vec::with_capacity(by_entry.len());
+    for c in &by_entry {
+        let kinds = sends(c.call);
+        let k = (0..n).find(|&k| {
+            let r = &l.rows[k];
+            !claimed[k]
+                && r.from == c.side
+                && kinds.contains(&r.role)
+                && local(r, c.side, d(c.side)) + d(c.side) >= c.entered
+        });
+        if let Some(k) = k {
+            claimed[k] = true;
+        }
+        sent.push(k);
+    }
+    // The segment that woke each call: for connect and accept the one that
+    // made the side ESTABLISHED (or the RST that refused it); for a read,
+    // the FIN it reports or the last data that had arrived.
+    let arrived = |c: &Call, r: &Row| r.from != c.side && local(r, c.side, d(c.side)) <= c.returned;
+    let woke: Vec<Option<usize>> = by_entry
+        .iter()
+        .map(|c| match c.call {
+            "connect" | "accept" | "accept4" if !c.result.starts_with("-1") => l
+                .rows
+                .iter()
+                .flat_map(|r| &r.marks[c.side.index()])
+                .find(|m| m.state == State::Established)
+                .and_then(|m| l.rows.iter().position(|r| r.index == m.cause_row)),
+            "connect" => l
+                .rows
+                .iter()
+                .position(|r| r.from != c.side && r.role == Role::Rst),
+            "read" | "recv" | "recvfrom" if c.result == "0" => l
+                .rows
+                .iter()
+                .position(|r| r.from != c.side && r.role == Role::Fin),
+            "read" | "recv" | "recvfrom" if !c.result.starts_with("-1") => l
+                .rows
+                .iter()
+                .rposition(|r| r.role == Role::Data && arrived(c, r))
+                .or_else(|| {
+                    l.rows
+                        .iter()
+                        .position(|r| r.from != c.side && r.role == Role::Data)
+                }),
+            _ => None,
+        })
+        .collect();
+    // Rows before the return and the entry (counts), bounded as above.
+    let mut spots: Vec<(usize, usize)> = Vec::with_capacity(by_entry.len());
+    for (k, c) in by_entry.iter().enumerate() {
+        let mut ret = count(c.side, c.returned);
+        let mut ent = count(c.side, c.entered);
+        // Before what a later call of this side sent.
+        if let Some(upper) = by_entry
+            .iter()
+            .zip(&sent)
+            .skip(k + 1)
+            .filter(|(o, _)| o.side == c.side && o.entered >= c.returned)
+            .filter_map(|(_, s)| *s)
+            .min()
+        {
+            ret = ret.min(upper);
+        }
+        for s in [woke[k], sent[k]].into_iter().flatten() {
+            ret = ret.max(s + 1);
+        }
+        if let Some(s) = sent[k] {
+            ent = ent.min(s);
+        }
+        if let Some(prev) = (0..k).rev().find(|&j| by_entry[j].side == c.side) {
+            ent = ent.max(spots[prev].0);
+        }
+        spots.push((ret, ent.min(ret)));
+    }
+    let index_of = |count: usize| count.checked_sub(1).map(|p| l.rows[p].index);
+    let mut out: Vec<CallLine> = Vec::with_capacity(by_entry.len());
+    for (k, c) in by_entry.iter().enumerate() {
+        let side = c.side;
+        let (ret, ent) = spots[k];
+        let after_row = index_of(ret);
+        let entered_after = index_of(ent);
+        // It waited if a segment other than the one it sent went by
+        // between its entry and its return (a write spans the data it
+        // sends, but does not block on it).
+        let own = usize::from(sent[k].is_some_and(|p| ent <= p && p < ret));
+        let blocked = ret - ent > own;
+        let head = setup(c.call) && ret == 0 && !blocked;
+        // On the capture clock, held between the rows around it. Before
+        // the first segment the endpoints' own clocks order the calls.
+        let mut at = if ret == 0 {
+            c.returned
+        } else {
+            c.returned + d(side)
+        };
+        if let Some(lo) = ret.checked_sub(1).map(|p| l.rows[p].time) {
+            at = at.max(lo);
+        }
+        if let Some(hi) = l.rows.get(ret).map(|r| r.time) {
+            at = at.min(hi);
+        }
+        out.push(CallLine {
+            index: 0,
+            side,
+            pid: c.pid,
+            name: c.call,
+            fd: c.fd,
+            detail: c.detail.clone(),
+            entered: c.entered,
+            returned: c.returned,
+            result: c.result.clone(),
+            after_row,
+            entered_after,
+            blocked,
+            head,
+            at,
+            offset: c.returned - l.start,
+            delta: Span::from_nanos(0),
+            sent: sent[k].map(|p| l.rows[p].index),
+            woke: woke[k].map(|p| l.rows[p].index),
+            label: CallLine::make_label(c.call, c.detail.as_deref(), &c.result),
+        });
+    }
+    // Ladder order: by the gap between rows, then by time within it; a
+    // program's calls stay in its own order.
+    out.sort_by_key(|c| (c.after_row.map_or(0, |a| a + 1), c.at, c.entered));
+    let pos = |index: Option<usize>| index.and_then(|i| l.rows.iter().position(|r| r.index == i));
+    let mut prev = l.start;
+    for (k, c) in out.iter_mut().enumerate() {
+        c.index = k;
+        let before = pos(c.after_row).map_or(l.start, |p| l.rows[p].time);
+        let base = if k == 0 { before } else { prev.max(before) };
+        c.delta = c.at - base;
+        prev = c.at;
+    }
+    out
+}
+
+impl Ladder {
+    /// The lines (positions in `lines`) a blocked call's bar passes: from
+    /// the line after the one it was entered after up to its own return
+    /// line, which is left out (it carries the label). Empty for a call
+    /// that did not block.
+    pub fn bar_lines(&self, k: usize) -> std::ops::Range<usize> {
+        let Some(c) = self.calls.get(k).filter(|c| c.blocked) else {
+            return 0..0;
+        };
+        let after_row = c
+            .entered_after
+            .and_then(|a| self.rows.iter().position(|r| r.index == a))
+            .map_or(0, |p| self.line_of_row(p) + 1);
+        // Not over the program's previous call, which returned before this
+        // one was entered (they can share the gap after a row).
+        let after_prev = self.calls[..k]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, p)| p.side == c.side && p.returned <= c.entered)
+            .map_or(0, |(j, _)| self.line_of_call(j) + 1);
+        after_row.max(after_prev)..self.line_of_call(k)
+    }
+
+    /// Per line of `lines`, whether each lifeline (client, server) is
+    /// inside a blocked call's bar there.
+    pub fn bars(&self) -> Vec<[bool; 2]> {
+        let mut out = vec![[false; 2]; self.line_count()];
+        for (k, c) in self.calls.iter().enumerate() {
+            for n in self.bar_lines(k) {
+                if let Some(b) = out.get_mut(n) {
+                    b[c.side.index()] = true;
+                }
+            }
+        }
+        out
+    }
+}
