@@ -48,7 +48,15 @@ pub fn verdict(c: &Connection) -> String {
                      backoff and tcp_syn_retries; nothing on the wire shows it)",
                     format_offset(t - c.first_ts)
                 )),
-                _ => s.push_str(&format!("; the client is in {}", c.state(Side::Client))),
+                _ => match c.syn_give_up_estimate() {
+                    Some((t, retries)) => s.push_str(&format!(
+                        "; the client is still in SYN-SENT when the capture ends: if nothing \
+                         answers, connect() gives up at about {} with ETIMEDOUT (estimated: \
+                         tcp_syn_retries {retries}, --syn-retries)",
+                        format_offset(t - c.first_ts)
+                    )),
+                    None => s.push_str(&format!("; the client is in {}", c.state(Side::Client))),
+                },
             }
             return s;
         }

@@ -681,6 +681,18 @@ impl Connection {
         }
     }
 
+    /// When connect() will give up if nothing answers, for a client still
+    /// in SYN-SENT at the end of the capture (Linux's backoff and
+    /// `tcp_syn_retries`), and the retries that assumes.
+    pub fn syn_give_up_estimate(&self) -> Option<(Timestamp, u8)> {
+        let e = &self.ends[Side::Client.index()];
+        if e.state != State::SynSent {
+            return None;
+        }
+        let t = eventual_give_up(&e.syn_times, syn_timeout(self.syn_retries))?;
+        Some((self.sent_at(Side::Client, t), self.syn_retries))
+    }
+
     /// An ICMP error quoting one of this connection's segments. Linux
     /// takes it only when the quoted number lies in what the endpoint has
     /// sent and not yet had acknowledged; in SYN-SENT every error with an
@@ -1491,6 +1503,28 @@ pub fn model_timeout(retries: u8, base: Span) -> Span {
         ((2i64 << thresh) - 1) * base.as_nanos() + i64::from(r - thresh) * RTO_MAX.as_nanos()
     };
     Span::from_nanos(nanos)
+}
+
+/// When an endpoint still resending at the end of the capture will give up
+/// if nothing answers: the backoff carried on (doubling from the last
+/// interval, never past `TCP_RTO_MAX`) until `limit` since the first copy
+/// is reached. For the verdict of a capture that ends too early to show it.
+pub fn eventual_give_up(copies: &[Timestamp], limit: Span) -> Option<Timestamp> {
+    let (&first, &last) = (copies.first()?, copies.last()?);
+    let mut next = match copies {
+        [.., b, c] => *c - *b,
+        _ => Span::from_nanos(SYN_RTO.as_nanos() / 2),
+    };
+    let mut due = last;
+    // Bounded: the limit is at most a few hours of RTO_MAX steps.
+    for _ in 0..512 {
+        next = Span::from_nanos((next.as_nanos() * 2).clamp(1, RTO_MAX.as_nanos()));
+        due = due + next;
+        if due - first >= limit {
+            return Some(due);
+        }
+    }
+    None
 }
 
 /// When an endpoint that sent `copies` of one segment gave up, if the
