@@ -521,3 +521,196 @@ impl Ladder {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, Segment};
+    use crate::ladder::{LabelStyle, Line};
+    use crate::track::{TrackConfig, Tracker};
+
+    /// Handshake, the client's data, its close, the server's close, at
+    /// 0, 10, 11, 20, 30, 40, 41 ms.
+    fn ladder() -> Ladder {
+        let mut t = Tracker::new(TrackConfig::default());
+        let c = "10.0.0.1:40000".parse().unwrap();
+        let s = "10.0.0.2:80".parse().unwrap();
+        let script = [
+            (true, 0x02, 100, 0, 0, 0),
+            (false, 0x12, 500, 101, 0, 10),
+            (true, 0x10, 101, 501, 0, 11),
+            (true, 0x18, 101, 501, 5, 20),
+            (true, 0x11, 106, 501, 0, 30),
+            (false, 0x11, 501, 107, 0, 40),
+            (true, 0x10, 107, 502, 0, 41),
+        ];
+        for (k, &(from_client, flags, seq, ack, len, ms)) in script.iter().enumerate() {
+            let (src, dst) = if from_client { (c, s) } else { (s, c) };
+            let seg = Segment::new(src, dst, Flags(flags), seq, ack, len);
+            t.push(&seg, Timestamp::from_nanos(ms * 1_000_000), k as u64 + 1);
+        }
+        let conn = t.finish(Timestamp::from_nanos(50_000_000)).remove(0);
+        Ladder::build(&conn, Span::from_secs(30), LabelStyle::default())
+    }
+
+    fn call(side: Side, name: &'static str, detail: Option<&str>, us: (i64, i64), r: &str) -> Call {
+        Call {
+            side,
+            pid: 7,
+            call: name,
+            fd: 3,
+            detail: detail.map(str::to_owned),
+            entered: Timestamp::from_nanos(us.0 * 1000),
+            returned: Timestamp::from_nanos(us.1 * 1000),
+            result: r.to_string(),
+            socket: 0,
+        }
+    }
+
+    fn calls() -> Vec<Call> {
+        use Side::{Client, Server};
+        vec![
+            call(Server, "socket", None, (-900, -899), "3"),
+            call(Server, "listen", Some("backlog 1"), (-800, -799), "0"),
+            call(Server, "accept", None, (-700, 11_300), "4"),
+            call(Client, "socket", None, (-500, -499), "3"),
+            call(Client, "connect", None, (-100, 11_050), "0"),
+            call(Client, "write", Some("5 bytes"), (19_990, 20_010), "5"),
+            call(Server, "read", None, (11_400, 20_200), "5"),
+            call(Server, "read", None, (20_300, 30_100), "0"),
+            call(Client, "close", None, (29_990, 30_010), "0"),
+            call(Server, "shutdown", Some("SHUT_WR"), (39_990, 40_005), "0"),
+        ]
+    }
+
+    #[test]
+    fn calls_go_after_the_rows_they_returned_after_on_their_own_lifeline() {
+        let l = ladder();
+        let l = Ladder {
+            calls: place(&l, &calls(), [Span::from_nanos(0); 2]),
+            ..l
+        };
+        let by = |side: Side, label: &str| {
+            l.calls
+                .iter()
+                .find(|c| c.side == side && c.label == label)
+                .unwrap_or_else(|| panic!("{label}: {:#?}", l.calls))
+        };
+        // Set-up calls head the lifelines, in time order.
+        let heads: Vec<&str> = l
+            .calls
+            .iter()
+            .filter(|c| c.head)
+            .map(|c| c.label.as_str())
+            .collect();
+        assert_eq!(
+            heads,
+            ["socket() = 3", "listen(backlog 1) = 0", "socket() = 3"]
+        );
+        let connect = by(Side::Client, "connect() = 0");
+        assert_eq!(connect.after_row, Some(2), "after the final ACK");
+        assert_eq!(connect.entered_after, None, "entered before the SYN");
+        assert!(connect.blocked && !connect.head);
+        assert_eq!(connect.sent, Some(0), "the SYN");
+        assert_eq!(connect.woke, Some(1), "the SYN,ACK");
+        let accept = by(Side::Server, "accept() = 4");
+        assert_eq!(accept.after_row, Some(2));
+        assert_eq!(accept.woke, Some(2), "the final ACK");
+        assert!(accept.blocked);
+        let write = by(Side::Client, "write() = 5");
+        assert_eq!((write.entered_after, write.after_row), (Some(2), Some(3)));
+        assert_eq!(write.sent, Some(3));
+        assert!(!write.blocked, "a write spans the data it sends");
+        let eof = by(Side::Server, "read() = 0 (EOF)");
+        assert_eq!(eof.after_row, Some(4));
+        assert_eq!(eof.woke, Some(4), "the FIN");
+        assert!(eof.blocked);
+        let close = by(Side::Client, "close() = 0");
+        assert_eq!((close.after_row, close.sent), (Some(4), Some(4)));
+        let shut = by(Side::Server, "shutdown(SHUT_WR) = 0");
+        assert_eq!((shut.after_row, shut.sent), (Some(5), Some(5)));
+        assert!(
+            eof.sentence(&l)
+                .contains("returns 0, the end of the stream"),
+            "{}",
+            eof.sentence(&l)
+        );
+        assert!(
+            connect
+                .sentence(&l)
+                .starts_with("connect() sends the SYN and blocks until the SYN,ACK arrives"),
+            "{}",
+            connect.sentence(&l)
+        );
+        // Lines: every call between the rows it came between, and the
+        // positions agree both ways.
+        let lines: Vec<Line> = l.lines().collect();
+        assert_eq!(lines.len(), l.line_count());
+        assert_eq!(lines[..3], [Line::Call(0), Line::Call(1), Line::Call(2)]);
+        for (n, &line) in lines.iter().enumerate() {
+            assert_eq!(l.line_at(n), Some(line), "line {n}");
+            assert_eq!(l.line_of(line), n);
+        }
+        assert_eq!(l.line_at(lines.len()), None);
+        let row2 = l.line_of_row(2);
+        let after: Vec<Line> = lines[row2 + 1..row2 + 3].to_vec();
+        assert!(after.contains(&Line::Call(connect.index)), "{lines:?}");
+        assert!(after.contains(&Line::Call(accept.index)), "{lines:?}");
+        // The connect's bar runs from the client's socket() to its return.
+        let bar = l.bar_lines(connect.index);
+        assert_eq!(bar.start, l.line_of_call(2) + 1);
+        assert_eq!(bar.end, l.line_of_call(connect.index));
+        assert!(l.bar_lines(write.index).is_empty());
+        let bars = l.bars();
+        assert!(bars[l.line_of_row(0)][0] && bars[l.line_of_row(0)][1]);
+        // A cut keeps the calls with the rows they follow.
+        let cut = l.cut(3, 4);
+        let kept: Vec<&str> = cut.calls.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(
+            kept,
+            [
+                "write() = 5",
+                "read() = 5",
+                "close() = 0",
+                "read() = 0 (EOF)"
+            ]
+        );
+        for (n, line) in cut.lines().enumerate() {
+            assert_eq!(cut.line_at(n), Some(line), "cut line {n}");
+        }
+    }
+
+    #[test]
+    fn the_far_end_is_compared_with_the_segments_shifted_by_the_delay() {
+        let l = ladder();
+        // The server 5 ms from the capture point: its accept() returned
+        // 3 ms after the ACK was captured, before that ACK got there; the
+        // estimate alone would put it before the ACK, cause bounds it.
+        let mut early = calls();
+        early[2].returned = Timestamp::from_nanos(14_000_000);
+        let d = [Span::from_nanos(0), Span::from_nanos(5_000_000)];
+        let placed = place(&l, &early, d);
+        let accept = placed.iter().find(|c| c.name == "accept").unwrap();
+        assert_eq!(accept.after_row, Some(2), "not before the ACK that woke it");
+        // The server's read() = 5 returned at 20.2 ms, when by the estimate
+        // the data (captured at 20 ms) was 5 ms from arriving: a read does
+        // not return data before it came, so it goes after the data's row,
+        // and before the FIN, which had not arrived either.
+        let read = placed.iter().find(|c| c.label == "read() = 5").unwrap();
+        assert_eq!(read.after_row, Some(3));
+        assert!(read.at >= l.rows[3].time && read.at <= l.rows[4].time);
+    }
+
+    #[test]
+    fn labels_read_as_the_tutorials_write_them() {
+        let f = CallLine::make_label;
+        assert_eq!(f("connect", Some("10.0.0.2:80"), "0"), "connect() = 0");
+        assert_eq!(
+            f("connect", None, "-1 ECONNREFUSED"),
+            "connect() = -1 ECONNREFUSED"
+        );
+        assert_eq!(f("read", None, "0"), "read() = 0 (EOF)");
+        assert_eq!(f("shutdown", Some("SHUT_WR"), "0"), "shutdown(SHUT_WR) = 0");
+        assert_eq!(f("accept", None, "4"), "accept() = 4");
+    }
+}

@@ -543,3 +543,134 @@ mod icmp {
         assert!(svg.contains("soft error: nothing changes"));
     }
 }
+
+/// Socket calls: golden text and Mermaid of a bundled capture with the
+/// calls the tutorials' programs would have made on it (hand-made, so the
+/// snapshot does not depend on a live run's times), and the SVG's labels.
+pub mod calls {
+    use super::*;
+    use tcpladder::ladder::Call;
+    use tcpladder::time::Span;
+    use tcpladder::track::Side;
+
+    /// The tutorials' server and client on `client-close.pcap` (loopback:
+    /// segments microseconds apart), in µs since its first segment.
+    pub fn tutorial_calls(c: &Connection) -> Vec<Call> {
+        use Side::{Client, Server};
+        let t0 = c.first_ts;
+        let at = |us: i64| t0 + Span::from_nanos(us * 1000);
+        let call = |side, name, detail: Option<&str>, (a, b): (i64, i64), r: &str| Call {
+            side,
+            pid: if side == Client { 200 } else { 100 },
+            call: name,
+            fd: 3,
+            detail: detail.map(str::to_owned),
+            entered: at(a),
+            returned: at(b),
+            result: r.to_string(),
+            socket: 0,
+        };
+        vec![
+            call(Server, "socket", None, (-300, -298), "3"),
+            call(Server, "bind", Some("127.0.0.1:9502"), (-290, -288), "0"),
+            call(Server, "listen", Some("backlog 5"), (-280, -279), "0"),
+            call(Server, "accept", None, (-270, 45), "4"),
+            call(Client, "socket", None, (-100, -99), "3"),
+            call(Client, "connect", Some("127.0.0.1:9502"), (-10, 38), "0"),
+            call(Client, "write", Some("11 bytes"), (50, 62), "11"),
+            call(Server, "read", None, (50, 80), "11"),
+            call(Client, "read", None, (63, 140), "22"),
+            call(Server, "write", Some("22 bytes"), (110, 127), "22"),
+            call(Server, "read", None, (128, 50_420), "0"),
+            call(Client, "close", None, (50_380, 50_402), "0"),
+            call(Server, "close", None, (150_640, 150_672), "0"),
+        ]
+    }
+
+    fn render(format: Format) -> String {
+        let c = &load("client-close.pcap")[0];
+        let bytes = export::render_with_calls(c, &tutorial_calls(c), &opts(format)).unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn text_and_mermaid_show_each_call_on_its_side_where_it_returned() {
+        let txt = render(Format::Txt);
+        let line = |needle: &str| {
+            txt.lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle:?} in\n{txt}"))
+        };
+        // connect() returns after the final ACK and before the data;
+        // accept() too; read() = 0 after the FIN; close() after its FIN.
+        assert!(line("── ACK seq=1 ack=1") < line("connect() = 0"));
+        assert!(line("connect() = 0") < line("PSH,ACK seq=1 ack=1 len=11"));
+        assert!(line("── ACK seq=1 ack=1") < line("accept() = 4"));
+        assert!(line("FIN,ACK seq=12 ack=23") < line("read() = 0 (EOF)"));
+        assert!(line("FIN,ACK seq=12 ack=23") < line("close() = 0"));
+        // Client calls start at the client's lifeline, server calls end at
+        // the server's; blocked calls return on a heavy bar.
+        let connect = &txt.lines().collect::<Vec<_>>()[line("connect() = 0")];
+        assert!(connect.contains("┣ connect() = 0"), "{connect}");
+        let accept = &txt.lines().collect::<Vec<_>>()[line("accept() = 4")];
+        assert!(accept.trim_end().ends_with("accept() = 4 ┫"), "{accept}");
+        insta::assert_snapshot!("export_client_close_with_calls_txt", txt);
+        let md = render(Format::Md);
+        assert!(md.contains("Note over C: connect() = 0"), "{md}");
+        assert!(md.contains("Note over S: accept() = 4"), "{md}");
+        insta::assert_snapshot!("export_client_close_with_calls_md", md);
+        // Without calls nothing changes.
+        let c = &load("client-close.pcap")[0];
+        assert_eq!(
+            export::render_with_calls(c, &[], &opts(Format::Txt)).unwrap(),
+            export::render(c, &opts(Format::Txt)).unwrap()
+        );
+    }
+
+    #[test]
+    fn svg_labels_every_call_inside_the_canvas_with_bars_for_blocking_ones() {
+        let c = &load("client-close.pcap")[0];
+        let calls = tutorial_calls(c);
+        let o = opts(Format::Svg);
+        let svg = String::from_utf8(export::render_with_calls(c, &calls, &o).unwrap()).unwrap();
+        let tree = parse(&svg);
+        let (w, h) = (tree.size().width() as f64, tree.size().height() as f64);
+        for label in [
+            "connect() = 0",
+            "accept() = 4",
+            "read() = 0 (EOF)",
+            "close() = 0",
+        ] {
+            assert!(svg.contains(label), "SVG lacks {label:?}");
+        }
+        assert_eq!(svg.matches(r#"<g class="call">"#).count(), calls.len());
+        // Every label and bar within the canvas (labels measured at the
+        // monospace width the layout assumes).
+        let (l, p) = export::ladder_with_calls(c, &calls, &o).unwrap();
+        let d = diagram::layout(&l, &p, false, None);
+        assert_eq!(d.calls.len(), calls.len());
+        let bars = d.calls.iter().filter(|m| m.y_entered.is_some()).count();
+        assert!(bars >= 4, "connect, accept and the reads block");
+        assert_eq!(svg.matches("fill-opacity=\"0.35\"").count(), bars);
+        for part in svg.split(r#"<g class="call">"#).skip(1) {
+            let text = part.split("<text ").nth(1).expect("a label");
+            let num = |key: &str| -> f64 {
+                let v = text.split(&format!("{key}=\"")).nth(1).unwrap();
+                v.split('"').next().unwrap().parse().unwrap()
+            };
+            let (x, y) = (num("x"), num("y"));
+            let label = text.split('>').nth(1).unwrap().split('<').next().unwrap();
+            let width = label.chars().count() as f64 * 12.0 * 0.602;
+            let (left, right) = if text.contains(r#"text-anchor="end""#) {
+                (x - width, x)
+            } else {
+                (x, x + width)
+            };
+            assert!(
+                left >= 0.0 && right <= w,
+                "{label} at {left}..{right} of {w}"
+            );
+            assert!(y > 0.0 && y < h, "{label} at y {y} of {h}");
+        }
+    }
+}
