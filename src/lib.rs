@@ -19,5 +19,6 @@ pub mod ladder;
 pub mod sample;
 pub mod stats;
 pub mod time;
+pub mod trace;
 pub mod track;
 pub mod tui;

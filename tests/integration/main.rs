@@ -9,4 +9,5 @@ mod live;
 mod peer_corpus;
 mod props;
 mod tmux;
+mod trace;
 mod tui;
