@@ -184,10 +184,11 @@ impl CallLine {
             },
             "accept" | "accept4" => match self.errno() {
                 None => format!(
-                    "accept() blocks until a connection completes its handshake: {} moved \
-                     it from the listener's SYN queue to its accept queue, and accept() \
-                     returned the new socket, fd {}",
-                    woke.as_deref().unwrap_or("the final ACK"),
+                    "accept() blocks until a connection completes its handshake: the final \
+                     ACK{} moved it from the listener's SYN queue to its accept queue, and \
+                     accept() returned the new socket, fd {}",
+                    self.woke
+                        .map_or(String::new(), |k| format!(" (segment {})", k + 1)),
                     self.result
                 ),
                 Some(e) => format!("accept() failed with {e}"),
@@ -234,7 +235,7 @@ impl CallLine {
         };
         let waited = if self.blocked {
             format!(
-                " It blocked {} (entered at +{:.6} s).",
+                " It blocked {} (entered at {:+.6} s).",
                 self.returned - self.entered,
                 (self.entered - l.start).as_secs_f64()
             )
@@ -262,11 +263,11 @@ impl CallLine {
             ),
             (
                 "entered",
-                format!("+{:.6} s", (self.entered - l.start).as_secs_f64()),
+                format!("{:+.6} s", (self.entered - l.start).as_secs_f64()),
             ),
             (
                 "returned",
-                format!("+{:.6} s", (self.returned - l.start).as_secs_f64()),
+                format!("{:+.6} s", (self.returned - l.start).as_secs_f64()),
             ),
             ("took", (self.returned - self.entered).to_string()),
             ("result", self.result.clone()),

@@ -316,6 +316,8 @@ impl App {
         // A call after the last segment (the server's close) is part of
         // the replay: the end reaches it.
         if let Source::Replay(r) = &mut self.source {
+            // A replay opened at the end stays at the end.
+            let at_end = r.clock >= r.end;
             for c in &r.conns {
                 let Some(v) = self.calls.get(c.id).filter(|v| !v.is_empty()) else {
                     continue;
@@ -326,6 +328,9 @@ impl App {
                     r.end = r.end.max(last.at);
                     r.horizon = r.horizon.max(r.end);
                 }
+            }
+            if at_end {
+                r.clock = r.end;
             }
         }
         self.refresh();

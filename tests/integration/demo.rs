@@ -653,6 +653,57 @@ fn keeps_the_capture_and_exports() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
+/// `demo --export` draws the calls: in the text ladder, each where it
+/// returned, on its own side; in the SVG, as labels.
+#[test]
+fn export_draws_the_calls() {
+    need_demo!();
+    let tmp = Scratch::new("calls");
+    let txt = tmp.0.join("run.txt");
+    let svg = tmp.0.join("run.svg");
+    for out in [&txt, &svg] {
+        let run = Command::new(bin())
+            .args(["demo", "client-close", "--export"])
+            .arg(out)
+            .env("TMPDIR", &tmp.0)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let ladder = std::fs::read_to_string(&txt).unwrap();
+    let lines: Vec<&str> = ladder.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{ladder}"))
+    };
+    // The tutorials' order: connect() returns after the SYN,ACK, accept()
+    // after the final ACK, read() = 0 after the FIN.
+    assert!(at("SYN,ACK seq=0 ack=1") < at("connect() = 0"), "{ladder}");
+    assert!(at("── ACK seq=1 ack=1") < at("accept() ="), "{ladder}");
+    assert!(at("FIN,ACK seq=") < at("read() = 0 (EOF)"), "{ladder}");
+    // Client calls hang off the client's lifeline, server calls off the
+    // server's.
+    assert!(
+        lines[at("connect() = 0")].contains(" connect() = 0  "),
+        "{ladder}"
+    );
+    assert!(
+        lines[at("accept() =")].trim_end().ends_with('┫'),
+        "{ladder}"
+    );
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains("connect() = 0") && svg.contains("accept() = "),
+        "{svg}"
+    );
+}
+
 #[test]
 fn json_is_the_analyze_document_plus_calls() {
     need_demo!();

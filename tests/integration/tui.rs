@@ -381,6 +381,69 @@ mod frames {
         }
     }
 
+    /// Socket calls (demo): lines of their own off their endpoint's
+    /// lifeline, revealed by the clock, steps of their own, selectable,
+    /// and explained in the tutorials' words in the detail pane.
+    #[test]
+    fn calls_on_the_ladder_and_their_detail() {
+        let app = replay("client-close.pcap", ThemeName::Dark, true);
+        let calls = crate::export::calls::tutorial_calls(app.connection(0).unwrap());
+        let mut app = app.with_calls(vec![calls]);
+        // At the first segment: the set-up calls head the lifelines, the
+        // connect() has not returned.
+        let text = text_only(&app, 120, 36);
+        assert!(text.contains("listen(backlog 5) = 0 ┤"), "{text}");
+        assert!(text.contains("├ socket() = 3"), "{text}");
+        assert!(!text.contains("connect() = 0"), "{text}");
+        // Steps: SYN,ACK, ACK, then connect() returns.
+        for _ in 0..3 {
+            key(&mut app, KeyCode::Right);
+        }
+        assert!(app.call.is_some(), "the cursor follows onto the call");
+        let text = text_only(&app, 120, 36);
+        let line = text
+            .lines()
+            .find(|l| l.contains("connect() = 0"))
+            .unwrap_or_else(|| panic!("no connect() in\n{text}"));
+        assert!(line.contains("┣ connect() = 0"), "{line}");
+        assert!(
+            !line.contains('▶') && !line.contains('◀'),
+            "not an arrow: {line}"
+        );
+        for needle in [
+            "client call 5 of 13: connect()",
+            "connect() sends the SYN and blocks until the SYN,ACK arrives",
+            "SYN,ACK (segment 2)",
+            "woken by  2 SYN,ACK",
+            "sent      1 SYN",
+        ] {
+            assert!(text.contains(needle), "detail lacks {needle:?}\n{text}");
+        }
+        insta::assert_snapshot!("client_close_calls_connect_dark", text);
+        // One more step: accept() returns on the server's side.
+        key(&mut app, KeyCode::Right);
+        let text = text_only(&app, 120, 36);
+        assert!(text.contains("accept() = 4 ┫"), "{text}");
+        assert!(text.contains("final ACK"), "{text}");
+        // Up moves off the calls to the ACK segment and back.
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Up);
+        key(&mut app, KeyCode::Up);
+        assert_eq!((app.row, app.icmp, app.call), (2, None, None));
+        key(&mut app, KeyCode::Down);
+        assert!(app.call.is_some());
+        // The end shows every call, in colour, in both themes.
+        for theme in [ThemeName::Dark, ThemeName::Light] {
+            let name = format!("{theme:?}").to_lowercase();
+            let app = replay("client-close.pcap", theme, false);
+            let calls = crate::export::calls::tutorial_calls(app.connection(0).unwrap());
+            let app = app.with_calls(vec![calls]);
+            let text = text_only(&app, 120, 36);
+            assert!(text.contains("read() = 0 (EOF) ┫"), "{text}");
+            insta::assert_snapshot!(format!("client_close_calls_end_{name}"), frame(&app));
+        }
+    }
+
     /// A SYN answered by a router's host unreachable: the error is a line
     /// of its own, revealed by the clock, selectable, explained in the
     /// detail pane, and the client's CLOSED appears with it.
