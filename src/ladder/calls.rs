@@ -317,6 +317,100 @@ fn sends(name: &str) -> &'static [Role] {
     }
 }
 
+/// The segment each call sent (by position in `rows`; calls in order of
+/// entry): the first of its kind from its side captured after it was
+/// entered that no earlier call sent. (The capture is after the sender, so
+/// this holds whatever the delay.)
+fn sent_rows(l: &Ladder, by_entry: &[&Call]) -> Vec<Option<usize>> {
+    let n = l.rows.len();
+    let mut claimed = vec![false; n];
+    let mut sent = Vec::with_capacity(by_entry.len());
+    for c in by_entry {
+        let kinds = sends(c.call);
+        let k = (0..n).find(|&k| {
+            let r = &l.rows[k];
+            !claimed[k] && r.from == c.side && kinds.contains(&r.role) && r.time >= c.entered
+        });
+        if let Some(k) = k {
+            claimed[k] = true;
+        }
+        sent.push(k);
+    }
+    sent
+}
+
+/// The segment that woke a call (by position in `rows`): for connect and
+/// accept the one that made the side ESTABLISHED (or the RST that refused
+/// it); for a reset the peer's RST; for a read the FIN it reports or the
+/// last data that had arrived (by the delay `d` to its side).
+fn woke_row(l: &Ladder, c: &Call, d: Span) -> Option<usize> {
+    let peer = |role: Role| {
+        l.rows
+            .iter()
+            .position(|r| r.from != c.side && r.role == role)
+    };
+    match c.call {
+        "connect" | "accept" | "accept4" if !c.result.starts_with("-1") => l
+            .rows
+            .iter()
+            .flat_map(|r| &r.marks[c.side.index()])
+            .find(|m| m.state == State::Established)
+            .and_then(|m| l.rows.iter().position(|r| r.index == m.cause_row)),
+        "connect" => peer(Role::Rst),
+        _ if c.result.contains("ECONNRESET") || c.result.contains("EPIPE") => peer(Role::Rst),
+        "read" | "recv" | "recvfrom" if c.result == "0" => peer(Role::Fin),
+        "read" | "recv" | "recvfrom" if !c.result.starts_with("-1") => l
+            .rows
+            .iter()
+            .rposition(|r| {
+                r.from != c.side && r.role == Role::Data && local(r, c.side, d) <= c.returned
+            })
+            .or_else(|| peer(Role::Data)),
+        _ => None,
+    }
+}
+
+/// The delays, tightened by what the calls show for certain: a call
+/// returned after the segment that woke it arrived (the delay to its side
+/// is at most the gap between that segment's capture and the return); it
+/// was entered before the segment it sent left and returned after (at
+/// most the gap from the entry to the capture, at least the gap from the
+/// return). The handshake's estimate splits a round trip evenly; the
+/// path's two directions can differ by as much as a call takes to return.
+fn calibrate(
+    l: &Ladder,
+    by_entry: &[&Call],
+    sent: &[Option<usize>],
+    delay: [Span; 2],
+) -> [Span; 2] {
+    let mut out = delay;
+    for side in Side::BOTH {
+        let mut lo = 0i64;
+        let mut hi = i64::MAX;
+        for (c, s) in by_entry.iter().zip(sent).filter(|(c, _)| c.side == side) {
+            // Only the rows whose cause does not depend on the delay.
+            let fixed = match c.call {
+                "read" | "recv" | "recvfrom" => c.result == "0",
+                _ => true,
+            };
+            if fixed && let Some(w) = woke_row(l, c, Span::from_nanos(0)) {
+                hi = hi.min((c.returned - l.rows[w].time).as_nanos());
+            }
+            if let Some(s) = *s {
+                let t = l.rows[s].time;
+                hi = hi.min((t - c.entered).as_nanos());
+                lo = lo.max((t - c.returned).as_nanos());
+            }
+        }
+        let d = delay[side.index()].as_nanos();
+        // Inconsistent bounds (clocks, a wrong match): keep the estimate.
+        if lo <= hi {
+            out[side.index()] = Span::from_nanos(d.clamp(lo, hi.max(0)));
+        }
+    }
+    out
+}
+
 /// Places `calls` among the ladder's rows, in ladder order.
 ///
 /// Times alone are not enough at the far end: the delay to it is an
@@ -327,8 +421,11 @@ fn sends(name: &str) -> &'static [Role] {
 /// before a segment a later call of its program sent; it was entered after
 /// its program's previous call returned, and before the segment it sent.
 pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
+    let mut by_entry: Vec<&Call> = calls.iter().collect();
+    by_entry.sort_by_key(|c| c.entered);
+    let sent = sent_rows(l, &by_entry);
+    let delay = calibrate(l, &by_entry, &sent, delay);
     let d = |side: Side| delay[side.index()];
-    let n = l.rows.len();
     // How many rows had happened at `side` by `t` (a count, not the last
     // such row: a segment one side sent and one it received can swap order
     // between the capture point and the endpoint, and the count keeps the
@@ -339,61 +436,7 @@ pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
             .filter(|r| local(r, side, d(side)) <= t)
             .count()
     };
-    let mut by_entry: Vec<&Call> = calls.iter().collect();
-    by_entry.sort_by_key(|c| c.entered);
-    // The segment each call sent (by position in `rows`): the first of its
-    // kind from its side that left after it was entered (within the path's
-    // error, which the ordering below makes up for) and no earlier call
-    // sent.
-    let mut claimed = vec![false; n];
-    let mut sent: Vec<Option<usize>> = Vec::with_capacity(by_entry.len());
-    for c in &by_entry {
-        let kinds = sends(c.call);
-        let k = (0..n).find(|&k| {
-            let r = &l.rows[k];
-            !claimed[k]
-                && r.from == c.side
-                && kinds.contains(&r.role)
-                && local(r, c.side, d(c.side)) + d(c.side) >= c.entered
-        });
-        if let Some(k) = k {
-            claimed[k] = true;
-        }
-        sent.push(k);
-    }
-    // The segment that woke each call: for connect and accept the one that
-    // made the side ESTABLISHED (or the RST that refused it); for a read,
-    // the FIN it reports or the last data that had arrived.
-    let arrived = |c: &Call, r: &Row| r.from != c.side && local(r, c.side, d(c.side)) <= c.returned;
-    let woke: Vec<Option<usize>> = by_entry
-        .iter()
-        .map(|c| match c.call {
-            "connect" | "accept" | "accept4" if !c.result.starts_with("-1") => l
-                .rows
-                .iter()
-                .flat_map(|r| &r.marks[c.side.index()])
-                .find(|m| m.state == State::Established)
-                .and_then(|m| l.rows.iter().position(|r| r.index == m.cause_row)),
-            "connect" => l
-                .rows
-                .iter()
-                .position(|r| r.from != c.side && r.role == Role::Rst),
-            "read" | "recv" | "recvfrom" if c.result == "0" => l
-                .rows
-                .iter()
-                .position(|r| r.from != c.side && r.role == Role::Fin),
-            "read" | "recv" | "recvfrom" if !c.result.starts_with("-1") => l
-                .rows
-                .iter()
-                .rposition(|r| r.role == Role::Data && arrived(c, r))
-                .or_else(|| {
-                    l.rows
-                        .iter()
-                        .position(|r| r.from != c.side && r.role == Role::Data)
-                }),
-            _ => None,
-        })
-        .collect();
+    let woke: Vec<Option<usize>> = by_entry.iter().map(|c| woke_row(l, c, d(c.side))).collect();
     // Rows before the return and the entry (counts), bounded as above.
     let mut spots: Vec<(usize, usize)> = Vec::with_capacity(by_entry.len());
     for (k, c) in by_entry.iter().enumerate() {
@@ -404,7 +447,7 @@ pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
             .iter()
             .zip(&sent)
             .skip(k + 1)
-            .filter(|(o, _)| o.side == c.side && o.entered >= c.returned)
+            .filter(|(o, _)| o.side == c.side && o.pid == c.pid && o.entered >= c.returned)
             .filter_map(|(_, s)| *s)
             .min()
         {
@@ -416,8 +459,12 @@ pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
         if let Some(s) = sent[k] {
             ent = ent.min(s);
         }
-        if let Some(prev) = (0..k).rev().find(|&j| by_entry[j].side == c.side) {
+        // A program's calls keep its own order: entered after its previous
+        // call returned, and returning after it.
+        let program = |o: &Call| o.side == c.side && o.pid == c.pid;
+        if let Some(prev) = (0..k).rev().find(|&j| program(by_entry[j])) {
             ent = ent.max(spots[prev].0);
+            ret = ret.max(spots[prev].0);
         }
         spots.push((ret, ent.min(ret)));
     }
@@ -428,11 +475,15 @@ pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
         let (ret, ent) = spots[k];
         let after_row = index_of(ret);
         let entered_after = index_of(ent);
-        // It waited if a segment other than the one it sent went by
-        // between its entry and its return (a write spans the data it
-        // sends, but does not block on it).
-        let own = usize::from(sent[k].is_some_and(|p| ent <= p && p < ret));
-        let blocked = ret - ent > own;
+        // It waited if the segment that woke it came after it was entered,
+        // or if a segment other than the one it sent happened at its
+        // endpoint while it ran (a write spans the data it sends but does
+        // not block on it; segments merely in flight toward it, which the
+        // capture saw first, do not count).
+        let (raw_ret, raw_ent) = (count(side, c.returned), count(side, c.entered));
+        let own = usize::from(sent[k].is_some_and(|p| raw_ent <= p && p < raw_ret));
+        let blocked = ret != ent
+            && (woke[k].is_some_and(|w| w >= ent) || raw_ret.saturating_sub(raw_ent) > own);
         let head = setup(c.call) && ret == 0 && !blocked;
         // On the capture clock, held between the rows around it. Before
         // the first segment the endpoints' own clocks order the calls.
@@ -686,7 +737,8 @@ mod tests {
         let l = ladder();
         // The server 5 ms from the capture point: its accept() returned
         // 3 ms after the ACK was captured, before that ACK got there; the
-        // estimate alone would put it before the ACK, cause bounds it.
+        // estimate alone would put it before the ACK; the ACK that woke it
+        // bounds the delay and the placement.
         let mut early = calls();
         early[2].returned = Timestamp::from_nanos(14_000_000);
         let d = [Span::from_nanos(0), Span::from_nanos(5_000_000)];
