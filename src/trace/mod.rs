@@ -71,7 +71,10 @@ pub struct TraceConfig {
     /// The interface to capture on; `lo` when `None`.
     pub interface: Option<String>,
     /// Raised (by a Ctrl-C handler) to stop: an attached process is
-    /// detached and left running; a spawned one is killed with the tracer.
+    /// detached and left running; a spawned one is sent SIGINT and followed
+    /// until it exits (killed if it is still there 2 s later). Without
+    /// it the tracer waits blocking, the most exact timing; a spawned
+    /// program still dies with the tracer (`PTRACE_O_EXITKILL`).
     pub stop: Option<Arc<AtomicBool>>,
 }
 
@@ -203,7 +206,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
                     .map_err(|e| TraceError::Isolation(e.to_string()))?;
             }
             match target {
-                Target::Spawn(argv) => tracer::spawn_and_trace(&argv),
+                Target::Spawn(argv) => tracer::spawn_and_trace(&argv, stop.as_deref()),
                 Target::Attach(pid) => tracer::attach_and_trace(pid, stop.as_deref()),
             }
         })
@@ -254,6 +257,12 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
     })
 }
 
+/// Whether a socket's local address is `addr`: after a failed connect()
+/// the kernel keeps the port but forgets the address (0.0.0.0).
+fn same(local: std::net::SocketAddr, addr: std::net::SocketAddr) -> bool {
+    local.port() == addr.port() && (local.ip() == addr.ip() || local.ip().is_unspecified())
+}
+
 impl TraceRun {
     /// Which side of `conn` the socket is, if it is one of its endpoints.
     fn side_in(&self, socket: usize, conn: &Connection, all: &[Connection]) -> Option<Side> {
@@ -265,8 +274,8 @@ impl TraceRun {
             return (serves && self.alive(socket, conn.first_ts)).then_some(Side::Server);
         }
         let side = match (a.local, a.remote) {
-            (Some(l), Some(r)) if l == conn.client && r == conn.server => Side::Client,
-            (Some(l), Some(r)) if l == conn.server && r == conn.client => Side::Server,
+            (Some(l), Some(r)) if same(l, conn.client) && r == conn.server => Side::Client,
+            (Some(l), Some(r)) if same(l, conn.server) && r == conn.client => Side::Server,
             // A connect() that failed before the kernel listed the socket:
             // only the address it was given is known; the connection is
             // the one that began while it was blocked.
@@ -335,6 +344,21 @@ impl TraceRun {
                 Some(Call { side, ..c.clone() })
             })
             .collect()
+    }
+
+    /// The connections some traced socket belongs to, numbered again from
+    /// 0 (the capture without `-p` holds all TCP on the interface, other
+    /// programs' too).
+    pub fn touched(&self, conns: &[Connection]) -> Vec<Connection> {
+        let mut out: Vec<Connection> = conns
+            .iter()
+            .filter(|c| (0..self.sockets.len()).any(|s| self.side_in(s, c, conns).is_some()))
+            .cloned()
+            .collect();
+        for (i, c) in out.iter_mut().enumerate() {
+            c.id = i;
+        }
+        out
     }
 
     /// Each connection's calls, by connection id, for the ladder views.

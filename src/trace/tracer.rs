@@ -32,7 +32,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::TraceError;
-use super::procnet::{self, TcpRow};
+use super::procnet::{self, Peek, SockView};
 use crate::demo::record::{Addrs, Call, now};
 use crate::time::Timestamp;
 use crate::track::Side;
@@ -106,6 +106,7 @@ struct Tracer {
     /// Entry times of calls the kernel is restarting after a signal.
     restarting: HashMap<i32, (i64, Timestamp)>,
     tracees: Vec<i32>,
+    peek: Peek,
     main: i32,
     exit: Option<i32>,
 }
@@ -154,7 +155,9 @@ pub fn check_program(argv: &[String]) -> Result<(), TraceError> {
     Ok(())
 }
 
-pub fn spawn_and_trace(argv: &[String]) -> Result<Gathered, TraceError> {
+/// With `stop` raised, the program is sent SIGINT (as Ctrl-C would) and
+/// traced until it exits; what is still alive 2 s later is killed.
+pub fn spawn_and_trace(argv: &[String], stop: Option<&AtomicBool>) -> Result<Gathered, TraceError> {
     check_program(argv)?;
     let Some(program) = argv.first() else {
         return Err(TraceError::Program("no program to run".into()));
@@ -167,11 +170,11 @@ pub fn spawn_and_trace(argv: &[String]) -> Result<Gathered, TraceError> {
         .spawn()
         .map_err(|e| TraceError::Program(format!("cannot start sh to run {program}: {e}")))?;
     let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
-    let stop = waitpid(pid, Some(WaitPidFlag::WUNTRACED | wait_flags()))
+    let first = waitpid(pid, Some(WaitPidFlag::WUNTRACED | wait_flags()))
         .map_err(|e| TraceError::Program(format!("waiting for {program} to start: {e}")))?;
-    if !matches!(stop, WaitStatus::Stopped(_, Signal::SIGSTOP)) {
+    if !matches!(first, WaitStatus::Stopped(_, Signal::SIGSTOP)) {
         return Err(TraceError::Program(format!(
-            "{program} did not start ({stop:?})"
+            "{program} did not start ({first:?})"
         )));
     }
     if let Err(e) = ptrace::seize(pid, options(true)) {
@@ -185,7 +188,7 @@ pub fn spawn_and_trace(argv: &[String]) -> Result<Gathered, TraceError> {
         .map_err(|e| TraceError::Program(format!("cannot resume {program}: {}", e.desc())))?;
     let mut t = Tracer::new(pid.as_raw());
     t.tracees.push(pid.as_raw());
-    t.run(None)?;
+    t.run(stop, true)?;
     Ok(t.finish())
 }
 
@@ -222,7 +225,7 @@ pub fn attach_and_trace(pid: i32, stop: Option<&AtomicBool>) -> Result<Gathered,
     if t.tracees.is_empty() {
         return Err(TraceError::Program(format!("no process {pid}")));
     }
-    t.run(stop)?;
+    t.run(stop, false)?;
     Ok(t.finish())
 }
 
@@ -235,6 +238,7 @@ impl Tracer {
             pending: HashMap::new(),
             restarting: HashMap::new(),
             tracees: Vec::new(),
+            peek: Peek::default(),
             main,
             exit: None,
         }
@@ -251,16 +255,21 @@ impl Tracer {
     }
 
     fn gone(&mut self, pid: i32) {
+        self.peek.forget(pid);
         self.tracees.retain(|p| *p != pid);
         self.pending.remove(&pid);
         self.restarting.remove(&pid);
     }
 
-    fn run(&mut self, stop: Option<&AtomicBool>) -> Result<(), TraceError> {
+    /// Follows the tracees until none is left. Without a stop flag the
+    /// wait blocks; with one it polls every 50 µs (a tracee stopped at a
+    /// call waits that much longer, its times do not move).
+    fn run(&mut self, stop: Option<&AtomicBool>, spawned: bool) -> Result<(), TraceError> {
         let mut flags = wait_flags();
         if stop.is_some() {
             flags |= WaitPidFlag::WNOHANG;
         }
+        let mut interrupted: Option<std::time::Instant> = None;
         while !self.tracees.is_empty() {
             let status = match waitpid(None::<Pid>, Some(flags)) {
                 Ok(s) => s,
@@ -272,8 +281,22 @@ impl Tracer {
             match status {
                 WaitStatus::StillAlive => {
                     if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                        self.detach_all();
-                        return Ok(());
+                        if !spawned {
+                            self.detach_all();
+                            return Ok(());
+                        }
+                        match interrupted {
+                            None => {
+                                let _ = kill(Pid::from_raw(self.main), Signal::SIGINT);
+                                interrupted = Some(std::time::Instant::now());
+                            }
+                            Some(at) if at.elapsed() > Duration::from_secs(2) => {
+                                for &tid in &self.tracees {
+                                    let _ = kill(Pid::from_raw(tid), Signal::SIGKILL);
+                                }
+                            }
+                            Some(_) => {}
+                        }
                     }
                     std::thread::sleep(Duration::from_micros(50));
                 }
@@ -359,18 +382,28 @@ impl Tracer {
             return Some(i);
         }
         // A TCP socket made before the trace began (or passed in).
-        let row = procnet::find(tid, inode)?;
-        Some(self.add_sock(inode, Some(row), None))
+        let view = self.lookup(tid, fd, inode)?;
+        Some(self.add_sock(inode, Some(view), None))
     }
 
-    fn add_sock(&mut self, inode: u64, row: Option<TcpRow>, side: Option<Side>) -> usize {
+    /// What the kernel says of TCP socket `inode`, fd `fd` of `tid`: from
+    /// a copy of the fd, else from the TCP tables. `None` for any other
+    /// kind of socket.
+    fn lookup(&mut self, tid: i32, fd: i32, inode: u64) -> Option<SockView> {
+        match self.peek.view(tid, fd) {
+            Some(v) => v.tcp.then_some(v),
+            None => procnet::find(tid, inode).map(SockView::from),
+        }
+    }
+
+    fn add_sock(&mut self, inode: u64, view: Option<SockView>, side: Option<Side>) -> usize {
         let mut info = SockInfo {
             inode,
             side,
             ..SockInfo::default()
         };
-        if let Some(r) = row {
-            apply_row(&mut info, &r);
+        if let Some(v) = view {
+            apply_view(&mut info, &v);
         }
         self.sockets.push(info);
         let i = self.sockets.len() - 1;
@@ -378,14 +411,15 @@ impl Tracer {
         i
     }
 
-    fn refresh(&mut self, tid: i32, sock: usize) {
-        let Some(info) = self.sockets.get(sock) else {
+    fn refresh(&mut self, tid: i32, sock: usize, fd: u64) {
+        let (Some(info), Ok(fd)) = (self.sockets.get(sock), i32::try_from(fd)) else {
             return;
         };
-        if let Some(row) = procnet::find(tid, info.inode)
+        let inode = info.inode;
+        if let Some(view) = self.lookup(tid, fd, inode)
             && let Some(info) = self.sockets.get_mut(sock)
         {
-            apply_row(info, &row);
+            apply_view(info, &view);
         }
     }
 
@@ -443,7 +477,12 @@ impl Tracer {
                     p.detail = sockopt_detail(pid, a[1] as i32, a[2] as i32, a[3]);
                 }
             }
-            libc::SYS_poll | libc::SYS_ppoll => {}
+            libc::SYS_poll
+            | libc::SYS_ppoll
+            | libc::SYS_select
+            | libc::SYS_pselect6
+            | libc::SYS_epoll_wait
+            | libc::SYS_epoll_pwait => {}
             libc::SYS_listen
             | libc::SYS_accept
             | libc::SYS_accept4
@@ -463,7 +502,7 @@ impl Tracer {
                 };
                 if r.nr == libc::SYS_close {
                     // The last moment the socket's addresses can be read.
-                    self.refresh(tid, s);
+                    self.refresh(tid, s, a[0]);
                 }
             }
             _ => return,
@@ -525,7 +564,7 @@ impl Tracer {
                 call.call = "listen";
                 call.detail = Some(format!("backlog {}", a[1] as i32));
                 if let Some(s) = p.sock {
-                    self.refresh(tid, s);
+                    self.refresh(tid, s, a[0]);
                     if let Some(info) = self.sockets.get_mut(s)
                         && ret == 0
                     {
@@ -538,7 +577,7 @@ impl Tracer {
             libc::SYS_connect => {
                 call.call = "connect";
                 if let Some(s) = p.sock {
-                    self.refresh(tid, s);
+                    self.refresh(tid, s, a[0]);
                     if let Some(info) = self.sockets.get_mut(s) {
                         info.side.get_or_insert(Side::Client);
                         if info.addrs.remote.is_none() {
@@ -556,10 +595,12 @@ impl Tracer {
                 if let Ok(new_fd) = i32::try_from(ret)
                     && let Some(inode) = procnet::socket_inode(tid, new_fd)
                 {
-                    let row = procnet::find(tid, inode);
                     call.socket = match self.by_inode.get(&inode) {
                         Some(&i) => i,
-                        None => self.add_sock(inode, row, Some(Side::Server)),
+                        None => {
+                            let view = self.lookup(tid, new_fd, inode);
+                            self.add_sock(inode, view, Some(Side::Server))
+                        }
                     };
                     if let Some(info) = self.sockets.get_mut(call.socket) {
                         info.side = Some(Side::Server);
@@ -619,9 +660,15 @@ impl Tracer {
                     };
                 }
             }
-            libc::SYS_poll | libc::SYS_ppoll => {
+            libc::SYS_poll
+            | libc::SYS_ppoll
+            | libc::SYS_select
+            | libc::SYS_pselect6
+            | libc::SYS_epoll_wait
+            | libc::SYS_epoll_pwait => {
                 if ret > 0 {
-                    self.poll_ready(tid, &p, &call, ret);
+                    let ready = ready_fds(pid, p.nr, &a, ret);
+                    self.push_ready(tid, &call, p.nr, ret, ready);
                 }
                 return;
             }
@@ -638,39 +685,95 @@ impl Tracer {
         self.calls.push(call);
     }
 
-    /// One `poll` call for each ready TCP socket of the pollfd array.
-    fn poll_ready(&mut self, tid: i32, p: &Pending, call: &Call, ret: i64) {
-        let n = usize::try_from(p.args[1]).unwrap_or(0).min(256);
-        let Some(b) = read_mem(Pid::from_raw(tid), p.args[0], n * 8) else {
-            return;
+    /// One call for each TCP socket a poll, select or epoll_wait
+    /// reported ready.
+    fn push_ready(&mut self, tid: i32, call: &Call, nr: i64, ret: i64, ready: Vec<(i32, String)>) {
+        let name = match nr {
+            libc::SYS_poll => "poll",
+            libc::SYS_ppoll => "ppoll",
+            // glibc's select() and pselect() both make pselect6.
+            libc::SYS_select | libc::SYS_pselect6 => "select",
+            libc::SYS_epoll_wait => "epoll_wait",
+            _ => "epoll_pwait",
         };
-        for chunk in b.chunks_exact(8) {
-            let fd = i32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            let revents = i16::from_ne_bytes([chunk[6], chunk[7]]);
-            if revents == 0 || fd < 0 {
+        for (fd, detail) in ready {
+            let Ok(raw) = u64::try_from(fd) else {
                 continue;
-            }
-            let Some(sock) = self.sock_of(tid, fd as u64) else {
+            };
+            let Some(sock) = self.sock_of(tid, raw) else {
                 continue;
             };
             let mut c = call.clone();
-            c.call = "poll";
+            c.call = name;
             c.fd = fd;
             c.socket = sock;
             c.result = ret.to_string();
-            c.detail = Some(poll_bits(revents));
+            c.detail = Some(detail);
             self.calls.push(c);
         }
     }
 }
 
-fn apply_row(info: &mut SockInfo, r: &TcpRow) {
-    info.addrs.local = Some(r.local);
-    if r.listening() {
+/// The fds a poll, select or epoll_wait that returned `ret` reported
+/// ready, each with what it is ready for, read from the tracee's memory at
+/// the call's exit. For epoll the event's data is taken as the fd (what
+/// CPython, libevent and most C programs register).
+fn ready_fds(pid: Pid, nr: i64, a: &[u64; 6], ret: i64) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    match nr {
+        libc::SYS_poll | libc::SYS_ppoll => {
+            let n = usize::try_from(a[1]).unwrap_or(0).min(1024);
+            let Some(b) = read_mem(pid, a[0], n * 8) else {
+                return out;
+            };
+            for c in b.chunks_exact(8) {
+                let fd = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                let revents = i16::from_ne_bytes([c[6], c[7]]);
+                if revents != 0 && fd >= 0 {
+                    out.push((fd, poll_bits(i32::from(revents))));
+                }
+            }
+        }
+        libc::SYS_select | libc::SYS_pselect6 => {
+            let nfds = usize::try_from(a[0]).unwrap_or(0).min(4096);
+            let bytes = nfds.div_ceil(64) * 8;
+            for (set, what) in [(a[1], "readable"), (a[2], "writable"), (a[3], "exception")] {
+                let Some(b) = read_mem(pid, set, bytes) else {
+                    continue;
+                };
+                for fd in 0..nfds {
+                    if b.get(fd / 8)
+                        .is_some_and(|byte| byte & (1 << (fd % 8)) != 0)
+                    {
+                        out.push((i32::try_from(fd).unwrap_or(-1), what.to_string()));
+                    }
+                }
+            }
+        }
+        _ => {
+            let n = usize::try_from(ret).unwrap_or(0).min(1024);
+            let Some(b) = read_mem(pid, a[1], n * 12) else {
+                return out;
+            };
+            for c in b.chunks_exact(12) {
+                let events = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                let fd = i32::from_ne_bytes([c[4], c[5], c[6], c[7]]);
+                out.push((fd, poll_bits(i32::try_from(events).unwrap_or(0))));
+            }
+        }
+    }
+    out
+}
+
+fn apply_view(info: &mut SockInfo, v: &SockView) {
+    if v.local.is_some() {
+        info.addrs.local = v.local;
+    }
+    if v.listening {
         info.addrs.listener = true;
         info.side = Some(Side::Server);
-    } else if r.remote.port() != 0 {
-        info.addrs.remote = Some(r.remote);
+    } else if v.remote.is_some() {
+        info.addrs.remote = v.remote;
     }
 }
 
@@ -731,7 +834,8 @@ fn sockopt_detail(pid: Pid, level: i32, name: i32, optval: u64) -> Option<String
     })
 }
 
-fn poll_bits(revents: i16) -> String {
+/// `POLLIN|POLLOUT` (epoll's bits have the same values).
+fn poll_bits(revents: i32) -> String {
     let names = [
         (libc::POLLIN, "POLLIN"),
         (libc::POLLOUT, "POLLOUT"),
@@ -741,7 +845,7 @@ fn poll_bits(revents: i16) -> String {
     ];
     let set: Vec<&str> = names
         .iter()
-        .filter(|(b, _)| revents & *b != 0)
+        .filter(|(b, _)| revents & i32::from(*b) != 0)
         .map(|(_, n)| *n)
         .collect();
     if set.is_empty() {
@@ -765,7 +869,11 @@ mod tests {
 
     #[test]
     fn poll_bits_are_named() {
-        assert_eq!(poll_bits(libc::POLLIN | libc::POLLHUP), "POLLIN|POLLHUP");
+        assert_eq!(
+            poll_bits(i32::from(libc::POLLIN | libc::POLLHUP)),
+            "POLLIN|POLLHUP"
+        );
+        assert_eq!(poll_bits(libc::EPOLLOUT), "POLLOUT");
         assert_eq!(poll_bits(0x400), "revents 0x400");
     }
 

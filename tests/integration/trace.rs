@@ -11,6 +11,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tcpladder::analysis::{Filter, analyze_file};
@@ -196,14 +198,17 @@ fn a_server_alone_and_a_kept_capture() {
     let _ = std::fs::remove_file(&keep);
     let ready = std::env::temp_dir().join(format!("tl-trace-ready-{}", std::process::id()));
     let _ = std::fs::remove_file(&ready);
-    let mut cfg = spawn_cfg(
-        &[
+    // No port filter: all TCP on lo is captured, other tests' too, and
+    // `touched` keeps the connection the traced server's sockets made.
+    let mut cfg = TraceConfig::spawn(
+        [
             "python3",
             &program("tcp_server.py"),
             "47312",
             &ready.display().to_string(),
-        ],
-        port,
+        ]
+        .map(String::from)
+        .to_vec(),
     );
     cfg.keep = Some(keep.clone());
     let ready2 = ready.clone();
@@ -214,8 +219,10 @@ fn a_server_alone_and_a_kept_capture() {
     let run = trace::run(&cfg).unwrap();
     client.join().unwrap();
     assert_eq!(run.exit, Some(0));
-    let conns = analyze(&run);
-    assert_eq!(conns.len(), 1);
+    let conns = run.touched(&analyze(&run));
+    assert_eq!(conns.len(), 1, "{conns:#?}");
+    assert_eq!(conns[0].server, loopback(port));
+    assert_eq!(conns[0].id, 0);
     let calls = run.calls_for(&conns[0], &conns);
     assert!(calls.iter().all(|c| c.side == Side::Server), "{calls:#?}");
     one(&calls, Side::Server, &["accept", "accept4"], None);
@@ -268,11 +275,10 @@ fn a_refused_connect_gives_econnrefused() {
     );
 }
 
-#[test]
-fn a_nonblocking_connect_and_its_poll() {
-    need_root!();
-    let port = 47314;
-    let ready = std::env::temp_dir().join(format!("tl-trace-ready-nb-{}", std::process::id()));
+/// A non-blocking connect() against an untraced server, then the wait
+/// for it to be writable: `how` is poll, select or epoll.
+fn nonblocking(port: u16, how: &str, call: &str, detail: &str) {
+    let ready = std::env::temp_dir().join(format!("tl-trace-ready-{how}-{}", std::process::id()));
     let _ = std::fs::remove_file(&ready);
     let mut server = Command::new("python3")
         .arg(program("tcp_server.py"))
@@ -283,7 +289,12 @@ fn a_nonblocking_connect_and_its_poll() {
         .unwrap();
     wait_for(&ready);
     let run = trace::run(&spawn_cfg(
-        &["python3", &program("tcp_client.py"), "47314", "--nonblock"],
+        &[
+            "python3",
+            &program("tcp_client.py"),
+            &port.to_string(),
+            &format!("--nonblock={how}"),
+        ],
         port,
     ))
     .unwrap();
@@ -297,11 +308,30 @@ fn a_nonblocking_connect_and_its_poll() {
     let synack = seg_time(c, Side::Server, |f| f.syn() && f.ack());
     let syn = seg_time(c, Side::Client, |f| f.syn() && !f.ack());
     assert!(connect.entered < syn);
-    let poll = one(&calls, Side::Client, &["poll"], Some("1"));
-    assert_eq!(poll.detail.as_deref(), Some("POLLOUT"));
-    assert!(poll.returned > synack);
+    let wait = one(&calls, Side::Client, &[call], Some("1"));
+    assert_eq!(wait.detail.as_deref(), Some(detail));
+    assert!(wait.returned > synack);
+    assert!(wait.entered > connect.returned);
     let nodelay = one(&calls, Side::Client, &["setsockopt"], Some("0"));
     assert_eq!(nodelay.detail.as_deref(), Some("TCP_NODELAY 1"));
+}
+
+#[test]
+fn a_nonblocking_connect_and_its_poll() {
+    need_root!();
+    nonblocking(47314, "poll", "poll", "POLLOUT");
+}
+
+#[test]
+fn a_nonblocking_connect_and_its_select() {
+    need_root!();
+    nonblocking(47316, "select", "select", "writable");
+}
+
+#[test]
+fn a_nonblocking_connect_and_its_epoll_wait() {
+    need_root!();
+    nonblocking(47317, "epoll", "epoll_wait", "POLLOUT");
 }
 
 #[test]
@@ -349,4 +379,77 @@ fn a_missing_program_is_named() {
         err.to_string().contains("/nonexistent/prog: not found"),
         "{err}"
     );
+}
+
+#[test]
+fn detaching_leaves_an_attached_server_running() {
+    need_root!();
+    let port = 47318;
+    let ready = std::env::temp_dir().join(format!("tl-trace-ready-det-{}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let mut server = Command::new("python3")
+        .arg(program("tcp_server.py"))
+        .arg(port.to_string())
+        .arg(&ready)
+        .spawn()
+        .unwrap();
+    wait_for(&ready);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut cfg = TraceConfig::attach(i32::try_from(server.id()).unwrap());
+    cfg.port = Some(port);
+    cfg.stop = Some(stop.clone());
+    let tracer = std::thread::spawn(move || trace::run(&cfg));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let run = tracer.join().unwrap().unwrap();
+    assert_eq!(run.exit, None, "the server was left running");
+    // Untraced now, it still serves.
+    client_ok(port, &[]);
+    assert!(server.wait().unwrap().success());
+    let _ = std::fs::remove_file(&ready);
+}
+
+#[test]
+fn isolated_in_a_namespace_of_its_own() {
+    need_root!();
+    // The same port as the forking test: the namespace's lo is another.
+    let mut cfg = TraceConfig::spawn(
+        ["python3", &program("tcp_pair.py"), "47311"]
+            .map(String::from)
+            .to_vec(),
+    );
+    cfg.isolated = true;
+    let run = trace::run(&cfg).unwrap();
+    assert_eq!(run.exit, Some(0));
+    check_session(&run, 47311);
+}
+
+/// The tutorials' own C program (compiled here if `cc` exists): plain
+/// read() and write().
+#[test]
+fn the_tutorial_c_program() {
+    need_root!();
+    let dir = std::env::temp_dir().join(format!("tl-trace-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("tutorial_pair");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(program("tutorial_pair.c"))
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no C compiler");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let port = 47319;
+    let run = trace::run(&spawn_cfg(&[&exe.display().to_string(), "47319"], port)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.exit, Some(0));
+    let gaps = check_session(&run, port);
+    eprintln!("trace gaps, C (us): {gaps:?}");
+    let conns = analyze(&run);
+    let calls = run.calls_for(&conns[0], &conns);
+    one(&calls, Side::Server, &["read"], Some("0"));
+    one(&calls, Side::Client, &["write"], Some("5"));
 }
