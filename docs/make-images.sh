@@ -18,3 +18,12 @@ ex captures/refused.pcap --title "Connection refused: SYN answered by RST" -o $o
 ex captures/syn-timeout.pcap --flat --title "SYN timeout: retries with exponential backoff" -o $out/syn-timeout.svg
 ex captures/retransmission.pcap --from 15 --title "A lost FIN and its retransmission" -o $out/fin-retransmission.svg
 ex captures/client-close.pcap -o $out/client-close.md
+# The socket calls: a `demo client-close` run kept as fixed files
+# (`demo client-close -w docs/images/demo-client-close.pcap --json >
+# docs/images/demo-client-close.json`, as root or with unprivileged user
+# namespaces), drawn through export's hidden --calls so the picture is the
+# same every time.
+demo=(docs/images/demo-client-close.pcap --calls docs/images/demo-client-close.json)
+ex "${demo[@]}" --title "The socket calls of a session the client closes" -o $out/client-close-calls.svg
+ex "${demo[@]}" --title "The socket calls of a session the client closes" -o $out/client-close-calls.png
+ex "${demo[@]}" -o $out/client-close-calls.txt

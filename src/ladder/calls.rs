@@ -297,13 +297,31 @@ pub fn delays(p: &Placement) -> [Span; 2] {
     ]
 }
 
-/// When a row happened at `side`: sent by it `d` before the capture saw
-/// it, received `d` after.
-fn local(r: &Row, side: Side, d: Span) -> Timestamp {
+/// The delays between the capture point and one endpoint, each way: a
+/// path's two directions need not be equal (the demo's forwarder shows
+/// differences of a tenth of a millisecond, as much as a call takes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Way {
+    /// From the capture point to the endpoint: what a segment it receives
+    /// takes after the capture saw it.
+    to: Span,
+    /// From the endpoint to the capture point.
+    from: Span,
+}
+
+impl Way {
+    fn both(d: Span) -> Way {
+        Way { to: d, from: d }
+    }
+}
+
+/// When a row happened at `side`: sent by it `from` before the capture saw
+/// it, received `to` after.
+fn local(r: &Row, side: Side, w: Way) -> Timestamp {
     if r.from == side {
-        r.time - d
+        r.time - w.from
     } else {
-        r.time + d
+        r.time + w.to
     }
 }
 
@@ -343,7 +361,7 @@ fn sent_rows(l: &Ladder, by_entry: &[&Call]) -> Vec<Option<usize>> {
 /// accept the one that made the side ESTABLISHED (or the RST that refused
 /// it); for a reset the peer's RST; for a read the FIN it reports or the
 /// last data that had arrived (by the delay `d` to its side).
-fn woke_row(l: &Ladder, c: &Call, d: Span) -> Option<usize> {
+fn woke_row(l: &Ladder, c: &Call, d: Way) -> Option<usize> {
     let peer = |role: Role| {
         l.rows
             .iter()
@@ -370,43 +388,72 @@ fn woke_row(l: &Ladder, c: &Call, d: Span) -> Option<usize> {
     }
 }
 
-/// The delays, tightened by what the calls show for certain: a call
-/// returned after the segment that woke it arrived (the delay to its side
-/// is at most the gap between that segment's capture and the return); it
-/// was entered before the segment it sent left and returned after (at
-/// most the gap from the entry to the capture, at least the gap from the
-/// return). The handshake's estimate splits a round trip evenly; the
-/// path's two directions can differ by as much as a call takes to return.
-fn calibrate(
-    l: &Ladder,
-    by_entry: &[&Call],
-    sent: &[Option<usize>],
-    delay: [Span; 2],
-) -> [Span; 2] {
-    let mut out = delay;
+/// The delays each way, tightened by what the calls show for certain: a
+/// call returned after the segment that woke it arrived (the delay toward
+/// its side is at most the gap between that segment's capture and the
+/// return); it was entered before the segment it sent left and returned
+/// after (the delay from its side is at most the gap from the entry to the
+/// capture, at least the gap from the return). The handshake's estimate
+/// splits a round trip evenly; what one way loses the other keeps.
+fn calibrate(l: &Ladder, by_entry: &[&Call], sent: &[Option<usize>], delay: [Span; 2]) -> [Way; 2] {
+    let mut out = delay.map(Way::both);
     for side in Side::BOTH {
-        let mut lo = 0i64;
-        let mut hi = i64::MAX;
+        // Bounds on the way to the side (only from above) and from it.
+        let mut to_hi = i64::MAX;
+        let (mut from_lo, mut from_hi) = (0i64, i64::MAX);
+        let hi = &mut to_hi;
+        // The peer's first sequence number: stream offset k is at isn+1+k.
+        let isn = l
+            .rows
+            .iter()
+            .find(|r| r.from != side && matches!(r.role, Role::Syn | Role::SynAck))
+            .map(|r| r.seq);
+        // Bytes this side has read so far.
+        let mut taken: u32 = 0;
         for (c, s) in by_entry.iter().zip(sent).filter(|(c, _)| c.side == side) {
-            // Only the rows whose cause does not depend on the delay.
-            let fixed = match c.call {
-                "read" | "recv" | "recvfrom" => c.result == "0",
-                _ => true,
-            };
-            if fixed && let Some(w) = woke_row(l, c, Span::from_nanos(0)) {
-                hi = hi.min((c.returned - l.rows[w].time).as_nanos());
+            let reads = matches!(c.call, "read" | "recv" | "recvfrom");
+            let bytes = c.result.parse::<u32>().ok().filter(|&n| n > 0);
+            if let (true, Some(n), Some(isn)) = (reads, bytes, isn) {
+                // A read that returned data: the segment holding its first
+                // byte had arrived.
+                let first = isn.plus(1).plus(taken);
+                if let Some(r) = l
+                    .rows
+                    .iter()
+                    .find(|r| r.from != side && r.seq.le(first) && first.lt(r.end))
+                {
+                    *hi = (*hi).min((c.returned - r.time).as_nanos());
+                }
+                // A peek leaves the bytes for the next read.
+                if c.detail.as_deref() != Some("MSG_PEEK") {
+                    taken = taken.wrapping_add(n);
+                }
+            } else if !(reads && bytes.is_some())
+                && let Some(w) = woke_row(l, c, Way::both(Span::from_nanos(0)))
+            {
+                // What woke the others does not depend on the delay.
+                *hi = (*hi).min((c.returned - l.rows[w].time).as_nanos());
             }
             if let Some(s) = *s {
                 let t = l.rows[s].time;
-                hi = hi.min((t - c.entered).as_nanos());
-                lo = lo.max((t - c.returned).as_nanos());
+                from_hi = from_hi.min((t - c.entered).as_nanos());
+                from_lo = from_lo.max((t - c.returned).as_nanos());
             }
         }
         let d = delay[side.index()].as_nanos();
+        let to = d.min(to_hi.max(0));
+        // The round trip the handshake measured stays whole.
+        let from = 2 * d - to;
         // Inconsistent bounds (clocks, a wrong match): keep the estimate.
-        if lo <= hi {
-            out[side.index()] = Span::from_nanos(d.clamp(lo, hi.max(0)));
-        }
+        let from = if from_lo <= from_hi {
+            from.clamp(from_lo, from_hi.max(0))
+        } else {
+            d
+        };
+        out[side.index()] = Way {
+            to: Span::from_nanos(to),
+            from: Span::from_nanos(from),
+        };
     }
     out
 }
@@ -476,21 +523,22 @@ pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
         let after_row = index_of(ret);
         let entered_after = index_of(ent);
         // It waited if the segment that woke it came after it was entered,
-        // or if a segment other than the one it sent happened at its
-        // endpoint while it ran (a write spans the data it sends but does
-        // not block on it; segments merely in flight toward it, which the
-        // capture saw first, do not count).
-        let (raw_ret, raw_ent) = (count(side, c.returned), count(side, c.entered));
-        let own = usize::from(sent[k].is_some_and(|p| raw_ent <= p && p < raw_ret));
-        let blocked = ret != ent
-            && (woke[k].is_some_and(|w| w >= ent) || raw_ret.saturating_sub(raw_ent) > own);
+        // or if a segment from the peer arrived while it ran. What its own
+        // side sent meanwhile does not count (a write spans the data it
+        // sends, and the ACK the kernel sends beside it), nor do segments
+        // merely in flight toward it, which the capture saw first.
+        let arrived_during = l.rows.iter().any(|r| {
+            let t = local(r, side, d(side));
+            r.from != side && c.entered < t && t <= c.returned
+        });
+        let blocked = ret != ent && (woke[k].is_some_and(|w| w >= ent) || arrived_during);
         let head = setup(c.call) && ret == 0 && !blocked;
         // On the capture clock, held between the rows around it. Before
         // the first segment the endpoints' own clocks order the calls.
         let mut at = if ret == 0 {
             c.returned
         } else {
-            c.returned + d(side)
+            c.returned + d(side).from
         };
         if let Some(lo) = ret.checked_sub(1).map(|p| l.rows[p].time) {
             at = at.max(lo);

@@ -277,6 +277,68 @@ fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
     times
 }
 
+/// Sub-nanosecond steps of the layout's event times (see `call_times`).
+const SUB: i64 = 16;
+
+/// A time in ns as 1/SUB ns since the ladder's start (from the start, so
+/// Unix times do not overflow).
+fn fine(l: &Ladder, ns: i64) -> i64 {
+    ns.saturating_sub(l.start.as_nanos()).saturating_mul(SUB)
+}
+
+/// Entry and return of every call, in 1/SUB ns, on the time axis of the estimated
+/// sending and arrival times: the endpoint's own clock, kept inside the gap
+/// the model placed it in (after its row's send or arrival on its lifeline,
+/// before the next row's), as the estimates here split the round trip
+/// otherwise than the calls model does. Calls sharing a gap stay apart and
+/// in order, a nanosecond at least, so each gets a step of its own.
+fn call_times(l: &Ladder, times: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    // When the row at position p touched `side`'s lifeline.
+    let at_side = |p: usize, side: Side| {
+        let (send, arrive) = times[p];
+        fine(l, if l.rows[p].from == side { send } else { arrive })
+    };
+    let pos = |a: Option<usize>| a.and_then(|a| l.rows.iter().position(|r| r.index == a));
+    let bounds = |after: Option<usize>, side: Side| {
+        let p = pos(after);
+        let lo = p.map_or(i64::MIN / 2, |p| at_side(p, side) + 1);
+        let next = p.map_or(0, |p| p + 1);
+        // The next row touching this lifeline after it.
+        let hi = (next..l.rows.len())
+            .map(|q| at_side(q, side))
+            .filter(|&t| t >= lo)
+            .min()
+            .map_or(i64::MAX / 2, |t| t - 1);
+        (lo, hi)
+    };
+    let mut out = vec![(0, 0); l.calls.len()];
+    let mut last: [Option<(Option<usize>, i64)>; 2] = [None, None];
+    for (k, c) in l.calls.iter().enumerate() {
+        let side = c.side;
+        let (lo, hi) = bounds(c.after_row, side);
+        // Later calls of this side in the same gap need room below.
+        let later = l.calls[k + 1..]
+            .iter()
+            .filter(|o| o.side == side && o.after_row == c.after_row)
+            .count() as i64;
+        let mut back = fine(l, c.returned.as_nanos()).clamp(lo, (hi - later).max(lo));
+        if let Some((gap, t)) = last[side.index()]
+            && gap == c.after_row
+        {
+            back = back.max(t + 1);
+        }
+        last[side.index()] = Some((c.after_row, back));
+        let entry = if c.blocked {
+            let (elo, _) = bounds(c.entered_after, side);
+            fine(l, c.entered.as_nanos()).max(elo).min(back - 1)
+        } else {
+            back
+        };
+        out[k] = (entry, back);
+    }
+    out
+}
+
 /// Sets `crosses` on arrows whose spans overlap an arrow going the other
 /// way. A sweep in sending order: only arrows sent before one arrives can
 /// cross it, and arrows are short, so this stays linear in practice.
@@ -347,28 +409,20 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             }
         })
         .collect();
+    let call_times = call_times(l, &times);
     // (time, order, line, is arrival); the order is the line's position in
     // capture order, so ties keep it.
     let mut events: Vec<(i64, usize, Line, bool)> = Vec::with_capacity(l.line_count() * 2);
     let mut line_y: Vec<(Line, f64)> = Vec::with_capacity(l.line_count());
     for (n, line) in l.lines().enumerate() {
+        // In steps of 1/SUB ns, so a call fits between a segment's arrival
+        // and the reply sent a nanosecond later. A call's "send" is its
+        // entry and its "arrival" its return; only a blocked call gets a
+        // step for its entry.
         let (send, arrive) = match line {
-            Line::Segment(k) => times[k],
-            Line::Icmp(k) => icmp_times[k],
-            // A call's "send" is its entry and its "arrival" its return;
-            // only a blocked call gets a step for its entry.
-            Line::Call(k) => {
-                let c = &l.calls[k];
-                let back = c.returned.as_nanos();
-                (
-                    if c.blocked {
-                        c.entered.as_nanos()
-                    } else {
-                        back
-                    },
-                    back,
-                )
-            }
+            Line::Segment(k) => (fine(l, times[k].0), fine(l, times[k].1)),
+            Line::Icmp(k) => (fine(l, icmp_times[k].0), fine(l, icmp_times[k].1)),
+            Line::Call(k) => call_times[k],
         };
         events.push((send, 2 * n, line, false));
         events.push((arrive, 2 * n + 1, line, true));
@@ -469,31 +523,14 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         .calls
         .iter()
         .zip(&call_ys)
-        .map(|(c, &(y0, y1))| {
-            // Never above the segment the model placed it after, where that
-            // segment touches this lifeline (the estimates move replies).
-            let floor = c
-                .after_row
-                .and_then(|a| arrows.iter().find(|r| r.index == a))
-                .map_or(0.0, |a| {
-                    if a.from == c.side {
-                        a.y_send
-                    } else if a.lost {
-                        0.0
-                    } else {
-                        a.y_arrive
-                    }
-                });
-            let y = if flat || y1 > floor { y1 } else { floor + 0.5 };
-            CallMark {
-                index: c.index,
-                side: c.side,
-                y,
-                y_entered: c.blocked.then_some(y0.min(y)),
-                label: c.label.clone(),
-                head: c.head,
-                time_ms: c.offset.as_millis_f64(),
-            }
+        .map(|(c, &(y0, y))| CallMark {
+            index: c.index,
+            side: c.side,
+            y,
+            y_entered: c.blocked.then_some(y0.min(y)),
+            label: c.label.clone(),
+            head: c.head,
+            time_ms: c.offset.as_millis_f64(),
         })
         .collect();
     let bottom = arrows

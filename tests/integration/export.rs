@@ -627,6 +627,43 @@ pub mod calls {
         );
     }
 
+    /// The lecture guide's picture with calls comes from fixed files (a
+    /// kept `demo client-close` run) and is what the code draws now.
+    #[test]
+    fn the_lecture_guide_picture_with_calls_is_current() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
+        let (conns, _) = analyze_file(
+            &docs.join("demo-client-close.pcap"),
+            Filter::default(),
+            TrackConfig::default(),
+        )
+        .expect("capture");
+        let json = std::fs::read_to_string(docs.join("demo-client-close.json")).unwrap();
+        let calls = tcpladder::demo::calls_from_json(&json).unwrap();
+        assert_eq!(calls.len(), conns.len());
+        assert!(calls[0].iter().any(|c| c.call == "connect"));
+        let title = Some("The socket calls of a session the client closes".to_string());
+        for (file, o) in [
+            (
+                "client-close-calls.svg",
+                ExportOptions {
+                    title,
+                    ..opts(Format::Svg)
+                },
+            ),
+            ("client-close-calls.txt", opts(Format::Txt)),
+        ] {
+            let now = export::render_with_calls(&conns[0], &calls[0], &o).unwrap();
+            let committed = std::fs::read(docs.join(file)).unwrap();
+            assert!(
+                now == committed,
+                "docs/images/{file} is out of date: run docs/make-images.sh"
+            );
+        }
+        let txt = std::fs::read_to_string(docs.join("client-close-calls.txt")).unwrap();
+        assert!(txt.contains("connect() = 0") && txt.contains("read() = 0 (EOF)"));
+    }
+
     #[test]
     fn svg_labels_every_call_inside_the_canvas_with_bars_for_blocking_ones() {
         let c = &load("client-close.pcap")[0];
