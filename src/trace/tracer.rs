@@ -68,6 +68,11 @@ struct Regs {
 #[cfg(target_arch = "x86_64")]
 fn regs(pid: Pid) -> Option<Regs> {
     let r = ptrace::getregs(pid).ok()?;
+    // A 32-bit program (the compat code segment) numbers its syscalls
+    // differently: not decoded.
+    if r.cs == 0x23 {
+        return None;
+    }
     Some(Regs {
         nr: r.orig_rax as i64,
         args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9],
@@ -118,7 +123,8 @@ fn options(spawned: bool) -> Options {
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
         | Options::PTRACE_O_TRACECLONE
-        | Options::PTRACE_O_TRACEEXEC;
+        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACEEXIT;
     if spawned {
         o | Options::PTRACE_O_EXITKILL
     } else {
@@ -318,6 +324,9 @@ impl Tracer {
                             self.tracees.push(new);
                         }
                     }
+                    if event == ptrace::Event::PTRACE_EVENT_EXIT as i32 {
+                        self.on_exit(pid, t);
+                    }
                     if event == ptrace::Event::PTRACE_EVENT_EXEC as i32 {
                         // A thread that execs takes over the leader's pid.
                         self.pending.remove(&pid.as_raw());
@@ -372,6 +381,45 @@ impl Tracer {
             // still matches; a mismatch means the entry was missed).
             Some(p) if p.nr == r.nr => self.exit(tid, p, r, t),
             _ => self.entry(tid, r, t),
+        }
+    }
+
+    /// A process about to exit (its fds still open): each TCP socket it
+    /// still holds is closed by the exit, which gets a call of its own,
+    /// `exit`, since no close() will be seen for it.
+    fn on_exit(&mut self, pid: Pid, t: Timestamp) {
+        let tid = pid.as_raw();
+        // Only the last task of a process takes the fds with it.
+        let tasks = std::fs::read_dir(format!("/proc/{tid}/task")).map(|d| d.count());
+        if !tasks.is_ok_and(|n| n <= 1) {
+            return;
+        }
+        let code = ptrace::getevent(pid).map_or(-1, |status| (status >> 8) & 0xff);
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{tid}/fd")) else {
+            return;
+        };
+        let mut open: Vec<(i32, usize)> = fds
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|fd| {
+                let inode = procnet::socket_inode(tid, fd)?;
+                Some((fd, *self.by_inode.get(&inode)?))
+            })
+            .collect();
+        open.sort_unstable();
+        for (fd, sock) in open {
+            self.refresh(tid, sock, fd as u64);
+            self.calls.push(Call {
+                side: Side::Client,
+                pid: tid,
+                call: "exit",
+                fd,
+                detail: Some("closes the socket".into()),
+                entered: t,
+                returned: t,
+                result: code.to_string(),
+                socket: sock,
+            });
         }
     }
 
@@ -494,6 +542,7 @@ impl Tracer {
             | libc::SYS_sendto
             | libc::SYS_recvmsg
             | libc::SYS_sendmsg
+            | libc::SYS_sendfile
             | libc::SYS_shutdown
             | libc::SYS_close => {
                 p.sock = self.sock_of(tid, a[0]);
@@ -628,6 +677,10 @@ impl Tracer {
                 if matches!(p.nr, libc::SYS_write | libc::SYS_sendto) {
                     call.detail = Some(format!("{} bytes", a[2]));
                 }
+            }
+            libc::SYS_sendfile => {
+                call.call = "sendfile";
+                call.detail = Some(format!("{} bytes", a[3]));
             }
             libc::SYS_shutdown => {
                 call.call = "shutdown";

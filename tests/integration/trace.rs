@@ -444,7 +444,26 @@ fn the_tutorial_c_program() {
     }
     let port = 47319;
     let run = trace::run(&spawn_cfg(&[&exe.display().to_string(), "47319"], port)).unwrap();
+    // Without close(): the client's exit sends its FIN.
+    let port2 = 47320;
+    let noclose = trace::run(&spawn_cfg(
+        &[&exe.display().to_string(), "47320", "noclose"],
+        port2,
+    ))
+    .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(noclose.exit, Some(0));
+    let conns = analyze(&noclose);
+    let c = &conns[0];
+    let calls = noclose.calls_for(c, &conns);
+    assert!(
+        !calls
+            .iter()
+            .any(|k| k.side == Side::Client && k.call == "close")
+    );
+    let exit = one(&calls, Side::Client, &["exit"], Some("0"));
+    assert!(exit.entered < seg_time(c, Side::Client, |f| f.fin()));
+    assert_eq!(noclose.sockets[exit.socket].local, Some(c.client));
     assert_eq!(run.exit, Some(0));
     let gaps = check_session(&run, port);
     eprintln!("trace gaps, C (us): {gaps:?}");

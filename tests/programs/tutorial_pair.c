@@ -5,6 +5,8 @@
  * tutorials write them.
  *
  * Build: cc -O2 -o tutorial_pair tutorial_pair.c; run: tutorial_pair PORT
+ * [noclose]; with noclose the client returns from main without close():
+ * its exit closes the socket and sends the FIN.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,7 +24,7 @@ static void die(const char *what) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: tutorial_pair PORT\n");
+        fprintf(stderr, "usage: tutorial_pair PORT [noclose]\n");
         return 2;
     }
     struct sockaddr_in addr;
@@ -48,7 +50,7 @@ int main(int argc, char **argv) {
         if (write(s, "hello", 5) != 5) die("write");
         char buf[100];
         if (read(s, buf, sizeof buf) <= 0) die("read");
-        close(s);
+        if (argc < 3 || strcmp(argv[2], "noclose") != 0) close(s);
         return 0;
     }
     int c = accept(ls, NULL, NULL);
