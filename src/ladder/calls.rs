@@ -523,15 +523,25 @@ pub fn place(l: &Ladder, calls: &[Call], delay: [Span; 2]) -> Vec<CallLine> {
         let after_row = index_of(ret);
         let entered_after = index_of(ent);
         // It waited if the segment that woke it came after it was entered,
-        // or if a segment from the peer arrived while it ran. What its own
-        // side sent meanwhile does not count (a write spans the data it
-        // sends, and the ACK the kernel sends beside it), nor do segments
-        // merely in flight toward it, which the capture saw first.
-        let arrived_during = l.rows.iter().any(|r| {
-            let t = local(r, side, d(side));
-            r.from != side && c.entered < t && t <= c.returned
-        });
-        let blocked = ret != ent && (woke[k].is_some_and(|w| w >= ent) || arrived_during);
+        // or if something happened at its endpoint while it ran: a segment
+        // or an ICMP error from outside; for a call that waits by nature
+        // (connect, accept, a read), its own side's segments too (the SYN
+        // sent again while connect() waits for ETIMEDOUT). What a write or
+        // a close sends meanwhile does not count (a write spans the data it
+        // sends and the ACK beside it), nor do segments merely in flight
+        // toward it, which the capture saw first.
+        let waits = matches!(
+            c.call,
+            "connect" | "accept" | "accept4" | "read" | "recv" | "recvfrom"
+        );
+        let during = |t: Timestamp| c.entered < t && t <= c.returned;
+        let happened_during = l.rows.iter().enumerate().any(|(p, r)| {
+            (r.from != side || waits && sent[k] != Some(p)) && during(local(r, side, d(side)))
+        }) || l
+            .icmp
+            .iter()
+            .any(|i| i.to == side && during(i.time + d(side).to));
+        let blocked = ret != ent && (woke[k].is_some_and(|w| w >= ent) || happened_during);
         let head = setup(c.call) && ret == 0 && !blocked;
         // On the capture clock, held between the rows around it. Before
         // the first segment the endpoints' own clocks order the calls.
@@ -800,6 +810,51 @@ mod tests {
         let read = placed.iter().find(|c| c.label == "read() = 5").unwrap();
         assert_eq!(read.after_row, Some(3));
         assert!(read.at >= l.rows[3].time && read.at <= l.rows[4].time);
+    }
+
+    #[test]
+    fn a_connect_that_times_out_blocked_across_its_own_retries() {
+        let mut t = Tracker::new(TrackConfig::default());
+        let c = "10.0.0.1:40000".parse().unwrap();
+        let s = "10.0.0.2:80".parse().unwrap();
+        for (k, ms) in [0i64, 1000].into_iter().enumerate() {
+            let seg = Segment::new(c, s, Flags(0x02), 100, 0, 0);
+            t.push(&seg, Timestamp::from_nanos(ms * 1_000_000), k as u64 + 1);
+        }
+        let conn = t.finish(Timestamp::from_nanos(2_000_000_000)).remove(0);
+        let l = Ladder::build(&conn, Span::from_secs(30), LabelStyle::default());
+        let calls = [
+            call(
+                Side::Client,
+                "connect",
+                None,
+                (-1, 3_000_000),
+                "-1 ETIMEDOUT",
+            ),
+            call(
+                Side::Client,
+                "write",
+                None,
+                (3_000_010, 3_000_020),
+                "-1 EPIPE",
+            ),
+        ];
+        let placed = place(&l, &calls, [Span::from_nanos(0); 2]);
+        let connect = &placed[0];
+        assert_eq!((connect.entered_after, connect.after_row), (None, Some(1)));
+        assert_eq!(
+            connect.sent,
+            Some(0),
+            "the first SYN; the second is the kernel's"
+        );
+        assert!(connect.blocked, "its own SYN went again while it waited");
+        assert!(!placed[1].blocked, "nothing happened during the write");
+        assert!(
+            connect
+                .sentence(&l)
+                .contains("no answer came after the SYN retries")
+        );
+        assert_eq!(connect.errno(), Some("ETIMEDOUT"));
     }
 
     #[test]
