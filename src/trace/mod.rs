@@ -237,7 +237,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
             _ => Side::Client,
         })
     };
-    let calls = g
+    let mut calls: Vec<Call> = g
         .calls
         .iter()
         .cloned()
@@ -246,6 +246,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
             c
         })
         .collect();
+    mark_copies(&mut calls);
     Ok(TraceRun {
         pcap: file.path.clone(),
         _file: file,
@@ -261,6 +262,22 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
 /// the kernel keeps the port but forgets the address (0.0.0.0).
 fn same(local: std::net::SocketAddr, addr: std::net::SocketAddr) -> bool {
     local.port() == addr.port() && (local.ip() == addr.ip() || local.ip().is_unspecified())
+}
+
+/// A socket shared by forked processes is closed once by each; only the
+/// last close (or exit) releases it and sends its FIN. The others say so.
+fn mark_copies(calls: &mut [Call]) {
+    let ends = |c: &Call| c.call == "close" || c.call == "exit";
+    let mut last: std::collections::HashMap<usize, Timestamp> = std::collections::HashMap::new();
+    for c in calls.iter().filter(|c| ends(c) && c.result == "0") {
+        let t = last.entry(c.socket).or_insert(c.returned);
+        *t = (*t).max(c.returned);
+    }
+    for c in calls.iter_mut().filter(|c| ends(c) && c.result == "0") {
+        if last.get(&c.socket).is_some_and(|t| c.returned < *t) {
+            c.detail = Some("a copy: the socket stays open".into());
+        }
+    }
 }
 
 impl TraceRun {

@@ -174,6 +174,19 @@ fn one_program_forking_client_and_serving_in_a_thread() {
     pids.sort();
     pids.dedup();
     assert!(pids.len() >= 3, "calls from {pids:?}");
+    // The forked client closes its copy of the listener: not the close
+    // that releases it.
+    let closes: Vec<&Call> = run
+        .calls
+        .iter()
+        .filter(|c| c.call == "close" && run.sockets[c.socket].listener)
+        .collect();
+    assert_eq!(closes.len(), 2, "{closes:#?}");
+    assert_eq!(
+        closes[0].detail.as_deref(),
+        Some("a copy: the socket stays open")
+    );
+    assert_eq!(closes[1].detail, None);
     // The JSON document carries the calls per connection.
     let conns = analyze(&run);
     let doc = serde_json::to_value(trace::trace_json(&conns, &run)).unwrap();
