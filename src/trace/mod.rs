@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::demo::netns::{self, Netns};
-use crate::demo::{Addrs, Call, CallDoc};
+use crate::demo::{Addrs, Call, CallDoc, ListenerDoc};
 use crate::export::json::ConnectionDoc;
 use crate::time::Timestamp;
 use crate::track::{Connection, Side};
@@ -396,6 +396,9 @@ pub struct TraceConnection {
     #[serde(flatten)]
     pub connection: ConnectionDoc,
     pub calls: Vec<CallDoc>,
+    /// Always null: a traced listener's queues are not sampled (the key
+    /// is there so the document has `demo --json`'s shape).
+    pub listener: Option<ListenerDoc>,
 }
 
 /// How the trace was made.
@@ -436,6 +439,7 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
             .map(|c| TraceConnection {
                 connection: crate::export::json::connection(c),
                 calls: run.calls_for(c, conns).iter().map(call_doc).collect(),
+                listener: None,
             })
             .collect(),
         trace: TraceDoc {

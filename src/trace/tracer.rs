@@ -101,6 +101,9 @@ struct Pending {
     /// A sockaddr or option value read at entry.
     detail: Option<String>,
     addr: Option<SocketAddr>,
+    /// Blocked in this call already when the trace attached: `entered` is
+    /// the attach time.
+    before: bool,
 }
 
 struct Tracer {
@@ -110,6 +113,9 @@ struct Tracer {
     pending: HashMap<i32, Pending>,
     /// Entry times of calls the kernel is restarting after a signal.
     restarting: HashMap<i32, (i64, Timestamp)>,
+    /// The syscall each attached thread was blocked in when attached: its
+    /// entry, seen again when the kernel restarts it, is the attach time.
+    blocked_before: HashMap<i32, i64>,
     tracees: Vec<i32>,
     peek: Peek,
     main: i32,
@@ -213,6 +219,13 @@ pub fn attach_and_trace(pid: i32, stop: Option<&AtomicBool>) -> Result<Gathered,
             continue;
         };
         let p = Pid::from_raw(tid);
+        // "43 0x3 ..." while blocked in accept(); "running" otherwise.
+        if let Some(nr) = std::fs::read_to_string(format!("/proc/{tid}/syscall"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+        {
+            t.blocked_before.insert(tid, nr);
+        }
         match ptrace::seize(p, options(false)) {
             Ok(()) => {
                 t.tracees.push(tid);
@@ -243,6 +256,7 @@ impl Tracer {
             by_inode: HashMap::new(),
             pending: HashMap::new(),
             restarting: HashMap::new(),
+            blocked_before: HashMap::new(),
             tracees: Vec::new(),
             peek: Peek::default(),
             main,
@@ -476,6 +490,7 @@ impl Tracer {
             Some((nr, first)) if nr == r.nr => first,
             _ => t,
         };
+        let before = self.blocked_before.remove(&tid) == Some(r.nr);
         let a = r.args;
         let pid = Pid::from_raw(tid);
         let mut p = Pending {
@@ -485,6 +500,7 @@ impl Tracer {
             sock: None,
             detail: None,
             addr: None,
+            before,
         };
         match r.nr {
             libc::SYS_socket => {
@@ -726,6 +742,13 @@ impl Tracer {
                 return;
             }
             _ => return,
+        }
+        if p.before {
+            let note = "blocked since before the trace began";
+            call.detail = Some(match call.detail.take() {
+                Some(d) => format!("{d}; {note}"),
+                None => note.into(),
+            });
         }
         self.calls.push(call);
     }

@@ -378,6 +378,10 @@ fn attaching_to_a_sleeping_server() {
     let accept = one(&calls, Side::Server, &["accept", "accept4"], None);
     let final_ack = c.segments[2].ts;
     assert!(accept.returned > final_ack);
+    assert_eq!(
+        accept.detail.as_deref(),
+        Some("blocked since before the trace began")
+    );
     // The listener made before the attach is known from the kernel's table.
     let sock = &run.sockets[accept.socket];
     assert_eq!(sock.local, Some(loopback(port)));
