@@ -617,6 +617,28 @@ impl Ladder {
         after_row.max(after_prev)..self.line_of_call(k)
     }
 
+    /// What the row with segment index `index` has to do with the calls,
+    /// in the tutorials' words: "The client's connect() sent it. It wakes
+    /// the server's accept(), which returns 4." None without calls.
+    pub fn call_notes(&self, index: usize) -> Option<String> {
+        let mut notes = Vec::new();
+        for c in self.calls.iter().filter(|c| c.sent == Some(index)) {
+            notes.push(format!("The {}'s {}() sent it.", c.side, c.name));
+        }
+        for c in self.calls.iter().filter(|c| c.woke == Some(index)) {
+            notes.push(format!(
+                "It wakes the {}'s {}(), which returns {}.",
+                c.side,
+                c.name,
+                match c.result.as_str() {
+                    "0" if matches!(c.name, "read" | "recv" | "recvfrom") => "0 (EOF)",
+                    r => r,
+                }
+            ));
+        }
+        (!notes.is_empty()).then(|| notes.join(" "))
+    }
+
     /// Per line of `lines`, whether each lifeline (client, server) is
     /// inside a blocked call's bar there.
     pub fn bars(&self) -> Vec<[bool; 2]> {
@@ -739,6 +761,15 @@ mod tests {
         assert_eq!((close.after_row, close.sent), (Some(4), Some(4)));
         let shut = by(Side::Server, "shutdown(SHUT_WR) = 0");
         assert_eq!((shut.after_row, shut.sent), (Some(5), Some(5)));
+        assert_eq!(
+            l.call_notes(0).as_deref(),
+            Some("The client's connect() sent it.")
+        );
+        assert_eq!(
+            l.call_notes(2).as_deref(),
+            Some("It wakes the server's accept(), which returns 4.")
+        );
+        assert_eq!(l.call_notes(6), None);
         assert!(
             eof.sentence(&l)
                 .contains("returns 0, the end of the stream"),

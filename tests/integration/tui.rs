@@ -430,6 +430,14 @@ mod frames {
         key(&mut app, KeyCode::Up);
         key(&mut app, KeyCode::Up);
         assert_eq!((app.row, app.icmp, app.call), (2, None, None));
+        // The segment's detail names the call it wakes.
+        let text = text_only(&app, 120, 36);
+        // (wrapped on words: the sentence ends a line)
+        assert!(
+            text.contains("handshake is complete. It wakes the server's")
+                && text.contains("accept(), which returns 4."),
+            "{text}"
+        );
         key(&mut app, KeyCode::Down);
         assert!(app.call.is_some());
         // The end shows every call, in colour, in both themes.

@@ -56,9 +56,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         ),
         (None, None) => {
             let i = app.row.min(shown - 1);
+            // With the calls it came from or woke, where they are known.
+            let notes = app.cache.as_ref().and_then(|k| k.ladder.call_notes(i));
+            let sentence = explain::sentence(c, i);
             (
                 format!("segment {} of {}", i + 1, c.segments.len()),
-                explain::sentence(c, i),
+                match notes {
+                    Some(n) => format!("{sentence}. {n}"),
+                    None => sentence,
+                },
                 explain::fields(c, i),
             )
         }
