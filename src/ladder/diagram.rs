@@ -439,12 +439,10 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
                 Line::Call(k) => call_ys[k] = (y, y),
             }
         }
-        // A bar starts just after the line it was entered after.
-        for (c, y) in l.calls.iter().zip(call_ys.iter_mut()) {
-            let from = c
-                .entered_after
-                .and_then(|a| l.rows.iter().position(|r| r.index == a))
-                .map_or(0.5, |p| l.line_of_row(p) as f64 + 1.5);
+        // A bar starts just above the first line it covers (line n is at
+        // step n + 1).
+        for (k, y) in call_ys.iter_mut().enumerate() {
+            let from = l.bar_lines(k).start as f64 + 0.5;
             y.0 = from.min(y.1);
         }
     } else {

@@ -689,6 +689,23 @@ pub mod calls {
         let bars = d.calls.iter().filter(|m| m.y_entered.is_some()).count();
         assert!(bars >= 4, "connect, accept and the reads block");
         assert_eq!(svg.matches("fill-opacity=\"0.35\"").count(), bars);
+        // A bar starts below the program's previous call and ends where
+        // its call returns, drawn flat or slanted.
+        for flat in [false, true] {
+            let d = diagram::layout(&l, &p, flat, None);
+            for (k, m) in d.calls.iter().enumerate() {
+                let Some(top) = m.y_entered else { continue };
+                assert!(top < m.y, "{m:?}");
+                if let Some(prev) = d.calls[..k].iter().rev().find(|o| o.side == m.side) {
+                    assert!(
+                        prev.y <= top,
+                        "flat {flat}: {} over {}",
+                        m.label,
+                        prev.label
+                    );
+                }
+            }
+        }
         for part in svg.split(r#"<g class="call">"#).skip(1) {
             let text = part.split("<text ").nth(1).expect("a label");
             let num = |key: &str| -> f64 {
