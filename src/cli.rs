@@ -49,6 +49,9 @@ pub enum Command {
     /// namespaces, capture them and show the ladder (--json adds their
     /// socket calls).
     Demo(DemoArgs),
+    /// Run a program (or attach to one with --pid) under ptrace, record its
+    /// socket calls, capture its connections and show the ladder.
+    Trace(TraceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -303,4 +306,41 @@ impl Tracking {
     pub fn filter(&self) -> Filter {
         Filter { port: self.port }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Capture only this TCP port (default: all TCP on the interface; the
+    /// connections the program's sockets made are kept).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Keep the capture in this pcap file.
+    #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
+    pub write: Option<PathBuf>,
+    /// Attach to this running process and its threads instead of starting
+    /// a program (Ctrl-C detaches and shows what was seen).
+    #[arg(long, value_name = "PID", conflicts_with_all = ["program", "isolated"])]
+    pub pid: Option<i32>,
+    /// Run the program in a private network namespace with its own
+    /// loopback, so capturing needs no root where user namespaces are
+    /// allowed.
+    #[arg(long)]
+    pub isolated: bool,
+    /// The interface to capture on.
+    #[arg(short = 'i', long, value_name = "IFACE", default_value = "lo")]
+    pub interface: String,
+    /// Print the `analyze --json` document with each connection's socket
+    /// calls when the program exits, instead of opening the UI.
+    #[arg(long, conflicts_with = "export")]
+    pub json: bool,
+    /// Export the diagram (SVG, PNG, text or Mermaid, by extension)
+    /// instead of opening the UI; several connections give OUT-1, OUT-2, ...
+    #[arg(long, value_name = "OUT")]
+    pub export: Option<PathBuf>,
+    /// Overwrite existing files (--export, -w).
+    #[arg(long)]
+    pub force: bool,
+    /// The program to run and its arguments, after `--`.
+    #[arg(last = true, value_name = "PROGRAM", required_unless_present = "pid")]
+    pub program: Vec<String>,
 }

@@ -13,7 +13,7 @@ use clap::Parser;
 use tcpladder::analysis::{self, Filter, ReadReport};
 use tcpladder::capture::live::{self, LiveCapture, LiveConfig, LiveError, LiveMsg};
 use tcpladder::cli::{
-    AnalyzeArgs, Cli, Command, DemoArgs, ExportArgs, LiveArgs, ReplayArgs, StatsArgs,
+    AnalyzeArgs, Cli, Command, DemoArgs, ExportArgs, LiveArgs, ReplayArgs, StatsArgs, TraceArgs,
 };
 use tcpladder::decode::Decoder;
 use tcpladder::export::stream::StreamPrinter;
@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Live(l)) => live(l, ui_theme, &saving),
         Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light)),
         Some(Command::Demo(d)) => demo(d, ui_theme, cli.theme, &saving),
+        Some(Command::Trace(t)) => trace(t, ui_theme, cli.theme, &saving),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -538,6 +539,112 @@ fn demo(
     // The capture is read; a temporary one goes before the UI opens.
     drop(run);
     let app = App::replay(conns, name, theme, msl, ReplayStart::Step).with_calls(calls);
+    terminal::run(app, None, saving).context("terminal")?;
+    Ok(())
+}
+
+/// `trace`: the user's program under ptrace, its connections captured, then
+/// shown like `demo` (or as JSON with the calls, or exported).
+fn trace(
+    t: TraceArgs,
+    theme: ThemeName,
+    chosen: Option<ThemeName>,
+    saving: &Saving,
+) -> anyhow::Result<()> {
+    use tcpladder::trace::{self, TraceConfig};
+    if !t.json && t.export.is_none() {
+        need_terminal()?;
+    }
+    let format = match &t.export {
+        Some(out) => Some(Format::from_path(out).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: cannot tell the format from the name; use an extension .svg .png .txt .md",
+                out.display()
+            )
+        })?),
+        None => None,
+    };
+    if let Some(w) = &t.write {
+        save::check_new(std::slice::from_ref(w), t.force)?;
+    }
+    let mut cfg = match t.pid {
+        Some(pid) => TraceConfig::attach(pid),
+        None => TraceConfig::spawn(t.program.clone()),
+    };
+    cfg.port = t.port;
+    cfg.keep = t.write.clone();
+    cfg.isolated = t.isolated;
+    cfg.interface = Some(t.interface.clone());
+    // Before any thread exists (--isolated as a user: a user namespace).
+    trace::prepare(&cfg)?;
+    // First Ctrl-C: a spawned program gets its own SIGINT from the terminal
+    // and the trace ends when it exits; an attached one is detached. The
+    // second gives up (a spawned program dies with the tracer).
+    let stop = Arc::new(AtomicBool::new(false));
+    if t.pid.is_some() {
+        cfg.stop = Some(stop.clone());
+    }
+    let tmp = trace::temp_pcap();
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::Relaxed) {
+            let _ = std::fs::remove_file(&tmp);
+            std::process::exit(130);
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    let run = trace::run(&cfg)?;
+    if let Some(code) = run.exit.filter(|c| *c != 0) {
+        eprintln!("tcpladder: the traced program exited with status {code}");
+    }
+    let track = TrackConfig::default();
+    let (all, report) = analysis::analyze_file(&run.pcap, Filter::default(), track)?;
+    warn(&report.warnings());
+    let conns = run.touched(&all);
+    if t.json {
+        let doc = trace::trace_json(&conns, &run);
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &doc).context("writing JSON")?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if conns.is_empty() {
+        anyhow::bail!(
+            "trace: none of the program's sockets made a TCP connection that was captured"
+        );
+    }
+    let calls = run.calls_by_connection(&conns);
+    if let (Some(out), Some(format)) = (&t.export, format) {
+        let paths: Vec<std::path::PathBuf> = if conns.len() > 1 {
+            conns
+                .iter()
+                .map(|c| save::numbered(out, c.id + 1))
+                .collect()
+        } else {
+            vec![out.clone()]
+        };
+        save::check_new(&paths, t.force)?;
+        let opts = ExportOptions {
+            format,
+            dark: chosen == Some(ThemeName::Dark),
+            msl: track.msl,
+            ..ExportOptions::default()
+        };
+        for (c, path) in conns.iter().zip(&paths) {
+            let mine = calls.get(c.id).map_or(&[][..], Vec::as_slice);
+            let bytes = tcpladder::export::render_with_calls(c, mine, &opts)
+                .with_context(|| format!("connection {}", c.id + 1))?;
+            save::write(path, &bytes, t.force)?;
+            eprintln!("tcpladder: wrote {}", path.display());
+        }
+        return Ok(());
+    }
+    let name = match (t.pid, t.program.first()) {
+        (Some(pid), _) => format!("trace --pid {pid}"),
+        (None, Some(p)) => format!("trace {p}"),
+        (None, None) => "trace".into(),
+    };
+    drop(run);
+    let app = App::replay(conns, name, theme, track.msl, ReplayStart::Step).with_calls(calls);
     terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }
