@@ -5,6 +5,7 @@
 
 pub mod file;
 pub mod live;
+pub mod spool;
 
 use crate::time::Timestamp;
 

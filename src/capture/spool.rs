@@ -1,0 +1,160 @@
+//! A capture written to a pcap file as packets come, on a thread of its
+//! own, with nanosecond CLOCK_REALTIME timestamps (the clock socket calls
+//! are stamped with): what `demo` and `trace` record while their programs
+//! run. [`Spool::start`] returns once the handle is open and filtered, so
+//! nothing sent afterwards is missed.
+//!
+//! The thread first runs a setup the caller gives (entering a network
+//! namespace: a packet socket belongs to the namespace of the thread that
+//! makes it). This module may not change any interface or namespace.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::channel;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pcap::{Capture, Precision};
+
+/// How long the thread naps when nothing is waiting.
+const NAP: Duration = Duration::from_millis(2);
+
+/// Why a spool could not run.
+#[derive(Clone, Debug)]
+pub enum SpoolError {
+    /// The caller's setup failed (entering the namespace, say).
+    Setup(String),
+    /// libpcap could not open or filter the interface.
+    Open { iface: String, error: String },
+    /// The file could not be written.
+    Write(String),
+    /// The capture or its thread stopped on an error.
+    Stopped(String),
+}
+
+impl SpoolError {
+    /// libpcap said the process lacks the privilege to capture.
+    pub fn is_permission(&self) -> bool {
+        matches!(self, SpoolError::Open { error, .. }
+            if error.contains("ermission") || error.contains("not permitted"))
+    }
+}
+
+impl fmt::Display for SpoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpoolError::Setup(m) | SpoolError::Write(m) | SpoolError::Stopped(m) => f.write_str(m),
+            SpoolError::Open { iface, error } => write!(f, "cannot capture on {iface}: {error}"),
+        }
+    }
+}
+
+/// A capture running on its thread.
+pub struct Spool {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<u64, SpoolError>>,
+}
+
+impl Spool {
+    /// Starts a thread called `name` that runs `setup`, opens `iface` with
+    /// the BPF `filter` and writes every packet to `path`.
+    pub fn start(
+        name: &str,
+        iface: &str,
+        filter: &str,
+        path: &Path,
+        setup: impl FnOnce() -> Result<(), String> + Send + 'static,
+    ) -> Result<Spool, SpoolError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let (ready_tx, ready_rx) = channel::<Result<(), SpoolError>>();
+        let (iface, filter, file): (String, String, PathBuf) =
+            (iface.into(), filter.into(), path.into());
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || -> Result<u64, SpoolError> {
+                let opened = setup()
+                    .map_err(SpoolError::Setup)
+                    .and_then(|()| open(&iface, &filter, &file));
+                let (mut cap, mut save) = match opened {
+                    Ok(v) => {
+                        let _ = ready_tx.send(Ok(()));
+                        v
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.clone()));
+                        return Err(e);
+                    }
+                };
+                let mut n = 0u64;
+                loop {
+                    let stopping = flag.load(Ordering::Relaxed);
+                    match cap.next_packet() {
+                        Ok(p) => {
+                            save.write(&p);
+                            n += 1;
+                        }
+                        Err(pcap::Error::TimeoutExpired) => {
+                            // Drained: stop only once nothing is waiting.
+                            if stopping {
+                                break;
+                            }
+                            std::thread::sleep(NAP);
+                        }
+                        Err(e) => return Err(SpoolError::Stopped(format!("capture stopped: {e}"))),
+                    }
+                }
+                save.flush()
+                    .map_err(|e| SpoolError::Write(format!("{}: {e}", file.display())))?;
+                Ok(n)
+            })
+            .map_err(|e| SpoolError::Stopped(format!("cannot start the capture thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Spool { stop, thread }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => Err(e),
+                _ => Err(SpoolError::Stopped("the capture thread ended early".into())),
+            },
+        }
+    }
+
+    /// Stops after what is waiting has been written; returns the packet count.
+    pub fn stop(self) -> Result<u64, SpoolError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| SpoolError::Stopped("the capture thread panicked".into()))?
+    }
+}
+
+fn open(
+    iface: &str,
+    filter: &str,
+    file: &Path,
+) -> Result<(Capture<pcap::Active>, pcap::Savefile), SpoolError> {
+    let fail = |e: pcap::Error| SpoolError::Open {
+        iface: iface.to_string(),
+        error: e.to_string(),
+    };
+    let mut cap = Capture::from_device(iface)
+        .map_err(fail)?
+        .snaplen(65535)
+        .immediate_mode(true)
+        .promisc(false)
+        .precision(Precision::Nano)
+        .timeout(50)
+        .open()
+        .map_err(fail)?;
+    cap.filter(filter, true).map_err(fail)?;
+    let cap = cap.setnonblock().map_err(fail)?;
+    let save = cap
+        .savefile(file)
+        .map_err(|e| SpoolError::Write(format!("cannot write {}: {e}", file.display())))?;
+    Ok((cap, save))
+}
