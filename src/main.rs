@@ -160,6 +160,33 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
 
 /// The UI needs a terminal on both ends; say so instead of failing in
 /// raw-mode setup.
+/// What `demo` and `trace` check before running anything: a terminal when
+/// the UI is to open, the export's format from its name, and that `-w`
+/// would not overwrite a file.
+fn program_output(
+    json: bool,
+    export: Option<&std::path::Path>,
+    write: Option<&std::path::Path>,
+    force: bool,
+) -> anyhow::Result<Option<Format>> {
+    if !json && export.is_none() {
+        need_terminal()?;
+    }
+    let format = match export {
+        Some(out) => Some(Format::from_path(out).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: cannot tell the format from the name; use an extension .svg .png .txt .md",
+                out.display()
+            )
+        })?),
+        None => None,
+    };
+    if let Some(w) = write {
+        save::check_new(&[w.to_path_buf()], force)?;
+    }
+    Ok(format)
+}
+
 fn need_terminal() -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
@@ -461,21 +488,7 @@ fn demo(
     let Some(scenario) = d.scenario else {
         return Err(UsageError("name a scenario (demo --list shows them)".into()).into());
     };
-    if !d.json && d.export.is_none() {
-        need_terminal()?;
-    }
-    let format = match &d.export {
-        Some(out) => Some(Format::from_path(out).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: cannot tell the format from the name; use an extension .svg .png .txt .md",
-                out.display()
-            )
-        })?),
-        None => None,
-    };
-    if let Some(w) = &d.write {
-        save::check_new(std::slice::from_ref(w), d.force)?;
-    }
+    let format = program_output(d.json, d.export.as_deref(), d.write.as_deref(), d.force)?;
     // Before any thread exists: an unprivileged user needs a user namespace,
     // which Linux gives only to a single-threaded process.
     demo::prepare()?;
@@ -552,21 +565,7 @@ fn trace(
     saving: &Saving,
 ) -> anyhow::Result<()> {
     use tcpladder::trace::{self, TraceConfig};
-    if !t.json && t.export.is_none() {
-        need_terminal()?;
-    }
-    let format = match &t.export {
-        Some(out) => Some(Format::from_path(out).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: cannot tell the format from the name; use an extension .svg .png .txt .md",
-                out.display()
-            )
-        })?),
-        None => None,
-    };
-    if let Some(w) = &t.write {
-        save::check_new(std::slice::from_ref(w), t.force)?;
-    }
+    let format = program_output(t.json, t.export.as_deref(), t.write.as_deref(), t.force)?;
     let mut cfg = match t.pid {
         Some(pid) => TraceConfig::attach(pid),
         None => TraceConfig::spawn(t.program.clone()),

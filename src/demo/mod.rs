@@ -293,13 +293,9 @@ impl DemoRun {
 
     /// Each connection's calls, by connection id, for the ladder views.
     pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
-        let mut out = vec![Vec::new(); conns.iter().map(|c| c.id + 1).max().unwrap_or(0)];
-        for c in conns {
-            if let Some(v) = out.get_mut(c.id) {
-                *v = self.calls_for(c, conns).into_iter().cloned().collect();
-            }
-        }
-        out
+        crate::ladder::calls::by_connection(conns, |c| {
+            self.calls_for(c, conns).into_iter().cloned().collect()
+        })
     }
 
     /// The listen queues from `conn`'s first segment to its last, when the

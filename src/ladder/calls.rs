@@ -59,6 +59,21 @@ pub const NAMES: &[&str] = &[
     "close",
 ];
 
+/// Each connection's calls, indexed by connection id, as the views take
+/// them; `calls_for` says which calls belong to a connection.
+pub fn by_connection(
+    conns: &[crate::track::Connection],
+    mut calls_for: impl FnMut(&crate::track::Connection) -> Vec<Call>,
+) -> Vec<Vec<Call>> {
+    let mut out = vec![Vec::new(); conns.iter().map(|c| c.id + 1).max().unwrap_or(0)];
+    for c in conns {
+        if let Some(v) = out.get_mut(c.id) {
+            *v = calls_for(c);
+        }
+    }
+    out
+}
+
 /// `name` as one of [`NAMES`].
 pub fn known_name(name: &str) -> Option<&'static str> {
     NAMES.iter().copied().find(|n| *n == name)

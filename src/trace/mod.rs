@@ -380,13 +380,7 @@ impl TraceRun {
 
     /// Each connection's calls, by connection id, for the ladder views.
     pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
-        let mut out = vec![Vec::new(); conns.iter().map(|c| c.id + 1).max().unwrap_or(0)];
-        for c in conns {
-            if let Some(v) = out.get_mut(c.id) {
-                *v = self.calls_for(c, conns);
-            }
-        }
-        out
+        crate::ladder::calls::by_connection(conns, |c| self.calls_for(c, conns))
     }
 }
 
