@@ -160,6 +160,34 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
 
 /// The UI needs a terminal on both ends; say so instead of failing in
 /// raw-mode setup.
+/// `demo --export` and `trace --export`: each connection with its calls,
+/// to OUT, or OUT-1, OUT-2, ... for several.
+fn export_with_calls(
+    conns: &[tcpladder::track::Connection],
+    calls: &[Vec<tcpladder::ladder::calls::Call>],
+    out: &std::path::Path,
+    opts: &ExportOptions,
+    force: bool,
+) -> anyhow::Result<()> {
+    let paths: Vec<std::path::PathBuf> = if conns.len() > 1 {
+        conns
+            .iter()
+            .map(|c| save::numbered(out, c.id + 1))
+            .collect()
+    } else {
+        vec![out.to_path_buf()]
+    };
+    save::check_new(&paths, force)?;
+    for (c, path) in conns.iter().zip(&paths) {
+        let mine = calls.get(c.id).map_or(&[][..], Vec::as_slice);
+        let bytes = tcpladder::export::render_with_calls(c, mine, opts)
+            .with_context(|| format!("connection {}", c.id + 1))?;
+        save::write(path, &bytes, force)?;
+        eprintln!("tcpladder: wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// What `demo` and `trace` check before running anything: a terminal when
 /// the UI is to open, the export's format from its name, and that `-w`
 /// would not overwrite a file.
@@ -518,15 +546,6 @@ fn demo(
         if conns.is_empty() {
             anyhow::bail!("demo {}: no TCP connection was captured", scenario.name());
         }
-        let paths: Vec<std::path::PathBuf> = if conns.len() > 1 {
-            conns
-                .iter()
-                .map(|c| save::numbered(out, c.id + 1))
-                .collect()
-        } else {
-            vec![out.clone()]
-        };
-        save::check_new(&paths, d.force)?;
         let opts = ExportOptions {
             format,
             dark: chosen == Some(ThemeName::Dark),
@@ -534,14 +553,7 @@ fn demo(
             ..ExportOptions::default()
         };
         let calls = run.calls_by_connection(&conns);
-        for (c, path) in conns.iter().zip(&paths) {
-            let mine = calls.get(c.id).map_or(&[][..], Vec::as_slice);
-            let bytes = tcpladder::export::render_with_calls(c, mine, &opts)
-                .with_context(|| format!("connection {}", c.id + 1))?;
-            save::write(path, &bytes, d.force)?;
-            eprintln!("tcpladder: wrote {}", path.display());
-        }
-        return Ok(());
+        return export_with_calls(&conns, &calls, out, &opts, d.force);
     }
     let name = match &d.write {
         Some(w) => format!("demo {} ({})", scenario.name(), w.display()),
@@ -613,29 +625,13 @@ fn trace(
     }
     let calls = run.calls_by_connection(&conns);
     if let (Some(out), Some(format)) = (&t.export, format) {
-        let paths: Vec<std::path::PathBuf> = if conns.len() > 1 {
-            conns
-                .iter()
-                .map(|c| save::numbered(out, c.id + 1))
-                .collect()
-        } else {
-            vec![out.clone()]
-        };
-        save::check_new(&paths, t.force)?;
         let opts = ExportOptions {
             format,
             dark: chosen == Some(ThemeName::Dark),
             msl: track.msl,
             ..ExportOptions::default()
         };
-        for (c, path) in conns.iter().zip(&paths) {
-            let mine = calls.get(c.id).map_or(&[][..], Vec::as_slice);
-            let bytes = tcpladder::export::render_with_calls(c, mine, &opts)
-                .with_context(|| format!("connection {}", c.id + 1))?;
-            save::write(path, &bytes, t.force)?;
-            eprintln!("tcpladder: wrote {}", path.display());
-        }
-        return Ok(());
+        return export_with_calls(&conns, &calls, out, &opts, t.force);
     }
     let name = match (t.pid, t.program.first()) {
         (Some(pid), _) => format!("trace --pid {pid}"),

@@ -29,8 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::demo::netns::{self, Netns};
-use crate::demo::{Addrs, Call, CallDoc, ListenerDoc};
-use crate::export::json::ConnectionDoc;
+use crate::demo::{Addrs, Call, CallDoc};
 use crate::time::Timestamp;
 use crate::track::{Connection, Side};
 
@@ -384,16 +383,10 @@ impl TraceRun {
     }
 }
 
-/// A connection of the `analyze --json` document with its calls.
-#[derive(Serialize)]
-pub struct TraceConnection {
-    #[serde(flatten)]
-    pub connection: ConnectionDoc,
-    pub calls: Vec<CallDoc>,
-    /// Always null: a traced listener's queues are not sampled (the key
-    /// is there so the document has `demo --json`'s shape).
-    pub listener: Option<ListenerDoc>,
-}
+/// A connection of the `analyze --json` document with its calls, in
+/// `demo --json`'s shape; `listener` is always null (a traced listener's
+/// queues are not sampled).
+pub type TraceConnection = crate::demo::ConnectionWithCalls;
 
 /// How the trace was made.
 #[derive(Debug, Serialize)]
