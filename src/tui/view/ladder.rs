@@ -12,6 +12,7 @@ use ratatui::style::Style;
 
 use super::{frame, put, seconds, time_text};
 use crate::ladder::{CallLine, IcmpLine, Ladder, Line, MarkView, Row};
+use crate::time::Timestamp;
 use crate::track::{Side, State};
 use crate::tui::app::{App, Focus};
 use crate::tui::theme;
@@ -257,6 +258,20 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
     }
 }
 
+/// The time column of a line that is not a segment (a call, an ICMP error).
+fn put_time(app: &App, selected: bool, time: &str, cols: &Cols, y: u16, buf: &mut Buffer) {
+    let t = &app.theme;
+    let style = if selected { t.selected } else { t.dim };
+    put(buf, cols.time, y, TIME_W - 1, &format!("{time:>11}"), style);
+}
+
+/// Whether `side` is in a TIME-WAIT at a line after row `after_row` at `at`.
+fn in_time_wait_after(l: &Ladder, side: Side, after_row: Option<usize>, at: Timestamp) -> bool {
+    l.time_waits
+        .iter()
+        .any(|tw| tw.side == side && after_row.is_some_and(|a| a >= tw.row) && at < tw.expires)
+}
+
 /// A socket call: `├ connect() = 0` off the client's lifeline or
 /// `accept() = 4 ┤` off the server's, in the call colour; no shaft, no
 /// head.
@@ -264,20 +279,8 @@ fn draw_call(app: &App, l: &Ladder, c: &CallLine, cols: &Cols, y: u16, buf: &mut
     let t = &app.theme;
     let selected = app.call == Some(c.index);
     let time = time_text(app.time_mode, c.offset, c.delta, c.returned);
-    let time_style = if selected { t.selected } else { t.dim };
-    put(
-        buf,
-        cols.time,
-        y,
-        TIME_W - 1,
-        &format!("{time:>11}"),
-        time_style,
-    );
-    let in_tw = |side: Side| {
-        l.time_waits.iter().any(|tw| {
-            tw.side == side && c.after_row.is_some_and(|a| a >= tw.row) && c.returned < tw.expires
-        })
-    };
+    put_time(app, selected, &time, cols, y, buf);
+    let in_tw = |side: Side| in_time_wait_after(l, side, c.after_row, c.returned);
     for side in Side::BOTH {
         if in_tw(side) {
             side_text(buf, cols, y, side, "┆", t.time_wait);
@@ -321,20 +324,8 @@ fn draw_icmp(app: &App, l: &Ladder, i: &IcmpLine, cols: &Cols, y: u16, buf: &mut
     let t = &app.theme;
     let selected = app.icmp == Some(i.index);
     let time = time_text(app.time_mode, i.offset, i.delta(l), i.time);
-    let time_style = if selected { t.selected } else { t.dim };
-    put(
-        buf,
-        cols.time,
-        y,
-        TIME_W - 1,
-        &format!("{time:>11}"),
-        time_style,
-    );
-    let in_tw = |side: Side| {
-        l.time_waits.iter().any(|tw| {
-            tw.side == side && i.after_row.is_some_and(|a| a >= tw.row) && i.time < tw.expires
-        })
-    };
+    put_time(app, selected, &time, cols, y, buf);
+    let in_tw = |side: Side| in_time_wait_after(l, side, i.after_row, i.time);
     for side in Side::BOTH {
         let ms = &i.marks[side.index()];
         if !ms.is_empty() {
