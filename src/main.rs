@@ -305,7 +305,7 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         l.interface,
         LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref())
     );
-    let app = App::live(name, theme, l.tracking.msl(), wall_now());
+    let app = App::live(name, theme, l.tracking.track_config(), wall_now());
     let (mut handle, rx) = cap.spawn();
     let result = terminal::run(app, Some(rx), saving).context("terminal");
     handle.stop();

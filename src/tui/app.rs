@@ -254,12 +254,17 @@ impl App {
     }
 
     /// Live capture; packets arrive as `Event::Capture`.
-    pub fn live(name: impl Into<String>, theme: ThemeName, msl: Span, now: Timestamp) -> App {
+    /// Live capture with the tracker's settings (MSL, retry limits).
+    pub fn live(
+        name: impl Into<String>,
+        theme: ThemeName,
+        track: TrackConfig,
+        now: Timestamp,
+    ) -> App {
         let cfg = TrackConfig {
-            msl,
             keep_segments: true,
             stream: false,
-            ..TrackConfig::default()
+            ..track
         };
         let live = Live {
             decoder: Decoder::default(),
@@ -275,7 +280,7 @@ impl App {
             error: None,
             filter: Filter::default(),
         };
-        App::new(Source::Live(Box::new(live)), name.into(), theme, msl)
+        App::new(Source::Live(Box::new(live)), name.into(), theme, track.msl)
     }
 
     fn new(source: Source, source_name: String, theme: ThemeName, msl: Span) -> App {

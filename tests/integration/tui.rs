@@ -236,7 +236,7 @@ mod keys {
         let mut app = App::live(
             "veth (tcp)",
             ThemeName::Dark,
-            Span::from_secs(30),
+            TrackConfig::default(),
             packets[0].ts,
         );
         app.update(Event::Resize(120, 36));
@@ -271,7 +271,7 @@ mod keys {
         })
         .unwrap();
         let first = packets[0].ts;
-        let mut app = App::live("lo (tcp)", ThemeName::Dark, Span::from_secs(30), first);
+        let mut app = App::live("lo (tcp)", ThemeName::Dark, TrackConfig::default(), first);
         app.update(Event::Resize(120, 36));
         app.update(Event::Capture(LiveMsg::Packets(packets[..6].to_vec())));
         assert_eq!(app.total(), 1);
