@@ -521,10 +521,11 @@ fn demo(
     // which Linux gives only to a single-threaded process.
     demo::prepare()?;
     // Everything else the run makes dies with the process; only the
-    // temporary capture must be removed by hand.
+    // temporary capture and the tracefs instance must be removed by hand.
     let tmp = demo::temp_pcap();
     ctrlc::set_handler(move || {
         let _ = std::fs::remove_file(&tmp);
+        tcpladder::capture::kernel::remove_instance();
         std::process::exit(130);
     })
     .context("installing the Ctrl-C handler")?;

@@ -4,6 +4,7 @@
 //! this module opens a file.
 
 pub mod file;
+pub mod kernel;
 pub mod live;
 pub mod spool;
 

@@ -32,6 +32,7 @@ pub use netns::{Privilege, prepare};
 pub use record::{Addrs, Call};
 pub use scenarios::Scenario;
 
+use crate::capture::kernel::{self, KernelEvent, KernelTrace};
 use crate::export::json::ConnectionDoc;
 use crate::track::{Connection, Side, TrackConfig};
 use netns::Netns;
@@ -80,6 +81,9 @@ pub struct DemoRun {
     pub queues: Vec<queue::Sample>,
     /// The tracker's settings that match the namespace's sysctls.
     pub track: TrackConfig,
+    /// The kernel's own state changes of the demo's sockets, or why they
+    /// could not be read (not root, no tracefs).
+    pub kernel: Result<Vec<KernelEvent>, String>,
 }
 
 /// The capture file; a temporary one is removed when this is dropped,
@@ -167,6 +171,8 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
     let pcap = file.path.clone();
     let stage = build_stage(cfg)?;
     let recording = capture::Recording::start(&stage.client, stage.interface, &pcap)?;
+    // Tracepoints are the host's: one session sees both namespaces.
+    let ktrace = KernelTrace::start(&[scenarios::PORT]);
     let sampler = match cfg.scenario.programs().0 {
         Some(_) => Some(queue::Sampler::start(&stage.server, scenarios::PORT)?),
         None => None,
@@ -215,6 +221,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
     // The last ACK needs a round trip to reach the capture.
     std::thread::sleep(cfg.delay * 3 + Duration::from_millis(150));
     let packets = recording.stop();
+    let kernel = ktrace.and_then(KernelTrace::finish);
     let queues = match sampler {
         Some(s) => s.stop()?,
         None => Vec::new(),
@@ -240,6 +247,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
                 .unwrap_or(crate::track::DEFAULT_SYN_RETRIES),
             ..TrackConfig::default()
         },
+        kernel,
     };
     // On failure `run` is dropped here, and a temporary capture with it.
     server_result?;
@@ -292,6 +300,42 @@ impl DemoRun {
     }
 
     /// Each connection's calls, by connection id, for the ladder views.
+    /// Both endpoints' states as the kernel reported them, in RFC names
+    /// (see `capture::kernel`), for `conn`: its sockets' changes from its
+    /// first segment on, until the next connection on the same four-tuple.
+    pub fn kernel_for(&self, conn: &Connection, all: &[Connection]) -> Option<KernelDoc> {
+        let events = self.kernel.as_ref().ok()?;
+        let margin = crate::time::Span::from_nanos(50_000_000);
+        let start = conn.first_ts - margin;
+        let same = |o: &&Connection| {
+            o.id != conn.id
+                && o.first_ts > conn.first_ts
+                && o.client == conn.client
+                && o.server == conn.server
+        };
+        let end = all.iter().filter(same).map(|o| o.first_ts - margin).min();
+        let pick = |local, remote| -> Vec<&KernelEvent> {
+            events
+                .iter()
+                .filter(|e| e.local == local && e.remote == remote)
+                .filter(|e| e.time >= start && end.is_none_or(|t| e.time < t))
+                .collect()
+        };
+        // Whether the peer's FIN had come by then (capture at the client: a
+        // FIN is seen there when it reaches the client, and before it
+        // reaches the server).
+        let fin_by = |side: Side| {
+            let first = conn.fin_times(!side).first().copied();
+            move |at| first.is_some_and(|f| f <= at)
+        };
+        let client = kernel::rfc_path(&pick(conn.client, conn.server), fin_by(Side::Client));
+        let server = kernel::rfc_path(&pick(conn.server, conn.client), fin_by(Side::Server));
+        (!client.is_empty() || !server.is_empty()).then_some(KernelDoc {
+            client_states: client,
+            server_states: server,
+        })
+    }
+
     pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
         crate::ladder::calls::by_connection(conns, |c| {
             self.calls_for(c, conns).into_iter().cloned().collect()
@@ -392,6 +436,18 @@ pub struct ConnectionWithCalls {
     pub calls: Vec<CallDoc>,
     /// null when no listener of the demo's served it.
     pub listener: Option<ListenerDoc>,
+    /// The kernel's own record of both endpoints' states, where tcpladder
+    /// could read it (root); null otherwise.
+    pub kernel: Option<KernelDoc>,
+}
+
+/// Each endpoint's states as the kernel reported them, in RFC 9293 names.
+/// A state the tracepoint never reports (a listener's request socket, a
+/// TIME-WAIT mini-socket's end) is not there.
+#[derive(Debug, Serialize)]
+pub struct KernelDoc {
+    pub client_states: Vec<crate::track::State>,
+    pub server_states: Vec<crate::track::State>,
 }
 
 /// How the run was made.
@@ -405,6 +461,8 @@ pub struct RunDoc {
     /// The most a packet left the forwarder after it was due, in seconds
     /// (null on loopback): the path's delay is `delay` to `delay` + this.
     pub late_max: Option<f64>,
+    /// Why the kernel's own states are missing (null when they are there).
+    pub kernel: Option<String>,
 }
 
 /// The `analyze --json` document, each connection with its socket calls
@@ -428,6 +486,7 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
                     .map(CallDoc::new)
                     .collect(),
                 listener: run.listener_for(c),
+                kernel: run.kernel_for(c, conns),
             })
             .collect(),
         demo: RunDoc {
@@ -439,6 +498,7 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
                 "loopback"
             },
             late_max: run.late.map(|d| d.as_secs_f64()),
+            kernel: run.kernel.as_ref().err().cloned(),
         },
     }
 }

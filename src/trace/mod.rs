@@ -427,6 +427,7 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
                 connection: crate::export::json::connection(c),
                 calls: run.calls_for(c, conns).iter().map(call_doc).collect(),
                 listener: None,
+                kernel: None,
             })
             .collect(),
         trace: TraceDoc {

@@ -730,8 +730,49 @@ fn json_is_the_analyze_document_plus_calls() {
     let mut with = demo["connections"][0].as_object().unwrap().clone();
     assert!(with.remove("calls").unwrap().as_array().unwrap().len() >= 10);
     assert!(with.remove("listener").unwrap()["backlog"] == 5);
+    // The kernel's own states: an object as root, null otherwise.
+    let kernel = with.remove("kernel").unwrap();
+    assert!(kernel.is_object() || kernel.is_null(), "{kernel}");
     assert_eq!(Value::Object(with), plain["connections"][0]);
     // The document's own fields come first, in analyze's order.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.find("\"number\"").unwrap() < text.find("\"calls\"").unwrap());
+}
+
+/// As root the demo reads the kernel's own state changes of its sockets
+/// (`sock:inet_sock_set_state`) and puts them beside the inferred ones;
+/// for these scenarios both endpoints' paths are the same. The private
+/// tracefs instance is gone afterwards.
+#[test]
+fn the_kernels_own_states_agree_with_the_inferred_ones() {
+    need_demo!();
+    if !is_root() || !std::path::Path::new("/sys/kernel/tracing/instances").is_dir() {
+        eprintln!("skipped: the kernel's states need root and tracefs");
+        return;
+    }
+    for scenario in [
+        "client-close",
+        "server-close",
+        "simultaneous-close",
+        "linger-rst",
+    ] {
+        let doc = demo_doc(scenario, &["--delay", "20ms"]);
+        assert!(doc["demo"]["kernel"].is_null(), "{}", doc["demo"]);
+        let c = only(doc["connections"].as_array().unwrap());
+        let k = &c["kernel"];
+        assert_eq!(k["client_states"], c["client_states"], "{scenario}: {k}");
+        assert_eq!(k["server_states"], c["server_states"], "{scenario}: {k}");
+    }
+    // Other tests run demos at the same time: only an instance whose
+    // process is gone was left behind.
+    let left: Vec<_> = std::fs::read_dir("/sys/kernel/tracing/instances")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.strip_prefix("tcpladder-")
+                .is_some_and(|pid| !std::path::Path::new("/proc").join(pid).exists())
+        })
+        .collect();
+    assert!(left.is_empty(), "tracefs instances left behind: {left:?}");
 }
