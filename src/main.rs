@@ -600,6 +600,7 @@ fn trace(
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::Relaxed) {
             let _ = std::fs::remove_file(&tmp);
+            tcpladder::capture::kernel::remove_instance();
             std::process::exit(130);
         }
     })

@@ -1,5 +1,5 @@
 //! The kernel's own record of TCP state changes, read where tcpladder runs
-//! beside an endpoint (`demo` now): the tracepoint `sock:inet_sock_set_state`
+//! beside an endpoint (`demo`, `trace`): the tracepoint `sock:inet_sock_set_state`
 //! in a private tracefs instance, filtered on the followed ports, removed
 //! again afterwards. An I/O edge like the rest of `capture`: it reads and
 //! writes tracefs files and nothing else, and decides nothing about what
@@ -42,7 +42,7 @@ pub struct KernelTrace {
 
 impl KernelTrace {
     /// Starts recording the changes of sockets with one of `ports` on either
-    /// end. Fails, saying why in one line, where tracefs is not there or not
+    /// end (every TCP socket's when `ports` is empty). Fails, saying why in one line, where tracefs is not there or not
     /// writable (not root).
     pub fn start(ports: &[u16]) -> Result<KernelTrace, String> {
         let root = Path::new(TRACEFS);
@@ -73,7 +73,10 @@ impl KernelTrace {
             .join(" || ");
         let event = trace.dir.join("events/sock/inet_sock_set_state");
         trace.write("trace_clock", "mono")?;
-        trace.write_path(&event.join("filter"), &filter)?;
+        // No ports: every TCP socket's changes (matched by address later).
+        if !filter.is_empty() {
+            trace.write_path(&event.join("filter"), &filter)?;
+        }
         trace.write_path(&event.join("enable"), "1")?;
         trace.write("tracing_on", "1")?;
         Ok(trace)

@@ -114,6 +114,9 @@ pub struct TraceRun {
     /// The spawned program's pid, or the attached one.
     pub pid: i32,
     pub packets: u64,
+    /// The kernel's own state changes of the sockets, or why they could
+    /// not be read (not root, no tracefs).
+    pub kernel: Result<Vec<crate::capture::kernel::KernelEvent>, String>,
 }
 
 /// The capture file; a temporary one is removed when this is dropped.
@@ -195,6 +198,8 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
     let filter = crate::capture::live::LiveConfig::filter_for(cfg.port, None);
     let iface = cfg.interface.as_deref().unwrap_or("lo");
     let recording = capture::Recording::start(ns.as_ref(), iface, &filter, &file.path)?;
+    let ports: Vec<u16> = cfg.port.into_iter().collect();
+    let ktrace = crate::capture::kernel::KernelTrace::start(&ports);
     let target = cfg.target.clone();
     let stop = cfg.stop.clone();
     let tracing = std::thread::Builder::new()
@@ -220,6 +225,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
         std::thread::sleep(TAIL);
     }
     let packets = recording.stop();
+    let kernel = ktrace.and_then(crate::capture::kernel::KernelTrace::finish);
     let g = gathered?;
     let sockets: Vec<Addrs> = g.sockets.iter().map(|s| s.addrs).collect();
     let listening_ports: Vec<u16> = sockets
@@ -254,6 +260,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
         exit: g.exit,
         pid: g.pid,
         packets: packets?,
+        kernel,
     })
 }
 
@@ -396,6 +403,8 @@ pub struct TraceDoc {
     pub exit: Option<i32>,
     pub calls: usize,
     pub packets: u64,
+    /// Why the kernel's own states are missing (null when they are there).
+    pub kernel: Option<String>,
 }
 
 /// The `analyze --json` document with each connection's calls, and the
@@ -427,7 +436,11 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
                 connection: crate::export::json::connection(c),
                 calls: run.calls_for(c, conns).iter().map(call_doc).collect(),
                 listener: None,
-                kernel: None,
+                kernel: run
+                    .kernel
+                    .as_ref()
+                    .ok()
+                    .and_then(|k| crate::demo::kernel_states(k, c, conns)),
             })
             .collect(),
         trace: TraceDoc {
@@ -435,6 +448,7 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
             exit: run.exit,
             calls: run.calls.len(),
             packets: run.packets,
+            kernel: run.kernel.as_ref().err().cloned(),
         },
     }
 }
