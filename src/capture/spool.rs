@@ -158,3 +158,35 @@ fn open(
         .map_err(|e| SpoolError::Write(format!("cannot write {}: {e}", file.display())))?;
     Ok((cap, save))
 }
+
+/// The file a spool writes: kept where the user asked, or a temporary one
+/// removed when this is dropped (on every path out of a run, an error too).
+#[derive(Debug)]
+pub struct SpoolFile {
+    pub path: PathBuf,
+    temporary: bool,
+}
+
+impl SpoolFile {
+    /// `keep` if given, else the temporary `temp`.
+    pub fn new(keep: Option<&Path>, temp: impl FnOnce() -> PathBuf) -> SpoolFile {
+        match keep {
+            Some(p) => SpoolFile {
+                path: p.to_path_buf(),
+                temporary: false,
+            },
+            None => SpoolFile {
+                path: temp(),
+                temporary: true,
+            },
+        }
+    }
+}
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

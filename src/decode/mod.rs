@@ -115,19 +115,28 @@ const MAX_TUNNEL_DEPTH: u8 = 4;
 /// is unknown: the IP length fields are trusted. Stateless: an IP fragment
 /// is [`Skip::Fragment`].
 pub fn decode(link: u32, data: &[u8]) -> Result<Packet, Skip> {
-    let (off, end) = link::ip_span(link, data)?;
-    let data = &data[..end];
-    ip(Frame { data, whole: false }, off, 0, &mut Ctx::stateless())
+    from_link(link, data, None, &mut Ctx::stateless())
 }
 
 /// Decodes a captured frame that was `wire_len` bytes on the wire. When
 /// the whole frame was captured, the payload cannot be longer than what is
 /// there, whatever the IP header claims. Stateless, like [`decode`].
 pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Packet, Skip> {
+    from_link(link, data, Some(wire_len), &mut Ctx::stateless())
+}
+
+/// The link layer, then IP: `wire_len`, when known, tells whether the
+/// whole frame was captured.
+fn from_link(
+    link: u32,
+    data: &[u8],
+    wire_len: Option<u32>,
+    ctx: &mut Ctx<'_>,
+) -> Result<Packet, Skip> {
     let (off, end) = link::ip_span(link, data)?;
-    let whole = wire_len as usize <= data.len();
+    let whole = wire_len.is_some_and(|w| w as usize <= data.len());
     let data = &data[..end];
-    ip(Frame { data, whole }, off, 0, &mut Ctx::stateless())
+    ip(Frame { data, whole }, off, 0, ctx)
 }
 
 /// The decoder of a capture: [`decode_frame`] plus IP fragment reassembly.
@@ -154,14 +163,11 @@ impl Decoder {
         wire_len: u32,
         ts: Timestamp,
     ) -> Result<Packet, Skip> {
-        let (off, end) = link::ip_span(link, data)?;
-        let whole = wire_len as usize <= data.len();
-        let data = &data[..end];
         let mut ctx = Ctx {
             reassembler: Some(&mut self.reassembler),
             ts,
         };
-        ip(Frame { data, whole }, off, 0, &mut ctx)
+        from_link(link, data, Some(wire_len), &mut ctx)
     }
 
     /// What reassembly did so far.

@@ -33,6 +33,7 @@ pub use record::{Addrs, Call};
 pub use scenarios::Scenario;
 
 use crate::capture::kernel::{self, KernelEvent, KernelTrace};
+use crate::capture::spool::SpoolFile;
 use crate::export::json::ConnectionDoc;
 use crate::track::{Connection, Side, TrackConfig};
 use netns::Netns;
@@ -68,7 +69,8 @@ pub struct DemoConfig {
 #[derive(Debug)]
 pub struct DemoRun {
     pub pcap: PathBuf,
-    _file: CaptureFile,
+    /// Removes a temporary capture once the caller is done with the run.
+    _file: SpoolFile,
     pub calls: Vec<Call>,
     pub sockets: Vec<Addrs>,
     pub packets: u64,
@@ -84,23 +86,6 @@ pub struct DemoRun {
     /// The kernel's own state changes of the demo's sockets, or why they
     /// could not be read (not root, no tracefs).
     pub kernel: Result<Vec<KernelEvent>, String>,
-}
-
-/// The capture file; a temporary one is removed when this is dropped,
-/// on every path out of [`run`] (an error too) and after the caller is done
-/// with the [`DemoRun`].
-#[derive(Debug)]
-struct CaptureFile {
-    path: PathBuf,
-    temporary: bool,
-}
-
-impl Drop for CaptureFile {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// The temporary capture of this process's run (known before the run, so
@@ -158,16 +143,7 @@ fn build_stage(cfg: &DemoConfig) -> Result<Stage, DemoError> {
 /// Runs the scenario once and returns its capture and calls. [`prepare`]
 /// must have been called first.
 pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
-    let file = match &cfg.keep {
-        Some(p) => CaptureFile {
-            path: p.clone(),
-            temporary: false,
-        },
-        None => CaptureFile {
-            path: temp_pcap(),
-            temporary: true,
-        },
-    };
+    let file = SpoolFile::new(cfg.keep.as_deref(), temp_pcap);
     let pcap = file.path.clone();
     let stage = build_stage(cfg)?;
     let recording = capture::Recording::start(&stage.client, stage.interface, &pcap)?;

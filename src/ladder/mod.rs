@@ -341,8 +341,21 @@ pub struct Ladder {
 /// behaviour is taken as evidence: it sent the same sequence space again
 /// with nothing from the peer acknowledging it in between; or it is a SYN
 /// that got no answer (SYN,ACK or RST) at all.
-fn mark_lost(rows: &mut [Row]) {
+///
+/// What the tracker and the errors know wins over that guess: a resent copy
+/// the receiver's timestamp echo or D-SACK names had arrived (its ACK was
+/// lost), and a segment a router's ICMP error quotes was discarded there.
+fn mark_lost(rows: &mut [Row], segments: &[SegmentRecord], icmp: &[IcmpLine]) {
     for i in 0..rows.len() {
+        let quoted_by_router = icmp.iter().any(|l| !l.from_peer && l.quoted_row == Some(i));
+        if quoted_by_router {
+            rows[i].lost = true;
+            rows[i].notes.push("lost");
+            continue;
+        }
+        if segments.get(i).is_some_and(|s| s.arrived) {
+            continue;
+        }
         let r = &rows[i];
         if r.end == r.seq {
             continue;
@@ -401,30 +414,13 @@ impl Ladder {
             });
             prev = rec.ts;
         }
-        mark_lost(&mut rows);
-        // A resent copy the tracker knows arrived (its ACK was lost).
-        for (row, rec) in rows.iter_mut().zip(&c.segments) {
-            if rec.arrived && row.lost {
-                row.lost = false;
-                row.notes.retain(|n| *n != "lost");
-            }
-        }
         let mut icmp: Vec<IcmpLine> = c
             .icmp
             .iter()
             .enumerate()
             .map(|(i, rec)| IcmpLine::new(c, i, rec))
             .collect();
-        // A router sends an error about a datagram it discarded: the segment
-        // it quotes never arrived.
-        for line in icmp.iter().filter(|l| !l.from_peer) {
-            if let Some(r) = line.quoted_row.and_then(|k| rows.get_mut(k))
-                && !r.lost
-            {
-                r.lost = true;
-                r.notes.push("lost");
-            }
-        }
+        mark_lost(&mut rows, &c.segments, &icmp);
         let mut tail = Vec::new();
         let mut time_waits = Vec::new();
         for m in c.marks_by_row() {

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::capture::spool::SpoolFile;
 use crate::demo::netns::{self, Netns};
 use crate::demo::{Addrs, Call, CallDoc};
 use crate::time::Timestamp;
@@ -101,7 +102,7 @@ impl TraceConfig {
 #[derive(Debug)]
 pub struct TraceRun {
     pub pcap: PathBuf,
-    _file: CaptureFile,
+    _file: SpoolFile,
     /// Every recorded call, in order of entry; `socket` indexes `sockets`.
     /// `side` is the socket's role as far as the calls show it (connect →
     /// client; listen, accept → server).
@@ -117,21 +118,6 @@ pub struct TraceRun {
     /// The kernel's own state changes of the sockets, or why they could
     /// not be read (not root, no tracefs).
     pub kernel: Result<Vec<crate::capture::kernel::KernelEvent>, String>,
-}
-
-/// The capture file; a temporary one is removed when this is dropped.
-#[derive(Debug)]
-struct CaptureFile {
-    path: PathBuf,
-    temporary: bool,
-}
-
-impl Drop for CaptureFile {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -178,16 +164,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
     if let Target::Spawn(argv) = &cfg.target {
         tracer::check_program(argv)?;
     }
-    let file = match &cfg.keep {
-        Some(p) => CaptureFile {
-            path: p.clone(),
-            temporary: false,
-        },
-        None => CaptureFile {
-            path: next_temp_pcap(),
-            temporary: true,
-        },
-    };
+    let file = SpoolFile::new(cfg.keep.as_deref(), next_temp_pcap);
     let ns = if cfg.isolated {
         let (ns, ()) = Netns::create(|| netns::ip(&["link", "set", "lo", "up"]))
             .map_err(|e| TraceError::Isolation(e.to_string()))?;

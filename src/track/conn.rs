@@ -1505,49 +1505,54 @@ pub fn model_timeout(retries: u8, base: Span) -> Span {
     Span::from_nanos(nanos)
 }
 
+/// The interval to the copy after the last of `copies`: double the last
+/// one, or the same while the copies are still evenly spaced (Linux's
+/// `tcp_syn_linear_timeouts`), never past `TCP_RTO_MAX`. With one copy only
+/// a SYN's first timeout is known (`first`).
+fn next_interval(copies: &[Timestamp], first: Option<Span>) -> Option<Span> {
+    let next = match copies {
+        [.., a, b, c] if (*c - *b).as_nanos() * 2 < (*b - *a).as_nanos() * 3 => *c - *b,
+        [.., b, c] => Span::from_nanos((*c - *b).as_nanos() * 2),
+        _ => first?,
+    };
+    Some(Span::from_nanos(
+        next.as_nanos().clamp(1, RTO_MAX.as_nanos()),
+    ))
+}
+
 /// When an endpoint still resending at the end of the capture will give up
-/// if nothing answers: the backoff carried on (doubling from the last
-/// interval, never past `TCP_RTO_MAX`) until `limit` since the first copy
-/// is reached. For the verdict of a capture that ends too early to show it.
+/// if nothing answers: the backoff carried on from the copies (doubling
+/// after the next, never past `TCP_RTO_MAX`) until `limit` since the first
+/// copy is reached. For the verdict of a capture that ends too early to
+/// show it.
 pub fn eventual_give_up(copies: &[Timestamp], limit: Span) -> Option<Timestamp> {
     let (&first, &last) = (copies.first()?, copies.last()?);
-    let mut next = match copies {
-        [.., b, c] => *c - *b,
-        _ => Span::from_nanos(SYN_RTO.as_nanos() / 2),
-    };
+    let mut next = next_interval(copies, Some(SYN_RTO))?;
     let mut due = last;
     // Bounded: the limit is at most a few hours of RTO_MAX steps.
     for _ in 0..512 {
-        next = Span::from_nanos((next.as_nanos() * 2).clamp(1, RTO_MAX.as_nanos()));
         due = due + next;
         if due - first >= limit {
             return Some(due);
         }
+        next = Span::from_nanos((next.as_nanos() * 2).min(RTO_MAX.as_nanos()));
     }
     None
 }
 
 /// When an endpoint that sent `copies` of one segment gave up, if the
-/// capture or the limit shows it. The next copy is due one interval after
-/// the last, the interval doubling each time (or staying, while the copies
-/// are still evenly spaced: Linux's `tcp_syn_linear_timeouts`), never past
-/// `TCP_RTO_MAX`. The kernel decides at that timer: past `limit` (since
-/// the first copy) it gives up instead of sending. A capture that runs on
-/// past the due time with no copy shows the same. Otherwise the endpoint
-/// was still trying when the capture ended, and nothing is guessed.
+/// capture or the limit shows it. The kernel decides at the timer of the
+/// next copy ([`next_interval`]): past `limit` (since the first copy) it
+/// gives up instead of sending. A capture that runs on past that moment
+/// with no copy shows the same. Otherwise the endpoint was still trying
+/// when the capture ended, and nothing is guessed.
 pub fn give_up_time(
     copies: &[Timestamp],
     limit: Option<Span>,
     end: Timestamp,
 ) -> Option<Timestamp> {
     let (&first, &last) = (copies.first()?, copies.last()?);
-    let next = match copies {
-        [.., a, b, c] if (*c - *b).as_nanos() * 2 < (*b - *a).as_nanos() * 3 => *c - *b,
-        [.., b, c] => Span::from_nanos((*c - *b).as_nanos() * 2),
-        // One copy: only a SYN's first timeout is known.
-        _ => limit.map(|_| SYN_RTO)?,
-    };
-    let next = Span::from_nanos(next.as_nanos().clamp(1, RTO_MAX.as_nanos()));
+    let next = next_interval(copies, limit.map(|_| SYN_RTO))?;
     let due = last + next;
     // Timers run a little late; allow a tenth of the interval.
     let slack = Span::from_nanos(next.as_nanos() / 10 + 50_000_000);
