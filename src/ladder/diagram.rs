@@ -48,39 +48,24 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// Estimates the capture point from the first complete handshake in
-    /// the ladder: the last SYN before the first SYN,ACK, that SYN,ACK, and
-    /// the client's first ACK after it.
+    /// The capture point from the endpoints' distances, which the tracker
+    /// learned from the handshake (the SYN,ACK after the SYN it answers, the
+    /// client's ACK after that SYN,ACK).
     pub fn estimate(l: &Ladder) -> Placement {
         let unknown = Placement {
             point: CapturePoint::Unknown,
             rtt: None,
             from_client: 0.5,
         };
-        let Some(sa) = l.rows.iter().position(|r| r.role == Role::SynAck) else {
+        let [Some(to_client), Some(to_server)] = l.distance else {
             return unknown;
         };
-        let Some(syn) = l.rows[..sa]
-            .iter()
-            .rev()
-            .find(|r| r.role == Role::Syn && r.from != l.rows[sa].from)
-        else {
-            return unknown;
-        };
-        let Some(ack) = l.rows[sa + 1..]
-            .iter()
-            .find(|r| r.from == syn.from && !matches!(r.role, Role::Syn | Role::SynAck))
-        else {
-            return unknown;
-        };
-        let to_server = (l.rows[sa].time - syn.time).as_nanos().max(0);
-        let to_client = (ack.time - l.rows[sa].time).as_nanos().max(0);
-        let rtt = to_server + to_client;
+        let (to_client, to_server) = (to_client.as_nanos(), to_server.as_nanos());
+        let rtt = 2 * (to_server + to_client);
         if rtt == 0 {
             return unknown;
         }
-        // The SYN's sender is the client (simultaneous opens aside).
-        let from_client = to_client as f64 / rtt as f64;
+        let from_client = to_client as f64 / (to_client + to_server) as f64;
         let point = if from_client < 0.25 {
             CapturePoint::NearClient
         } else if from_client > 0.75 {

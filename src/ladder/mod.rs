@@ -326,6 +326,9 @@ pub struct Ladder {
     pub verdict: String,
     pub start: Timestamp,
     pub initial: [State; 2],
+    /// Each endpoint's one-way distance from the capture point, as the
+    /// tracker learned it from the handshake (client, server).
+    pub distance: [Option<Span>; 2],
     pub rows: Vec<Row>,
     /// ICMP errors, in capture order; `Ladder::lines` puts them among the
     /// rows.
@@ -469,6 +472,7 @@ impl Ladder {
             verdict: verdict::verdict(c),
             start: c.first_ts,
             initial: c.initial,
+            distance: [c.distance(Side::Client), c.distance(Side::Server)],
             rows,
             icmp,
             tail,

@@ -479,6 +479,12 @@ impl Connection {
         }
     }
 
+    /// How far the endpoint is from the capture point (one way), once the
+    /// handshake shows it.
+    pub fn distance(&self, side: Side) -> Option<Span> {
+        self.delay[side.index()]
+    }
+
     /// The endpoint's current state.
     pub fn state(&self, side: Side) -> State {
         self.ends[side.index()].state
@@ -1352,8 +1358,10 @@ impl Connection {
         let answers_peer_syn = peer.isn.is_some_and(|i| i.plus(1) == seg.ack);
         // SYN,ACK answering a bare SYN; or the ACK of a SYN,ACK from the
         // side that sent the bare SYN. Simultaneous opens have no such pair.
+        // In a simultaneous open each side's SYN,ACK answers the other's
+        // SYN, so each side's distance comes from its own SYN,ACK.
         let pair = if f.syn() {
-            !me.sent_bare_syn && peer.sent_bare_syn
+            peer.sent_bare_syn
         } else {
             me.sent_bare_syn && !peer.sent_bare_syn && peer.sent_syn_ack
         };
