@@ -144,6 +144,10 @@ pub struct LiveArgs {
     /// what was captured (instead of the ladder lines).
     #[arg(long, requires = "no_tui")]
     pub json: bool,
+    /// Do not read the kernel's own TCP state changes (by default, as
+    /// root, they are shown beside the inferred states).
+    #[arg(long)]
+    pub no_kernel: bool,
 }
 
 #[derive(Debug, Args)]

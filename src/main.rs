@@ -270,10 +270,19 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
         interface: l.interface.clone(),
         filter: LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref()),
     };
-    LiveCapture::open(&cfg).map_err(|e| match e {
+    let cap = LiveCapture::open(&cfg).map_err(|e| match e {
         LiveError::Permission { .. } => anyhow::anyhow!("{e}"),
         LiveError::Other(m) => anyhow::anyhow!("cannot capture: {m}"),
-    })
+    })?;
+    if l.no_kernel {
+        return Ok(cap);
+    }
+    // The kernel's own states of the followed port's sockets (every TCP
+    // socket's without a port), where this process may read them.
+    let ports: Vec<u16> = l.tracking.port.into_iter().collect();
+    let feed = tcpladder::capture::kernel::KernelTrace::start(&ports)
+        .and_then(tcpladder::capture::kernel::KernelTrace::feed);
+    Ok(cap.with_kernel(feed))
 }
 
 fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
@@ -306,6 +315,14 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref())
     );
     let app = App::live(name, theme, l.tracking.track_config(), wall_now());
+    // The keys come raw (Ctrl-C is a key); a hangup or kill must still
+    // remove the kernel's tracefs instance and give the terminal back.
+    ctrlc::set_handler(|| {
+        tcpladder::capture::kernel::remove_instance();
+        terminal::restore();
+        std::process::exit(130);
+    })
+    .context("installing the signal handler")?;
     let (mut handle, rx) = cap.spawn();
     let result = terminal::run(app, Some(rx), saving).context("terminal");
     handle.stop();
@@ -322,6 +339,8 @@ struct LineSession {
     dropped: (u32, u32),
     print_lines: bool,
     count: Option<u64>,
+    /// The kernel's own state changes, where they could be read.
+    kernel: Vec<tcpladder::track::kernel::KernelEvent>,
 }
 
 impl LineSession {
@@ -363,6 +382,8 @@ impl LineSession {
                 ..
             } => self.dropped = (dropped, if_dropped),
             LiveMsg::Error(e) => anyhow::bail!("capture stopped: {e}"),
+            LiveMsg::Kernel { events, .. } => self.kernel.extend(events),
+            LiveMsg::KernelUnavailable(why) => eprintln!("tcpladder: no kernel states: {why}"),
         }
         Ok(false)
     }
@@ -384,6 +405,7 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
         dropped: (0, 0),
         print_lines: !l.json,
         count: l.count,
+        kernel: Vec::new(),
     };
     let (mut handle, rx) = cap.spawn();
     let started = Instant::now();
@@ -413,8 +435,19 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
     all.extend(session.finished);
     all.sort_by_key(|c| c.id);
     if l.json {
-        serde_json::to_writer_pretty(&mut out, &json::document(&all)).context("writing JSON")?;
+        let doc = json::document_with_kernel(&all, &session.kernel);
+        serde_json::to_writer_pretty(&mut out, &doc).context("writing JSON")?;
         writeln!(out)?;
+    } else {
+        // Where the kernel's record parts from the lines printed.
+        for c in &all {
+            for d in json::KernelDoc::of(&session.kernel, c, &all)
+                .into_iter()
+                .flat_map(|k| k.disagreements)
+            {
+                writeln!(out, "connection {}: ≠ {} {}", c.id + 1, d.side, d.text)?;
+            }
+        }
     }
     eprintln!(
         "tcpladder: {} packets, {} TCP segments, {} connection(s); kernel dropped {} (interface {})",
@@ -562,9 +595,12 @@ fn demo(
     };
     let msl = run.track.msl;
     let calls = run.calls_by_connection(&conns);
+    let kernel = run.kernel.clone();
     // The capture is read; a temporary one goes before the UI opens.
     drop(run);
-    let app = App::replay(conns, name, theme, msl, ReplayStart::Step).with_calls(calls);
+    let app = App::replay(conns, name, theme, msl, ReplayStart::Step)
+        .with_calls(calls)
+        .with_kernel(kernel);
     terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }
@@ -640,8 +676,11 @@ fn trace(
         (None, Some(p)) => format!("trace {p}"),
         (None, None) => "trace".into(),
     };
+    let kernel = run.kernel.clone();
     drop(run);
-    let app = App::replay(conns, name, theme, track.msl, ReplayStart::Step).with_calls(calls);
+    let app = App::replay(conns, name, theme, track.msl, ReplayStart::Step)
+        .with_calls(calls)
+        .with_kernel(kernel);
     terminal::run(app, None, saving).context("terminal")?;
     Ok(())
 }

@@ -5,33 +5,17 @@
 //! writes tracefs files and nothing else, and decides nothing about what
 //! the capture shows.
 //!
-//! Linux's states are translated to RFC 9293 names here, in [`rfc_path`],
-//! with what the tracepoint never says (captures/README.md has the same
-//! table for the recorded kernel truth): a listener's request sockets and
-//! TIME-WAIT mini-sockets are never reported, so a child socket appears at
-//! the handshake's final ACK (LISTEN → SYN_RECV → ESTABLISHED) and a full
-//! socket replaced by a TIME-WAIT mini-socket shows as `→ CLOSE`.
+//! Linux's states are translated to RFC 9293 names in `track::kernel`;
+//! this module only reads them.
 
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::time::Timestamp;
-use crate::track::State;
+pub use crate::track::kernel::KernelEvent;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
-
-/// One state change of one socket, as the kernel reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KernelEvent {
-    /// On the capture's clock (CLOCK_REALTIME).
-    pub time: Timestamp,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    /// Linux's names, as the tracepoint prints them ("TCP_SYN_SENT").
-    pub old: String,
-    pub new: String,
-}
 
 /// A tracepoint session; dropped, it removes its instance.
 pub struct KernelTrace {
@@ -99,6 +83,74 @@ impl KernelTrace {
 
     fn write_path(&self, path: &Path, value: &str) -> Result<(), String> {
         fs::write(path, value).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// A tracepoint session read as it records, for a live capture: each
+/// [`read`](KernelFeed::read) takes what was recorded since the last.
+pub struct KernelFeed {
+    partial: Vec<u8>,
+    trace: KernelTrace,
+}
+
+impl KernelTrace {
+    /// Reads the session as it records instead of at the end.
+    pub fn feed(self) -> Result<KernelFeed, String> {
+        // Readable now, or say why at the start.
+        let mut feed = KernelFeed {
+            partial: Vec::new(),
+            trace: self,
+        };
+        feed.open().map(|_| feed)
+    }
+}
+
+impl KernelFeed {
+    /// The pipe is opened for each read and closed again: while it is open
+    /// the instance cannot be removed, and a signal handler that exits at
+    /// once must be able to remove it.
+    fn open(&mut self) -> Result<fs::File, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.trace.dir.join("trace_pipe");
+        fs::OpenOptions::new()
+            .read(true)
+            // A read with nothing recorded returns at once (EAGAIN).
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Every change recorded since the last read, oldest first (sorted by
+    /// time: the pipe interleaves the CPUs' buffers). Never blocks.
+    pub fn read(&mut self) -> Vec<KernelEvent> {
+        use std::io::Read;
+        let Ok(mut pipe) = self.open() else {
+            return Vec::new();
+        };
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.partial.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // WouldBlock: nothing more for now; anything else ends this
+                // read quietly (the capture goes on).
+                Err(_) => break,
+            }
+        }
+        drop(pipe);
+        let Some(cut) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.partial.split_off(cut + 1);
+        let text = String::from_utf8_lossy(&self.partial);
+        let mut events: Vec<KernelEvent> = text
+            .lines()
+            .filter_map(|l| parse_line(l, self.trace.offset_ns))
+            .collect();
+        self.partial = rest;
+        events.sort_by_key(|e| e.time);
+        events
     }
 }
 
@@ -176,57 +228,6 @@ pub fn parse_line(line: &str, offset_ns: i64) -> Option<KernelEvent> {
     })
 }
 
-/// The RFC 9293 name of a Linux state, as the tracepoint prints it.
-pub fn rfc_state(linux: &str) -> Option<State> {
-    Some(match linux {
-        "TCP_ESTABLISHED" => State::Established,
-        "TCP_SYN_SENT" => State::SynSent,
-        // The child socket, or the request socket (never reported).
-        "TCP_SYN_RECV" | "TCP_NEW_SYN_RECV" => State::SynReceived,
-        "TCP_FIN_WAIT1" => State::FinWait1,
-        "TCP_FIN_WAIT2" => State::FinWait2,
-        "TCP_TIME_WAIT" => State::TimeWait,
-        "TCP_CLOSE" => State::Closed,
-        "TCP_CLOSE_WAIT" => State::CloseWait,
-        "TCP_LAST_ACK" => State::LastAck,
-        "TCP_LISTEN" => State::Listen,
-        "TCP_CLOSING" => State::Closing,
-        _ => return None,
-    })
-}
-
-/// One socket's path in RFC names from its events (oldest first), the
-/// first `old` state leading. `X → CLOSE` is ambiguous in Linux: it is also
-/// how a full socket replaced by a TIME-WAIT mini-socket ends. From CLOSING
-/// it is always that (the ACK of our FIN came); from FIN-WAIT-2 when
-/// `fin_arrived` says the peer's FIN had come by then (else an orphan's
-/// FIN-WAIT-2 mini-socket, still FIN-WAIT-2). The mini-socket's own end is
-/// never reported.
-pub fn rfc_path(events: &[&KernelEvent], fin_arrived: impl Fn(Timestamp) -> bool) -> Vec<State> {
-    let mut path: Vec<State> = Vec::new();
-    for e in events {
-        let (Some(old), Some(mut new)) = (rfc_state(&e.old), rfc_state(&e.new)) else {
-            continue;
-        };
-        if path.is_empty() {
-            // A child socket is cloned from the listener: it starts there.
-            path.push(old);
-        }
-        if new == State::Closed {
-            match old {
-                State::Closing => new = State::TimeWait,
-                State::FinWait2 if fin_arrived(e.time) => new = State::TimeWait,
-                State::FinWait2 => continue,
-                _ => {}
-            }
-        }
-        if path.last() != Some(&new) {
-            path.push(new);
-        }
-    }
-    path
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,16 +236,6 @@ mod tests {
         family=AF_INET protocol=IPPROTO_TCP sport=40001 dport=9502 saddr=127.0.0.1 \
         daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 \
         oldstate=TCP_CLOSE newstate=TCP_SYN_SENT";
-
-    fn ev(old: &str, new: &str, ms: i64) -> KernelEvent {
-        KernelEvent {
-            time: Timestamp::from_nanos(ms * 1_000_000),
-            local: "127.0.0.1:40001".parse().unwrap(),
-            remote: "127.0.0.1:9502".parse().unwrap(),
-            old: old.into(),
-            new: new.into(),
-        }
-    }
 
     #[test]
     fn a_tracepoint_line_gives_the_socket_and_its_change() {
@@ -271,44 +262,5 @@ mod tests {
             .replace("daddrv6=::ffff:127.0.0.1", "daddrv6=2001:db8::2");
         let e = parse_line(&line, 0).expect("parsed");
         assert_eq!(e.local, "[2001:db8::1]:40001".parse().unwrap());
-    }
-
-    #[test]
-    fn a_client_close_ends_in_time_wait_once_the_fin_came() {
-        let evs = [
-            ev("TCP_CLOSE", "TCP_SYN_SENT", 0),
-            ev("TCP_SYN_SENT", "TCP_ESTABLISHED", 1),
-            ev("TCP_ESTABLISHED", "TCP_FIN_WAIT1", 2),
-            ev("TCP_FIN_WAIT1", "TCP_FIN_WAIT2", 3),
-            ev("TCP_FIN_WAIT2", "TCP_CLOSE", 4),
-        ];
-        let refs: Vec<&KernelEvent> = evs.iter().collect();
-        let fin_at = Timestamp::from_nanos(4_000_000);
-        let with_fin = rfc_path(&refs, |t| t >= fin_at);
-        use State::*;
-        assert_eq!(
-            with_fin,
-            vec![Closed, SynSent, Established, FinWait1, FinWait2, TimeWait]
-        );
-        // An orphan's FIN-WAIT-2 mini-socket: no FIN yet.
-        let orphan = rfc_path(&refs, |_| false);
-        assert_eq!(orphan.last(), Some(&FinWait2));
-    }
-
-    #[test]
-    fn a_child_socket_starts_from_the_listener() {
-        let evs = [
-            ev("TCP_LISTEN", "TCP_SYN_RECV", 0),
-            ev("TCP_SYN_RECV", "TCP_ESTABLISHED", 0),
-            ev("TCP_ESTABLISHED", "TCP_CLOSE_WAIT", 2),
-            ev("TCP_CLOSE_WAIT", "TCP_LAST_ACK", 3),
-            ev("TCP_LAST_ACK", "TCP_CLOSE", 4),
-        ];
-        let refs: Vec<&KernelEvent> = evs.iter().collect();
-        use State::*;
-        assert_eq!(
-            rfc_path(&refs, |_| false),
-            vec![Listen, SynReceived, Established, CloseWait, LastAck, Closed]
-        );
     }
 }

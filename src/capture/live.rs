@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Device, Linktype};
 
+use crate::capture::kernel::{KernelEvent, KernelFeed};
 use crate::time::Timestamp;
 
 /// Only headers are needed: link + IP + options + TCP fits in this.
@@ -23,6 +24,8 @@ const SNAPLEN: i32 = 256;
 const LINKTYPE_LINUX_SLL2: i32 = 276;
 /// How long the thread sleeps when no packet is waiting.
 const NAP: Duration = Duration::from_millis(5);
+/// How often the kernel's record is read beside the packets.
+const KERNEL_EVERY: Duration = Duration::from_millis(100);
 /// A batch is handed over when the queue runs dry or at this size.
 const MAX_BATCH: usize = 4096;
 
@@ -109,6 +112,14 @@ pub enum LiveMsg {
     },
     /// The capture ended with an error.
     Error(String),
+    /// The kernel's own state changes read since the last of these; the
+    /// record is complete until `until`.
+    Kernel {
+        events: Vec<KernelEvent>,
+        until: Timestamp,
+    },
+    /// Why the kernel's states cannot be read (said once).
+    KernelUnavailable(String),
 }
 
 /// Why a capture could not start.
@@ -135,6 +146,9 @@ pub fn list_interfaces() -> Result<Vec<(String, String)>, LiveError> {
 pub struct LiveCapture {
     cap: Capture<Active>,
     link: u32,
+    /// The kernel's own state changes, read beside the packets (or why
+    /// they cannot be).
+    kernel: Option<Result<KernelFeed, String>>,
 }
 
 impl LiveCapture {
@@ -172,7 +186,11 @@ impl LiveCapture {
         let cap = cap
             .setnonblock()
             .map_err(|e| LiveError::Other(format!("{}: {e}", cfg.interface)))?;
-        Ok(LiveCapture { cap, link })
+        Ok(LiveCapture {
+            cap,
+            link,
+            kernel: None,
+        })
     }
 
     pub fn link(&self) -> u32 {
@@ -181,6 +199,13 @@ impl LiveCapture {
 
     /// Starts the capture thread. Packets arrive in batches at most every
     /// 20 ms; kernel counters every second.
+    /// Reads the kernel's own state changes too (`KernelTrace::feed`), or
+    /// says why not once, as `LiveMsg::KernelUnavailable`.
+    pub fn with_kernel(mut self, feed: Result<KernelFeed, String>) -> LiveCapture {
+        self.kernel = Some(feed);
+        self
+    }
+
     pub fn spawn(mut self) -> (LiveHandle, Receiver<LiveMsg>) {
         let (tx, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -199,6 +224,10 @@ impl LiveCapture {
         let mut batch = Vec::new();
         let mut frame = 0u64;
         let mut last_stats = Instant::now();
+        let mut last_kernel = Instant::now();
+        if let Some(Err(why)) = self.kernel.take_if(|k| k.is_err()) {
+            let _ = tx.send(LiveMsg::KernelUnavailable(why));
+        }
         while !stop.load(Ordering::Relaxed) {
             let mut idle = false;
             match self.cap.next_packet() {
@@ -228,6 +257,19 @@ impl LiveCapture {
                     .is_err()
             {
                 return;
+            }
+            if last_kernel.elapsed() >= KERNEL_EVERY
+                && let Some(Ok(feed)) = &mut self.kernel
+            {
+                // The packets before the changes: a view compares what
+                // both have reached.
+                if !batch.is_empty() {
+                    let _ = tx.send(LiveMsg::Packets(std::mem::take(&mut batch)));
+                }
+                let until = super::wall_now();
+                let events = feed.read();
+                let _ = tx.send(LiveMsg::Kernel { events, until });
+                last_kernel = Instant::now();
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 if let Ok(s) = self.cap.stats() {

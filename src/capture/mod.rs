@@ -8,7 +8,18 @@ pub mod kernel;
 pub mod live;
 pub mod spool;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use crate::time::Timestamp;
+
+/// The wall clock, read here at the edge and handed to the core and the
+/// app with what was captured.
+pub fn wall_now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_secs_nanos(d.as_secs() as i64, i64::from(d.subsec_nanos()))
+}
 
 pub use file::{CaptureError, CaptureFile, Ending, FileFormat};
 

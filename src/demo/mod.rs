@@ -32,9 +32,10 @@ pub use netns::{Privilege, prepare};
 pub use record::{Addrs, Call};
 pub use scenarios::Scenario;
 
-use crate::capture::kernel::{self, KernelEvent, KernelTrace};
+use crate::capture::kernel::{KernelEvent, KernelTrace};
 use crate::capture::spool::SpoolFile;
 use crate::export::json::ConnectionDoc;
+use crate::export::json::KernelDoc;
 use crate::track::{Connection, Side, TrackConfig};
 use netns::Netns;
 use record::{Program, Recorder};
@@ -280,7 +281,7 @@ impl DemoRun {
     /// (see `capture::kernel`), for `conn`: its sockets' changes from its
     /// first segment on, until the next connection on the same four-tuple.
     pub fn kernel_for(&self, conn: &Connection, all: &[Connection]) -> Option<KernelDoc> {
-        kernel_states(self.kernel.as_ref().ok()?, conn, all)
+        KernelDoc::of(self.kernel.as_ref().ok()?, conn, all)
     }
 
     pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
@@ -388,15 +389,6 @@ pub struct ConnectionWithCalls {
     pub kernel: Option<KernelDoc>,
 }
 
-/// Each endpoint's states as the kernel reported them, in RFC 9293 names.
-/// A state the tracepoint never reports (a listener's request socket, a
-/// TIME-WAIT mini-socket's end) is not there.
-#[derive(Debug, Serialize)]
-pub struct KernelDoc {
-    pub client_states: Vec<crate::track::State>,
-    pub server_states: Vec<crate::track::State>,
-}
-
 /// How the run was made.
 #[derive(Debug, Serialize)]
 pub struct RunDoc {
@@ -448,51 +440,6 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
             kernel: run.kernel.as_ref().err().cloned(),
         },
     }
-}
-
-/// Both endpoints' states as the kernel reported them (`events`), in RFC
-/// names (see `capture::kernel`), for `conn`: its sockets' changes from its
-/// first segment on, until the next connection on the same four-tuple.
-/// `demo` and `trace` both use it.
-pub fn kernel_states(
-    events: &[KernelEvent],
-    conn: &Connection,
-    all: &[Connection],
-) -> Option<KernelDoc> {
-    let margin = crate::time::Span::from_nanos(50_000_000);
-    let start = conn.first_ts - margin;
-    let same = |o: &&Connection| {
-        o.id != conn.id
-            && o.first_ts > conn.first_ts
-            && o.client == conn.client
-            && o.server == conn.server
-    };
-    let end = all.iter().filter(same).map(|o| o.first_ts - margin).min();
-    let pick = |local, remote| -> Vec<&KernelEvent> {
-        events
-            .iter()
-            // connect() enters SYN-SENT before it picks the ephemeral
-            // port: that one change has local port 0.
-            .filter(|e| {
-                e.remote == remote
-                    && (e.local == local || (e.local.port() == 0 && e.local.ip() == local.ip()))
-            })
-            .filter(|e| e.time >= start && end.is_none_or(|t| e.time < t))
-            .collect()
-    };
-    // Whether the peer's FIN had come by then (capture at the client: a
-    // FIN is seen there when it reaches the client, and before it
-    // reaches the server).
-    let fin_by = |side: Side| {
-        let first = conn.fin_times(!side).first().copied();
-        move |at| first.is_some_and(|f| f <= at)
-    };
-    let client = kernel::rfc_path(&pick(conn.client, conn.server), fin_by(Side::Client));
-    let server = kernel::rfc_path(&pick(conn.server, conn.client), fin_by(Side::Server));
-    (!client.is_empty() || !server.is_empty()).then_some(KernelDoc {
-        client_states: client,
-        server_states: server,
-    })
 }
 
 /// A call as `demo --json` printed it, read back.

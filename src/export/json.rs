@@ -34,6 +34,44 @@ pub struct ConnectionDoc {
     pub icmp: Vec<IcmpDoc>,
 }
 
+/// A connection with the kernel's own record of its endpoints (`live`
+/// as root): null where no state change of its sockets was read.
+#[derive(Serialize)]
+pub struct ConnectionWithKernel {
+    #[serde(flatten)]
+    pub connection: ConnectionDoc,
+    pub kernel: Option<KernelDoc>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum LiveDocument {
+    Plain(Document),
+    WithKernel {
+        connections: Vec<ConnectionWithKernel>,
+    },
+}
+
+/// The `analyze --json` document, each connection with `"kernel"` added
+/// when the kernel's record was read at all.
+pub fn document_with_kernel(
+    conns: &[Connection],
+    events: &[crate::track::kernel::KernelEvent],
+) -> LiveDocument {
+    if events.is_empty() {
+        return LiveDocument::Plain(document(conns));
+    }
+    LiveDocument::WithKernel {
+        connections: conns
+            .iter()
+            .map(|c| ConnectionWithKernel {
+                connection: connection(c),
+                kernel: KernelDoc::of(events, c, conns),
+            })
+            .collect(),
+    }
+}
+
 #[derive(Serialize)]
 pub struct IcmpDoc {
     pub time: f64,
@@ -48,6 +86,59 @@ pub struct IcmpDoc {
     /// What connect() returned, when the error ended a SYN-SENT.
     pub errno: Option<&'static str>,
     pub frame: u64,
+}
+
+/// Each endpoint's states as the kernel reported them, in RFC 9293 names
+/// (null for an endpoint not on this host), and where they part from the
+/// inferred ones. A state the tracepoint never reports (a listener's
+/// request socket, a TIME-WAIT mini-socket's end) is not there.
+#[derive(Debug, Serialize)]
+pub struct KernelDoc {
+    pub client_states: Option<Vec<State>>,
+    pub server_states: Option<Vec<State>>,
+    pub disagreements: Vec<DisagreementDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DisagreementDoc {
+    pub side: Side,
+    pub time: f64,
+    pub kernel: State,
+    pub inferred: State,
+    pub text: String,
+}
+
+impl KernelDoc {
+    pub fn new(v: &crate::ladder::KernelView) -> KernelDoc {
+        KernelDoc {
+            client_states: v.states.states(Side::Client),
+            server_states: v.states.states(Side::Server),
+            disagreements: v
+                .disagreements
+                .iter()
+                .map(|d| DisagreementDoc {
+                    side: d.side,
+                    time: d.time.as_json_secs(),
+                    kernel: d.kernel,
+                    inferred: d.inferred,
+                    text: d.text.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// `conn`'s record in `events` (see `track::kernel::states_for`), or
+    /// None when no event names its sockets.
+    pub fn of(
+        events: &[crate::track::kernel::KernelEvent],
+        conn: &Connection,
+        all: &[Connection],
+    ) -> Option<KernelDoc> {
+        let k = crate::track::kernel::states_for(events, conn, all)?;
+        Some(KernelDoc::new(&crate::ladder::kernel::compare(
+            conn, &k, None,
+        )))
+    }
 }
 
 #[derive(Serialize)]

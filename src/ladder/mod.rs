@@ -16,6 +16,7 @@
 pub mod calls;
 pub mod diagram;
 pub mod explain;
+pub mod kernel;
 pub mod label;
 pub mod verdict;
 
@@ -26,6 +27,7 @@ use crate::time::{Span, Timestamp};
 use crate::track::{Cause, Connection, IcmpRecord, SegmentRecord, Side, State, StateMark};
 
 pub use calls::{Call, CallLine};
+pub use kernel::{Disagreement, KernelView};
 pub use label::LabelStyle;
 
 /// What kind of segment an arrow is, for colour and symbol.
@@ -338,6 +340,9 @@ pub struct Ladder {
     /// Socket calls, in ladder order (`with_calls`); empty for a capture
     /// alone.
     pub calls: Vec<CallLine>,
+    /// The kernel's own record of the endpoints on this host and where it
+    /// disagrees with the inference (`with_kernel`); None without one.
+    pub kernel: Option<KernelView>,
 }
 
 /// Marks the copies that evidently never arrived. Only the sender's own
@@ -478,6 +483,7 @@ impl Ladder {
             tail,
             time_waits,
             calls: Vec::new(),
+            kernel: None,
         }
     }
 
@@ -486,6 +492,19 @@ impl Ladder {
     /// endpoint is compared with segments seen at the capture point).
     pub fn with_calls(mut self, calls: &[Call], placement: &diagram::Placement) -> Ladder {
         self.calls = calls::place(&self, calls, calls::delays(placement));
+        self
+    }
+
+    /// The ladder with the kernel's own states of `c`'s endpoints beside
+    /// the inferred ones (see `kernel::compare`; `horizon` for a live
+    /// capture).
+    pub fn with_kernel(
+        mut self,
+        c: &Connection,
+        states: &crate::track::kernel::KernelStates,
+        horizon: Option<Timestamp>,
+    ) -> Ladder {
+        self.kernel = Some(kernel::compare(c, states, horizon));
         self
     }
 

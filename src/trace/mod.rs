@@ -417,7 +417,7 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
                     .kernel
                     .as_ref()
                     .ok()
-                    .and_then(|k| crate::demo::kernel_states(k, c, conns)),
+                    .and_then(|k| crate::export::json::KernelDoc::of(k, c, conns)),
             })
             .collect(),
         trace: TraceDoc {

@@ -1032,7 +1032,13 @@ impl Connection {
             }
             return;
         }
-        let redo_rst = self.undo_if_contradicted(s, f);
+        let redo_rst = self
+            .undo_if_contradicted(s, f)
+            // Redone only if the RST can still have been on its way when
+            // this segment left: it reached the endpoint after. One that
+            // reached it before, the endpoint ignored (or never got: a
+            // filter in front of it dropped it).
+            .is_some_and(|rst_at| self.delay[s.index()].is_none() || rst_at >= sent.time);
         let st = self.state(s);
         match (st, f.syn(), f.ack(), f.fin()) {
             // OPEN, active: CLOSED → SYN-SENT.
@@ -1109,9 +1115,15 @@ impl Connection {
 
     /// The endpoint shows it never got an ACK (it retransmits what the ACK
     /// covered) or an RST (it keeps talking): undo that tentative change.
-    /// Returns true when the undone change was an RST's, which then
-    /// arrived after this segment left and is redone by the caller.
-    fn undo_if_contradicted(&mut self, s: Side, f: Flags) -> bool {
+    /// Returns when the RST arrived if the undone change was an RST's: if
+    /// that was after this segment left, the caller redoes it.
+    fn undo_if_contradicted(&mut self, s: Side, f: Flags) -> Option<Timestamp> {
+        let last = self
+            .marks
+            .iter()
+            .rev()
+            .find(|m| m.side == s)
+            .map(|m| m.time);
         let undone = self.undo_tentative(s, |t| match t {
             Tentative::AckOfSyn => f.syn() && f.ack(),
             Tentative::AckOfFin => f.fin(),
@@ -1145,7 +1157,7 @@ impl Connection {
             }
             _ => {}
         }
-        undone == Some(Tentative::Rst)
+        last.filter(|_| undone == Some(Tentative::Rst))
     }
 
     /// Removes the side's last change if it is tentative and `undo` says

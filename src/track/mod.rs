@@ -4,11 +4,12 @@
 
 pub mod conn;
 pub mod icmp;
+pub mod kernel;
 pub mod key;
 pub mod state;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::VecDeque;
 

@@ -170,6 +170,12 @@ fn time_wait() -> Script {
     s
 }
 
+/// A connection the client closed, its TIME-WAIT still running: for the
+/// views' tests.
+pub(crate) fn client_close_connection() -> Connection {
+    time_wait().conn().clone()
+}
+
 mod listen_and_syn_sent {
     use super::*;
 
@@ -338,6 +344,22 @@ mod established {
             .s("PSH,ACK", S_ISN + 21, C_ISN + 11, 5);
         assert_eq!(s.state(Side::Server), Closed);
         assert_eq!(s.mark_row(Side::Server, Closed), 7);
+    }
+
+    #[test]
+    fn peer_talking_long_after_a_rst_never_took_it() {
+        // The RST reached the server half a second before it spoke again
+        // (its distance is known from the handshake): it ignored the RST,
+        // or a filter in front of it dropped it.
+        let mut s = established_with_data();
+        s.c("RST", C_ISN + 11, 0, 0);
+        let at = s.ms + 500;
+        s.at(at).s("PSH,ACK", S_ISN + 21, C_ISN + 11, 5);
+        assert_eq!(s.state(Side::Server), Established);
+        assert_eq!(
+            s.states(Side::Server),
+            vec![Listen, SynReceived, Established]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::decode::Decoder;
 use crate::ladder::diagram::Placement;
 use crate::ladder::{Call, LabelStyle, Ladder, Line};
 use crate::time::{Span, Timestamp};
+use crate::track::kernel::KernelEvent;
 use crate::track::{Cause, ConnKey, Connection, Side, State, TrackConfig, Tracker};
 
 use super::theme::{Theme, ThemeName};
@@ -148,6 +149,10 @@ pub struct LadderCache {
     pub segments: usize,
     pub marks: usize,
     pub icmp: usize,
+    /// How many of the kernel's state changes it was built with, and how
+    /// far they were complete.
+    pub kernel: usize,
+    pub kernel_until: Option<Timestamp>,
     pub ladder: Ladder,
 }
 
@@ -190,6 +195,11 @@ pub struct App {
     /// The programs' socket calls per connection id (`demo`); empty for a
     /// capture alone.
     pub calls: Vec<Vec<Call>>,
+    /// The kernel's own state changes of the sockets on this host (`demo`,
+    /// `trace`, `live` as root), every connection's; empty without them.
+    pub kernel: Vec<KernelEvent>,
+    /// Live: how far the kernel's record is complete (its last read).
+    pub kernel_until: Option<Timestamp>,
     /// First line of the ladder in view, counting ICMP errors and calls as
     /// lines.
     pub ladder_offset: usize,
@@ -301,6 +311,8 @@ impl App {
             icmp: None,
             call: None,
             calls: Vec::new(),
+            kernel: Vec::new(),
+            kernel_until: None,
             ladder_offset: 0,
             follow: true,
             help: false,
@@ -340,6 +352,41 @@ impl App {
         }
         self.refresh();
         self
+    }
+
+    /// The kernel's own state changes, drawn beside the inferred states;
+    /// why there are none is said once in the status line.
+    pub fn with_kernel(mut self, kernel: Result<Vec<KernelEvent>, String>) -> App {
+        match kernel {
+            Ok(events) => self.kernel = events,
+            Err(why) => self.message = Some(format!("no kernel states: {why}")),
+        }
+        self.cache = None;
+        self.refresh();
+        self
+    }
+
+    /// The kernel's record of `c`'s endpoints compared with the inference,
+    /// when there is one. Live, as far as both the record and the capture
+    /// are complete: the record to its last read, the capture (which hands
+    /// packets over in batches) to a little before.
+    fn kernel_view(&self, c: &Connection) -> Option<crate::ladder::KernelView> {
+        if self.kernel.is_empty() {
+            return None;
+        }
+        let k = crate::track::kernel::states_until(&self.kernel, c, self.next_on_tuple(c))?;
+        let horizon = self.kernel_until.map(|t| t - Span::from_nanos(200_000_000));
+        Some(crate::ladder::kernel::compare(c, &k, horizon))
+    }
+
+    /// The next connection on `c`'s four-tuple, when there is one: where
+    /// its sockets' record ends.
+    fn next_on_tuple(&self, c: &Connection) -> Option<Timestamp> {
+        (c.id + 1..self.total())
+            .filter_map(|id| self.connection(id))
+            .filter(|o| crate::track::kernel::same_tuple_later(c, o))
+            .map(|o| o.first_ts)
+            .min()
     }
 
     // ----- what the views read -----
@@ -830,6 +877,13 @@ impl App {
                 l.if_dropped = if_dropped;
             }
             LiveMsg::Error(e) => l.error = Some(e),
+            LiveMsg::Kernel { events, until } => {
+                self.kernel.extend(events);
+                self.kernel_until = Some(until);
+            }
+            LiveMsg::KernelUnavailable(why) => {
+                self.message = Some(format!("no kernel states: {why}"));
+            }
         }
         if self.selected.is_none() {
             self.selected = self.filtered.first().copied();
@@ -866,6 +920,7 @@ impl App {
                     || k.segments != c.segments.len()
                     || k.marks != c.marks.len()
                     || k.icmp != c.icmp.len()
+                    || k.kernel != self.kernel.len()
             }
             None => true,
         };
@@ -875,13 +930,28 @@ impl App {
                 let placement = Placement::estimate(&ladder);
                 ladder = ladder.with_calls(calls, &placement);
             }
+            ladder.kernel = self.kernel_view(c);
             self.cache = Some(LadderCache {
                 id,
                 segments: c.segments.len(),
                 marks: c.marks.len(),
                 icmp: c.icmp.len(),
+                kernel: self.kernel.len(),
+                kernel_until: self.kernel_until,
                 ladder,
             });
+        }
+        // Live: the record grew more complete with nothing new in it.
+        if self
+            .cache
+            .as_ref()
+            .is_some_and(|k| k.kernel_until != self.kernel_until)
+        {
+            let view = self.connection(id).and_then(|c| self.kernel_view(c));
+            if let Some(k) = &mut self.cache {
+                k.ladder.kernel = view;
+                k.kernel_until = self.kernel_until;
+            }
         }
         let shown = self.connection(id).map_or(0, |c| self.shown_lines(c));
         if self.follow || self.cursor_line() >= shown {

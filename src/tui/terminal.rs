@@ -5,7 +5,7 @@
 use std::io::{self, Stdout};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -27,21 +27,14 @@ use crate::time::{Span, Timestamp};
 /// Frames per second while something moves; input is handled at once.
 const TICK: Duration = Duration::from_millis(50);
 
-/// The wall clock, read here at the edge and handed to the app.
-pub fn wall_now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_secs_nanos(d.as_secs() as i64, i64::from(d.subsec_nanos()))
-}
+pub use crate::capture::wall_now;
 
-fn restore() {
+/// Gives the terminal back: for a signal handler that exits at once.
+pub fn restore() {
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
 }
 
-/// Runs the UI until the user quits. The terminal is restored on every
-/// way out: a normal quit, an error, or a panic.
 /// Where `s` and `e` save, and how exports look.
 #[derive(Clone, Debug)]
 pub struct Saving {
@@ -58,6 +51,8 @@ impl Default for Saving {
     }
 }
 
+/// Runs the UI until the user quits. The terminal is restored on every
+/// way out: a normal quit, an error, or a panic.
 pub fn run(mut app: App, capture: Option<Receiver<LiveMsg>>, saving: &Saving) -> io::Result<()> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

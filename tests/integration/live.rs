@@ -222,3 +222,114 @@ fn live_capture_takes_an_icmp_error_that_ends_connect() {
     assert_eq!(icmp["meaning"], "host unreachable", "{c:#}");
     assert_eq!(icmp["errno"], "EHOSTUNREACH");
 }
+
+/// The client aborts (SO_LINGER 0) and a filter in the server's namespace
+/// drops the RST after the capture saw it: the capture says the server is
+/// CLOSED, its kernel keeps it ESTABLISHED.
+const RST_DROPPED: &str = r#"
+import socket, struct, threading, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 9613))
+srv.listen()
+def serve():
+    c, _ = srv.accept()
+    c.recv(100)
+    time.sleep(3)
+    c.close()
+t = threading.Thread(target=serve)
+t.start()
+c = socket.create_connection(("127.0.0.1", 9613))
+c.sendall(b"ping\n")
+time.sleep(0.2)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+t.join()
+"#;
+
+/// As root with tracefs, `live` reads the kernel's own state changes of
+/// the port's sockets beside the packets: they agree where the capture can
+/// know, and the one place it cannot (an RST dropped behind the capture
+/// point) is reported as a disagreement. The tracefs instance is gone
+/// afterwards.
+#[test]
+fn live_reads_the_kernels_own_states_and_reports_where_they_part() {
+    if let Err(why) = can_capture() {
+        println!("live kernel test: SKIPPED — {why}");
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/tracing/instances").is_dir() {
+        println!("live kernel test: SKIPPED — tracefs is not mounted");
+        return;
+    }
+    let ns = match Netns::new() {
+        Ok(ns) => ns,
+        Err(why) => {
+            println!("live kernel test: SKIPPED — cannot create a network namespace: {why}");
+            return;
+        }
+    };
+    let rule = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "iptables", "-A", "INPUT", "-p", "tcp",
+        ])
+        .args(["--dport", "9613", "--tcp-flags", "RST", "RST", "-j", "DROP"])
+        .status();
+    if !rule.is_ok_and(|s| s.success()) {
+        println!("live kernel test: SKIPPED — iptables in the namespace failed");
+        return;
+    }
+    // `ip netns exec` mounts a fresh /sys without tracefs: mount it in the
+    // command's own mount namespace.
+    let bin = env!("CARGO_BIN_EXE_tcpladder");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "sh", "-c"])
+        .arg(format!(
+            "mount -t tracefs nodev /sys/kernel/tracing && exec {bin} live -i lo -p 9613 \
+             --no-tui --json --duration 2.5"
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpladder live");
+    std::thread::sleep(Duration::from_millis(1200));
+    let traffic = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3", "-c", RST_DROPPED])
+        .status()
+        .expect("run the client and server");
+    assert!(traffic.success(), "the test traffic failed");
+    let out = child.wait_with_output().expect("tcpladder live ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("no kernel states"), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("live --json prints JSON");
+    let c = &doc["connections"][0];
+    let k = &c["kernel"];
+    assert_eq!(k["client_states"], c["client_states"], "{c:#}");
+    assert_eq!(
+        k["server_states"],
+        serde_json::json!(["LISTEN", "SYN-RECEIVED", "ESTABLISHED"]),
+        "{k:#}"
+    );
+    assert_eq!(
+        c["server_states"].as_array().and_then(|v| v.last()),
+        Some(&"CLOSED".into())
+    );
+    let d = k["disagreements"].as_array().expect("disagreements");
+    assert_eq!(d.len(), 1, "{k:#}");
+    assert_eq!(
+        (&d[0]["side"], &d[0]["kernel"], &d[0]["inferred"]),
+        (&"server".into(), &"ESTABLISHED".into(), &"CLOSED".into())
+    );
+    let left = std::fs::read_dir("/sys/kernel/tracing/instances")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("tcpladder-"))
+                .filter(|n| !std::path::Path::new("/proc").join(&n[10..]).exists())
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0, "a tracefs instance was left behind");
+}

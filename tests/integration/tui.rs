@@ -30,6 +30,38 @@ fn replay(file: &str, theme: ThemeName, step: bool) -> App {
     app
 }
 
+/// The frame's characters, a line a row.
+fn text_only(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| f.render_widget(app, f.area())).expect("draw");
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// A capture's records as the live capture thread hands them over.
+fn live_packets(path: &Path) -> Vec<LivePacket> {
+    let mut file = tcpladder::capture::CaptureFile::open(path).unwrap();
+    let mut packets = Vec::new();
+    file.for_each(|r| {
+        packets.push(LivePacket {
+            frame: r.frame,
+            ts: r.ts,
+            link: r.link,
+            data: r.data.to_vec(),
+            orig_len: r.orig_len,
+        })
+    })
+    .unwrap();
+    packets
+}
+
 fn key(app: &mut App, code: KeyCode) {
     app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
@@ -221,18 +253,7 @@ mod keys {
     fn live_shows_an_icmp_error_as_it_arrives() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("captures/kernel/icmp-frag-needed/client.pcap");
-        let mut file = tcpladder::capture::CaptureFile::open(&path).unwrap();
-        let mut packets = Vec::new();
-        file.for_each(|r| {
-            packets.push(LivePacket {
-                frame: r.frame,
-                ts: r.ts,
-                link: r.link,
-                data: r.data.to_vec(),
-                orig_len: r.orig_len,
-            })
-        })
-        .unwrap();
+        let packets = live_packets(&path);
         let mut app = App::live(
             "veth (tcp)",
             ThemeName::Dark,
@@ -258,18 +279,7 @@ mod keys {
     fn live_follows_new_segments_until_scrolled_away() {
         // Feed the sample's packets as if captured live.
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
-        let mut file = tcpladder::capture::CaptureFile::open(&path).unwrap();
-        let mut packets = Vec::new();
-        file.for_each(|r| {
-            packets.push(LivePacket {
-                frame: r.frame,
-                ts: r.ts,
-                link: r.link,
-                data: r.data.to_vec(),
-                orig_len: r.orig_len,
-            })
-        })
-        .unwrap();
+        let packets = live_packets(&path);
         let first = packets[0].ts;
         let mut app = App::live("lo (tcp)", ThemeName::Dark, TrackConfig::default(), first);
         app.update(Event::Resize(120, 36));
@@ -311,20 +321,6 @@ mod frames {
         let mut t = Terminal::new(TestBackend::new(120, 36)).expect("terminal");
         t.draw(|f| f.render_widget(app, f.area())).expect("draw");
         format!("{:?}", t.backend().buffer())
-    }
-
-    fn text_only(app: &App, w: u16, h: u16) -> String {
-        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-        t.draw(|f| f.render_widget(app, f.area())).expect("draw");
-        let buf = t.backend().buffer();
-        let mut s = String::new();
-        for y in 0..h {
-            for x in 0..w {
-                s.push_str(buf[(x, y)].symbol());
-            }
-            s.push('\n');
-        }
-        s
     }
 
     #[test]
@@ -518,5 +514,182 @@ mod frames {
         assert!(text.contains("FIN-WAIT-1"));
         assert!(text.contains("CLOSE-WAIT"));
         assert!(text.contains("LAST-ACK"));
+    }
+}
+
+/// The kernel's own states (demo, trace, live as root) beside the inferred
+/// ones: a `≠` on the lifeline where they part, the kernel's states and
+/// the disagreement in the detail pane, the reason in the status line
+/// when there are none.
+mod kernel {
+    use super::*;
+    use tcpladder::track::kernel::KernelEvent;
+
+    fn linux(s: State) -> &'static str {
+        match s {
+            State::Closed => "TCP_CLOSE",
+            State::Listen => "TCP_LISTEN",
+            State::SynSent => "TCP_SYN_SENT",
+            State::SynReceived => "TCP_SYN_RECV",
+            State::Established => "TCP_ESTABLISHED",
+            State::FinWait1 => "TCP_FIN_WAIT1",
+            State::FinWait2 => "TCP_FIN_WAIT2",
+            State::CloseWait => "TCP_CLOSE_WAIT",
+            State::Closing => "TCP_CLOSING",
+            State::LastAck => "TCP_LAST_ACK",
+            State::TimeWait => "TCP_TIME_WAIT",
+        }
+    }
+
+    /// What the kernel would report for `app`'s first connection if it
+    /// agreed with the inference, `side`'s record cut after `keep` states.
+    fn record(app: &App, side: Side, keep: usize) -> Vec<KernelEvent> {
+        let c = app.connection(0).unwrap();
+        let mut out = Vec::new();
+        for s in Side::BOTH {
+            let (local, remote) = match s {
+                Side::Client => (c.client, c.server),
+                Side::Server => (c.server, c.client),
+            };
+            let tl = c.timeline(s);
+            let n = if s == side { keep } else { tl.len() };
+            for w in tl[..n.min(tl.len())].windows(2) {
+                out.push(KernelEvent {
+                    time: w[1].1,
+                    local,
+                    remote,
+                    old: linux(w[0].0).into(),
+                    new: linux(w[1].0).into(),
+                });
+            }
+        }
+        out.sort_by_key(|e| e.time);
+        out
+    }
+
+    fn text(app: &App) -> String {
+        text_only(app, 120, 36)
+    }
+
+    #[test]
+    fn agreement_draws_no_mark_and_the_detail_gives_the_kernels_states() {
+        let app = replay("client-close.pcap", ThemeName::Dark, false);
+        let events = record(&app, Side::Server, usize::MAX);
+        let mut app = app.with_kernel(Ok(events));
+        let k = app.cache.as_ref().and_then(|k| k.ladder.kernel.as_ref());
+        assert!(k.is_some_and(|k| k.disagreements.is_empty()), "{k:?}");
+        let t = text(&app);
+        assert!(!t.contains('≠'), "{t}");
+        // On the handshake's ACK (segment 3 of 11): both ESTABLISHED by
+        // the kernel's record; on the SYN, the client in SYN-SENT.
+        key(&mut app, KeyCode::Tab);
+        for _ in 0..8 {
+            key(&mut app, KeyCode::Up);
+        }
+        let t = text(&app);
+        assert!(t.contains("segment 3 of 11"), "{t}");
+        assert!(t.contains("kernel C  ESTABLISHED"), "{t}");
+        assert!(t.contains("kernel S  ESTABLISHED"), "{t}");
+        key(&mut app, KeyCode::Up);
+        key(&mut app, KeyCode::Up);
+        let t = text(&app);
+        assert!(t.contains("kernel C  SYN-SENT"), "{t}");
+    }
+
+    #[test]
+    fn a_disagreement_is_marked_on_the_lifeline_and_explained() {
+        let app = replay("client-close.pcap", ThemeName::Dark, false);
+        // The kernel's server never left ESTABLISHED (say its FIN was
+        // dropped by a filter after the capture point).
+        let events = record(&app, Side::Server, 3);
+        let mut app = app.with_kernel(Ok(events));
+        let k = app
+            .cache
+            .as_ref()
+            .and_then(|k| k.ladder.kernel.clone())
+            .expect("a kernel view");
+        assert_eq!(k.disagreements.len(), 1, "{k:?}");
+        let d = &k.disagreements[0];
+        assert_eq!(
+            (d.side, d.kernel, d.inferred),
+            (Side::Server, State::Established, State::CloseWait)
+        );
+        let row = d.after_row.expect("a row");
+        let t = text(&app);
+        let marked: Vec<&str> = t.lines().filter(|l| l.contains('≠')).collect();
+        assert_eq!(marked.len(), 1, "{t}");
+        // On the server's lifeline, at the client's FIN.
+        assert!(marked[0].contains("FIN"), "{}", marked[0]);
+        assert!(marked[0].contains("▶≠"), "{}", marked[0]);
+        // Selected, the row says how.
+        key(&mut app, KeyCode::Tab);
+        for _ in row..10 {
+            key(&mut app, KeyCode::Up);
+        }
+        let t = text(&app);
+        assert!(t.contains("The kernel disagrees about the server"), "{t}");
+        assert!(t.contains("never entered it (still ESTABLISHED)"), "{t}");
+        assert!(t.contains("kernel S  ESTABLISHED"), "{t}");
+    }
+
+    #[test]
+    fn without_a_record_the_status_line_says_why_once() {
+        let app = replay("client-close.pcap", ThemeName::Dark, false);
+        let app = app.with_kernel(Err("the kernel's states need root".into()));
+        let t = text(&app);
+        assert!(
+            t.contains("no kernel states: the kernel's states need root"),
+            "{t}"
+        );
+        assert!(
+            app.cache
+                .as_ref()
+                .is_some_and(|k| k.ladder.kernel.is_none())
+        );
+    }
+
+    #[test]
+    fn live_compares_only_what_both_have_reached() {
+        let file = replay("client-close.pcap", ThemeName::Dark, false);
+        let events = record(&file, Side::Server, usize::MAX);
+        let c = file.connection(0).unwrap().clone();
+        let mut app = App::live("lo", ThemeName::Dark, TrackConfig::default(), c.first_ts);
+        app.update(Event::Resize(120, 36));
+        // The capture's packets, then a record that has the handshake only.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
+        let packets = live_packets(&path);
+        app.update(Event::Capture(LiveMsg::Packets(packets)));
+        let handshake_end = c.timeline(Side::Server)[2].1;
+        let early: Vec<KernelEvent> = events
+            .iter()
+            .filter(|e| e.time <= handshake_end)
+            .cloned()
+            .collect();
+        app.update(Event::Capture(LiveMsg::Kernel {
+            events: early,
+            until: handshake_end + Span::from_secs_f64(0.2),
+        }));
+        let k = app
+            .cache
+            .as_ref()
+            .and_then(|k| k.ladder.kernel.clone())
+            .expect("kernel view");
+        assert!(
+            k.disagreements.is_empty(),
+            "not yet read is not a disagreement: {k:?}"
+        );
+        // Much later, still nothing new read: the record is complete and
+        // the close it lacks is a disagreement.
+        let late = c.segments.last().unwrap().ts + Span::from_secs(5);
+        app.update(Event::Capture(LiveMsg::Kernel {
+            events: Vec::new(),
+            until: late,
+        }));
+        let k = app
+            .cache
+            .as_ref()
+            .and_then(|k| k.ladder.kernel.clone())
+            .expect("kernel view");
+        assert_eq!(k.disagreements.len(), 2, "{k:?}");
     }
 }

@@ -5,8 +5,10 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
+use super::ladder::KERNEL_MARK;
 use super::{frame, put};
-use crate::ladder::explain;
+use crate::ladder::{Ladder, explain, kernel};
+use crate::track::State;
 use crate::tui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
@@ -58,14 +60,25 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             let i = app.row.min(shown - 1);
             // With the calls it came from or woke, where they are known.
             let notes = app.cache.as_ref().and_then(|k| k.ladder.call_notes(i));
-            let sentence = explain::sentence(c, i);
+            let mut sentence = explain::sentence(c, i);
+            if let Some(n) = notes {
+                sentence = format!("{sentence}. {n}");
+            }
+            let mut fields = explain::fields(c, i);
+            if let Some(l) = app.cache.as_ref().map(|k| &k.ladder) {
+                let (said, states) = kernel_words(l, i);
+                sentence.push_str(&said);
+                // Beside the inferred states, where they are.
+                let at = fields
+                    .iter()
+                    .position(|f| f.0 == "analysis")
+                    .map_or(fields.len(), |p| p + 1);
+                fields.splice(at..at, states);
+            }
             (
                 format!("segment {} of {}", i + 1, c.segments.len()),
-                match notes {
-                    Some(n) => format!("{sentence}. {n}"),
-                    None => sentence,
-                },
-                explain::fields(c, i),
+                sentence,
+                fields,
             )
         }
     };
@@ -108,6 +121,29 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         put(buf, x, y + cy, 10.min(w), name, t.dim);
         put(buf, x + 10, y + cy, w.saturating_sub(10), value, t.base);
     }
+}
+
+/// What the kernel's own record says at segment `i`: its disagreements
+/// drawn there, as sentences, and both endpoints' kernel states just
+/// after it, as a field.
+fn kernel_words(l: &Ladder, i: usize) -> (String, Vec<(&'static str, String)>) {
+    let Some(k) = &l.kernel else {
+        return (String::new(), Vec::new());
+    };
+    let said: String = k
+        .at_row(i)
+        .map(|d| {
+            format!(
+                ". {KERNEL_MARK} The kernel disagrees about the {}: {}",
+                d.side, d.text
+            )
+        })
+        .collect();
+    let name = |v: Option<State>| v.map_or("not on this host".to_string(), |s| s.to_string());
+    let states = kernel::after_row(l, i)
+        .map(|s| vec![("kernel C", name(s[0])), ("kernel S", name(s[1]))])
+        .unwrap_or_default();
+    (said, states)
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {

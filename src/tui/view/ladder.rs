@@ -4,7 +4,9 @@
 //! (broken shaft, own colour) from the router or host that sent them, and
 //! TIME-WAIT as a span with a live countdown. Socket calls (demo) hang off
 //! their endpoint's lifeline in a colour of their own (`├ connect() = 0`),
-//! the lifeline drawn heavy while a call blocks.
+//! the lifeline drawn heavy while a call blocks. Where the kernel's own
+//! record of an endpoint disagrees with the inference, a `≠` on its
+//! lifeline (the detail pane says how).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -18,6 +20,8 @@ use crate::tui::app::{App, Focus};
 use crate::tui::theme;
 
 const TIME_W: u16 = 12;
+/// On a lifeline where the kernel's own record disagrees.
+pub const KERNEL_MARK: &str = "≠";
 const STATE_W: u16 = 17;
 
 /// Columns of one ladder line.
@@ -228,6 +232,16 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
         }
     };
     lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    // Where the kernel's own record parts from the inference.
+    if let Some(k) = &l.kernel {
+        for d in k.at_row(r.index) {
+            let x = match d.side {
+                Side::Client => cols.left,
+                Side::Server => cols.right,
+            };
+            put(buf, x, y, 1, KERNEL_MARK, t.warn);
+        }
+    }
     // The arrow.
     let style = t.role(r.role);
     let style = if selected {
