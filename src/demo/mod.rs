@@ -296,15 +296,6 @@ impl DemoRun {
         if conn.server != server_addr() {
             return None;
         }
-        let from = self
-            .queues
-            .iter()
-            .rposition(|s| s.time <= conn.first_ts)
-            .unwrap_or(0);
-        let during: Vec<&queue::Sample> = self.queues[from..]
-            .iter()
-            .take_while(|s| s.time <= conn.last_ts)
-            .collect();
         let backlog = self
             .sockets
             .iter()
@@ -314,8 +305,8 @@ impl DemoRun {
             })
             .find_map(|(_, a)| a.backlog)?;
         Some(ListenerDoc {
-            backlog: u32::try_from(backlog).unwrap_or(0),
-            samples: during.into_iter().map(queue::SampleDoc::from).collect(),
+            backlog: u32::try_from(backlog).ok(),
+            samples: queue::during(&self.queues, conn.first_ts, conn.last_ts),
         })
     }
 
@@ -371,7 +362,9 @@ impl CallDoc {
 /// The server's listen queues while a connection lasted.
 #[derive(Debug, Serialize)]
 pub struct ListenerDoc {
-    pub backlog: u32,
+    /// What listen() asked for; null when the call was not seen (a
+    /// listener that existed before `trace --pid` attached).
+    pub backlog: Option<u32>,
     /// Each change, starting with the queues when the connection began.
     pub samples: Vec<queue::SampleDoc>,
 }

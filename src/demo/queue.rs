@@ -6,12 +6,16 @@
 //! A thread in the server's namespace reads `/proc/thread-self/net/tcp`
 //! (the table of the namespace of the thread that reads it) every few
 //! milliseconds: a listening socket's `rx_queue` is its accept queue
-//! length and `tx_queue` its backlog, and each request socket is a line in
-//! state SYN-RECEIVED. Only changes are kept. This module reads; it may not
+//! length, and each request socket is a line in state SYN-RECEIVED (the
+//! backlog is not in the table: it comes from the `listen()` call). Only changes are kept. This module reads; it may not
 //! change the namespace.
+//!
+//! `trace` samples a traced program's listeners the same way
+//! ([`PortSampler`]): from `/proc/TID/net/tcp` and `tcp6` of a thread that
+//! called `listen()` (its namespace's tables), for the ports it listens on.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -71,18 +75,7 @@ impl Sampler {
             let mut samples: Vec<Sample> = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 if let Ok(table) = std::fs::read_to_string("/proc/thread-self/net/tcp") {
-                    let (syn, accept, listening) = queues(&table, port);
-                    let changed = samples.last().is_none_or(|l| {
-                        (l.syn_queue, l.accept_queue, l.listening) != (syn, accept, listening)
-                    });
-                    if changed {
-                        samples.push(Sample {
-                            time: now(),
-                            syn_queue: syn,
-                            accept_queue: accept,
-                            listening,
-                        });
-                    }
+                    keep_change(&mut samples, queues(&table, port));
                 }
                 // The programs start once the queues before them are known.
                 let _ = ready_tx.send(());
@@ -100,6 +93,91 @@ impl Sampler {
         self.thread
             .join()
             .map_err(|_| DemoError::Capture("the queue sampler panicked".into()))?
+    }
+}
+
+/// Adds the queues read now if they differ from the last sample.
+fn keep_change(samples: &mut Vec<Sample>, (syn, accept, listening): (u32, u32, bool)) {
+    let changed = samples
+        .last()
+        .is_none_or(|l| (l.syn_queue, l.accept_queue, l.listening) != (syn, accept, listening));
+    if changed {
+        samples.push(Sample {
+            time: now(),
+            syn_queue: syn,
+            accept_queue: accept,
+            listening,
+        });
+    }
+}
+
+/// The samples from the last one at or before `first` to the first one
+/// after `last`: the queues when a connection began, every change while it
+/// lasted, and what it left (the sampler may read just after the last
+/// segment the change accept() made just before it).
+pub fn during(samples: &[Sample], first: Timestamp, last: Timestamp) -> Vec<SampleDoc> {
+    let from = samples.iter().rposition(|s| s.time <= first).unwrap_or(0);
+    let to = samples.partition_point(|s| s.time <= last) + 1;
+    samples
+        .get(from..to.min(samples.len()).max(from))
+        .unwrap_or_default()
+        .iter()
+        .map(SampleDoc::from)
+        .collect()
+}
+
+/// The listeners a traced program opened, as the tracer finds them: the
+/// thread that called `listen()` (whose namespace's tables show the
+/// queues) and the port.
+pub type Listening = Arc<Mutex<Vec<(i32, u16)>>>;
+
+/// Samples the queues of every port in a [`Listening`] list as it grows,
+/// each port's changes apart.
+pub struct PortSampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Vec<(u16, Vec<Sample>)>>,
+}
+
+impl PortSampler {
+    pub fn start(listening: Listening) -> std::io::Result<PortSampler> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("trace-queues".into())
+            .spawn(move || {
+                let mut out: Vec<(u16, Vec<Sample>)> = Vec::new();
+                while !flag.load(Ordering::Relaxed) {
+                    let now_listening = listening.lock().map(|l| l.clone()).unwrap_or_default();
+                    for (tid, port) in now_listening {
+                        let read =
+                            |f: &str| std::fs::read_to_string(format!("/proc/{tid}/net/{f}"));
+                        // A thread that has exited: its queues are no longer
+                        // there to read.
+                        let (Ok(v4), v6) = (read("tcp"), read("tcp6")) else {
+                            continue;
+                        };
+                        let (a, b) = (queues(&v4, port), queues(&v6.unwrap_or_default(), port));
+                        let q = (a.0 + b.0, a.1 + b.1, a.2 || b.2);
+                        let k = match out.iter().position(|(p, _)| *p == port) {
+                            Some(k) => k,
+                            None => {
+                                out.push((port, Vec::new()));
+                                out.len() - 1
+                            }
+                        };
+                        keep_change(&mut out[k].1, q);
+                    }
+                    std::thread::sleep(EVERY);
+                }
+                out
+            })?;
+        Ok(PortSampler { stop, thread })
+    }
+
+    /// Each port's samples.
+    pub fn stop(self) -> Vec<(u16, Vec<Sample>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
     }
 }
 

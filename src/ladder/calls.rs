@@ -88,6 +88,53 @@ fn setup(name: &str) -> bool {
     )
 }
 
+/// The verdict's words for the calls, in the tutorials' language: the
+/// errno a failed `connect()` gave, which call sent the first FIN or RST,
+/// which `read()` the peer's FIN woke with 0. Empty without calls.
+pub fn verdict_words(l: &Ladder) -> Vec<String> {
+    let mut out = Vec::new();
+    let lines = &l.calls;
+    if let Some(c) = lines
+        .iter()
+        .find(|c| c.name == "connect" && c.errno().is_some())
+    {
+        out.push(format!(
+            "the client's connect() returned {} after {}",
+            c.result,
+            c.returned - c.entered
+        ));
+    }
+    let ends = |c: &&CallLine| {
+        c.sent
+            .and_then(|k| l.rows.get(k))
+            .is_some_and(|r| matches!(r.role, super::Role::Fin | super::Role::Rst))
+    };
+    if let Some(c) = lines.iter().filter(ends).min_by_key(|c| c.sent) {
+        let what = l.rows.get(c.sent.unwrap_or_default()).map_or("FIN", |r| {
+            if r.role == super::Role::Rst {
+                "RST"
+            } else {
+                "FIN"
+            }
+        });
+        let call = c.label.split(" = ").next().unwrap_or(&c.label);
+        out.push(format!("the {}'s {call} sent the {what}", c.side));
+    }
+    for side in Side::BOTH {
+        if let Some(c) = lines
+            .iter()
+            .find(|c| c.side == side && c.label.ends_with("(EOF)") && c.woke.is_some())
+        {
+            let call = c.label.split(" = ").next().unwrap_or(&c.label);
+            out.push(format!(
+                "the {side}'s {call} returned 0 (EOF) at the {}'s FIN",
+                !side
+            ));
+        }
+    }
+    out
+}
+
 /// A call on the ladder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallLine {

@@ -492,6 +492,10 @@ impl Ladder {
     /// endpoint is compared with segments seen at the capture point).
     pub fn with_calls(mut self, calls: &[Call], placement: &diagram::Placement) -> Ladder {
         self.calls = calls::place(&self, calls, calls::delays(placement));
+        let words = calls::verdict_words(&self);
+        if !words.is_empty() {
+            self.verdict = format!("{}; {}", self.verdict, words.join("; "));
+        }
         self
     }
 

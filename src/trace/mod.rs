@@ -118,6 +118,9 @@ pub struct TraceRun {
     /// The kernel's own state changes of the sockets, or why they could
     /// not be read (not root, no tracefs).
     pub kernel: Result<Vec<crate::capture::kernel::KernelEvent>, String>,
+    /// The listen queues of each port the program listened on, sampled
+    /// while it ran.
+    pub queues: Vec<(u16, Vec<crate::demo::queue::Sample>)>,
 }
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -179,6 +182,8 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
     let ktrace = crate::capture::kernel::KernelTrace::start(&ports);
     let target = cfg.target.clone();
     let stop = cfg.stop.clone();
+    let listening = crate::demo::queue::Listening::default();
+    let sampler = crate::demo::queue::PortSampler::start(listening.clone());
     let tracing = std::thread::Builder::new()
         .name("trace-ptrace".into())
         .spawn(move || -> Result<tracer::Gathered, TraceError> {
@@ -187,8 +192,8 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
                     .map_err(|e| TraceError::Isolation(e.to_string()))?;
             }
             match target {
-                Target::Spawn(argv) => tracer::spawn_and_trace(&argv, stop.as_deref()),
-                Target::Attach(pid) => tracer::attach_and_trace(pid, stop.as_deref()),
+                Target::Spawn(argv) => tracer::spawn_and_trace(&argv, stop.as_deref(), listening),
+                Target::Attach(pid) => tracer::attach_and_trace(pid, stop.as_deref(), listening),
             }
         })
         .map_err(|e| TraceError::Ptrace(format!("cannot start the tracer thread: {e}")));
@@ -203,6 +208,10 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
     }
     let packets = recording.stop();
     let kernel = ktrace.and_then(crate::capture::kernel::KernelTrace::finish);
+    // Without a sampler thread the queues are unknown, no more.
+    let queues = sampler
+        .map(crate::demo::queue::PortSampler::stop)
+        .unwrap_or_default();
     let g = gathered?;
     let sockets: Vec<Addrs> = g.sockets.iter().map(|s| s.addrs).collect();
     let listening_ports: Vec<u16> = sockets
@@ -238,6 +247,7 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
         pid: g.pid,
         packets: packets?,
         kernel,
+        queues,
     })
 }
 
@@ -361,6 +371,25 @@ impl TraceRun {
         out
     }
 
+    /// The listen queues of the traced listener that served `conn`, from
+    /// its first segment to its last, with the backlog its listen() asked.
+    pub fn listener_for(&self, conn: &Connection) -> Option<crate::demo::ListenerDoc> {
+        let serves = |l: std::net::SocketAddr| {
+            l.port() == conn.server.port()
+                && (l.ip().is_unspecified() || l.ip() == conn.server.ip())
+        };
+        let listener = (0..self.sockets.len()).find(|&i| {
+            let a = &self.sockets[i];
+            a.listener && a.local.is_some_and(serves) && self.alive(i, conn.first_ts)
+        })?;
+        let backlog = self.sockets[listener].backlog;
+        let (_, samples) = self.queues.iter().find(|(p, _)| *p == conn.server.port())?;
+        Some(crate::demo::ListenerDoc {
+            backlog: backlog.and_then(|b| u32::try_from(b).ok()),
+            samples: crate::demo::queue::during(samples, conn.first_ts, conn.last_ts),
+        })
+    }
+
     /// Each connection's calls, by connection id, for the ladder views.
     pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
         crate::ladder::calls::by_connection(conns, |c| self.calls_for(c, conns))
@@ -368,8 +397,8 @@ impl TraceRun {
 }
 
 /// A connection of the `analyze --json` document with its calls, in
-/// `demo --json`'s shape; `listener` is always null (a traced listener's
-/// queues are not sampled).
+/// `demo --json`'s shape; `listener` is null unless a traced listener
+/// served it.
 pub type TraceConnection = crate::demo::ConnectionWithCalls;
 
 /// How the trace was made.
@@ -412,7 +441,7 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
             .map(|c| TraceConnection {
                 connection: crate::export::json::connection(c),
                 calls: run.calls_for(c, conns).iter().map(call_doc).collect(),
-                listener: None,
+                listener: run.listener_for(c),
                 kernel: run
                     .kernel
                     .as_ref()

@@ -33,6 +33,7 @@ use nix::unistd::Pid;
 
 use super::TraceError;
 use super::procnet::{self, Peek, SockView};
+use crate::demo::queue::Listening;
 use crate::demo::record::{Addrs, Call, now};
 use crate::time::Timestamp;
 use crate::track::Side;
@@ -120,6 +121,8 @@ struct Tracer {
     peek: Peek,
     main: i32,
     exit: Option<i32>,
+    /// Where the listeners are, for the queue sampler.
+    listening: Listening,
 }
 
 const RESTART: std::ops::RangeInclusive<i64> = -516..=-512;
@@ -169,7 +172,11 @@ pub fn check_program(argv: &[String]) -> Result<(), TraceError> {
 
 /// With `stop` raised, the program is sent SIGINT (as Ctrl-C would) and
 /// traced until it exits; what is still alive 2 s later is killed.
-pub fn spawn_and_trace(argv: &[String], stop: Option<&AtomicBool>) -> Result<Gathered, TraceError> {
+pub fn spawn_and_trace(
+    argv: &[String],
+    stop: Option<&AtomicBool>,
+    listening: Listening,
+) -> Result<Gathered, TraceError> {
     check_program(argv)?;
     let Some(program) = argv.first() else {
         return Err(TraceError::Program("no program to run".into()));
@@ -198,7 +205,7 @@ pub fn spawn_and_trace(argv: &[String], stop: Option<&AtomicBool>) -> Result<Gat
     }
     kill(pid, Signal::SIGCONT)
         .map_err(|e| TraceError::Program(format!("cannot resume {program}: {}", e.desc())))?;
-    let mut t = Tracer::new(pid.as_raw());
+    let mut t = Tracer::new(pid.as_raw(), listening);
     t.tracees.push(pid.as_raw());
     t.run(stop, true)?;
     Ok(t.finish())
@@ -206,10 +213,14 @@ pub fn spawn_and_trace(argv: &[String], stop: Option<&AtomicBool>) -> Result<Gat
 
 /// Attaches to every thread of `pid` and traces until it exits or `stop`
 /// is raised (then detaches, leaving it running).
-pub fn attach_and_trace(pid: i32, stop: Option<&AtomicBool>) -> Result<Gathered, TraceError> {
+pub fn attach_and_trace(
+    pid: i32,
+    stop: Option<&AtomicBool>,
+    listening: Listening,
+) -> Result<Gathered, TraceError> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map_err(|e| TraceError::Program(format!("no process {pid}: {e}")))?;
-    let mut t = Tracer::new(pid);
+    let mut t = Tracer::new(pid, listening);
     for task in tasks.flatten() {
         let Some(tid) = task
             .file_name()
@@ -249,8 +260,9 @@ pub fn attach_and_trace(pid: i32, stop: Option<&AtomicBool>) -> Result<Gathered,
 }
 
 impl Tracer {
-    fn new(main: i32) -> Tracer {
+    fn new(main: i32, listening: Listening) -> Tracer {
         Tracer {
+            listening,
             calls: Vec::new(),
             sockets: Vec::new(),
             by_inode: HashMap::new(),
@@ -482,6 +494,19 @@ impl Tracer {
             && let Some(info) = self.sockets.get_mut(sock)
         {
             apply_view(info, &view);
+        }
+        // A listener (made by listen(), or found at accept() when attached):
+        // its queues are sampled from now on.
+        if let Some(port) = self
+            .sockets
+            .get(sock)
+            .filter(|i| i.addrs.listener)
+            .and_then(|i| i.addrs.local)
+            .map(|l| l.port())
+            && let Ok(mut l) = self.listening.lock()
+            && !l.iter().any(|(_, p)| *p == port)
+        {
+            l.push((tid, port));
         }
     }
 

@@ -587,6 +587,32 @@ pub mod calls {
         ]
     }
 
+    /// A refused connect(): the verdict gives the errno the call returned.
+    #[test]
+    fn the_verdict_gives_a_failed_connects_errno() {
+        let c = &load("refused.pcap")[0];
+        let call = Call {
+            side: Side::Client,
+            pid: 200,
+            call: "connect",
+            fd: 3,
+            detail: Some("127.0.0.1:9502".into()),
+            entered: c.first_ts - Span::from_nanos(10_000),
+            returned: c.last_ts + Span::from_nanos(20_000),
+            result: "-1 ECONNREFUSED".into(),
+            socket: 0,
+        };
+        let txt =
+            String::from_utf8(export::render_with_calls(c, &[call], &opts(Format::Txt)).unwrap())
+                .unwrap();
+        let verdict = txt.lines().nth(1).unwrap();
+        assert!(verdict.starts_with("verdict: refused"), "{verdict}");
+        assert!(
+            verdict.contains("the client's connect() returned -1 ECONNREFUSED after"),
+            "{verdict}"
+        );
+    }
+
     fn render(format: Format) -> String {
         let c = &load("client-close.pcap")[0];
         let bytes = export::render_with_calls(c, &tutorial_calls(c), &opts(format)).unwrap();
@@ -614,6 +640,13 @@ pub mod calls {
         assert!(connect.contains("┣ connect() = 0"), "{connect}");
         let accept = &txt.lines().collect::<Vec<_>>()[line("accept() = 4")];
         assert!(accept.trim_end().ends_with("accept() = 4 ┫"), "{accept}");
+        // The verdict says it in the tutorials' words.
+        let verdict = txt.lines().nth(1).unwrap();
+        assert!(
+            verdict.contains("the client's close() sent the FIN")
+                && verdict.contains("the server's read() returned 0 (EOF) at the client's FIN"),
+            "{verdict}"
+        );
         insta::assert_snapshot!("export_client_close_with_calls_txt", txt);
         let md = render(Format::Md);
         assert!(md.contains("Note over C: connect() = 0"), "{md}");

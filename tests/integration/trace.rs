@@ -495,3 +495,77 @@ fn the_tutorial_c_program() {
     one(&calls, Side::Server, &["read"], Some("0"));
     one(&calls, Side::Client, &["write"], Some("5"));
 }
+
+/// A traced listener's queues are sampled while the program runs: the
+/// server waits before accept(), so the client's connection is seen in
+/// the accept queue until accept() takes it, with the backlog listen()
+/// asked for.
+#[test]
+fn a_traced_listeners_queues_are_sampled() {
+    need_root!();
+    let port = 47316;
+    let ready = std::env::temp_dir().join(format!("tl-trace-queue-{}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let cfg = spawn_cfg(
+        &[
+            "python3",
+            &program("tcp_server.py"),
+            "47316",
+            &ready.display().to_string(),
+            "1.0",
+        ],
+        port,
+    );
+    let ready2 = ready.clone();
+    let client = std::thread::spawn(move || {
+        wait_for(&ready2);
+        client_ok(port, &[]);
+    });
+    let run = trace::run(&cfg).unwrap();
+    client.join().unwrap();
+    let _ = std::fs::remove_file(&ready);
+    let conns = run.touched(&analyze(&run));
+    assert_eq!(conns.len(), 1, "{conns:#?}");
+    let doc = serde_json::to_value(trace::trace_json(&conns, &run)).unwrap();
+    let l = &doc["connections"][0]["listener"];
+    assert_eq!(l["backlog"], 5, "{l}");
+    let samples = l["samples"].as_array().expect("samples");
+    let accept_q: Vec<u64> = samples
+        .iter()
+        .map(|s| s["accept_queue"].as_u64().unwrap())
+        .collect();
+    // Empty before the handshake, one waiting, empty again once taken.
+    let waited = accept_q
+        .iter()
+        .position(|&q| q == 1)
+        .expect("a waiting connection");
+    assert_eq!(accept_q[0], 0, "{samples:?}");
+    assert!(accept_q[waited..].contains(&0), "{samples:?}");
+    // It waited from the final ACK until accept() took it.
+    let t = |i: usize| samples[i]["time"].as_f64().unwrap();
+    let left = accept_q[waited..].iter().position(|&q| q == 0).unwrap() + waited;
+    let c = &conns[0];
+    let synack = seg_time(c, Side::Server, |f| f.syn() && f.ack());
+    let final_ack = c
+        .segments
+        .iter()
+        .find(|s| s.from == Side::Client && !s.flags.syn() && s.ts > synack)
+        .unwrap()
+        .ts
+        .as_secs_f64();
+    let calls = run.calls_for(c, &conns);
+    let accept = one(&calls, Side::Server, &["accept", "accept4"], None);
+    let entered = accept.entered.as_secs_f64();
+    assert!(
+        t(waited) >= final_ack - 0.001,
+        "{samples:?} final ACK {final_ack}"
+    );
+    assert!(
+        t(waited) < entered,
+        "{samples:?} accept() entered {entered}"
+    );
+    assert!(
+        t(left) >= entered - 0.001,
+        "{samples:?} accept() entered {entered}"
+    );
+}
