@@ -52,14 +52,14 @@ pub fn prepare() -> Result<Privilege, DemoError> {
     }
     if let Some(why) = userns_forbidden() {
         return Err(DemoError::Isolation(format!(
-            "demo needs root or unprivileged user namespaces, and {why}"
+            "a private network namespace needs root or unprivileged user namespaces, and {why}"
         )));
     }
     let uid = nix::unistd::getuid();
     let gid = nix::unistd::getgid();
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET).map_err(|e| {
         DemoError::Isolation(format!(
-            "demo needs root or unprivileged user namespaces: unshare(CLONE_NEWUSER) failed ({})",
+            "a private network namespace needs root or unprivileged user namespaces: unshare(CLONE_NEWUSER) failed ({})",
             e.desc()
         ))
     })?;
@@ -121,7 +121,7 @@ impl Netns {
             .spawn(move || -> Result<(OwnedFd, T), DemoError> {
                 unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
                     DemoError::Isolation(format!(
-                        "cannot make a network namespace: unshare(CLONE_NEWNET) failed ({}); demo needs root or unprivileged user namespaces",
+                        "cannot make a network namespace: unshare(CLONE_NEWNET) failed ({}); it needs root or unprivileged user namespaces",
                         e.desc()
                     ))
                 })?;
