@@ -60,13 +60,13 @@ impl KernelView {
 pub fn after_row(l: &super::Ladder, row: usize) -> Option<[Option<State>; 2]> {
     let k = l.kernel.as_ref()?;
     let r = l.rows.get(row)?;
-    // Past the change the segment made (the two clocks differ by up to
-    // about a millisecond), but not as far as the next segment.
+    // Past the change the segment made (as far as the comparison lets the
+    // two clocks differ), but not as far as the next segment.
     let gap = l
         .rows
         .get(row + 1)
         .map_or(Span::from_nanos(i64::MAX), |n| n.time - r.time);
-    let settle = Span::from_nanos((gap.as_nanos() / 2).min(1_000_000));
+    let settle = Span::from_nanos((gap.as_nanos() / 2).min(SLACK.as_nanos()));
     let at = |side: Side| {
         let d = l.distance[side.index()].unwrap_or_default();
         let t = if side == r.from {
