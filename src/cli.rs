@@ -148,6 +148,19 @@ pub struct LiveArgs {
     /// root, they are shown beside the inferred states).
     #[arg(long)]
     pub no_kernel: bool,
+    /// The kernel's capture buffer in KiB, as tcpdump's -B (default 64 MiB:
+    /// about two seconds of a connection storm while the capture thread
+    /// waits for a CPU).
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
+          default_value_t = crate::capture::live::DEFAULT_BUFFER_KIB,
+          value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
+    pub buffer_kib: u32,
+    /// The UI holds at most this many connections (about 4 KB each); past
+    /// it the oldest finished ones are folded into the totals, as sngrep's
+    /// -l does.
+    #[arg(long, value_name = "N", default_value_t = 50_000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub max_connections: u64,
 }
 
 #[derive(Debug, Args)]

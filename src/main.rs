@@ -81,6 +81,23 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Standard output, buffered: the locked stdout flushes at every newline,
+/// which made pretty JSON one write() per line (a live storm's document
+/// took seconds of system time). Whoever writes flushes at the end, so a
+/// closed pipe is still seen.
+fn buffered_stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+}
+
+/// Writes a JSON document and a newline, then flushes.
+fn print_json(doc: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = buffered_stdout();
+    serde_json::to_writer_pretty(&mut out, doc).context("writing JSON")?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
 fn warn(lines: &[String]) {
     for w in lines {
         eprintln!("tcpladder: warning: {w}");
@@ -104,9 +121,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
             return Err(UsageError(format!("--conn {n} is out of range ({range})")).into());
         }
     };
-    // Buffered: the locked stdout flushes at every newline, which made
-    // pretty JSON one write() per line.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = buffered_stdout();
     if a.common.json {
         serde_json::to_writer_pretty(&mut out, &json::document(selected))
             .context("writing JSON")?;
@@ -147,14 +162,13 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
     let mut totals = Totals::default();
     let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(&c))?;
     let doc = StatsDoc::new(&report, &totals);
-    let mut out = std::io::stdout().lock();
     if s.common.json {
-        serde_json::to_writer_pretty(&mut out, &doc).context("writing JSON")?;
-        writeln!(out)?;
-    } else {
-        warn(&doc.warnings);
-        out.write_all(doc.to_text().as_bytes())?;
+        return print_json(&doc);
     }
+    warn(&doc.warnings);
+    let mut out = buffered_stdout();
+    out.write_all(doc.to_text().as_bytes())?;
+    out.flush()?;
     Ok(())
 }
 
@@ -269,6 +283,7 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
     let cfg = LiveConfig {
         interface: l.interface.clone(),
         filter: LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref()),
+        buffer_kib: l.buffer_kib,
     };
     let cap = LiveCapture::open(&cfg).map_err(|e| match e {
         LiveError::Permission { .. } => anyhow::anyhow!("{e}"),
@@ -309,12 +324,21 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     if l.no_tui {
         return live_lines(&l, cap);
     }
-    let name = format!(
-        "{} ({})",
-        l.interface,
-        LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref())
-    );
-    let app = App::live(name, theme, l.tracking.track_config(), wall_now());
+    // What the user asked for; the whole filter (with the ICMP errors and
+    // fragments it adds) would push the counters off the status line.
+    let mut asked: Vec<String> = Vec::new();
+    if let Some(p) = l.tracking.port {
+        asked.push(format!("port {p}"));
+    }
+    if let Some(f) = &l.bpf {
+        asked.push(format!("-f '{f}'"));
+    }
+    let name = match asked.is_empty() {
+        true => format!("{} (all TCP)", l.interface),
+        false => format!("{} ({})", l.interface, asked.join(", ")),
+    };
+    let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
+    let app = App::live(name, theme, l.tracking.track_config(), wall_now(), max);
     // The keys come raw (Ctrl-C is a key); a hangup or kill must still
     // remove the kernel's tracefs instance and give the terminal back.
     ctrlc::set_handler(|| {
@@ -340,7 +364,7 @@ struct LineSession {
     print_lines: bool,
     count: Option<u64>,
     /// The kernel's own state changes, where they could be read.
-    kernel: Vec<tcpladder::track::kernel::KernelEvent>,
+    kernel: tcpladder::track::kernel::KernelRecord,
 }
 
 impl LineSession {
@@ -368,13 +392,16 @@ impl LineSession {
                             for line in self.printer.lines(c) {
                                 writeln!(out, "{line}")?;
                             }
-                            out.flush()?;
                         }
                     }
                     if self.count.is_some_and(|n| self.report.tcp_segments >= n) {
+                        out.flush()?;
                         return Ok(true);
                     }
                 }
+                // Once a batch: the lines are seen as they come, without a
+                // write() for each.
+                out.flush()?;
             }
             LiveMsg::Stats {
                 dropped,
@@ -405,12 +432,12 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
         dropped: (0, 0),
         print_lines: !l.json,
         count: l.count,
-        kernel: Vec::new(),
+        kernel: Default::default(),
     };
     let (mut handle, rx) = cap.spawn();
     let started = Instant::now();
     let deadline = l.duration.map(Duration::from_secs_f64);
-    let mut out = std::io::stdout().lock();
+    let mut out = buffered_stdout();
     let mut done = false;
     while !done && !stop.load(Ordering::Relaxed) {
         if deadline.is_some_and(|d| started.elapsed() >= d) {
@@ -440,15 +467,18 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         // Where the kernel's record parts from the lines printed.
-        for c in &all {
-            for d in json::KernelDoc::of(&session.kernel, c, &all)
-                .into_iter()
-                .flat_map(|k| k.disagreements)
+        if !session.kernel.is_empty() {
+            for (c, k) in all
+                .iter()
+                .zip(json::KernelDoc::for_all(&session.kernel, &all))
             {
-                writeln!(out, "connection {}: ≠ {} {}", c.id + 1, d.side, d.text)?;
+                for d in k.into_iter().flat_map(|k| k.disagreements) {
+                    writeln!(out, "connection {}: ≠ {} {}", c.id + 1, d.side, d.text)?;
+                }
             }
         }
     }
+    out.flush()?;
     eprintln!(
         "tcpladder: {} packets, {} TCP segments, {} connection(s); kernel dropped {} (interface {})",
         session.report.packets,
@@ -570,11 +600,7 @@ fn demo(
     let (conns, report) = analysis::analyze_file(&run.pcap, Filter::default(), run.track)?;
     warn(&report.warnings());
     if d.json {
-        let doc = demo::calls_json(&conns, &run);
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &doc).context("writing JSON")?;
-        writeln!(out)?;
-        return Ok(());
+        return print_json(&demo::calls_json(&conns, &run));
     }
     if let (Some(out), Some(format)) = (&d.export, format) {
         if conns.is_empty() {
@@ -650,11 +676,7 @@ fn trace(
     warn(&report.warnings());
     let conns = run.touched(&all);
     if t.json {
-        let doc = trace::trace_json(&conns, &run);
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &doc).context("writing JSON")?;
-        writeln!(out)?;
-        return Ok(());
+        return print_json(&trace::trace_json(&conns, &run));
     }
     if conns.is_empty() {
         anyhow::bail!(

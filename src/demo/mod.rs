@@ -36,6 +36,7 @@ use crate::capture::kernel::{KernelEvent, KernelTrace};
 use crate::capture::spool::SpoolFile;
 use crate::export::json::ConnectionDoc;
 use crate::export::json::KernelDoc;
+use crate::track::kernel::KernelRecord;
 use crate::track::{Connection, Side, TrackConfig};
 use netns::Netns;
 use record::{Program, Recorder};
@@ -277,13 +278,6 @@ impl DemoRun {
     }
 
     /// Each connection's calls, by connection id, for the ladder views.
-    /// Both endpoints' states as the kernel reported them, in RFC names
-    /// (see `capture::kernel`), for `conn`: its sockets' changes from its
-    /// first segment on, until the next connection on the same four-tuple.
-    pub fn kernel_for(&self, conn: &Connection, all: &[Connection]) -> Option<KernelDoc> {
-        KernelDoc::of(self.kernel.as_ref().ok()?, conn, all)
-    }
-
     pub fn calls_by_connection(&self, conns: &[Connection]) -> Vec<Vec<Call>> {
         crate::ladder::calls::by_connection(conns, |c| {
             self.calls_for(c, conns).into_iter().cloned().collect()
@@ -407,10 +401,12 @@ pub struct DocumentWithCalls {
 }
 
 pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
+    let kernel = kernel_docs(&run.kernel, conns);
     DocumentWithCalls {
         connections: conns
             .iter()
-            .map(|c| ConnectionWithCalls {
+            .zip(kernel)
+            .map(|(c, kernel)| ConnectionWithCalls {
                 connection: crate::export::json::connection(c),
                 calls: run
                     .calls_for(c, conns)
@@ -418,7 +414,7 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
                     .map(CallDoc::new)
                     .collect(),
                 listener: run.listener_for(c),
-                kernel: run.kernel_for(c, conns),
+                kernel,
             })
             .collect(),
         demo: RunDoc {
@@ -432,6 +428,18 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
             late_max: run.late.map(|d| d.as_secs_f64()),
             kernel: run.kernel.as_ref().err().cloned(),
         },
+    }
+}
+
+/// Each connection's kernel record (see `KernelDoc::for_all`), all None
+/// without one. `demo` and `trace` both use it.
+pub fn kernel_docs(
+    kernel: &Result<Vec<KernelEvent>, String>,
+    conns: &[Connection],
+) -> Vec<Option<KernelDoc>> {
+    match kernel {
+        Ok(events) => KernelDoc::for_all(&KernelRecord::new(events.clone()), conns),
+        Err(_) => conns.iter().map(|_| None).collect(),
     }
 }
 

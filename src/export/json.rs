@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::ladder::verdict::verdict;
+use crate::track::kernel::KernelRecord;
 use crate::track::{Closer, Connection, Side, State};
 
 #[derive(Serialize)]
@@ -54,19 +55,17 @@ pub enum LiveDocument {
 
 /// The `analyze --json` document, each connection with `"kernel"` added
 /// when the kernel's record was read at all.
-pub fn document_with_kernel(
-    conns: &[Connection],
-    events: &[crate::track::kernel::KernelEvent],
-) -> LiveDocument {
-    if events.is_empty() {
+pub fn document_with_kernel(conns: &[Connection], record: &KernelRecord) -> LiveDocument {
+    if record.is_empty() {
         return LiveDocument::Plain(document(conns));
     }
     LiveDocument::WithKernel {
         connections: conns
             .iter()
-            .map(|c| ConnectionWithKernel {
+            .zip(KernelDoc::for_all(record, conns))
+            .map(|(c, kernel)| ConnectionWithKernel {
                 connection: connection(c),
-                kernel: KernelDoc::of(events, c, conns),
+                kernel,
             })
             .collect(),
     }
@@ -127,17 +126,19 @@ impl KernelDoc {
         }
     }
 
-    /// `conn`'s record in `events` (see `track::kernel::states_for`), or
-    /// None when no event names its sockets.
-    pub fn of(
-        events: &[crate::track::kernel::KernelEvent],
-        conn: &Connection,
-        all: &[Connection],
-    ) -> Option<KernelDoc> {
-        let k = crate::track::kernel::states_for(events, conn, all)?;
-        Some(KernelDoc::new(&crate::ladder::kernel::compare(
-            conn, &k, None,
-        )))
+    /// Each connection's record (see `KernelRecord::states_for_all`),
+    /// compared with its inferred states; None where no change names its
+    /// sockets.
+    pub fn for_all(record: &KernelRecord, all: &[Connection]) -> Vec<Option<KernelDoc>> {
+        record
+            .states_for_all(all)
+            .iter()
+            .zip(all)
+            .map(|(k, c)| {
+                k.as_ref()
+                    .map(|k| KernelDoc::new(&crate::ladder::kernel::compare(c, k, None)))
+            })
+            .collect()
     }
 }
 

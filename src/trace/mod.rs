@@ -435,18 +435,16 @@ fn call_doc(c: &Call) -> CallDoc {
 }
 
 pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
+    let kernel = crate::demo::kernel_docs(&run.kernel, conns);
     TraceDocument {
         connections: conns
             .iter()
-            .map(|c| TraceConnection {
+            .zip(kernel)
+            .map(|(c, kernel)| TraceConnection {
                 connection: crate::export::json::connection(c),
                 calls: run.calls_for(c, conns).iter().map(call_doc).collect(),
                 listener: run.listener_for(c),
-                kernel: run
-                    .kernel
-                    .as_ref()
-                    .ok()
-                    .and_then(|k| crate::export::json::KernelDoc::of(k, c, conns)),
+                kernel,
             })
             .collect(),
         trace: TraceDoc {

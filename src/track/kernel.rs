@@ -11,7 +11,8 @@
 //! handshake's final ACK (LISTEN → SYN_RECV → ESTABLISHED at once) and a
 //! full socket replaced by a TIME-WAIT mini-socket shows as `→ CLOSE`.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::time::{Span, Timestamp};
 use crate::track::{Connection, Side, State};
@@ -110,66 +111,138 @@ impl KernelStates {
     }
 }
 
-/// Both endpoints' states as the kernel reported them (`events`), for
-/// `conn`: its sockets' changes from shortly before its first segment on,
-/// until the next connection on the same four-tuple in `all`. None when no
-/// event names either socket.
-pub fn states_for(
-    events: &[KernelEvent],
-    conn: &Connection,
-    all: &[Connection],
-) -> Option<KernelStates> {
-    let next = all
-        .iter()
-        .filter(|o| o.id != conn.id && same_tuple_later(conn, o))
-        .map(|o| o.first_ts)
-        .min();
-    states_until(events, conn, next)
+/// The kernel's state changes, indexed by socket, so that each
+/// connection's are found without a pass over all of them.
+#[derive(Clone, Debug, Default)]
+pub struct KernelRecord {
+    events: Vec<KernelEvent>,
+    /// By (local, remote) address.
+    by_socket: HashMap<(SocketAddr, SocketAddr), Vec<usize>>,
+    /// connect() enters SYN-SENT before it picks the ephemeral port: that
+    /// one change has local port 0; by (local IP, remote).
+    unbound: HashMap<(IpAddr, SocketAddr), Vec<usize>>,
+}
+
+impl KernelRecord {
+    pub fn new(events: Vec<KernelEvent>) -> KernelRecord {
+        let mut r = KernelRecord::default();
+        r.extend(events);
+        r
+    }
+
+    pub fn extend(&mut self, events: impl IntoIterator<Item = KernelEvent>) {
+        for e in events {
+            let k = self.events.len();
+            if e.local.port() == 0 {
+                self.unbound
+                    .entry((e.local.ip(), e.remote))
+                    .or_default()
+                    .push(k);
+            } else {
+                self.by_socket
+                    .entry((e.local, e.remote))
+                    .or_default()
+                    .push(k);
+            }
+            self.events.push(e);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The changes of the socket `local` → `remote` from `start` to before
+    /// `end`, oldest first.
+    fn pick(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        start: Timestamp,
+        end: Option<Timestamp>,
+    ) -> Vec<&KernelEvent> {
+        let none = Vec::new();
+        let bound = self.by_socket.get(&(local, remote)).unwrap_or(&none);
+        let unbound = self.unbound.get(&(local.ip(), remote)).unwrap_or(&none);
+        let mut v: Vec<&KernelEvent> = bound
+            .iter()
+            .chain(unbound)
+            .filter_map(|&k| self.events.get(k))
+            .filter(|e| e.time >= start && end.is_none_or(|t| e.time < t))
+            .collect();
+        v.sort_by_key(|e| e.time);
+        v
+    }
+
+    /// Both endpoints' states as the kernel reported them, for `conn`: its
+    /// sockets' changes from shortly before its first segment on, until
+    /// `next` (the next connection on the same four-tuple, if any). None
+    /// when no change names either socket.
+    pub fn states_until(&self, conn: &Connection, next: Option<Timestamp>) -> Option<KernelStates> {
+        if self.events.is_empty() {
+            return None;
+        }
+        // connect() enters SYN-SENT just before its SYN is captured.
+        let margin = Span::from_nanos(50_000_000);
+        let start = conn.first_ts - margin;
+        let end = next.map(|t| t - margin);
+        // Whether the peer's FIN had come by then (a FIN is captured before
+        // it reaches an endpoint further away, so this is a bound).
+        let fin_by = |side: Side| {
+            let first = conn.fin_times(!side).first().copied();
+            move |at| first.is_some_and(|f| f <= at)
+        };
+        let path = |side: Side| {
+            let (local, remote) = match side {
+                Side::Client => (conn.client, conn.server),
+                Side::Server => (conn.server, conn.client),
+            };
+            let p = rfc_path(&self.pick(local, remote, start, end), fin_by(side));
+            (!p.is_empty()).then_some(p)
+        };
+        let sides = [path(Side::Client), path(Side::Server)];
+        (sides.iter().any(Option::is_some)).then_some(KernelStates { sides })
+    }
+
+    /// [`states_until`](Self::states_until) for every connection of `all`,
+    /// each until the next one on its four-tuple.
+    pub fn states_for_all(&self, all: &[Connection]) -> Vec<Option<KernelStates>> {
+        let next = next_incarnations(all);
+        all.iter()
+            .zip(next)
+            .map(|(c, n)| self.states_until(c, n))
+            .collect()
+    }
+}
+
+/// For each connection of `all` (by position), when the next connection on
+/// its four-tuple began, if one did.
+pub fn next_incarnations(all: &[Connection]) -> Vec<Option<Timestamp>> {
+    let mut starts: HashMap<(SocketAddr, SocketAddr), Vec<Timestamp>> = HashMap::new();
+    for c in all {
+        starts
+            .entry((c.client, c.server))
+            .or_default()
+            .push(c.first_ts);
+    }
+    for v in starts.values_mut() {
+        v.sort();
+    }
+    all.iter()
+        .map(|c| {
+            let v = starts.get(&(c.client, c.server))?;
+            v.get(v.partition_point(|&t| t <= c.first_ts)).copied()
+        })
+        .collect()
 }
 
 /// Whether `later` is a later incarnation of `conn`'s four-tuple.
 pub fn same_tuple_later(conn: &Connection, later: &Connection) -> bool {
     later.first_ts > conn.first_ts && later.client == conn.client && later.server == conn.server
-}
-
-/// As [`states_for`], the next incarnation (if any) beginning at `next`.
-pub fn states_until(
-    events: &[KernelEvent],
-    conn: &Connection,
-    next: Option<Timestamp>,
-) -> Option<KernelStates> {
-    // connect() enters SYN-SENT just before its SYN is captured.
-    let margin = Span::from_nanos(50_000_000);
-    let start = conn.first_ts - margin;
-    let end = next.map(|t| t - margin);
-    let pick = |local: SocketAddr, remote: SocketAddr| -> Vec<&KernelEvent> {
-        events
-            .iter()
-            // connect() enters SYN-SENT before it picks the ephemeral
-            // port: that one change has local port 0.
-            .filter(|e| {
-                e.remote == remote
-                    && (e.local == local || (e.local.port() == 0 && e.local.ip() == local.ip()))
-            })
-            .filter(|e| e.time >= start && end.is_none_or(|t| e.time < t))
-            .collect()
-    };
-    // Whether the peer's FIN had come by then (a FIN is captured before
-    // it reaches an endpoint further away, so this is a bound).
-    let fin_by = |side: Side| {
-        let first = conn.fin_times(!side).first().copied();
-        move |at| first.is_some_and(|f| f <= at)
-    };
-    let path = |side: Side| {
-        let (local, remote) = match side {
-            Side::Client => (conn.client, conn.server),
-            Side::Server => (conn.server, conn.client),
-        };
-        let p = rfc_path(&pick(local, remote), fin_by(side));
-        (!p.is_empty()).then_some(p)
-    };
-    let sides = [path(Side::Client), path(Side::Server)];
-    (sides.iter().any(Option::is_some)).then_some(KernelStates { sides })
 }
 
 #[cfg(test)]

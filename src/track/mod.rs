@@ -165,6 +165,12 @@ impl Tracker {
         }
     }
 
+    /// Forgets an open connection (a view holding too many); a later
+    /// segment on its four-tuple starts a new, mid-stream one.
+    pub fn evict(&mut self, key: &ConnKey) -> Option<Connection> {
+        self.conns.remove(key)
+    }
+
     /// Connections that are over, in the order they ended; the caller owns
     /// them now.
     pub fn take_done(&mut self) -> Vec<Connection> {

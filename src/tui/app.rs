@@ -16,7 +16,7 @@ use crate::decode::Decoder;
 use crate::ladder::diagram::Placement;
 use crate::ladder::{Call, LabelStyle, Ladder, Line};
 use crate::time::{Span, Timestamp};
-use crate::track::kernel::KernelEvent;
+use crate::track::kernel::{KernelEvent, KernelRecord};
 use crate::track::{Cause, ConnKey, Connection, Side, State, TrackConfig, Tracker};
 
 use super::theme::{Theme, ThemeName};
@@ -116,6 +116,8 @@ pub enum ReplayStart {
 enum Loc {
     Active(ConnKey),
     Finished(usize),
+    /// Folded into the totals to keep memory bounded.
+    Folded,
 }
 
 /// Capturing: the tracker runs as packets arrive; the wall clock drives
@@ -124,8 +126,20 @@ pub struct Live {
     /// Carries IP fragments between captured packets.
     pub decoder: Decoder,
     pub tracker: Tracker,
-    pub finished: Vec<Connection>,
+    /// Connections the tracker handed out as over; None once folded.
+    pub finished: Vec<Option<Connection>>,
     locs: Vec<Loc>,
+    /// The most connections held at once (`--max-connections`).
+    pub max: usize,
+    /// How many were folded into `folded_totals` to stay under `max`.
+    pub folded: u64,
+    pub folded_totals: crate::stats::Totals,
+    /// Held connections (tracker's and handed out), and the oldest id that
+    /// may still be held.
+    held: usize,
+    oldest: usize,
+    /// Set when connections were folded, for the app to drop their ids.
+    folded_now: bool,
     pub report: ReadReport,
     pub now: Timestamp,
     pub received: u32,
@@ -197,7 +211,7 @@ pub struct App {
     pub calls: Vec<Vec<Call>>,
     /// The kernel's own state changes of the sockets on this host (`demo`,
     /// `trace`, `live` as root), every connection's; empty without them.
-    pub kernel: Vec<KernelEvent>,
+    pub kernel: KernelRecord,
     /// Live: how far the kernel's record is complete (its last read).
     pub kernel_until: Option<Timestamp>,
     /// First line of the ladder in view, counting ICMP errors and calls as
@@ -270,6 +284,7 @@ impl App {
         theme: ThemeName,
         track: TrackConfig,
         now: Timestamp,
+        max_connections: usize,
     ) -> App {
         let cfg = TrackConfig {
             keep_segments: true,
@@ -281,6 +296,12 @@ impl App {
             tracker: Tracker::new(cfg),
             finished: Vec::new(),
             locs: Vec::new(),
+            max: max_connections.max(10),
+            folded: 0,
+            folded_totals: crate::stats::Totals::default(),
+            held: 0,
+            oldest: 0,
+            folded_now: false,
             report: ReadReport::default(),
             now,
             received: 0,
@@ -311,7 +332,7 @@ impl App {
             icmp: None,
             call: None,
             calls: Vec::new(),
-            kernel: Vec::new(),
+            kernel: KernelRecord::default(),
             kernel_until: None,
             ladder_offset: 0,
             follow: true,
@@ -358,7 +379,7 @@ impl App {
     /// why there are none is said once in the status line.
     pub fn with_kernel(mut self, kernel: Result<Vec<KernelEvent>, String>) -> App {
         match kernel {
-            Ok(events) => self.kernel = events,
+            Ok(events) => self.kernel = KernelRecord::new(events),
             Err(why) => self.message = Some(format!("no kernel states: {why}")),
         }
         self.cache = None;
@@ -374,7 +395,7 @@ impl App {
         if self.kernel.is_empty() {
             return None;
         }
-        let k = crate::track::kernel::states_until(&self.kernel, c, self.next_on_tuple(c))?;
+        let k = self.kernel.states_until(c, self.next_on_tuple(c))?;
         let horizon = self.kernel_until.map(|t| t - Span::from_nanos(200_000_000));
         Some(crate::ladder::kernel::compare(c, &k, horizon))
     }
@@ -403,7 +424,8 @@ impl App {
             Source::Replay(r) => r.conns.get(id),
             Source::Live(l) => match l.locs.get(id)? {
                 Loc::Active(key) => l.tracker.get(key),
-                Loc::Finished(i) => l.finished.get(*i),
+                Loc::Finished(i) => l.finished.get(*i).and_then(Option::as_ref),
+                Loc::Folded => None,
             },
         }
     }
@@ -866,6 +888,9 @@ impl App {
                 for p in &batch {
                     l.ingest(p);
                 }
+                if std::mem::take(&mut l.folded_now) {
+                    self.drop_folded();
+                }
             }
             LiveMsg::Stats {
                 received,
@@ -983,6 +1008,23 @@ impl App {
         self.list_offset = 0;
     }
 
+    /// Forgets the ids of connections folded into the totals (live, over
+    /// `--max-connections`).
+    fn drop_folded(&mut self) {
+        let held = |app: &App, id: usize| app.connection(id).is_some();
+        let kept: Vec<usize> = self
+            .filtered
+            .iter()
+            .copied()
+            .filter(|&id| held(self, id))
+            .collect();
+        self.filtered = kept;
+        if self.selected.is_some_and(|id| !held(self, id)) {
+            self.selected = self.filtered.first().copied();
+            self.cache = None;
+        }
+    }
+
     /// Filters connections not yet looked at (live adds them as it goes).
     fn extend_filter(&mut self) {
         let total = self.total();
@@ -1035,7 +1077,7 @@ impl Live {
         );
         for c in self.tracker.take_done() {
             let id = c.id;
-            self.finished.push(c);
+            self.finished.push(Some(c));
             if let Some(l) = self.locs.get_mut(id) {
                 *l = Loc::Finished(self.finished.len() - 1);
             }
@@ -1045,6 +1087,44 @@ impl Live {
             && let Some(key) = self.tracker.last_key()
         {
             self.locs.push(Loc::Active(key));
+            self.held += 1;
+            if self.held > self.max {
+                self.fold_oldest();
+            }
         }
+    }
+
+    /// Folds the oldest tenth of the held connections into the totals:
+    /// those that are over first (both ends closed or in TIME-WAIT), then,
+    /// if that is not enough, the oldest of the rest (a SYN flood's).
+    fn fold_oldest(&mut self) {
+        let goal = self.max - self.max / 10;
+        for pass_over_only in [true, false] {
+            let mut id = self.oldest;
+            while self.held > goal && id < self.locs.len() {
+                let over = match &self.locs[id] {
+                    Loc::Active(key) => self.tracker.get(key).is_none_or(Connection::is_finished),
+                    Loc::Finished(_) => true,
+                    Loc::Folded => false,
+                };
+                if over || (!pass_over_only && !matches!(self.locs[id], Loc::Folded)) {
+                    let c = match std::mem::replace(&mut self.locs[id], Loc::Folded) {
+                        Loc::Active(key) => self.tracker.evict(&key),
+                        Loc::Finished(i) => self.finished.get_mut(i).and_then(Option::take),
+                        Loc::Folded => None,
+                    };
+                    if let Some(c) = c {
+                        self.folded_totals.add(&c);
+                    }
+                    self.folded += 1;
+                    self.held -= 1;
+                }
+                id += 1;
+            }
+        }
+        while matches!(self.locs.get(self.oldest), Some(Loc::Folded)) {
+            self.oldest += 1;
+        }
+        self.folded_now = true;
     }
 }

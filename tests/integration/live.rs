@@ -333,3 +333,71 @@ fn live_reads_the_kernels_own_states_and_reports_where_they_part() {
         .unwrap_or(0);
     assert_eq!(left, 0, "a tracefs instance was left behind");
 }
+
+/// A connection storm (tests/programs/storm.c: two client threads making
+/// connections one after another from their own loopback addresses, about
+/// 200 k packets a second here) while `live` captures: every connection
+/// made is seen, and the kernel dropped nothing.
+#[test]
+fn live_sees_every_connection_of_a_storm() {
+    if let Err(why) = can_capture() {
+        println!("live storm test: SKIPPED — {why}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tl-storm-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let exe = dir.join("storm");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/storm.c");
+    let built = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        println!("live storm test: SKIPPED — no C compiler to build storm.c");
+        return;
+    }
+    let ns = match Netns::new() {
+        Ok(ns) => ns,
+        Err(why) => {
+            println!("live storm test: SKIPPED — cannot create a network namespace: {why}");
+            return;
+        }
+    };
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
+        .args(["live", "-i", "lo", "-p", "9614", "--no-tui", "--no-kernel"])
+        .args(["--duration", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpladder live");
+    std::thread::sleep(Duration::from_millis(1200));
+    let storm = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(&exe)
+        .args(["9614", "1.5", "2"])
+        .output()
+        .expect("run the storm");
+    let made: usize = String::from_utf8_lossy(&storm.stdout)
+        .trim()
+        .parse()
+        .expect("the storm prints how many connections it made");
+    let out = child.wait_with_output().expect("tcpladder live ends");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let summary = stderr.lines().last().unwrap_or_default();
+    let seen: usize = summary
+        .split(" connection(s)")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {summary:?}"));
+    assert!(made > 1000, "the storm made only {made} connections");
+    assert_eq!(seen, made, "{summary}");
+    assert!(
+        summary.contains("kernel dropped 0 (interface 0)"),
+        "{summary}"
+    );
+}

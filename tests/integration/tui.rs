@@ -259,6 +259,7 @@ mod keys {
             ThemeName::Dark,
             TrackConfig::default(),
             packets[0].ts,
+            1000,
         );
         app.update(Event::Resize(120, 36));
         // Four segments, then the error alone (frame 5).
@@ -281,7 +282,13 @@ mod keys {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
         let packets = live_packets(&path);
         let first = packets[0].ts;
-        let mut app = App::live("lo (tcp)", ThemeName::Dark, TrackConfig::default(), first);
+        let mut app = App::live(
+            "lo (tcp)",
+            ThemeName::Dark,
+            TrackConfig::default(),
+            first,
+            1000,
+        );
         app.update(Event::Resize(120, 36));
         app.update(Event::Capture(LiveMsg::Packets(packets[..6].to_vec())));
         assert_eq!(app.total(), 1);
@@ -653,7 +660,13 @@ mod kernel {
         let file = replay("client-close.pcap", ThemeName::Dark, false);
         let events = record(&file, Side::Server, usize::MAX);
         let c = file.connection(0).unwrap().clone();
-        let mut app = App::live("lo", ThemeName::Dark, TrackConfig::default(), c.first_ts);
+        let mut app = App::live(
+            "lo",
+            ThemeName::Dark,
+            TrackConfig::default(),
+            c.first_ts,
+            1000,
+        );
         app.update(Event::Resize(120, 36));
         // The capture's packets, then a record that has the handshake only.
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
@@ -692,4 +705,53 @@ mod kernel {
             .expect("kernel view");
         assert_eq!(k.disagreements.len(), 2, "{k:?}");
     }
+}
+
+/// Live, the UI holds at most `--max-connections`: past it the oldest
+/// finished connections are folded into the totals, the list forgets
+/// them, the status line says so, and everything still draws.
+#[test]
+fn live_folds_the_oldest_connections_past_the_cap() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/many-connections.pcap");
+    let packets = live_packets(&path);
+    let mut app = App::live(
+        "lo (port 9502)",
+        ThemeName::Dark,
+        TrackConfig::default(),
+        packets[0].ts,
+        10,
+    );
+    app.update(Event::Resize(120, 36));
+    for p in packets.chunks(7) {
+        app.update(Event::Capture(LiveMsg::Packets(p.to_vec())));
+        let held = (0..app.total())
+            .filter(|&id| app.connection(id).is_some())
+            .count();
+        assert!(held <= 10, "{held} connections held");
+    }
+    let Source::Live(l) = &app.source else {
+        panic!("live")
+    };
+    let seen = app.total();
+    assert!(
+        seen > 10,
+        "the capture has more connections than the cap: {seen}"
+    );
+    assert_eq!(
+        l.folded as usize + (0..seen).filter(|&id| app.connection(id).is_some()).count(),
+        seen
+    );
+    assert_eq!(l.folded_totals.connections, l.folded);
+    // The list shows only what is held; the selection is one of them.
+    assert!(
+        app.visible_ids()
+            .iter()
+            .all(|&id| app.connection(id).is_some())
+    );
+    assert!(app.selected.is_some_and(|id| app.connection(id).is_some()));
+    let text = text_only(&app, 160, 36);
+    assert!(
+        text.contains("oldest folded into totals (--max-connections 10)"),
+        "{text}"
+    );
 }

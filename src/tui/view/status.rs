@@ -40,6 +40,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 l.dropped,
                 l.if_dropped
             );
+            if l.folded > 0 {
+                s.push_str(&format!(
+                    " │ {} oldest folded into totals (--max-connections {})",
+                    l.folded, l.max
+                ));
+            }
             if let Some(e) = &l.error {
                 s.push_str(&format!(" │ capture stopped: {e}"));
             }
