@@ -194,6 +194,13 @@ pub struct App {
     filtered_upto: usize,
     pub filter: String,
     pub editing_filter: bool,
+    /// Before each character typed into the filter: the matches and how
+    /// far they were looked for, so Backspace is as quick as typing.
+    filter_history: Vec<(Vec<usize>, usize)>,
+    /// Connections were folded since: the saved sets name some of them.
+    filter_history_stale: bool,
+    /// What the filter searches.
+    search: crate::tui::search::SearchText,
     /// The selected connection's id.
     pub selected: Option<usize>,
     pub list_offset: usize,
@@ -326,6 +333,9 @@ impl App {
             filtered_upto: 0,
             filter: String::new(),
             editing_filter: false,
+            filter_history: Vec::new(),
+            filter_history_stale: false,
+            search: Default::default(),
             selected: None,
             list_offset: 0,
             row: 0,
@@ -635,15 +645,32 @@ impl App {
                 KeyCode::Esc => {
                     self.editing_filter = false;
                     self.filter.clear();
+                    self.filter_history.clear();
                     self.refilter();
                 }
                 KeyCode::Backspace => {
                     self.filter.pop();
-                    self.refilter();
+                    // Back to the set before the last character, and what
+                    // arrived since looked at with the shorter filter.
+                    match self.filter_history.pop() {
+                        Some((set, upto)) if !self.filter_history_stale => {
+                            self.filtered = set;
+                            self.filtered_upto = upto;
+                            self.extend_filter();
+                            self.after_filter();
+                        }
+                        _ => {
+                            self.filter_history.clear();
+                            self.filter_history_stale = false;
+                            self.refilter();
+                        }
+                    }
                 }
                 KeyCode::Char(c) => {
+                    self.filter_history
+                        .push((self.filtered.clone(), self.filtered_upto));
                     self.filter.push(c);
-                    self.refilter();
+                    self.narrow_filter();
                 }
                 _ => {}
             }
@@ -665,6 +692,7 @@ impl App {
             KeyCode::Char('/') => {
                 self.editing_filter = true;
                 self.filter.clear();
+                self.filter_history.clear();
                 self.refilter();
             }
             KeyCode::Tab | KeyCode::BackTab => {
@@ -996,8 +1024,13 @@ impl App {
         self.filtered.clear();
         self.filtered_upto = 0;
         self.extend_filter();
+        self.after_filter();
+    }
+
+    /// The selection and the list's scroll after the filter changed.
+    fn after_filter(&mut self) {
         if let Some(id) = self.selected
-            && !self.filtered.contains(&id)
+            && self.filtered.binary_search(&id).is_err()
         {
             self.selected = self.visible_ids().first().copied();
             self.row = 0;
@@ -1019,6 +1052,7 @@ impl App {
             .filter(|&id| held(self, id))
             .collect();
         self.filtered = kept;
+        self.filter_history_stale = !self.filter_history.is_empty();
         if self.selected.is_some_and(|id| !held(self, id)) {
             self.selected = self.filtered.first().copied();
             self.cache = None;
@@ -1028,18 +1062,37 @@ impl App {
     /// Filters connections not yet looked at (live adds them as it goes).
     fn extend_filter(&mut self) {
         let total = self.total();
+        let mut search = std::mem::take(&mut self.search);
+        while search.len() < total {
+            search.push(self.connection(search.len()));
+        }
+        self.search = search;
+        let from = self.filtered_upto;
         let needle = self.filter.to_lowercase();
-        for id in self.filtered_upto..total {
-            let keep = needle.is_empty()
-                || self.connection(id).is_some_and(|c| {
-                    let text = format!("{} {}", c.client, c.server);
-                    text.contains(&needle)
-                });
-            if keep {
-                self.filtered.push(id);
-            }
+        if needle.is_empty() {
+            self.filtered.extend(from..total);
+        } else {
+            let hits = self.search.matching(&needle, None, from);
+            self.filtered.extend(hits);
+        }
+        if self.is_live() && from < total {
+            // Folded before they were looked at.
+            let start = self.filtered.partition_point(|&id| id < from);
+            let mut tail = self.filtered.split_off(start);
+            tail.retain(|&id| self.connection(id).is_some());
+            self.filtered.extend(tail);
         }
         self.filtered_upto = total;
+    }
+
+    /// A character typed at the end of the filter: what matches now is a
+    /// subset of what matched, so only those are looked at again.
+    fn narrow_filter(&mut self) {
+        let needle = self.filter.to_lowercase();
+        if !needle.is_empty() {
+            self.filtered = self.search.matching(&needle, Some(&self.filtered), 0);
+        }
+        self.after_filter();
     }
 }
 
