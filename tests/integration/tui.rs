@@ -215,6 +215,40 @@ mod keys {
         assert_eq!(app.visible_ids().len(), 2);
     }
 
+    /// Typing narrows, Backspace widens: at every step the list is what a
+    /// plain search of every connection's addresses gives.
+    #[test]
+    fn the_filter_matches_a_plain_search_at_every_key() {
+        let mut app = replay("many-connections.pcap", ThemeName::Dark, false);
+        let plain = |app: &App, needle: &str| -> Vec<usize> {
+            (0..app.total())
+                .filter(|&id| {
+                    let c = app.connection(id).unwrap();
+                    format!("{} {}", c.client, c.server).contains(needle)
+                })
+                .collect()
+        };
+        key(&mut app, KeyCode::Char('/'));
+        let typed = "127.0.0.1:411";
+        let mut so_far = String::new();
+        for c in typed.chars() {
+            so_far.push(c);
+            key(&mut app, KeyCode::Char(c));
+            assert_eq!(app.visible_ids(), plain(&app, &so_far), "typed {so_far:?}");
+        }
+        assert!(app.visible_ids().len() < app.total(), "the filter narrows");
+        for _ in typed.chars() {
+            so_far.pop();
+            key(&mut app, KeyCode::Backspace);
+            assert_eq!(
+                app.visible_ids(),
+                plain(&app, &so_far),
+                "back to {so_far:?}"
+            );
+        }
+        assert_eq!(app.visible_ids().len(), app.total());
+    }
+
     #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
