@@ -4,6 +4,7 @@ mod bad_input;
 mod captures;
 mod demo;
 mod export;
+mod golden;
 mod kernel_truth;
 mod live;
 mod peer_corpus;
