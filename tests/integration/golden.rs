@@ -25,7 +25,10 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 fn run(args: &[&str]) -> Vec<u8> {
+    // From the repository, with relative paths: outputs that name the file
+    // are the same in any clone.
     let out = Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+        .current_dir(root())
         .args(args)
         .output()
         .expect("run tcpladder");
@@ -61,7 +64,7 @@ fn digests() -> String {
     let mut captures: Vec<PathBuf> = std::fs::read_dir(root().join("captures"))
         .unwrap()
         .filter_map(Result::ok)
-        .map(|e| e.path())
+        .map(|e| Path::new("captures").join(e.file_name()))
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     captures.sort();
