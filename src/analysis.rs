@@ -113,25 +113,92 @@ pub fn analyze_file(
     filter: Filter,
     cfg: TrackConfig,
 ) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
-    analyze_capture(CaptureFile::open(path)?, filter, cfg)
+    analyze_file_progress(path, filter, cfg, |_| {})
+}
+
+/// How far reading a file has come, for a progress bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes: u64,
+    /// The file's size (0 when unknown).
+    pub total: u64,
+    pub packets: u64,
+    pub connections: u64,
+}
+
+/// How often, in records, `analyze_file_progress` reports.
+const PROGRESS_EVERY: u64 = 1 << 15;
+
+/// [`analyze_file`], telling `progress` how far it has come every few tens
+/// of thousands of records and once at the end.
+pub fn analyze_file_progress(
+    path: &Path,
+    filter: Filter,
+    cfg: TrackConfig,
+    progress: impl FnMut(Progress),
+) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    analyze_capture_progress(CaptureFile::open(path)?, total, filter, cfg, progress)
+}
+
+/// The one analysis of a whole capture: every connection kept, `progress`
+/// told how far it has come (of `total` bytes, 0 when unknown).
+fn analyze_capture_progress(
+    mut file: CaptureFile,
+    total: u64,
+    filter: Filter,
+    cfg: TrackConfig,
+    mut progress: impl FnMut(Progress),
+) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
+    // Not streaming: connections replaced by a new incarnation stay in the
+    // tracker, and `finish` returns them all in order.
+    let mut tracker = Tracker::new(TrackConfig {
+        stream: false,
+        ..cfg
+    });
+    let mut report = ReadReport {
+        file: file.name().to_string(),
+        ..ReadReport::default()
+    };
+    let mut decoder = Decoder::default();
+    let mut at = Progress {
+        total,
+        ..Progress::default()
+    };
+    let ending = loop {
+        // Records are read in runs between reports: the reader's position
+        // is only known between calls.
+        let mut n = 0u64;
+        let r = file.for_each_until(|rec| {
+            feed(rec, filter, &mut decoder, &mut tracker, &mut report);
+            n += 1;
+            n < PROGRESS_EVERY
+        })?;
+        at.bytes = match total {
+            0 => file.consumed(),
+            t => file.consumed().min(t),
+        };
+        at.packets += n;
+        at.connections = tracker.next_id() as u64;
+        progress(at);
+        if let Some(ending) = r {
+            break ending;
+        }
+    };
+    report.ending = Some(ending);
+    report.finish_fragments(&decoder);
+    let end = report.last_ts.unwrap_or_default();
+    Ok((tracker.finish(end), report))
 }
 
 /// Like [`analyze_file`], for a capture already open (the sample built into
 /// the binary, say).
 pub fn analyze_capture(
-    mut file: CaptureFile,
+    file: CaptureFile,
     filter: Filter,
     cfg: TrackConfig,
 ) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
-    let mut tracker = Tracker::new(TrackConfig {
-        stream: false,
-        ..cfg
-    });
-    // Not streaming: connections replaced by a new incarnation stay in the
-    // tracker, and `finish` returns them all in order.
-    let report = run(&mut file, filter, &mut tracker, |_| {})?;
-    let end = report.last_ts.unwrap_or_default();
-    Ok((tracker.finish(end), report))
+    analyze_capture_progress(file, 0, filter, cfg, |_| {})
 }
 
 /// Streams a file: each connection is handed to `done` once it is over and

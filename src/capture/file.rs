@@ -165,12 +165,30 @@ impl CaptureFile {
         &self.name
     }
 
+    /// How many bytes of the file have been read so far.
+    pub fn consumed(&self) -> u64 {
+        self.reader.consumed() as u64
+    }
+
     pub fn format(&self) -> FileFormat {
         self.format
     }
 
     /// Calls `f` for every packet record in file order.
     pub fn for_each(&mut self, mut f: impl FnMut(&Record<'_>)) -> Result<Ending, CaptureError> {
+        self.for_each_until(|r| {
+            f(r);
+            true
+        })
+        .map(|e| e.unwrap_or(Ending::Complete))
+    }
+
+    /// Calls `f` for each packet record in file order until it returns
+    /// false (then `Ok(None)`: call again to go on) or the file ends.
+    pub fn for_each_until(
+        &mut self,
+        mut f: impl FnMut(&Record<'_>) -> bool,
+    ) -> Result<Option<Ending>, CaptureError> {
         loop {
             match self.reader.next() {
                 Ok((used, block)) => {
@@ -181,11 +199,16 @@ impl CaptureFile {
                         &mut self.frame,
                         &mut self.last_ts,
                     ) {
-                        f(&rec);
+                        let go_on = f(&rec);
+                        self.reader.consume(used);
+                        if !go_on {
+                            return Ok(None);
+                        }
+                        continue;
                     }
                     self.reader.consume(used);
                 }
-                Err(PcapError::Eof) => return Ok(Ending::Complete),
+                Err(PcapError::Eof) => return Ok(Some(Ending::Complete)),
                 Err(PcapError::Incomplete(_)) => {
                     if let Err(e) = self.reader.refill() {
                         let problem = format!("read error ({})", describe(&e));
@@ -200,7 +223,7 @@ impl CaptureFile {
                     // after a big record it may hold little yet be full size.
                     let want = self.buffer * 2;
                     if want > MAX_RECORD || !self.reader.grow(want) {
-                        return Ok(self.damaged("a record is larger than 64 MiB".into()));
+                        return Ok(Some(self.damaged("a record is larger than 64 MiB".into())));
                     }
                     self.buffer = want;
                     if let Err(e) = self.reader.refill() {
@@ -212,9 +235,9 @@ impl CaptureFile {
                     }
                 }
                 Err(PcapError::UnexpectedEof) => {
-                    return Ok(Ending::Truncated {
+                    return Ok(Some(Ending::Truncated {
                         offset: self.reader.consumed() as u64,
-                    });
+                    }));
                 }
                 Err(PcapError::ReadError) => {
                     return Err(CaptureError {
@@ -224,7 +247,7 @@ impl CaptureFile {
                 }
                 Err(e) => {
                     let problem = describe(&e);
-                    return Ok(self.damaged(problem));
+                    return Ok(Some(self.damaged(problem)));
                 }
             }
         }
