@@ -126,6 +126,31 @@ pub struct Progress {
     pub connections: u64,
 }
 
+impl Progress {
+    /// "45% · 1.20 of 2.60 GB · 4.50 M packets · 120000 connections ·
+    /// 3.10 M packets/s", `secs` after reading began.
+    pub fn text(&self, secs: f64) -> String {
+        let gb = |b: u64| b as f64 / 1e9;
+        let rate = if secs > 0.0 {
+            self.packets as f64 / secs
+        } else {
+            0.0
+        };
+        let pct = match self.total {
+            0 => String::new(),
+            t => format!("{:.0}% · ", 100.0 * self.bytes as f64 / t as f64),
+        };
+        format!(
+            "{pct}{:.2} of {:.2} GB · {:.2} M packets · {} connections · {:.2} M packets/s",
+            gb(self.bytes),
+            gb(self.total),
+            self.packets as f64 / 1e6,
+            self.connections,
+            rate / 1e6
+        )
+    }
+}
+
 /// How often, in records, `analyze_file_progress` reports.
 const PROGRESS_EVERY: u64 = 1 << 15;
 

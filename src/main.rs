@@ -98,6 +98,39 @@ fn print_json(doc: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `analyze_file`, with a progress line on stderr when it is a terminal
+/// and the reading takes more than a second (never on a pipe, never in
+/// the output itself), cleared when done.
+fn analyze_with_progress(
+    path: &std::path::Path,
+    filter: Filter,
+    cfg: TrackConfig,
+) -> anyhow::Result<(Vec<tcpladder::track::Connection>, ReadReport)> {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let began = Instant::now();
+    let mut last: Option<Instant> = None;
+    let name = path.display().to_string();
+    let result = analysis::analyze_file_progress(path, filter, cfg, |p| {
+        let since = began.elapsed();
+        if !tty || since < Duration::from_secs(1) {
+            return;
+        }
+        if last.is_some_and(|l| l.elapsed() < Duration::from_millis(200)) {
+            return;
+        }
+        last = Some(Instant::now());
+        eprint!(
+            "\r\x1b[2Ktcpladder: reading {name}: {}",
+            p.text(since.as_secs_f64())
+        );
+    });
+    if last.is_some() {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(result?)
+}
+
 fn warn(lines: &[String]) {
     for w in lines {
         eprintln!("tcpladder: warning: {w}");
@@ -107,7 +140,7 @@ fn warn(lines: &[String]) {
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     let cfg = a.common.tracking.track_config();
     let filter = a.common.tracking.filter();
-    let (conns, report) = analysis::analyze_file(&a.common.file, filter, cfg)?;
+    let (conns, report) = analyze_with_progress(&a.common.file, filter, cfg)?;
     warn(&report.warnings());
     let selected: Vec<_> = match a.conn {
         None => conns.iter().collect(),
@@ -255,27 +288,53 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         cfg.msl,
         ReplayStart::Step,
     );
-    terminal::run(app, None, saving).context("terminal")?;
+    terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
 
 fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+    use tcpladder::tui::app::{Event, Loaded};
     need_terminal()?;
     let cfg = r.tracking.track_config();
     let filter = r.tracking.filter();
-    let (conns, report) = analysis::analyze_file(&r.file, filter, cfg)?;
+    // A file that cannot be opened is said before the terminal is taken.
+    tcpladder::capture::CaptureFile::open(&r.file)?;
     let name = r.file.display().to_string();
     let start = if r.step {
         ReplayStart::Step
     } else {
         ReplayStart::Play
     };
-    let mut app = App::replay(conns, name, theme, cfg.msl, start);
-    if let Some(w) = report.warnings().first() {
-        app.message = Some(w.clone());
+    // The UI opens at once; the file is read on a thread of its own, which
+    // reports its progress and hands the connections over when done.
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let path = r.file.clone();
+    std::thread::Builder::new()
+        .name("replay-load".into())
+        .spawn(move || {
+            let began = Instant::now();
+            let elapsed = || tcpladder::time::Span::from_secs_f64(began.elapsed().as_secs_f64());
+            let result = analysis::analyze_file_progress(&path, filter, cfg, |progress| {
+                let _ = tx.send(Event::Loading {
+                    progress,
+                    elapsed: elapsed(),
+                });
+            });
+            let loaded = result
+                .map(|(conns, report)| Loaded {
+                    conns,
+                    warnings: report.warnings(),
+                })
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Event::Loaded(loaded));
+        })
+        .context("starting the reading thread")?;
+    let app = App::loading(name, theme, cfg.msl, start);
+    let app = terminal::run(app, terminal::Feed::Load(rx), saving).context("terminal")?;
+    if let Some(e) = app.load_error {
+        anyhow::bail!("{e}");
     }
-    terminal::run(app, None, saving).context("terminal")?;
-    warn(&report.warnings());
+    warn(&app.load_warnings);
     Ok(())
 }
 
@@ -348,9 +407,9 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     })
     .context("installing the signal handler")?;
     let (mut handle, rx) = cap.spawn();
-    let result = terminal::run(app, Some(rx), saving).context("terminal");
+    let result = terminal::run(app, terminal::Feed::Live(rx), saving).context("terminal");
     handle.stop();
-    result
+    result.map(|_| ())
 }
 
 /// `live --no-tui`: what was captured so far.
@@ -502,7 +561,7 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
     };
     let cfg = e.tracking.track_config();
     let filter = e.tracking.filter();
-    let (conns, report) = analysis::analyze_file(&e.file, filter, cfg)?;
+    let (conns, report) = analyze_with_progress(&e.file, filter, cfg)?;
     warn(&report.warnings());
     if conns.is_empty() {
         anyhow::bail!("{}: no TCP connections to export", report.file);
@@ -627,7 +686,7 @@ fn demo(
     let app = App::replay(conns, name, theme, msl, ReplayStart::Step)
         .with_calls(calls)
         .with_kernel(kernel);
-    terminal::run(app, None, saving).context("terminal")?;
+    terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
 
@@ -703,6 +762,6 @@ fn trace(
     let app = App::replay(conns, name, theme, track.msl, ReplayStart::Step)
         .with_calls(calls)
         .with_kernel(kernel);
-    terminal::run(app, None, saving).context("terminal")?;
+    terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use crate::analysis::{Filter, ReadReport, feed};
+use crate::analysis::{Filter, Progress, ReadReport, feed};
 use crate::capture::live::{LiveMsg, LivePacket};
 use crate::decode::Decoder;
 use crate::ladder::diagram::Placement;
@@ -43,6 +43,29 @@ pub enum Event {
     Capture(LiveMsg),
     /// A screenshot or export was written (the paths) or failed.
     Saved(Result<String, String>),
+    /// From the thread reading a file for `replay`: how far it has come,
+    /// and the wall time since it began.
+    Loading {
+        progress: Progress,
+        elapsed: Span,
+    },
+    /// The file is read: its connections and warnings, or why it could
+    /// not be.
+    Loaded(Result<Loaded, String>),
+}
+
+/// A file read in the background.
+#[derive(Debug)]
+pub struct Loaded {
+    pub conns: Vec<Connection>,
+    pub warnings: Vec<String>,
+}
+
+/// A file still being read: the UI is open, and fills in when it is done.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadState {
+    pub progress: Progress,
+    pub elapsed: Span,
 }
 
 /// Work the app asks the terminal loop to do: it needs the filesystem.
@@ -151,6 +174,45 @@ pub struct Live {
     filter: Filter,
 }
 
+impl Replay {
+    fn new(conns: Vec<Connection>, start_at: ReplayStart) -> Replay {
+        let mut times: Vec<Timestamp> = conns
+            .iter()
+            .flat_map(|c| c.segments.iter().map(|s| s.ts))
+            .collect();
+        times.sort();
+        let start = times.first().copied().unwrap_or_default();
+        // An ICMP error can come after the last segment (a SYN answered by
+        // host unreachable): the end is where it is shown.
+        let end = conns
+            .iter()
+            .flat_map(|c| c.icmp.iter().map(|i| i.ts))
+            .chain(times.last().copied())
+            .max()
+            .unwrap_or_default();
+        let horizon = conns
+            .iter()
+            .flat_map(|c| c.time_wait.iter().flatten())
+            .map(|tw| tw.expires)
+            .max()
+            .unwrap_or(end)
+            .max(end);
+        Replay {
+            conns,
+            times,
+            start,
+            end,
+            horizon,
+            clock: match start_at {
+                ReplayStart::Step | ReplayStart::Play => start,
+                ReplayStart::End => end,
+            },
+            playing: start_at == ReplayStart::Play,
+            speed: 1.0,
+        }
+    }
+}
+
 pub enum Source {
     Replay(Replay),
     Live(Box<Live>),
@@ -233,6 +295,14 @@ pub struct App {
     pub size: Rect,
     /// Taken by the terminal loop.
     pub request: Option<Request>,
+    /// `replay` while its file is read in the background.
+    pub loading: Option<LoadState>,
+    /// How the replay starts once loaded.
+    start_at: ReplayStart,
+    /// Why the file could not be read (the UI then quits).
+    pub load_error: Option<String>,
+    /// What reading the file warned about, for after the UI closes.
+    pub load_warnings: Vec<String>,
 }
 
 impl App {
@@ -244,44 +314,47 @@ impl App {
         msl: Span,
         start_at: ReplayStart,
     ) -> App {
-        let mut times: Vec<Timestamp> = conns
-            .iter()
-            .flat_map(|c| c.segments.iter().map(|s| s.ts))
-            .collect();
-        times.sort();
-        let start = times.first().copied().unwrap_or_default();
-        // An ICMP error can come after the last segment (a SYN answered by
-        // host unreachable): the end is where it is shown.
-        let end = conns
-            .iter()
-            .flat_map(|c| c.icmp.iter().map(|i| i.ts))
-            .chain(times.last().copied())
-            .max()
-            .unwrap_or_default();
-        let horizon = conns
-            .iter()
-            .flat_map(|c| c.time_wait.iter().flatten())
-            .map(|tw| tw.expires)
-            .max()
-            .unwrap_or(end)
-            .max(end);
-        let replay = Replay {
-            conns,
-            times,
-            start,
-            end,
-            horizon,
-            clock: match start_at {
-                ReplayStart::Step | ReplayStart::Play => start,
-                ReplayStart::End => end,
-            },
-            playing: start_at == ReplayStart::Play,
-            speed: 1.0,
-        };
+        let replay = Replay::new(conns, start_at);
         let mut app = App::new(Source::Replay(replay), name.into(), theme, msl);
+        app.start_at = start_at;
         app.selected = app.filtered.first().copied();
         app.refresh();
         app
+    }
+
+    /// A replay whose file is still being read: the UI opens at once with
+    /// the progress (`Event::Loading`) and fills in on `Event::Loaded`.
+    pub fn loading(
+        name: impl Into<String>,
+        theme: ThemeName,
+        msl: Span,
+        start_at: ReplayStart,
+    ) -> App {
+        let mut app = App::replay(Vec::new(), name, theme, msl, start_at);
+        app.loading = Some(LoadState::default());
+        app
+    }
+
+    fn loaded(&mut self, result: Result<Loaded, String>) {
+        self.loading = None;
+        match result {
+            Ok(l) => {
+                self.source = Source::Replay(Replay::new(l.conns, self.start_at));
+                // A filter typed while it loaded applies to what came.
+                self.search = Default::default();
+                self.filter_history.clear();
+                self.refilter();
+                self.selected = self.filtered.first().copied();
+                self.cache = None;
+                self.message = l.warnings.first().cloned();
+                self.load_warnings = l.warnings;
+                self.refresh();
+            }
+            Err(e) => {
+                self.load_error = Some(e);
+                self.quit = true;
+            }
+        }
     }
 
     /// Live capture; packets arrive as `Event::Capture`.
@@ -352,6 +425,10 @@ impl App {
             cache: None,
             size: Rect::new(0, 0, 120, 40),
             request: None,
+            loading: None,
+            start_at: ReplayStart::Step,
+            load_error: None,
+            load_warnings: Vec::new(),
         };
         app.refilter();
         app
@@ -627,6 +704,12 @@ impl App {
             Event::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
             Event::Tick { now, elapsed } => self.tick(now, elapsed),
             Event::Capture(msg) => self.capture(msg),
+            Event::Loading { progress, elapsed } => {
+                if let Some(l) = &mut self.loading {
+                    *l = LoadState { progress, elapsed };
+                }
+            }
+            Event::Loaded(result) => self.loaded(result),
             Event::Saved(Ok(paths)) => self.message = Some(format!("saved {paths}")),
             Event::Saved(Err(e)) => self.message = Some(format!("not saved: {e}")),
         }

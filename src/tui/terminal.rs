@@ -51,9 +51,18 @@ impl Default for Saving {
     }
 }
 
-/// Runs the UI until the user quits. The terminal is restored on every
-/// way out: a normal quit, an error, or a panic.
-pub fn run(mut app: App, capture: Option<Receiver<LiveMsg>>, saving: &Saving) -> io::Result<()> {
+/// What feeds the app besides the keyboard and the clock.
+pub enum Feed {
+    None,
+    /// The live capture thread.
+    Live(Receiver<LiveMsg>),
+    /// A thread reading a file (`Event::Loading`, then `Event::Loaded`).
+    Load(Receiver<Event>),
+}
+
+/// Runs the UI until the user quits, and gives the app back. The terminal
+/// is restored on every way out: a normal quit, an error, or a panic.
+pub fn run(mut app: App, feed: Feed, saving: &Saving) -> io::Result<App> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
@@ -66,15 +75,15 @@ pub fn run(mut app: App, capture: Option<Receiver<LiveMsg>>, saving: &Saving) ->
         return Err(e);
     }
     let result = Terminal::new(CrosstermBackend::new(out))
-        .and_then(|mut terminal| event_loop(&mut terminal, &mut app, capture.as_ref(), saving));
+        .and_then(|mut terminal| event_loop(&mut terminal, &mut app, &feed, saving));
     restore();
-    result
+    result.map(|()| app)
 }
 
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
-    capture: Option<&Receiver<LiveMsg>>,
+    feed: &Feed,
     saving: &Saving,
 ) -> io::Result<()> {
     let size = terminal.size()?;
@@ -109,9 +118,17 @@ fn event_loop(
             let result = save(app, req, Rect::new(0, 0, size.width, size.height), saving);
             app.update(Event::Saved(result));
         }
-        if let Some(rx) = capture {
-            while let Ok(msg) = rx.try_recv() {
-                app.update(Event::Capture(msg));
+        match feed {
+            Feed::None => {}
+            Feed::Live(rx) => {
+                while let Ok(msg) = rx.try_recv() {
+                    app.update(Event::Capture(msg));
+                }
+            }
+            Feed::Load(rx) => {
+                while let Ok(ev) = rx.try_recv() {
+                    app.update(ev);
+                }
             }
         }
         let elapsed = last_tick.elapsed();

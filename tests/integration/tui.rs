@@ -789,3 +789,68 @@ fn live_folds_the_oldest_connections_past_the_cap() {
         "{text}"
     );
 }
+
+/// `replay` opens at once while the file is read: the list shows the
+/// progress, the status line too, keys work, and the connections fill in
+/// when it is done; a file that fails quits with the reason.
+#[test]
+fn replay_opens_at_once_and_fills_in_when_loaded() {
+    use tcpladder::analysis::Progress;
+    use tcpladder::tui::app::Loaded;
+    let mut app = App::loading(
+        "big.pcap",
+        ThemeName::Dark,
+        Span::from_secs(30),
+        ReplayStart::Step,
+    );
+    app.update(Event::Resize(140, 36));
+    app.update(Event::Loading {
+        progress: Progress {
+            bytes: 450,
+            total: 1000,
+            packets: 2_000_000,
+            connections: 70_000,
+        },
+        elapsed: Span::from_secs(1),
+    });
+    let text = text_only(&app, 140, 36);
+    assert!(text.contains("reading big.pcap"), "{text}");
+    assert!(text.contains("45% · "), "{text}");
+    assert!(
+        text.contains("2.00 M packets · 70000 connections · 2.00 M packets/s"),
+        "{text}"
+    );
+    // Keys while it loads: a filter can be typed, help opens and closes.
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "9502");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.quit);
+    // Loaded: the connections, the filter typed meanwhile applied, the
+    // first warning in the status line.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/multi-interface.pcapng");
+    let (conns, _) = analyze_file(&path, Filter::default(), TrackConfig::default()).unwrap();
+    let n = conns.len();
+    app.update(Event::Loaded(Ok(Loaded {
+        conns,
+        warnings: vec!["a warning".into()],
+    })));
+    assert!(app.loading.is_none());
+    assert_eq!(app.total(), n);
+    assert_eq!(app.visible_ids(), &[0], "the filter 9502 keeps the first");
+    assert!(app.selected_connection().is_some());
+    let text = text_only(&app, 140, 36);
+    assert!(!text.contains("reading big.pcap"), "{text}");
+    assert!(text.contains("a warning"), "{text}");
+    // A file that cannot be read: the UI quits with the reason.
+    let mut app = App::loading(
+        "bad.pcap",
+        ThemeName::Dark,
+        Span::from_secs(30),
+        ReplayStart::Step,
+    );
+    app.update(Event::Loaded(Err("bad.pcap: not a capture".into())));
+    assert!(app.quit);
+    assert_eq!(app.load_error.as_deref(), Some("bad.pcap: not a capture"));
+}

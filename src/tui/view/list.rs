@@ -57,6 +57,11 @@ fn columns(width: u16) -> Vec<(Col, &'static str, u16)> {
     cols
 }
 
+/// The progress of a file being read, as the list and status line say it.
+pub fn load_text(l: &crate::tui::app::LoadState) -> String {
+    l.progress.text(l.elapsed.as_secs_f64())
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     let ids = app.visible_ids();
@@ -85,6 +90,38 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .map(|(_, n, _)| (n.to_string(), t.dim))
         .collect();
     line(inner.y, &header, buf);
+    if let Some(l) = &app.loading {
+        // The file is being read: a bar and what has come so far.
+        let p = l.progress;
+        let width = usize::from(inner.width.saturating_sub(4).min(60));
+        let filled = match p.total {
+            0 => 0,
+            t => (u128::from(p.bytes) * width as u128 / u128::from(t)) as usize,
+        };
+        let bar = format!(
+            "{}{}",
+            "█".repeat(filled),
+            "░".repeat(width - filled.min(width))
+        );
+        put(
+            buf,
+            inner.x + 1,
+            inner.y + 1,
+            inner.width,
+            &format!("reading {}", app.source_name),
+            t.title,
+        );
+        put(buf, inner.x + 1, inner.y + 2, inner.width, &bar, t.state);
+        put(
+            buf,
+            inner.x + 1,
+            inner.y + 3,
+            inner.width,
+            &load_text(l),
+            t.dim,
+        );
+        return;
+    }
     if ids.is_empty() {
         let msg = if app.is_live() {
             "waiting for TCP segments…"

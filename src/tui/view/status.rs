@@ -16,6 +16,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let (pos, total) = app.position();
     let left = match &app.source {
+        Source::Replay(_) if app.loading.is_some() => {
+            let l = app.loading.unwrap_or_default();
+            format!(
+                " ◌ reading {} │ {} │ q quits",
+                app.source_name,
+                super::list::load_text(&l)
+            )
+        }
         Source::Replay(r) => {
             let play = if r.playing { "▶" } else { "‖" };
             format!(
