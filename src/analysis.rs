@@ -37,6 +37,9 @@ pub struct ReadReport {
     /// TCP segments (and ICMP errors, by their quoted ports) left out by
     /// the filter.
     pub filtered_out: u64,
+    /// `stream_file`: connections handed out before they ended, idle past
+    /// the timeout or an unanswered SYN past its last retransmission.
+    pub aged_out: u64,
     /// IP fragments that completed nothing when they arrived: held for
     /// reassembly, duplicates, or dropped with their datagram. Not counted
     /// as skipped.
@@ -239,7 +242,8 @@ pub fn stream_file(
         stream: true,
         ..cfg
     });
-    let report = run(&mut file, filter, &mut tracker, &mut done)?;
+    let mut report = run(&mut file, filter, &mut tracker, &mut done)?;
+    report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
     for c in tracker.finish(end) {
         done(c);

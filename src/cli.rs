@@ -105,6 +105,12 @@ pub struct AnalyzeArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Count a connection with no segment for this many seconds of capture
+    /// time as it stands and forget it, to bound memory (0: never; the
+    /// default is Linux's keep-alive time). Unanswered SYNs are counted
+    /// once their last retransmission is past, whatever this is.
+    #[arg(long, value_name = "SECS", default_value_t = 7200.0)]
+    pub idle_timeout: f64,
 }
 
 #[derive(Debug, Args)]

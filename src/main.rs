@@ -186,9 +186,14 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 fn stats(s: StatsArgs) -> anyhow::Result<()> {
+    if !(s.idle_timeout.is_finite() && s.idle_timeout >= 0.0) {
+        return Err(UsageError("--idle-timeout takes seconds, 0 or more".into()).into());
+    }
     // Streaming is stream_file's own; only the segments need not be kept.
     let cfg = TrackConfig {
         keep_segments: false,
+        idle_timeout: (s.idle_timeout > 0.0)
+            .then(|| tcpladder::time::Span::from_secs_f64(s.idle_timeout)),
         ..s.common.tracking.track_config()
     };
     let filter = s.common.tracking.filter();

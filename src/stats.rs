@@ -44,6 +44,9 @@ pub struct StatsDoc {
     pub ip_fragments: Fragments,
     pub filtered_out: u64,
     pub connections: u64,
+    /// Connections counted before they ended, to bound memory: idle past
+    /// `--idle-timeout`, or unanswered SYNs past the last retransmission.
+    pub aged_out: u64,
     pub by_opening: BTreeMap<&'static str, u64>,
     pub by_closing: BTreeMap<&'static str, u64>,
     pub retransmissions: u64,
@@ -99,6 +102,7 @@ impl StatsDoc {
             },
             filtered_out: report.filtered_out,
             connections: totals.connections,
+            aged_out: report.aged_out,
             by_opening: totals.by_opening.clone(),
             by_closing: totals.by_closing.clone(),
             retransmissions: totals.retransmissions,
@@ -140,6 +144,13 @@ impl StatsDoc {
         }
         let _ = writeln!(s, "capture duration   {:.6} s", self.duration);
         let _ = writeln!(s, "connections        {}", self.connections);
+        if self.aged_out > 0 {
+            let _ = writeln!(
+                s,
+                "aged out           {} (counted as they stood: idle past --idle-timeout, or an unanswered SYN past its last retransmission)",
+                self.aged_out
+            );
+        }
         let list = |m: &BTreeMap<&'static str, u64>| {
             if m.is_empty() {
                 return "none".to_string();

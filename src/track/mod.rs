@@ -51,7 +51,17 @@ pub struct TrackConfig {
     /// Linux's `tcp_orphan_retries` (0 means 8): how long a closed
     /// socket resends its FIN.
     pub orphan_retries: u8,
+    /// With `stream`: a connection with no segment for this long (capture
+    /// time) is handed out as it stands and forgotten ("aged out"); a
+    /// later segment on its four-tuple starts a mid-stream one. None:
+    /// never. Unanswered SYNs are aged out once the client's last
+    /// possible retransmission is past, whatever this is.
+    pub idle_timeout: Option<Span>,
 }
+
+/// `stats`' default idle timeout: Linux's default keep-alive time (two
+/// hours), so a connection kept alive by the kernel is never aged out.
+pub const DEFAULT_IDLE_TIMEOUT: Span = Span::from_secs(7200);
 
 impl Default for TrackConfig {
     fn default() -> Self {
@@ -62,8 +72,17 @@ impl Default for TrackConfig {
             syn_retries: DEFAULT_SYN_RETRIES,
             retries2: DEFAULT_RETRIES2,
             orphan_retries: 0,
+            idle_timeout: None,
         }
     }
+}
+
+/// When an unanswered SYN may be aged out: once its last possible
+/// retransmission's wait is over. None once anything answered.
+fn syn_deadline(c: &Connection) -> Option<Timestamp> {
+    // Still in SYN-SENT: nothing answered.
+    c.syn_give_up_estimate()
+        .map(|(t, _)| t.max(c.last_ts) + Span::from_secs(1))
 }
 
 /// Follows every connection in a capture.
@@ -74,6 +93,16 @@ pub struct Tracker {
     done: Vec<Connection>,
     /// (linger deadline, key, id) of connections that finished, oldest first.
     expiry: VecDeque<(Timestamp, ConnKey, usize)>,
+    /// (deadline, key, id) of unanswered SYNs, for ageing out, in about
+    /// deadline order (one put back may sit behind a later one: it is then
+    /// aged out late, never early). Short-lived: about two minutes.
+    syns: VecDeque<(Timestamp, ConnKey, usize)>,
+    /// When the open connections are next looked over for idle ones.
+    next_sweep: Timestamp,
+    /// The latest timestamp seen: the clock that ages connections, so a
+    /// capture whose timestamps go backwards still frees memory.
+    clock: Timestamp,
+    aged_out: u64,
     next_id: usize,
     last_key: Option<ConnKey>,
 }
@@ -85,9 +114,18 @@ impl Tracker {
             conns: FxHashMap::default(),
             done: Vec::new(),
             expiry: VecDeque::new(),
+            syns: VecDeque::new(),
+            next_sweep: Timestamp::default(),
+            clock: Timestamp::default(),
+            aged_out: 0,
             next_id: 0,
             last_key: None,
         }
+    }
+
+    /// How many connections were aged out (see `TrackConfig::idle_timeout`).
+    pub fn aged_out(&self) -> u64 {
+        self.aged_out
     }
 
     pub fn config(&self) -> &TrackConfig {
@@ -97,7 +135,10 @@ impl Tracker {
     /// Adds one segment; returns the id of the connection it joined.
     pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) -> usize {
         if self.cfg.stream {
-            self.expire(ts);
+            if self.clock == Timestamp::default() || ts > self.clock {
+                self.clock = ts;
+            }
+            self.expire(self.clock);
         }
         let key = ConnKey::new(seg.src, seg.dst);
         self.last_key = Some(key);
@@ -112,6 +153,11 @@ impl Tracker {
                     // A stray long after the end: a new (mid-stream) one.
                     c.advance(ts);
                     true
+                } else if syn_deadline(c).is_some_and(|d| ts > d) {
+                    // Unanswered, and connect() has given up (ETIMEDOUT):
+                    // whatever comes now is not that connection's.
+                    c.conclude(ts);
+                    true
                 } else {
                     false
                 }
@@ -122,14 +168,22 @@ impl Tracker {
         }
         let next_id = &mut self.next_id;
         let cfg = self.cfg;
+        let mut created = false;
         let conn = self.conns.entry(key).or_insert_with(|| {
             let id = *next_id;
             *next_id += 1;
+            created = true;
             Connection::new(id, seg, ts, &cfg)
         });
         let was_finished = conn.is_finished();
         conn.push(seg, ts, frame);
         let id = conn.id;
+        if self.cfg.stream
+            && created
+            && let Some(at) = syn_deadline(conn)
+        {
+            self.syns.push_back((at, key, id));
+        }
         if self.cfg.stream && conn.is_finished() && !was_finished {
             self.expiry.push_back((conn.linger_until(), key, id));
         }
@@ -137,6 +191,58 @@ impl Tracker {
     }
 
     fn expire(&mut self, now: Timestamp) {
+        self.age_out(now);
+        self.expire_finished(now);
+    }
+
+    /// Hands out unanswered SYNs past their last retransmission, and (a
+    /// few times an idle timeout) connections idle past it.
+    fn age_out(&mut self, now: Timestamp) {
+        while let Some(&(deadline, key, id)) = self.syns.front() {
+            if deadline >= now {
+                break;
+            }
+            self.syns.pop_front();
+            let Some(c) = self.conns.get(&key).filter(|c| c.id == id) else {
+                continue;
+            };
+            match syn_deadline(c) {
+                Some(at) if at >= now => self.syns.push_back((at, key, id)),
+                // Answered: the idle rule applies now.
+                None => {}
+                Some(_) => self.hand_out_aged(key),
+            }
+        }
+        let Some(idle) = self.cfg.idle_timeout else {
+            return;
+        };
+        if now < self.next_sweep {
+            return;
+        }
+        // A look over every open connection an eighth of the timeout apart:
+        // none stays more than that past its deadline.
+        self.next_sweep = now + Span::from_nanos((idle.as_nanos() / 8).max(1_000_000_000));
+        let idle_keys: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.is_finished() && c.last_ts + idle < now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle_keys {
+            self.hand_out_aged(key);
+        }
+    }
+
+    fn hand_out_aged(&mut self, key: ConnKey) {
+        if let Some(mut c) = self.conns.remove(&key) {
+            // As if the capture ended here.
+            c.conclude(self.clock);
+            self.done.push(c);
+            self.aged_out += 1;
+        }
+    }
+
+    fn expire_finished(&mut self, now: Timestamp) {
         while let Some(&(deadline, key, id)) = self.expiry.front() {
             // Over only once `now` is past the deadline, the rule push()
             // uses: a segment exactly at the deadline still joins it.

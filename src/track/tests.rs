@@ -634,6 +634,100 @@ mod streaming {
         assert!(done[0].segments.is_empty());
         assert_eq!(s.tracker.active_count(), 1);
     }
+
+    fn streaming_with_idle(idle: Option<Span>) -> Script {
+        Script::with(TrackConfig {
+            keep_segments: false,
+            stream: true,
+            idle_timeout: idle,
+            ..TrackConfig::default()
+        })
+    }
+
+    /// Another connection's SYN at `secs`: lets capture time pass.
+    fn tick(s: &mut Script, secs: i64, port: u16) {
+        let mut other = segment(Side::Client, "SYN", 1, 0, 0);
+        other.src = format!("10.0.0.9:{port}").parse().unwrap();
+        s.tracker
+            .push(&other, Timestamp::from_nanos(0) + Span::from_secs(secs), 99);
+    }
+
+    #[test]
+    fn an_unanswered_syn_is_aged_out_once_its_last_retransmission_is_past() {
+        let mut s = streaming_with_idle(None);
+        s.c("SYN", C_ISN, 0, 0);
+        // tcp_syn_retries 6: the client gives up 127 s after its SYN.
+        tick(&mut s, 120, 1);
+        assert_eq!(s.tracker.aged_out(), 0);
+        tick(&mut s, 130, 2);
+        let done = s.tracker.take_done();
+        assert_eq!(done.len(), 1, "{done:#?}");
+        // Concluded as if the capture ended there: connect() gave up.
+        assert_eq!(done[0].states(Side::Client), vec![Closed, SynSent, Closed]);
+        assert_eq!(
+            done[0].marks.last().map(|m| m.basis),
+            Some(Basis::Estimated)
+        );
+        assert_eq!(s.tracker.aged_out(), 1);
+    }
+
+    #[test]
+    fn an_idle_connection_is_aged_out_after_the_timeout_and_not_before() {
+        let mut s = streaming_with_idle(Some(Span::from_secs(600)));
+        s.c("SYN", C_ISN, 0, 0)
+            .s("SYN,ACK", S_ISN, C_ISN + 1, 0)
+            .c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        // Talking at 500 s moves its deadline on.
+        s.at(500_000).c("PSH,ACK", C_ISN + 1, S_ISN + 1, 10);
+        tick(&mut s, 700, 1);
+        assert_eq!(
+            s.tracker.aged_out(),
+            0,
+            "still within 600 s of its last segment"
+        );
+        tick(&mut s, 1101, 2);
+        // It, and the unanswered SYN that ticked at 700 s.
+        let done = s.tracker.take_done();
+        let mine: Vec<&Connection> = done.iter().filter(|c| c.client == client()).collect();
+        assert_eq!(mine.len(), 1, "{done:#?}");
+        assert_eq!(mine[0].state(Side::Client), Established);
+        assert_eq!(s.tracker.aged_out(), 2);
+        // Without a timeout an established connection stays.
+        let mut s = streaming_with_idle(None);
+        s.c("SYN", C_ISN, 0, 0)
+            .s("SYN,ACK", S_ISN, C_ISN + 1, 0)
+            .c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        tick(&mut s, 100_000, 1);
+        assert_eq!(s.tracker.aged_out(), 0);
+    }
+
+    #[test]
+    fn after_connect_gave_up_a_segment_on_the_tuple_starts_another_connection() {
+        // Whole-file tracking too, so `analyze` and `stats` split alike.
+        // The same SYN 200 s on: not a retransmission any more.
+        let mut s = Script::new();
+        s.c("SYN", C_ISN, 0, 0);
+        s.at(200_000).c("SYN", C_ISN, 0, 0);
+        let v = s.finish();
+        assert_eq!(v.len(), 2, "{v:#?}");
+        assert_eq!(v[0].states(Side::Client), vec![Closed, SynSent, Closed]);
+        // Within the retries it is the same connection's SYN again.
+        let mut s = Script::new();
+        s.c("SYN", C_ISN, 0, 0);
+        s.at(1_000).c("SYN", C_ISN, 0, 0);
+        assert_eq!(s.finish().len(), 1);
+    }
+
+    #[test]
+    fn timestamps_going_backwards_still_age_connections() {
+        let mut s = streaming_with_idle(None);
+        s.c("SYN", C_ISN, 0, 0);
+        tick(&mut s, 300, 1);
+        // The clock is the latest timestamp seen: a later packet stamped
+        // earlier does not hold the unanswered SYN.
+        tick(&mut s, 10, 2);
+        assert_eq!(s.tracker.aged_out(), 1);
+    }
 }
 
 mod rst_in_every_state {
