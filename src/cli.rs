@@ -163,7 +163,7 @@ pub struct LiveArgs {
     pub buffer_kib: u32,
     /// The UI holds at most this many connections (about 4 KB each); past
     /// it the oldest finished ones are folded into the totals, as sngrep's
-    /// -l does.
+    /// -l does (then, in a SYN flood, the oldest of the rest).
     #[arg(long, value_name = "N", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(10..))]
     pub max_connections: u64,
