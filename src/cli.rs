@@ -167,6 +167,13 @@ pub struct LiveArgs {
     #[arg(long, value_name = "N", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(10..))]
     pub max_connections: u64,
+    /// Also write every packet captured to FILE, as pcap (as tcpdump -w);
+    /// it opens in Wireshark and replays the same in tcpladder.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Overwrite the -w file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

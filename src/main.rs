@@ -348,7 +348,11 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
         interface: l.interface.clone(),
         filter: LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref()),
         buffer_kib: l.buffer_kib,
+        write: l.write.clone(),
     };
+    if let Some(w) = &l.write {
+        save::check_new(std::slice::from_ref(w), l.force)?;
+    }
     let cap = LiveCapture::open(&cfg).map_err(|e| match e {
         LiveError::Permission { .. } => anyhow::anyhow!("{e}"),
         LiveError::Other(m) => anyhow::anyhow!("cannot capture: {m}"),

@@ -37,6 +37,9 @@ pub struct LiveConfig {
     pub filter: String,
     /// The kernel's capture buffer, in KiB (tcpdump's `-B`).
     pub buffer_kib: u32,
+    /// Every packet captured is also written here, as pcap (tcpdump's
+    /// `-w`).
+    pub write: Option<std::path::PathBuf>,
 }
 
 /// The default capture buffer: 64 MiB, about two seconds of a loopback
@@ -156,6 +159,8 @@ pub struct LiveCapture {
     /// The kernel's own state changes, read beside the packets (or why
     /// they cannot be).
     kernel: Option<Result<KernelFeed, String>>,
+    /// `-w FILE`: every packet, as captured.
+    save: Option<pcap::Savefile>,
 }
 
 impl LiveCapture {
@@ -194,10 +199,18 @@ impl LiveCapture {
         let cap = cap
             .setnonblock()
             .map_err(|e| LiveError::Other(format!("{}: {e}", cfg.interface)))?;
+        let save = match &cfg.write {
+            Some(path) => Some(
+                cap.savefile(path)
+                    .map_err(|e| LiveError::Other(format!("{}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
         Ok(LiveCapture {
             cap,
             link,
             kernel: None,
+            save,
         })
     }
 
@@ -240,6 +253,9 @@ impl LiveCapture {
             let mut idle = false;
             match self.cap.next_packet() {
                 Ok(p) => {
+                    if let Some(save) = &mut self.save {
+                        save.write(&p);
+                    }
                     frame += 1;
                     let ts =
                         Timestamp::from_secs_nanos(p.header.ts.tv_sec, p.header.ts.tv_usec * 1000);
@@ -280,6 +296,11 @@ impl LiveCapture {
                 last_kernel = Instant::now();
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
+                // What was captured is on disk within a second, also if
+                // the process is killed.
+                if let Some(save) = &mut self.save {
+                    let _ = save.flush();
+                }
                 if let Ok(s) = self.cap.stats() {
                     let _ = tx.send(LiveMsg::Stats {
                         received: s.received,
@@ -304,6 +325,11 @@ impl LiveCapture {
         }
         if !batch.is_empty() {
             let _ = tx.send(LiveMsg::Packets(batch));
+        }
+        if let Some(save) = &mut self.save
+            && let Err(e) = save.flush()
+        {
+            let _ = tx.send(LiveMsg::Error(format!("writing the capture file: {e}")));
         }
         if let Ok(s) = self.cap.stats() {
             let _ = tx.send(LiveMsg::Stats {

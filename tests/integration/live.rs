@@ -97,10 +97,13 @@ fn live_capture_tracks_a_real_connection() {
             return;
         }
     };
+    let saved = std::env::temp_dir().join(format!("tl-live-{}.pcap", std::process::id()));
+    let _ = std::fs::remove_file(&saved);
     let child = Command::new("ip")
         .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
         .args(["live", "-i", "lo", "-p", "9611", "--no-tui", "--json"])
-        .args(["--duration", "4"])
+        .args(["--duration", "4", "--no-kernel", "-w"])
+        .arg(&saved)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,6 +133,16 @@ fn live_capture_tracks_a_real_connection() {
     assert_eq!(last("server_states"), Some("CLOSED".into()));
     assert_eq!(c["segments"].as_array().map(Vec::len), Some(11), "{c:#}");
     assert!(stderr.contains("kernel dropped 0"), "{stderr}");
+    // `-w` kept every packet: the file analysed gives the same document.
+    let again = Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+        .args(["analyze", "--json"])
+        .arg(&saved)
+        .output()
+        .expect("analyze the saved capture");
+    let _ = std::fs::remove_file(&saved);
+    let from_file: serde_json::Value =
+        serde_json::from_slice(&again.stdout).expect("analyze --json prints JSON");
+    assert_eq!(from_file, doc, "the -w file replays differently");
 }
 
 /// A SYN rejected by an ICMP error: live capture takes the error in as
