@@ -282,8 +282,19 @@ fn need_terminal() -> anyhow::Result<()> {
 }
 
 /// No command: the UI on the sample built into the binary.
+/// SIGINT, SIGTERM and SIGHUP while the UI runs: the terminal is given
+/// back as `q` gives it (keys come raw, so Ctrl-C is a key there).
+fn restore_on_signal() -> anyhow::Result<()> {
+    ctrlc::set_handler(|| {
+        terminal::restore_if_active();
+        std::process::exit(130);
+    })
+    .context("installing the signal handler")
+}
+
 fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
+    restore_on_signal()?;
     let cfg = TrackConfig::default();
     let (conns, _) = analysis::analyze_capture(tcpladder::sample::open()?, Filter::default(), cfg)?;
     let app = App::replay(
@@ -300,6 +311,7 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
 fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::tui::app::{Event, Loaded};
     need_terminal()?;
+    restore_on_signal()?;
     let cfg = r.tracking.track_config();
     let filter = r.tracking.filter();
     // A file that cannot be opened is said before the terminal is taken.
@@ -411,7 +423,7 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     // remove the kernel's tracefs instance and give the terminal back.
     ctrlc::set_handler(|| {
         tcpladder::capture::kernel::remove_instance();
-        terminal::restore();
+        terminal::restore_if_active();
         std::process::exit(130);
     })
     .context("installing the signal handler")?;
@@ -657,6 +669,7 @@ fn demo(
     ctrlc::set_handler(move || {
         let _ = std::fs::remove_file(&tmp);
         tcpladder::capture::kernel::remove_instance();
+        terminal::restore_if_active();
         std::process::exit(130);
     })
     .context("installing the Ctrl-C handler")?;
@@ -731,6 +744,7 @@ fn trace(
         if stop.swap(true, Ordering::Relaxed) {
             let _ = std::fs::remove_file(&tmp);
             tcpladder::capture::kernel::remove_instance();
+            terminal::restore_if_active();
             std::process::exit(130);
         }
     })

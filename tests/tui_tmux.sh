@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Drives the real binary in a real terminal (tmux): opens a capture, steps,
 # opens the help, resizes below the minimum and back, quits, and checks
-# that the terminal was restored. Usage: tests/tui_tmux.sh [BINARY]
+# that the terminal was restored; then kills it with SIGTERM, SIGHUP and
+# SIGINT and checks the terminal is restored as by `q` (alternate screen
+# left, mouse reporting off, cursor shown). Usage: tests/tui_tmux.sh [BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/debug/tcpladder}
@@ -55,4 +57,23 @@ expect "__EXIT__ 0"
 # The alternate screen is gone: nothing of the UI is left.
 absent "segment 11/11"
 absent "connections 1"
+# `q` gave the terminal back.
+state() { tmux display -p -t "$SESSION" '#{alternate_on} #{mouse_any_flag} #{cursor_flag}'; }
+[ "$(state)" = "0 0 1" ] || fail "after q: alternate, mouse, cursor = $(state)"
+
+# A signal gives it back the same way.
+for sig in TERM HUP INT; do
+  tmux kill-session -t "$SESSION" 2>/dev/null || true
+  tmux new-session -d -s "$SESSION" -x 120 -y 36 \
+    "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; sleep 30"
+  screen 1.2
+  expect "segment 1/11"
+  [ "$(state)" = "1 1 0" ] || fail "the UI did not take the terminal: $(state)"
+  pid=$(pgrep -P "$(tmux display -p -t "$SESSION" '#{pane_pid}')" -x tcpladder) \
+    || fail "no tcpladder process under the pane"
+  kill -"$sig" "$pid"
+  screen 0.8
+  expect "__EXIT__ 130"
+  [ "$(state)" = "0 0 1" ] || fail "after SIG$sig: alternate, mouse, cursor = $(state)"
+done
 echo "tui_tmux: ok"

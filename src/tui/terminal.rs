@@ -29,10 +29,26 @@ const TICK: Duration = Duration::from_millis(50);
 
 pub use crate::capture::wall_now;
 
-/// Gives the terminal back: for a signal handler that exits at once.
+/// Whether the UI holds the terminal (raw mode, alternate screen).
+static ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Gives the terminal back if the UI holds it: for a signal handler that
+/// exits at once (SIGINT, SIGTERM, SIGHUP leave the terminal as `q` does).
+pub fn restore_if_active() {
+    if ACTIVE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        restore();
+    }
+}
+
+/// Gives the terminal back.
 pub fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        ratatui::crossterm::cursor::Show
+    );
 }
 
 /// Where `s` and `e` save, and how exports look.
@@ -69,6 +85,7 @@ pub fn run(mut app: App, feed: Feed, saving: &Saving) -> io::Result<App> {
         previous(info);
     }));
     enable_raw_mode()?;
+    ACTIVE.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut out = io::stdout();
     if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture) {
         restore();
@@ -76,7 +93,7 @@ pub fn run(mut app: App, feed: Feed, saving: &Saving) -> io::Result<App> {
     }
     let result = Terminal::new(CrosstermBackend::new(out))
         .and_then(|mut terminal| event_loop(&mut terminal, &mut app, &feed, saving));
-    restore();
+    restore_if_active();
     result.map(|()| app)
 }
 
