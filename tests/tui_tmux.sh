@@ -57,23 +57,25 @@ expect "__EXIT__ 0"
 # The alternate screen is gone: nothing of the UI is left.
 absent "segment 11/11"
 absent "connections 1"
-# `q` gave the terminal back.
+# `q` gave the terminal back. (Waits poll: other tests may be using the
+# CPUs.)
 state() { tmux display -p -t "$SESSION" '#{alternate_on} #{mouse_any_flag} #{cursor_flag}'; }
-[ "$(state)" = "0 0 1" ] || fail "after q: alternate, mouse, cursor = $(state)"
+until_state() { for _ in $(seq 1 50); do [ "$(state)" = "$1" ] && return 0; sleep 0.2; done; return 1; }
+until_state "0 0 1" || fail "after q: alternate, mouse, cursor = $(state)"
 
 # A signal gives it back the same way.
 for sig in TERM HUP INT; do
   tmux kill-session -t "$SESSION" 2>/dev/null || true
   tmux new-session -d -s "$SESSION" -x 120 -y 36 \
     "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; sleep 30"
-  screen 1.2
+  until_state "1 1 0" || { screen 0; fail "the UI did not take the terminal: $(state)"; }
+  screen 0.5
   expect "segment 1/11"
-  [ "$(state)" = "1 1 0" ] || fail "the UI did not take the terminal: $(state)"
   pid=$(pgrep -P "$(tmux display -p -t "$SESSION" '#{pane_pid}')" -x tcpladder) \
     || fail "no tcpladder process under the pane"
   kill -"$sig" "$pid"
-  screen 0.8
+  until_state "0 0 1" || { screen 0; fail "after SIG$sig: alternate, mouse, cursor = $(state)"; }
+  screen 0.3
   expect "__EXIT__ 130"
-  [ "$(state)" = "0 0 1" ] || fail "after SIG$sig: alternate, mouse, cursor = $(state)"
 done
 echo "tui_tmux: ok"
