@@ -176,7 +176,7 @@ fn analyze_capture_progress(
     total: u64,
     filter: Filter,
     cfg: TrackConfig,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<(Vec<Connection>, ReadReport), CaptureError> {
     // Not streaming: connections replaced by a new incarnation stay in the
     // tracker, and `finish` returns them all in order.
@@ -184,37 +184,7 @@ fn analyze_capture_progress(
         stream: false,
         ..cfg
     });
-    let mut report = ReadReport {
-        file: file.name().to_string(),
-        ..ReadReport::default()
-    };
-    let mut decoder = Decoder::default();
-    let mut at = Progress {
-        total,
-        ..Progress::default()
-    };
-    let ending = loop {
-        // Records are read in runs between reports: the reader's position
-        // is only known between calls.
-        let mut n = 0u64;
-        let r = file.for_each_until(|rec| {
-            feed(rec, filter, &mut decoder, &mut tracker, &mut report);
-            n += 1;
-            n < PROGRESS_EVERY
-        })?;
-        at.bytes = match total {
-            0 => file.consumed(),
-            t => file.consumed().min(t),
-        };
-        at.packets += n;
-        at.connections = tracker.next_id() as u64;
-        progress(at);
-        if let Some(ending) = r {
-            break ending;
-        }
-    };
-    report.ending = Some(ending);
-    report.finish_fragments(&decoder);
+    let report = run(&mut file, total, filter, &mut tracker, |_| {}, progress)?;
     let end = report.last_ts.unwrap_or_default();
     Ok((tracker.finish(end), report))
 }
@@ -242,7 +212,7 @@ pub fn stream_file(
         stream: true,
         ..cfg
     });
-    let mut report = run(&mut file, filter, &mut tracker, &mut done)?;
+    let mut report = run(&mut file, 0, filter, &mut tracker, &mut done, |_| {})?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
     for c in tracker.finish(end) {
@@ -251,25 +221,53 @@ pub fn stream_file(
     Ok(report)
 }
 
+/// Every record of `file` through decode and `tracker`: connections a
+/// streaming tracker is done with go to `done` as they end, and `progress`
+/// hears how far it has come (of `total` bytes, 0 when unknown) every few
+/// tens of thousands of records and at the end.
 fn run(
     file: &mut CaptureFile,
+    total: u64,
     filter: Filter,
     tracker: &mut Tracker,
     mut done: impl FnMut(Connection),
+    mut progress: impl FnMut(Progress),
 ) -> Result<ReadReport, CaptureError> {
     let mut report = ReadReport {
         file: file.name().to_string(),
         ..ReadReport::default()
     };
     let mut decoder = Decoder::default();
-    let ending = file.for_each(|rec| {
-        feed(rec, filter, &mut decoder, tracker, &mut report);
-        if tracker.config().stream && tracker.has_done() {
-            for c in tracker.take_done() {
-                done(c);
+    let mut at = Progress {
+        total,
+        ..Progress::default()
+    };
+    let ending = loop {
+        // Records are read in runs between reports: the reader's position
+        // is only known between calls.
+        let mut n = 0u64;
+        let r = file.for_each_until(|rec| {
+            feed(rec, filter, &mut decoder, tracker, &mut report);
+            // A whole-file tracker keeps them: `finish` returns them in order.
+            if tracker.config().stream && tracker.has_done() {
+                for c in tracker.take_done() {
+                    done(c);
+                }
             }
+            n += 1;
+            n < PROGRESS_EVERY
+        })?;
+        at.bytes = match total {
+            0 => file.consumed(),
+            t => file.consumed().min(t),
+        };
+        at.packets += n;
+        at.connections = tracker.next_id() as u64;
+        progress(at);
+        if let Some(ending) = r {
+            break ending;
         }
-    })?;
+    };
     report.ending = Some(ending);
     report.finish_fragments(&decoder);
     Ok(report)

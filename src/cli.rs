@@ -245,11 +245,18 @@ pub struct DemoArgs {
     /// 250us, 0 for plain loopback).
     #[arg(long, value_name = "TIME", default_value = "20ms", value_parser = parse_delay)]
     pub delay: std::time::Duration,
+    #[command(flatten)]
+    pub output: ProgramOutput,
+}
+
+/// What `demo` and `trace` give instead of (or beside) the UI.
+#[derive(Debug, Args)]
+pub struct ProgramOutput {
     /// Keep the capture in this pcap file.
     #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
     pub write: Option<PathBuf>,
     /// Print the `analyze --json` document with each connection's socket
-    /// calls instead of opening the UI.
+    /// calls (when the program is done) instead of opening the UI.
     #[arg(long, conflicts_with = "export")]
     pub json: bool,
     /// Export the diagram (SVG, PNG, text or Mermaid, by extension)
@@ -344,9 +351,6 @@ pub struct TraceArgs {
     /// connections the program's sockets made are kept).
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Keep the capture in this pcap file.
-    #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
-    pub write: Option<PathBuf>,
     /// Attach to this running process and its threads instead of starting
     /// a program (Ctrl-C detaches and shows what was seen).
     #[arg(long, value_name = "PID", conflicts_with_all = ["program", "isolated"])]
@@ -359,17 +363,8 @@ pub struct TraceArgs {
     /// The interface to capture on.
     #[arg(short = 'i', long, value_name = "IFACE", default_value = "lo")]
     pub interface: String,
-    /// Print the `analyze --json` document with each connection's socket
-    /// calls when the program exits, instead of opening the UI.
-    #[arg(long, conflicts_with = "export")]
-    pub json: bool,
-    /// Export the diagram (SVG, PNG, text or Mermaid, by extension)
-    /// instead of opening the UI; several connections give OUT-1, OUT-2, ...
-    #[arg(long, value_name = "OUT")]
-    pub export: Option<PathBuf>,
-    /// Overwrite existing files (--export, -w).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub output: ProgramOutput,
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, value_name = "PROGRAM", required_unless_present = "pid")]
     pub program: Vec<String>,

@@ -243,16 +243,11 @@ fn export_with_calls(
 /// What `demo` and `trace` check before running anything: a terminal when
 /// the UI is to open, the export's format from its name, and that `-w`
 /// would not overwrite a file.
-fn program_output(
-    json: bool,
-    export: Option<&std::path::Path>,
-    write: Option<&std::path::Path>,
-    force: bool,
-) -> anyhow::Result<Option<Format>> {
-    if !json && export.is_none() {
+fn program_output(o: &tcpladder::cli::ProgramOutput) -> anyhow::Result<Option<Format>> {
+    if !o.json && o.export.is_none() {
         need_terminal()?;
     }
-    let format = match export {
+    let format = match &o.export {
         Some(out) => Some(Format::from_path(out).ok_or_else(|| {
             anyhow::anyhow!(
                 "{}: cannot tell the format from the name; use an extension .svg .png .txt .md",
@@ -261,8 +256,8 @@ fn program_output(
         })?),
         None => None,
     };
-    if let Some(w) = write {
-        save::check_new(&[w.to_path_buf()], force)?;
+    if let Some(w) = &o.write {
+        save::check_new(std::slice::from_ref(w), o.force)?;
     }
     Ok(format)
 }
@@ -659,7 +654,7 @@ fn demo(
     let Some(scenario) = d.scenario else {
         return Err(UsageError("name a scenario (demo --list shows them)".into()).into());
     };
-    let format = program_output(d.json, d.export.as_deref(), d.write.as_deref(), d.force)?;
+    let format = program_output(&d.output)?;
     // Before any thread exists: an unprivileged user needs a user namespace,
     // which Linux gives only to a single-threaded process.
     demo::prepare()?;
@@ -676,14 +671,14 @@ fn demo(
     let run = demo::run(&DemoConfig {
         scenario,
         delay: d.delay,
-        keep: d.write.clone(),
+        keep: d.output.write.clone(),
     })?;
     let (conns, report) = analysis::analyze_file(&run.pcap, Filter::default(), run.track)?;
     warn(&report.warnings());
-    if d.json {
+    if d.output.json {
         return print_json(&demo::calls_json(&conns, &run));
     }
-    if let (Some(out), Some(format)) = (&d.export, format) {
+    if let (Some(out), Some(format)) = (&d.output.export, format) {
         if conns.is_empty() {
             anyhow::bail!("demo {}: no TCP connection was captured", scenario.name());
         }
@@ -694,9 +689,9 @@ fn demo(
             ..ExportOptions::default()
         };
         let calls = run.calls_by_connection(&conns);
-        return export_with_calls(&conns, &calls, out, &opts, d.force);
+        return export_with_calls(&conns, &calls, out, &opts, d.output.force);
     }
-    let name = match &d.write {
+    let name = match &d.output.write {
         Some(w) => format!("demo {} ({})", scenario.name(), w.display()),
         None => format!("demo {}", scenario.name()),
     };
@@ -721,13 +716,13 @@ fn trace(
     saving: &Saving,
 ) -> anyhow::Result<()> {
     use tcpladder::trace::{self, TraceConfig};
-    let format = program_output(t.json, t.export.as_deref(), t.write.as_deref(), t.force)?;
+    let format = program_output(&t.output)?;
     let mut cfg = match t.pid {
         Some(pid) => TraceConfig::attach(pid),
         None => TraceConfig::spawn(t.program.clone()),
     };
     cfg.port = t.port;
-    cfg.keep = t.write.clone();
+    cfg.keep = t.output.write.clone();
     cfg.isolated = t.isolated;
     cfg.interface = Some(t.interface.clone());
     // Before any thread exists (--isolated as a user: a user namespace).
@@ -757,7 +752,7 @@ fn trace(
     let (all, report) = analysis::analyze_file(&run.pcap, Filter::default(), track)?;
     warn(&report.warnings());
     let conns = run.touched(&all);
-    if t.json {
+    if t.output.json {
         return print_json(&trace::trace_json(&conns, &run));
     }
     if conns.is_empty() {
@@ -766,14 +761,14 @@ fn trace(
         );
     }
     let calls = run.calls_by_connection(&conns);
-    if let (Some(out), Some(format)) = (&t.export, format) {
+    if let (Some(out), Some(format)) = (&t.output.export, format) {
         let opts = ExportOptions {
             format,
             dark: chosen == Some(ThemeName::Dark),
             msl: track.msl,
             ..ExportOptions::default()
         };
-        return export_with_calls(&conns, &calls, out, &opts, t.force);
+        return export_with_calls(&conns, &calls, out, &opts, t.output.force);
     }
     let name = match (t.pid, t.program.first()) {
         (Some(pid), _) => format!("trace --pid {pid}"),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::time::Timestamp;
 pub use crate::track::kernel::KernelEvent;
+use crate::track::kernel::KernelRecord;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -66,15 +67,16 @@ impl KernelTrace {
         Ok(trace)
     }
 
-    /// Stops and returns every change recorded, oldest first.
-    pub fn finish(self) -> Result<Vec<KernelEvent>, String> {
+    /// Stops and returns every change recorded, indexed by socket.
+    pub fn finish(self) -> Result<KernelRecord, String> {
         self.write("tracing_on", "0")?;
         let text = fs::read_to_string(self.dir.join("trace"))
             .map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        Ok(text
-            .lines()
-            .filter_map(|l| parse_line(l, self.offset_ns))
-            .collect())
+        Ok(KernelRecord::new(
+            text.lines()
+                .filter_map(|l| parse_line(l, self.offset_ns))
+                .collect(),
+        ))
     }
 
     fn write(&self, file: &str, value: &str) -> Result<(), String> {

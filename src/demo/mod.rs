@@ -32,7 +32,7 @@ pub use netns::{Privilege, prepare};
 pub use record::{Addrs, Call};
 pub use scenarios::Scenario;
 
-use crate::capture::kernel::{KernelEvent, KernelTrace};
+use crate::capture::kernel::KernelTrace;
 use crate::capture::spool::SpoolFile;
 use crate::export::json::ConnectionDoc;
 use crate::export::json::KernelDoc;
@@ -87,7 +87,7 @@ pub struct DemoRun {
     pub track: TrackConfig,
     /// The kernel's own state changes of the demo's sockets, or why they
     /// could not be read (not root, no tracefs).
-    pub kernel: Result<Vec<KernelEvent>, String>,
+    pub kernel: Result<KernelRecord, String>,
 }
 
 /// The temporary capture of this process's run (known before the run, so
@@ -339,7 +339,7 @@ pub struct CallDoc {
 }
 
 impl CallDoc {
-    fn new(c: &Call) -> CallDoc {
+    pub fn new(c: &Call) -> CallDoc {
         CallDoc {
             side: c.side,
             pid: c.pid,
@@ -434,11 +434,11 @@ pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
 /// Each connection's kernel record (see `KernelDoc::for_all`), all None
 /// without one. `demo` and `trace` both use it.
 pub fn kernel_docs(
-    kernel: &Result<Vec<KernelEvent>, String>,
+    kernel: &Result<KernelRecord, String>,
     conns: &[Connection],
 ) -> Vec<Option<KernelDoc>> {
     match kernel {
-        Ok(events) => KernelDoc::for_all(&KernelRecord::new(events.clone()), conns),
+        Ok(record) => KernelDoc::for_all(record, conns),
         Err(_) => conns.iter().map(|_| None).collect(),
     }
 }

@@ -9,7 +9,7 @@
 //! the final ACK, so its time there is not compared).
 
 use crate::time::{Span, Timestamp};
-use crate::track::kernel::KernelStates;
+use crate::track::kernel::{KernelStates, state_at};
 use crate::track::{Basis, Connection, Side, State};
 
 /// Slack on top of an endpoint's distance from the capture point before a
@@ -119,84 +119,62 @@ fn compare_side(
         inferred.pop();
     }
     let inferred: Vec<_> = inferred.into_iter().filter(|s| within(s.1)).collect();
+    let inferred_path: Vec<(State, Timestamp)> = inferred.iter().map(|s| (s.0, s.1)).collect();
     let kernel: Vec<_> = kernel.iter().copied().filter(|s| within(s.1)).collect();
-    let start = c.first_ts;
     // "+0.060374" or "-0.000021" (connect() enters SYN-SENT before the
     // SYN is captured).
-    let at = |t: Timestamp| format!("{:+.6}", (t - start).as_secs_f64());
-    let state_then = |path: &[(State, Timestamp)], t: Timestamp| {
-        let n = path.partition_point(|s| s.1 <= t);
-        path.get(n.saturating_sub(1)).map(|s| s.0)
+    let at = |t: Timestamp| format!("{:+.6}", (t - c.first_ts).as_secs_f64());
+    let part = |time: Timestamp, text: String| Disagreement {
+        side,
+        time,
+        after_row: None,
+        kernel: state_at(&kernel, time).unwrap_or(State::Closed),
+        inferred: state_at(&inferred_path, time).unwrap_or(c.initial[side.index()]),
+        text,
     };
-    let inferred_path: Vec<(State, Timestamp)> = inferred.iter().map(|s| (s.0, s.1)).collect();
-    let n = kernel.len().max(inferred.len());
-    for i in 0..n {
-        let d = match (kernel.get(i), inferred.get(i)) {
-            (Some(&(ks, kt)), Some(&(is, _, _))) if ks != is => Disagreement {
-                side,
-                time: kt,
-                after_row: None,
-                kernel: ks,
-                inferred: state_then(&inferred_path, kt).unwrap_or(is),
-                text: format!(
-                    "the kernel entered {ks} at {} s; the capture shows {}",
-                    at(kt),
-                    state_then(&inferred_path, kt).unwrap_or(is)
-                ),
-            },
-            (Some(&(ks, kt)), None) => {
-                let is = inferred.last().map_or(c.initial[side.index()], |s| s.0);
-                Disagreement {
-                    side,
-                    time: kt,
-                    after_row: None,
-                    kernel: ks,
-                    inferred: is,
-                    text: format!(
-                        "the kernel entered {ks} at {} s; the capture shows {is}",
-                        at(kt)
-                    ),
-                }
-            }
-            (None, Some(&(is, it, _))) => {
-                let ks = kernel.last().map_or(State::Closed, |s| s.0);
-                Disagreement {
-                    side,
-                    time: it,
-                    after_row: None,
-                    kernel: ks,
-                    inferred: is,
-                    text: format!(
-                        "the capture shows {is} from {} s; the kernel never entered it (still {ks})",
-                        at(it)
-                    ),
-                }
-            }
-            (Some(&(ks, kt)), Some(&(_, it, basis))) => {
+    for i in 0..kernel.len().max(inferred.len()) {
+        match (kernel.get(i), inferred.get(i)) {
+            (Some(&(ks, kt)), Some(&(is, it, basis))) if is == ks => {
                 // The same state: entered at the same time?
                 let request_socket = side == Side::Server && ks == State::SynReceived;
                 let seen = matches!(basis, Basis::Sent | Basis::Acknowledged | Basis::Received);
                 let tol = c.distance(side).unwrap_or_default() + SLACK;
                 let off = if kt > it { kt - it } else { it - kt };
-                if i == 0 || request_socket || !seen || off <= tol {
-                    continue;
-                }
-                Disagreement {
-                    side,
-                    time: kt.min(it),
-                    after_row: None,
-                    kernel: state_then(&kernel, kt.min(it)).unwrap_or(ks),
-                    inferred: state_then(&inferred_path, kt.min(it)).unwrap_or(ks),
-                    text: format!(
-                        "the kernel entered {ks} at {} s; the capture shows it from {} s",
-                        at(kt),
-                        at(it)
-                    ),
+                if i > 0 && !request_socket && seen && off > tol {
+                    return Some(part(
+                        kt.min(it),
+                        format!(
+                            "the kernel entered {ks} at {} s; the capture shows it from {} s",
+                            at(kt),
+                            at(it)
+                        ),
+                    ));
                 }
             }
-            (None, None) => continue,
-        };
-        return Some(d);
+            // The kernel entered a state the inference has not there.
+            (Some(&(ks, kt)), _) => {
+                let is = state_at(&inferred_path, kt).unwrap_or(c.initial[side.index()]);
+                return Some(part(
+                    kt,
+                    format!(
+                        "the kernel entered {ks} at {} s; the capture shows {is}",
+                        at(kt)
+                    ),
+                ));
+            }
+            // The inference has a state the kernel never entered.
+            (None, Some(&(is, it, _))) => {
+                let ks = kernel.last().map_or(State::Closed, |s| s.0);
+                return Some(part(
+                    it,
+                    format!(
+                        "the capture shows {is} from {} s; the kernel never entered it (still {ks})",
+                        at(it)
+                    ),
+                ));
+            }
+            (None, None) => {}
+        }
     }
     None
 }

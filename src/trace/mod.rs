@@ -117,7 +117,7 @@ pub struct TraceRun {
     pub packets: u64,
     /// The kernel's own state changes of the sockets, or why they could
     /// not be read (not root, no tracefs).
-    pub kernel: Result<Vec<crate::capture::kernel::KernelEvent>, String>,
+    pub kernel: Result<crate::track::kernel::KernelRecord, String>,
     /// The listen queues of each port the program listened on, sampled
     /// while it ran.
     pub queues: Vec<(u16, Vec<crate::demo::queue::Sample>)>,
@@ -421,19 +421,6 @@ pub struct TraceDocument {
     pub trace: TraceDoc,
 }
 
-fn call_doc(c: &Call) -> CallDoc {
-    CallDoc {
-        side: c.side,
-        pid: c.pid,
-        call: c.call,
-        fd: c.fd,
-        detail: c.detail.clone(),
-        entered: c.entered.as_json_secs(),
-        returned: c.returned.as_json_secs(),
-        result: c.result.clone(),
-    }
-}
-
 pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
     let kernel = crate::demo::kernel_docs(&run.kernel, conns);
     TraceDocument {
@@ -442,7 +429,7 @@ pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
             .zip(kernel)
             .map(|(c, kernel)| TraceConnection {
                 connection: crate::export::json::connection(c),
-                calls: run.calls_for(c, conns).iter().map(call_doc).collect(),
+                calls: run.calls_for(c, conns).iter().map(CallDoc::new).collect(),
                 listener: run.listener_for(c),
                 kernel,
             })

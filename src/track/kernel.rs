@@ -105,10 +105,15 @@ impl KernelStates {
     /// The state the kernel had `side` in at `at`: the last one entered by
     /// then, or the first one (the socket's state before its first change).
     pub fn state_at(&self, side: Side, at: Timestamp) -> Option<State> {
-        let p = self.side(side)?;
-        let k = p.partition_point(|s| s.1 <= at);
-        p.get(k.saturating_sub(1)).map(|s| s.0)
+        state_at(self.side(side)?, at)
     }
+}
+
+/// The state a path (states with when each was entered, oldest first) is
+/// in at `at`: the last one entered by then, or the first one.
+pub fn state_at(path: &[(State, Timestamp)], at: Timestamp) -> Option<State> {
+    let k = path.partition_point(|s| s.1 <= at);
+    path.get(k.saturating_sub(1)).map(|s| s.0)
 }
 
 /// The kernel's state changes, indexed by socket, so that each

@@ -101,7 +101,7 @@ pub struct Tracker {
     next_sweep: Timestamp,
     /// The latest timestamp seen: the clock that ages connections, so a
     /// capture whose timestamps go backwards still frees memory.
-    clock: Timestamp,
+    clock: Option<Timestamp>,
     aged_out: u64,
     next_id: usize,
     last_key: Option<ConnKey>,
@@ -116,7 +116,7 @@ impl Tracker {
             expiry: VecDeque::new(),
             syns: VecDeque::new(),
             next_sweep: Timestamp::default(),
-            clock: Timestamp::default(),
+            clock: None,
             aged_out: 0,
             next_id: 0,
             last_key: None,
@@ -135,10 +135,9 @@ impl Tracker {
     /// Adds one segment; returns the id of the connection it joined.
     pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) -> usize {
         if self.cfg.stream {
-            if self.clock == Timestamp::default() || ts > self.clock {
-                self.clock = ts;
-            }
-            self.expire(self.clock);
+            let now = self.clock.map_or(ts, |c| c.max(ts));
+            self.clock = Some(now);
+            self.expire(now);
         }
         let key = ConnKey::new(seg.src, seg.dst);
         self.last_key = Some(key);
@@ -236,7 +235,7 @@ impl Tracker {
     fn hand_out_aged(&mut self, key: ConnKey) {
         if let Some(mut c) = self.conns.remove(&key) {
             // As if the capture ended here.
-            c.conclude(self.clock);
+            c.conclude(self.clock.unwrap_or(c.last_ts));
             self.done.push(c);
             self.aged_out += 1;
         }

@@ -16,7 +16,7 @@ use crate::decode::Decoder;
 use crate::ladder::diagram::Placement;
 use crate::ladder::{Call, LabelStyle, Ladder, Line};
 use crate::time::{Span, Timestamp};
-use crate::track::kernel::{KernelEvent, KernelRecord};
+use crate::track::kernel::KernelRecord;
 use crate::track::{Cause, ConnKey, Connection, Side, State, TrackConfig, Tracker};
 
 use super::theme::{Theme, ThemeName};
@@ -259,8 +259,6 @@ pub struct App {
     /// Before each character typed into the filter: the matches and how
     /// far they were looked for, so Backspace is as quick as typing.
     filter_history: Vec<(Vec<usize>, usize)>,
-    /// Connections were folded since: the saved sets name some of them.
-    filter_history_stale: bool,
     /// What the filter searches.
     search: crate::tui::search::SearchText,
     /// The selected connection's id.
@@ -407,7 +405,6 @@ impl App {
             filter: String::new(),
             editing_filter: false,
             filter_history: Vec::new(),
-            filter_history_stale: false,
             search: Default::default(),
             selected: None,
             list_offset: 0,
@@ -464,14 +461,18 @@ impl App {
 
     /// The kernel's own state changes, drawn beside the inferred states;
     /// why there are none is said once in the status line.
-    pub fn with_kernel(mut self, kernel: Result<Vec<KernelEvent>, String>) -> App {
+    pub fn with_kernel(mut self, kernel: Result<KernelRecord, String>) -> App {
         match kernel {
-            Ok(events) => self.kernel = KernelRecord::new(events),
-            Err(why) => self.message = Some(format!("no kernel states: {why}")),
+            Ok(record) => self.kernel = record,
+            Err(why) => self.say_no_kernel(&why),
         }
         self.cache = None;
         self.refresh();
         self
+    }
+
+    fn say_no_kernel(&mut self, why: &str) {
+        self.message = Some(format!("no kernel states: {why}"));
     }
 
     /// The kernel's record of `c`'s endpoints compared with the inference,
@@ -736,17 +737,13 @@ impl App {
                     // Back to the set before the last character, and what
                     // arrived since looked at with the shorter filter.
                     match self.filter_history.pop() {
-                        Some((set, upto)) if !self.filter_history_stale => {
-                            self.filtered = set;
+                        Some((set, upto)) => {
+                            self.filtered = self.held_only(set);
                             self.filtered_upto = upto;
                             self.extend_filter();
                             self.after_filter();
                         }
-                        _ => {
-                            self.filter_history.clear();
-                            self.filter_history_stale = false;
-                            self.refilter();
-                        }
+                        None => self.refilter(),
                     }
                 }
                 KeyCode::Char(c) => {
@@ -1017,9 +1014,7 @@ impl App {
                 self.kernel.extend(events);
                 self.kernel_until = Some(until);
             }
-            LiveMsg::KernelUnavailable(why) => {
-                self.message = Some(format!("no kernel states: {why}"));
-            }
+            LiveMsg::KernelUnavailable(why) => self.say_no_kernel(&why),
         }
         if self.selected.is_none() {
             self.selected = self.filtered.first().copied();
@@ -1127,19 +1122,24 @@ impl App {
     /// Forgets the ids of connections folded into the totals (live, over
     /// `--max-connections`).
     fn drop_folded(&mut self) {
-        let held = |app: &App, id: usize| app.connection(id).is_some();
-        let kept: Vec<usize> = self
-            .filtered
-            .iter()
-            .copied()
-            .filter(|&id| held(self, id))
-            .collect();
-        self.filtered = kept;
-        self.filter_history_stale = !self.filter_history.is_empty();
-        if self.selected.is_some_and(|id| !held(self, id)) {
+        let filtered = std::mem::take(&mut self.filtered);
+        self.filtered = self.held_only(filtered);
+        if self
+            .selected
+            .is_some_and(|id| self.connection(id).is_none())
+        {
             self.selected = self.filtered.first().copied();
             self.cache = None;
         }
+    }
+
+    /// `ids` without the connections folded into the totals (only live
+    /// folds; a replay holds all).
+    fn held_only(&self, mut ids: Vec<usize>) -> Vec<usize> {
+        if self.is_live() {
+            ids.retain(|&id| self.connection(id).is_some());
+        }
+        ids
     }
 
     /// Filters connections not yet looked at (live adds them as it goes).
@@ -1152,19 +1152,13 @@ impl App {
         self.search = search;
         let from = self.filtered_upto;
         let needle = self.filter.to_lowercase();
-        if needle.is_empty() {
-            self.filtered.extend(from..total);
+        // One folded before it was looked at has no text: it never matches.
+        let new = if needle.is_empty() {
+            self.held_only((from..total).collect())
         } else {
-            let hits = self.search.matching(&needle, None, from);
-            self.filtered.extend(hits);
-        }
-        if self.is_live() && from < total {
-            // Folded before they were looked at.
-            let start = self.filtered.partition_point(|&id| id < from);
-            let mut tail = self.filtered.split_off(start);
-            tail.retain(|&id| self.connection(id).is_some());
-            self.filtered.extend(tail);
-        }
+            self.search.matching(&needle, None, from)
+        };
+        self.filtered.extend(new);
         self.filtered_upto = total;
     }
 

@@ -60,6 +60,49 @@ impl Drop for Netns {
     }
 }
 
+impl Netns {
+    /// A command run inside the namespace.
+    fn exec(&self) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0]);
+        c
+    }
+
+    /// `iptables RULE` (words apart by spaces) inside the namespace;
+    /// whether it took.
+    fn iptables(&self, rule: &str) -> bool {
+        self.exec()
+            .arg("iptables")
+            .args(rule.split_whitespace())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+/// A namespace to capture in, or None once the test said why it is
+/// skipped.
+fn namespace(test: &str) -> Option<Netns> {
+    if let Err(why) = can_capture() {
+        println!("{test}: SKIPPED — {why}");
+        return None;
+    }
+    match Netns::new() {
+        Ok(ns) => Some(ns),
+        Err(why) => {
+            println!("{test}: SKIPPED — cannot create a network namespace: {why}");
+            None
+        }
+    }
+}
+
+/// Waits for `tcpladder live` to end successfully: its stdout and stderr.
+fn finished(child: std::process::Child) -> (Vec<u8>, String) {
+    let out = child.wait_with_output().expect("tcpladder live ends");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    (out.stdout, stderr)
+}
+
 const TRAFFIC: &str = r#"
 import socket, threading, time
 srv = socket.socket()
@@ -86,21 +129,14 @@ t.join()
 
 #[test]
 fn live_capture_tracks_a_real_connection() {
-    if let Err(why) = can_capture() {
-        println!("live capture test: SKIPPED — {why}");
+    let Some(ns) = namespace("live capture test") else {
         return;
-    }
-    let ns = match Netns::new() {
-        Ok(ns) => ns,
-        Err(why) => {
-            println!("live capture test: SKIPPED — cannot create a network namespace: {why}");
-            return;
-        }
     };
     let saved = std::env::temp_dir().join(format!("tl-live-{}.pcap", std::process::id()));
     let _ = std::fs::remove_file(&saved);
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
+    let child = ns
+        .exec()
+        .arg(env!("CARGO_BIN_EXE_tcpladder"))
         .args(["live", "-i", "lo", "-p", "9611", "--no-tui", "--json"])
         .args(["--duration", "4", "--no-kernel", "-w"])
         .arg(&saved)
@@ -110,16 +146,14 @@ fn live_capture_tracks_a_real_connection() {
         .expect("start tcpladder live");
     // Let libpcap open the device before the first SYN.
     std::thread::sleep(Duration::from_millis(1200));
-    let traffic = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "python3", "-c", TRAFFIC])
+    let traffic = ns
+        .exec()
+        .args(["python3", "-c", TRAFFIC])
         .status()
         .expect("run the client and server");
     assert!(traffic.success(), "the test traffic failed");
-    let out = child.wait_with_output().expect("tcpladder live ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("live --json prints JSON");
+    let (stdout, stderr) = finished(child);
+    let doc: serde_json::Value = serde_json::from_slice(&stdout).expect("live --json prints JSON");
     let conns = doc["connections"].as_array().expect("connections");
     assert_eq!(conns.len(), 1, "{doc:#}");
     let c = &conns[0];
@@ -161,10 +195,6 @@ except OSError as e:
 
 #[test]
 fn live_capture_takes_an_icmp_error_that_ends_connect() {
-    if let Err(why) = can_capture() {
-        println!("live ICMP test: SKIPPED — {why}");
-        return;
-    }
     let has_iptables = Command::new("sh")
         .args(["-c", "command -v iptables"])
         .stdout(Stdio::null())
@@ -174,31 +204,15 @@ fn live_capture_takes_an_icmp_error_that_ends_connect() {
         println!("live ICMP test: SKIPPED — iptables is not installed");
         return;
     }
-    let ns = match Netns::new() {
-        Ok(ns) => ns,
-        Err(why) => {
-            println!("live ICMP test: SKIPPED — cannot create a network namespace: {why}");
-            return;
-        }
+    let Some(ns) = namespace("live ICMP test") else {
+        return;
     };
     // In INPUT, so the SYN crosses lo (and the capture) before the reject.
-    let rule = Command::new("ip")
-        .args([
-            "netns", "exec", &ns.0, "iptables", "-A", "INPUT", "-p", "tcp",
-        ])
-        .args([
-            "--dport",
-            "9612",
-            "-j",
-            "REJECT",
-            "--reject-with",
-            "icmp-host-unreachable",
-        ])
-        .status()
-        .expect("run iptables");
-    assert!(rule.success(), "iptables in the test namespace failed");
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
+    let rule = "-A INPUT -p tcp --dport 9612 -j REJECT --reject-with icmp-host-unreachable";
+    assert!(ns.iptables(rule), "iptables in the test namespace failed");
+    let child = ns
+        .exec()
+        .arg(env!("CARGO_BIN_EXE_tcpladder"))
         .args(["live", "-i", "lo", "-p", "9612", "--no-tui", "--json"])
         .args(["--duration", "3"])
         .stdout(Stdio::piped())
@@ -206,19 +220,17 @@ fn live_capture_takes_an_icmp_error_that_ends_connect() {
         .spawn()
         .expect("start tcpladder live");
     std::thread::sleep(Duration::from_millis(1200));
-    let client = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "python3", "-c", REJECTED])
+    let client = ns
+        .exec()
+        .args(["python3", "-c", REJECTED])
         .output()
         .expect("run the client");
     assert_eq!(
         String::from_utf8_lossy(&client.stdout).trim(),
         "EHOSTUNREACH"
     );
-    let out = child.wait_with_output().expect("tcpladder live ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("live --json prints JSON");
+    let (stdout, _) = finished(child);
+    let doc: serde_json::Value = serde_json::from_slice(&stdout).expect("live --json prints JSON");
     let c = &doc["connections"][0];
     assert_eq!(c["opening"], "unreachable", "{doc:#}");
     assert_eq!(
@@ -267,36 +279,24 @@ t.join()
 /// afterwards.
 #[test]
 fn live_reads_the_kernels_own_states_and_reports_where_they_part() {
-    if let Err(why) = can_capture() {
-        println!("live kernel test: SKIPPED — {why}");
-        return;
-    }
     if !std::path::Path::new("/sys/kernel/tracing/instances").is_dir() {
         println!("live kernel test: SKIPPED — tracefs is not mounted");
         return;
     }
-    let ns = match Netns::new() {
-        Ok(ns) => ns,
-        Err(why) => {
-            println!("live kernel test: SKIPPED — cannot create a network namespace: {why}");
-            return;
-        }
+    let Some(ns) = namespace("live kernel test") else {
+        return;
     };
-    let rule = Command::new("ip")
-        .args([
-            "netns", "exec", &ns.0, "iptables", "-A", "INPUT", "-p", "tcp",
-        ])
-        .args(["--dport", "9613", "--tcp-flags", "RST", "RST", "-j", "DROP"])
-        .status();
-    if !rule.is_ok_and(|s| s.success()) {
+    let rule = "-A INPUT -p tcp --dport 9613 --tcp-flags RST RST -j DROP";
+    if !ns.iptables(rule) {
         println!("live kernel test: SKIPPED — iptables in the namespace failed");
         return;
     }
     // `ip netns exec` mounts a fresh /sys without tracefs: mount it in the
     // command's own mount namespace.
     let bin = env!("CARGO_BIN_EXE_tcpladder");
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "sh", "-c"])
+    let child = ns
+        .exec()
+        .args(["sh", "-c"])
         .arg(format!(
             "mount -t tracefs nodev /sys/kernel/tracing && exec {bin} live -i lo -p 9613 \
              --no-tui --json --duration 2.5"
@@ -306,17 +306,15 @@ fn live_reads_the_kernels_own_states_and_reports_where_they_part() {
         .spawn()
         .expect("start tcpladder live");
     std::thread::sleep(Duration::from_millis(1200));
-    let traffic = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "python3", "-c", RST_DROPPED])
+    let traffic = ns
+        .exec()
+        .args(["python3", "-c", RST_DROPPED])
         .status()
         .expect("run the client and server");
     assert!(traffic.success(), "the test traffic failed");
-    let out = child.wait_with_output().expect("tcpladder live ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let (stdout, stderr) = finished(child);
     assert!(!stderr.contains("no kernel states"), "{stderr}");
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("live --json prints JSON");
+    let doc: serde_json::Value = serde_json::from_slice(&stdout).expect("live --json prints JSON");
     let c = &doc["connections"][0];
     let k = &c["kernel"];
     assert_eq!(k["client_states"], c["client_states"], "{c:#}");
@@ -353,10 +351,6 @@ fn live_reads_the_kernels_own_states_and_reports_where_they_part() {
 /// made is seen, and the kernel dropped nothing.
 #[test]
 fn live_sees_every_connection_of_a_storm() {
-    if let Err(why) = can_capture() {
-        println!("live storm test: SKIPPED — {why}");
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("tl-storm-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let exe = dir.join("storm");
@@ -370,15 +364,12 @@ fn live_sees_every_connection_of_a_storm() {
         println!("live storm test: SKIPPED — no C compiler to build storm.c");
         return;
     }
-    let ns = match Netns::new() {
-        Ok(ns) => ns,
-        Err(why) => {
-            println!("live storm test: SKIPPED — cannot create a network namespace: {why}");
-            return;
-        }
+    let Some(ns) = namespace("live storm test") else {
+        return;
     };
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_tcpladder")])
+    let child = ns
+        .exec()
+        .arg(env!("CARGO_BIN_EXE_tcpladder"))
         .args(["live", "-i", "lo", "-p", "9614", "--no-tui", "--no-kernel"])
         .args(["--duration", "4"])
         .stdout(Stdio::null())
@@ -386,8 +377,8 @@ fn live_sees_every_connection_of_a_storm() {
         .spawn()
         .expect("start tcpladder live");
     std::thread::sleep(Duration::from_millis(1200));
-    let storm = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+    let storm = ns
+        .exec()
         .arg(&exe)
         .args(["9614", "1.5", "2"])
         .output()
@@ -396,10 +387,8 @@ fn live_sees_every_connection_of_a_storm() {
         .trim()
         .parse()
         .expect("the storm prints how many connections it made");
-    let out = child.wait_with_output().expect("tcpladder live ends");
+    let (_, stderr) = finished(child);
     let _ = std::fs::remove_dir_all(&dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
     let summary = stderr.lines().last().unwrap_or_default();
     let seen: usize = summary
         .split(" connection(s)")

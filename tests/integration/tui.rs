@@ -564,7 +564,7 @@ mod frames {
 /// when there are none.
 mod kernel {
     use super::*;
-    use tcpladder::track::kernel::KernelEvent;
+    use tcpladder::track::kernel::{KernelEvent, KernelRecord};
 
     fn linux(s: State) -> &'static str {
         match s {
@@ -616,7 +616,7 @@ mod kernel {
     fn agreement_draws_no_mark_and_the_detail_gives_the_kernels_states() {
         let app = replay("client-close.pcap", ThemeName::Dark, false);
         let events = record(&app, Side::Server, usize::MAX);
-        let mut app = app.with_kernel(Ok(events));
+        let mut app = app.with_kernel(Ok(KernelRecord::new(events)));
         let k = app.cache.as_ref().and_then(|k| k.ladder.kernel.as_ref());
         assert!(k.is_some_and(|k| k.disagreements.is_empty()), "{k:?}");
         let t = text(&app);
@@ -643,7 +643,7 @@ mod kernel {
         // The kernel's server never left ESTABLISHED (say its FIN was
         // dropped by a filter after the capture point).
         let events = record(&app, Side::Server, 3);
-        let mut app = app.with_kernel(Ok(events));
+        let mut app = app.with_kernel(Ok(KernelRecord::new(events)));
         let k = app
             .cache
             .as_ref()

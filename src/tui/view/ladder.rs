@@ -194,6 +194,44 @@ fn marks_text(ms: &[MarkView]) -> String {
         .join("→")
 }
 
+const NO_MARKS: [Vec<MarkView>; 2] = [Vec::new(), Vec::new()];
+
+/// A line's two lifelines and what stands beside each: the states entered
+/// there, or the TIME-WAIT span (`┆`, and the lifeline in its colour).
+fn states_and_lifelines(
+    app: &App,
+    marks: &[Vec<MarkView>; 2],
+    in_time_wait: impl Fn(Side) -> bool,
+    cols: &Cols,
+    y: u16,
+    buf: &mut Buffer,
+) {
+    let t = &app.theme;
+    for side in Side::BOTH {
+        let ms = &marks[side.index()];
+        if let Some(last) = ms.last() {
+            side_text(
+                buf,
+                cols,
+                y,
+                side,
+                &marks_text(ms),
+                t.state_style(last.state),
+            );
+        } else if in_time_wait(side) {
+            side_text(buf, cols, y, side, "┆", t.time_wait);
+        }
+    }
+    let life = |side| {
+        if in_time_wait(side) {
+            t.time_wait
+        } else {
+            t.border
+        }
+    };
+    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+}
+
 /// Inside a TIME-WAIT span on this row?
 fn in_time_wait(l: &Ladder, r: &Row, side: Side) -> bool {
     l.time_waits
@@ -214,24 +252,7 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
         &format!("{time:>11}"),
         time_style,
     );
-    // States written where they change, or the TIME-WAIT span.
-    for side in Side::BOTH {
-        let ms = &r.marks[side.index()];
-        if !ms.is_empty() {
-            let last = ms[ms.len() - 1].state;
-            side_text(buf, cols, y, side, &marks_text(ms), t.state_style(last));
-        } else if in_time_wait(l, r, side) {
-            side_text(buf, cols, y, side, "┆", t.time_wait);
-        }
-    }
-    let life = |side| {
-        if in_time_wait(l, r, side) {
-            t.time_wait
-        } else {
-            t.border
-        }
-    };
-    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    states_and_lifelines(app, &r.marks, |side| in_time_wait(l, r, side), cols, y, buf);
     // Where the kernel's own record parts from the inference.
     if let Some(k) = &l.kernel {
         for d in k.at_row(r.index) {
@@ -295,13 +316,7 @@ fn draw_call(app: &App, l: &Ladder, c: &CallLine, cols: &Cols, y: u16, buf: &mut
     let time = time_text(app.time_mode, c.offset, c.delta, c.returned);
     put_time(app, selected, &time, cols, y, buf);
     let in_tw = |side: Side| in_time_wait_after(l, side, c.after_row, c.returned);
-    for side in Side::BOTH {
-        if in_tw(side) {
-            side_text(buf, cols, y, side, "┆", t.time_wait);
-        }
-    }
-    let life = |side| if in_tw(side) { t.time_wait } else { t.border };
-    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    states_and_lifelines(app, &NO_MARKS, in_tw, cols, y, buf);
     let style = if selected {
         t.call.patch(t.selected)
     } else {
@@ -340,17 +355,7 @@ fn draw_icmp(app: &App, l: &Ladder, i: &IcmpLine, cols: &Cols, y: u16, buf: &mut
     let time = time_text(app.time_mode, i.offset, i.delta(l), i.time);
     put_time(app, selected, &time, cols, y, buf);
     let in_tw = |side: Side| in_time_wait_after(l, side, i.after_row, i.time);
-    for side in Side::BOTH {
-        let ms = &i.marks[side.index()];
-        if !ms.is_empty() {
-            let last = ms[ms.len() - 1].state;
-            side_text(buf, cols, y, side, &marks_text(ms), t.state_style(last));
-        } else if in_tw(side) {
-            side_text(buf, cols, y, side, "┆", t.time_wait);
-        }
-    }
-    let life = |side| if in_tw(side) { t.time_wait } else { t.border };
-    lifelines(buf, cols, y, life(Side::Client), life(Side::Server));
+    states_and_lifelines(app, &i.marks, in_tw, cols, y, buf);
     let style = if selected {
         t.icmp.patch(t.selected)
     } else {
