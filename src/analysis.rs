@@ -215,9 +215,7 @@ pub fn stream_file(
     let mut report = run(&mut file, 0, filter, &mut tracker, &mut done, |_| {})?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
-    for c in tracker.finish(end) {
-        done(c);
-    }
+    tracker.finish_each(end, done);
     Ok(report)
 }
 
@@ -250,9 +248,7 @@ fn run(
             feed(rec, filter, &mut decoder, tracker, &mut report);
             // A whole-file tracker keeps them: `finish` returns them in order.
             if tracker.config().stream && tracker.has_done() {
-                for c in tracker.take_done() {
-                    done(c);
-                }
+                tracker.drain_done(&mut done);
             }
             n += 1;
             n < PROGRESS_EVERY

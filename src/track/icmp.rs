@@ -41,8 +41,7 @@ impl super::Tracker {
     pub fn push_icmp(&mut self, err: &IcmpError, ts: Timestamp, frame: u64) -> bool {
         let key = ConnKey::new(err.quoted_src, err.quoted_dst);
         let taken = self
-            .conns
-            .get_mut(&key)
+            .whole_mut(&key)
             .is_some_and(|c| c.push_icmp(err, ts, frame));
         if taken {
             self.last_key = Some(key);

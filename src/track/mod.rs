@@ -85,10 +85,190 @@ fn syn_deadline(c: &Connection) -> Option<Timestamp> {
         .map(|(t, _)| t.max(c.last_ts) + Span::from_secs(1))
 }
 
+/// Where a 4-tuple's connection is held: an index into `Tracker::full`,
+/// or with the top bit set into `Tracker::lone`. Four bytes, so the map
+/// of a million half-open connections is mostly keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot(u32);
+
+const LONE_BIT: u32 = 1 << 31;
+
+enum Place {
+    Full(usize),
+    Lone(usize),
+}
+
+impl Slot {
+    fn place(self) -> Place {
+        let i = (self.0 & !LONE_BIT) as usize;
+        if self.0 & LONE_BIT != 0 {
+            Place::Lone(i)
+        } else {
+            Place::Full(i)
+        }
+    }
+}
+
+/// A vector whose freed places are reused, addressed by 31-bit indices.
+#[derive(Debug)]
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, item: T) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = Some(item);
+                i
+            }
+            None => {
+                self.items.push(Some(item));
+                // Two billion connections at once are far beyond memory.
+                u32::try_from(self.items.len() - 1).map_or(LONE_BIT - 1, |i| i.min(LONE_BIT - 1))
+            }
+        }
+    }
+
+    fn take(&mut self, i: usize) -> Option<T> {
+        let item = self.items.get_mut(i)?.take();
+        if item.is_some() {
+            self.free.push(i as u32);
+        }
+        item
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(i)?.as_ref()
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.items.get_mut(i)?.as_mut()
+    }
+}
+
+/// A segment without its addresses (the key has them).
+#[derive(Clone, Copy, Debug)]
+struct Fields {
+    seq: crate::decode::SeqNumber,
+    ack: crate::decode::SeqNumber,
+    flags: crate::decode::Flags,
+    window: u16,
+    len: u32,
+    header_len: u8,
+    checksum: u16,
+    urgent: u16,
+    options: crate::decode::TcpOptions,
+    ttl: u8,
+    truncated: bool,
+}
+
+/// A connection that is so far one bare SYN, unanswered for a second,
+/// while only counting (streaming, segments not kept): about 100 bytes
+/// instead of a whole `Connection`, so the million half-open connections
+/// of a SYN flood fit. Made whole again, by replaying its SYN, when
+/// anything more happens to it.
+#[derive(Clone, Copy, Debug)]
+struct LoneSyn {
+    id: usize,
+    ts: Timestamp,
+    frame: u64,
+    /// The SYN came from the key's lower end.
+    from_low: bool,
+    fields: Fields,
+}
+
+impl LoneSyn {
+    fn of(id: usize, key: &ConnKey, seg: &Segment, ts: Timestamp, frame: u64) -> LoneSyn {
+        let Segment {
+            src: _,
+            dst: _,
+            seq,
+            ack,
+            flags,
+            window,
+            len,
+            header_len,
+            checksum,
+            urgent,
+            options,
+            ttl,
+            truncated,
+        } = *seg;
+        LoneSyn {
+            id,
+            ts,
+            frame,
+            from_low: seg.src == key.low(),
+            fields: Fields {
+                seq,
+                ack,
+                flags,
+                window,
+                len,
+                header_len,
+                checksum,
+                urgent,
+                options,
+                ttl,
+                truncated,
+            },
+        }
+    }
+
+    /// The connection as it stood after its SYN.
+    fn whole(&self, key: &ConnKey, cfg: &TrackConfig) -> Box<Connection> {
+        let (src, dst) = if self.from_low {
+            (key.low(), key.high())
+        } else {
+            (key.high(), key.low())
+        };
+        let f = self.fields;
+        let seg = Segment {
+            src,
+            dst,
+            seq: f.seq,
+            ack: f.ack,
+            flags: f.flags,
+            window: f.window,
+            len: f.len,
+            header_len: f.header_len,
+            checksum: f.checksum,
+            urgent: f.urgent,
+            options: f.options,
+            ttl: f.ttl,
+            truncated: f.truncated,
+        };
+        let mut c = Box::new(Connection::new(self.id, &seg, self.ts, cfg));
+        c.push(&seg, self.ts, self.frame);
+        c
+    }
+}
+
+/// How long a lone SYN stays whole before it is packed: far longer than
+/// any answer takes, far shorter than the client's retries.
+const PACK_AFTER: Span = Span::from_secs(1);
+
 /// Follows every connection in a capture.
 pub struct Tracker {
     cfg: TrackConfig,
-    conns: FxHashMap<ConnKey, Connection>,
+    conns: FxHashMap<ConnKey, Slot>,
+    full: Slab<Box<Connection>>,
+    /// Packed lone SYNs (counting only).
+    lone: Slab<LoneSyn>,
+    /// (when, key, the SYN) of new connections that began with a bare SYN,
+    /// to be packed if nothing else has come by then (counting only).
+    young: VecDeque<(Timestamp, ConnKey, LoneSyn)>,
     /// Finished connections not yet taken by the caller.
     done: Vec<Connection>,
     /// (linger deadline, key, id) of connections that finished, oldest first.
@@ -112,6 +292,9 @@ impl Tracker {
         Tracker {
             cfg,
             conns: FxHashMap::default(),
+            full: Slab::default(),
+            lone: Slab::default(),
+            young: VecDeque::new(),
             done: Vec::new(),
             expiry: VecDeque::new(),
             syns: VecDeque::new(),
@@ -132,6 +315,55 @@ impl Tracker {
         &self.cfg
     }
 
+    /// Only counting: lone SYNs may be packed.
+    fn counting(&self) -> bool {
+        self.cfg.stream && !self.cfg.keep_segments
+    }
+
+    /// The whole connection in `slot`, if it is not packed.
+    fn full_in(&self, slot: Slot) -> Option<&Connection> {
+        match slot.place() {
+            Place::Full(i) => self.full.get(i).map(|c| &**c),
+            Place::Lone(_) => None,
+        }
+    }
+
+    /// The connection on `key`, made whole if it was packed.
+    pub(super) fn whole_mut(&mut self, key: &ConnKey) -> Option<&mut Connection> {
+        let slot = self.conns.get_mut(key)?;
+        let i = match slot.place() {
+            Place::Full(i) => i,
+            Place::Lone(l) => {
+                let c = self.lone.take(l)?.whole(key, &self.cfg);
+                let i = self.full.insert(c);
+                *slot = Slot(i);
+                i as usize
+            }
+        };
+        self.full.get_mut(i).map(|c| &mut **c)
+    }
+
+    /// Takes the connection on `key` out, whole.
+    fn remove(&mut self, key: &ConnKey) -> Option<Connection> {
+        let slot = self.conns.remove(key)?;
+        self.take_slot(key, slot)
+    }
+
+    fn take_slot(&mut self, key: &ConnKey, slot: Slot) -> Option<Connection> {
+        match slot.place() {
+            Place::Full(i) => self.full.take(i).map(|c| *c),
+            Place::Lone(l) => self.lone.take(l).map(|l| *l.whole(key, &self.cfg)),
+        }
+    }
+
+    /// The id of the connection in `slot`, packed or not.
+    fn id_in(&self, slot: Slot) -> Option<usize> {
+        match slot.place() {
+            Place::Full(i) => self.full.get(i).map(|c| c.id),
+            Place::Lone(l) => self.lone.get(l).map(|l| l.id),
+        }
+    }
+
     /// Adds one segment; returns the id of the connection it joined.
     pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) -> usize {
         if self.cfg.stream {
@@ -142,7 +374,7 @@ impl Tracker {
         let key = ConnKey::new(seg.src, seg.dst);
         self.last_key = Some(key);
         let bare_syn = seg.flags.syn() && !seg.flags.ack();
-        let replace = match self.conns.get_mut(&key) {
+        let replace = match self.whole_mut(&key) {
             None => false,
             Some(c) => {
                 if bare_syn && c.is_new_incarnation(seg.src, seg.seq) {
@@ -162,36 +394,73 @@ impl Tracker {
                 }
             }
         };
-        if replace && let Some(old) = self.conns.remove(&key) {
+        if replace && let Some(old) = self.remove(&key) {
             self.done.push(old);
         }
-        let next_id = &mut self.next_id;
-        let cfg = self.cfg;
-        let mut created = false;
-        let conn = self.conns.entry(key).or_insert_with(|| {
-            let id = *next_id;
-            *next_id += 1;
-            created = true;
-            Connection::new(id, seg, ts, &cfg)
-        });
+        let created = !self.conns.contains_key(&key);
+        if created {
+            let id = self.next_id;
+            self.next_id += 1;
+            let i = self
+                .full
+                .insert(Box::new(Connection::new(id, seg, ts, &self.cfg)));
+            self.conns.insert(key, Slot(i));
+        }
+        let stream = self.cfg.stream;
+        let counting = self.counting();
+        // whole_mut made a packed one whole above, and a new one is whole.
+        let Some(conn) = self.whole_mut(&key) else {
+            return self.next_id.saturating_sub(1);
+        };
         let was_finished = conn.is_finished();
         conn.push(seg, ts, frame);
         let id = conn.id;
-        if self.cfg.stream
-            && created
-            && let Some(at) = syn_deadline(conn)
-        {
+        let deadline = syn_deadline(conn);
+        let finished = conn.is_finished() && !was_finished;
+        let linger = conn.linger_until();
+        if stream && created && let Some(at) = deadline {
             self.syns.push_back((at, key, id));
         }
-        if self.cfg.stream && conn.is_finished() && !was_finished {
-            self.expiry.push_back((conn.linger_until(), key, id));
+        if stream && finished {
+            self.expiry.push_back((linger, key, id));
+        }
+        if created && bare_syn && counting {
+            let lone = LoneSyn::of(id, &key, seg, ts, frame);
+            self.young.push_back((ts + PACK_AFTER, key, lone));
         }
         id
     }
 
     fn expire(&mut self, now: Timestamp) {
+        self.pack_lone(now);
         self.age_out(now);
         self.expire_finished(now);
+    }
+
+    /// Packs the connections that are still their first SYN a while later.
+    fn pack_lone(&mut self, now: Timestamp) {
+        while let Some(&(at, key, lone)) = self.young.front() {
+            if at >= now {
+                break;
+            }
+            self.young.pop_front();
+            let Some(&slot) = self.conns.get(&key) else {
+                continue;
+            };
+            let Place::Full(i) = slot.place() else {
+                continue;
+            };
+            let still_lone = self
+                .full
+                .get(i)
+                .is_some_and(|c| c.id == lone.id && c.segment_count == 1 && c.icmp.is_empty());
+            if !still_lone {
+                continue;
+            }
+            self.full.take(i);
+            let l = self.lone.insert(lone);
+            self.conns.insert(key, Slot(l | LONE_BIT));
+        }
     }
 
     /// Hands out unanswered SYNs past their last retransmission, and (a
@@ -202,10 +471,18 @@ impl Tracker {
                 break;
             }
             self.syns.pop_front();
-            let Some(c) = self.conns.get(&key).filter(|c| c.id == id) else {
+            let Some(&slot) = self.conns.get(&key) else {
                 continue;
             };
-            match syn_deadline(c) {
+            if self.id_in(slot) != Some(id) {
+                continue;
+            }
+            let deadline = match self.full_in(slot) {
+                Some(c) => syn_deadline(c),
+                // Packed: still its one SYN, so the deadline stands.
+                None => Some(deadline),
+            };
+            match deadline {
                 Some(at) if at >= now => self.syns.push_back((at, key, id)),
                 // Answered: the idle rule applies now.
                 None => {}
@@ -224,7 +501,13 @@ impl Tracker {
         let idle_keys: Vec<ConnKey> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.is_finished() && c.last_ts + idle < now)
+            .filter(|(_, s)| match s.place() {
+                Place::Full(i) => self
+                    .full
+                    .get(i)
+                    .is_some_and(|c| !c.is_finished() && c.last_ts + idle < now),
+                Place::Lone(l) => self.lone.get(l).is_some_and(|l| l.ts + idle < now),
+            })
             .map(|(k, _)| *k)
             .collect();
         for key in idle_keys {
@@ -233,7 +516,7 @@ impl Tracker {
     }
 
     fn hand_out_aged(&mut self, key: ConnKey) {
-        if let Some(mut c) = self.conns.remove(&key) {
+        if let Some(mut c) = self.remove(&key) {
             // As if the capture ended here.
             c.conclude(self.clock.unwrap_or(c.last_ts));
             self.done.push(c);
@@ -249,7 +532,8 @@ impl Tracker {
                 break;
             }
             self.expiry.pop_front();
-            let Some(c) = self.conns.get(&key) else {
+            // A finished connection is never packed.
+            let Some(c) = self.conns.get(&key).and_then(|s| self.full_in(*s)) else {
                 continue;
             };
             if c.id != id {
@@ -263,7 +547,7 @@ impl Tracker {
                 }
                 continue;
             }
-            if let Some(mut c) = self.conns.remove(&key) {
+            if let Some(mut c) = self.remove(&key) {
                 c.advance(now);
                 self.done.push(c);
             }
@@ -273,7 +557,7 @@ impl Tracker {
     /// Forgets an open connection (a view holding too many); a later
     /// segment on its four-tuple starts a new, mid-stream one.
     pub fn evict(&mut self, key: &ConnKey) -> Option<Connection> {
-        self.conns.remove(key)
+        self.remove(key)
     }
 
     /// Connections that are over, in the order they ended; the caller owns
@@ -282,18 +566,26 @@ impl Tracker {
         std::mem::take(&mut self.done)
     }
 
+    /// Hands each connection that is over to `f`, in the order they ended,
+    /// keeping the list's room for the next ones.
+    pub fn drain_done(&mut self, f: impl FnMut(Connection)) {
+        self.done.drain(..).for_each(f);
+    }
+
     pub fn has_done(&self) -> bool {
         !self.done.is_empty()
     }
 
-    /// Connections still being followed.
+    /// Connections still being followed (while only counting, not those
+    /// that are one SYN packed away).
     pub fn active(&self) -> impl Iterator<Item = &Connection> {
-        self.conns.values()
+        self.conns.values().filter_map(|s| self.full_in(*s))
     }
 
-    /// The connection currently on a 4-tuple.
+    /// The connection currently on a 4-tuple (while only counting, None
+    /// for one that is one SYN packed away).
     pub fn get(&self, key: &ConnKey) -> Option<&Connection> {
-        self.conns.get(key)
+        self.full_in(*self.conns.get(key)?)
     }
 
     /// The 4-tuple of the last segment pushed.
@@ -312,14 +604,25 @@ impl Tracker {
 
     /// Ends the capture at `end`: timers run to it, and every connection is
     /// returned in order of its first segment.
-    pub fn finish(mut self, end: Timestamp) -> Vec<Connection> {
-        let mut all = std::mem::take(&mut self.done);
-        for (_, mut c) in self.conns.drain() {
-            c.advance(end);
-            c.conclude(end);
-            all.push(c);
-        }
+    pub fn finish(self, end: Timestamp) -> Vec<Connection> {
+        let mut all = Vec::with_capacity(self.done.len() + self.conns.len());
+        self.finish_each(end, |c| all.push(c));
         all.sort_by_key(|c| c.id);
         all
+    }
+
+    /// Ends the capture at `end`: the connections not yet taken go to `f`,
+    /// those that were over first, in the order they ended, then the open
+    /// ones in no particular order, each made whole only when its turn
+    /// comes (a million packed SYNs are never all whole at once).
+    pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Connection)) {
+        self.drain_done(&mut f);
+        for (key, slot) in std::mem::take(&mut self.conns) {
+            if let Some(mut c) = self.take_slot(&key, slot) {
+                c.advance(end);
+                c.conclude(end);
+                f(c);
+            }
+        }
     }
 }

@@ -718,6 +718,67 @@ mod streaming {
         assert_eq!(s.finish().len(), 1);
     }
 
+    /// Runs the same script counting (lone SYNs packed) and whole-file,
+    /// and gives both results, in order of first segment.
+    fn counted_and_whole(script: impl Fn(&mut Script)) -> (Vec<Connection>, Vec<Connection>) {
+        let mut counted = streaming_with_idle(None);
+        script(&mut counted);
+        let mut whole = Script::new();
+        script(&mut whole);
+        (counted.finish(), whole.finish())
+    }
+
+    #[test]
+    fn a_syn_packed_away_then_answered_is_the_connection_it_would_have_been() {
+        let (counted, whole) = counted_and_whole(|s| {
+            s.c("SYN", C_ISN, 0, 0);
+            // Other traffic 3 s on packs the lone SYN; its retransmission
+            // and the answer make it whole again.
+            tick(s, 3, 1);
+            s.at(3_000).c("SYN", C_ISN, 0, 0);
+            s.s("SYN,ACK", S_ISN, C_ISN + 1, 0)
+                .c("ACK", C_ISN + 1, S_ISN + 1, 0)
+                .c("FIN,ACK", C_ISN + 1, S_ISN + 1, 0)
+                .s("FIN,ACK", S_ISN + 1, C_ISN + 2, 0)
+                .c("ACK", C_ISN + 2, S_ISN + 2, 0);
+        });
+        assert_eq!(counted.len(), 2);
+        assert_eq!(counted.len(), whole.len());
+        for (a, b) in counted.iter().zip(&whole) {
+            assert_eq!(a.marks, b.marks);
+            assert_eq!(a.segment_count, b.segment_count);
+            assert_eq!(a.retransmissions, b.retransmissions);
+            assert_eq!(a.syn_times(Side::Client), b.syn_times(Side::Client));
+        }
+        assert_eq!(counted[0].syn_times(Side::Client).len(), 2);
+        assert_eq!(counted[0].state(Side::Client), TimeWait);
+    }
+
+    #[test]
+    fn a_packed_syn_is_aged_out_and_finished_like_a_whole_one() {
+        let (counted, whole) = counted_and_whole(|s| {
+            s.c("SYN", C_ISN, 0, 0);
+            // Packed at 2 s, still open at the end at 60 s.
+            tick(s, 2, 1);
+            tick(s, 60, 2);
+        });
+        assert_eq!(counted.len(), 3);
+        for (a, b) in counted.iter().zip(&whole) {
+            assert_eq!((a.client, a.server), (b.client, b.server));
+            assert_eq!(a.marks, b.marks);
+        }
+        // Unanswered past its last retransmission: handed out whole.
+        let mut s = streaming_with_idle(None);
+        s.c("SYN", C_ISN, 0, 0);
+        tick(&mut s, 2, 1);
+        tick(&mut s, 130, 2);
+        // (The tick at 2 s is not past its own deadline yet.)
+        let done = s.tracker.take_done();
+        assert_eq!(done.len(), 1, "{done:#?}");
+        assert_eq!(done[0].client, client());
+        assert_eq!(done[0].states(Side::Client), vec![Closed, SynSent, Closed]);
+    }
+
     #[test]
     fn timestamps_going_backwards_still_age_connections() {
         let mut s = streaming_with_idle(None);
