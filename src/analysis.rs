@@ -172,7 +172,7 @@ pub fn analyze_file_progress(
 /// The one analysis of a whole capture: every connection kept, `progress`
 /// told how far it has come (of `total` bytes, 0 when unknown).
 fn analyze_capture_progress(
-    mut file: CaptureFile,
+    file: CaptureFile,
     total: u64,
     filter: Filter,
     cfg: TrackConfig,
@@ -184,7 +184,7 @@ fn analyze_capture_progress(
         stream: false,
         ..cfg
     });
-    let report = run(&mut file, total, filter, &mut tracker, |_| {}, progress)?;
+    let report = run(file, total, filter, &mut tracker, |_| {}, progress)?;
     let end = report.last_ts.unwrap_or_default();
     Ok((tracker.finish(end), report))
 }
@@ -207,24 +207,45 @@ pub fn stream_file(
     cfg: TrackConfig,
     mut done: impl FnMut(Connection),
 ) -> Result<ReadReport, CaptureError> {
-    let mut file = CaptureFile::open(path)?;
+    let file = CaptureFile::open(path)?;
     let mut tracker = Tracker::new(TrackConfig {
         stream: true,
         ..cfg
     });
-    let mut report = run(&mut file, 0, filter, &mut tracker, &mut done, |_| {})?;
+    let mut report = run(file, 0, filter, &mut tracker, &mut done, |_| {})?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
     tracker.finish_each(end, done);
     Ok(report)
 }
 
+/// Records decoded on the reading thread before they are handed over.
+const BATCH: usize = 4096;
+
+/// A record decoded on the reading thread.
+struct Decoded {
+    ts: Timestamp,
+    frame: u64,
+    packet: Result<Packet, Skip>,
+}
+
+/// What the reading thread hands over: records, and how far into the file
+/// it has read.
+struct Batch {
+    items: Vec<Decoded>,
+    consumed: u64,
+}
+
 /// Every record of `file` through decode and `tracker`: connections a
 /// streaming tracker is done with go to `done` as they end, and `progress`
 /// hears how far it has come (of `total` bytes, 0 when unknown) every few
 /// tens of thousands of records and at the end.
+///
+/// Two threads: this one tracks, another reads and decodes, a few
+/// thousand records ahead. Records reach the tracker in file order, so
+/// the result is the same as one thread's.
 fn run(
-    file: &mut CaptureFile,
+    mut file: CaptureFile,
     total: u64,
     filter: Filter,
     tracker: &mut Tracker,
@@ -235,38 +256,117 @@ fn run(
         file: file.name().to_string(),
         ..ReadReport::default()
     };
-    let mut decoder = Decoder::default();
+    let name = report.file.clone();
     let mut at = Progress {
         total,
         ..Progress::default()
     };
-    let ending = loop {
-        // Records are read in runs between reports: the reader's position
-        // is only known between calls.
-        let mut n = 0u64;
-        let r = file.for_each_until(|rec| {
-            feed(rec, filter, &mut decoder, tracker, &mut report);
-            // A whole-file tracker keeps them: `finish` returns them in order.
-            if tracker.config().stream && tracker.has_done() {
-                tracker.drain_done(&mut done);
+    let (ending, decoder) = std::thread::scope(|s| {
+        // Few batches in flight: the reader stays a little ahead.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let (back, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
+        let reader = std::thread::Builder::new()
+            .name("read".into())
+            .spawn_scoped(s, move || read_ahead(&mut file, &tx, &spent));
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(CaptureError {
+                    file: name.clone(),
+                    problem: format!("cannot start the reading thread ({e})"),
+                });
             }
-            n += 1;
-            n < PROGRESS_EVERY
-        })?;
-        at.bytes = match total {
-            0 => file.consumed(),
-            t => file.consumed().min(t),
         };
-        at.packets += n;
-        at.connections = tracker.next_id() as u64;
-        progress(at);
-        if let Some(ending) = r {
-            break ending;
+        let mut since_report = 0u64;
+        for batch in rx {
+            for d in &batch.items {
+                apply(d.ts, d.frame, &d.packet, filter, tracker, &mut report);
+                // A whole-file tracker keeps them: `finish` returns them in order.
+                if tracker.config().stream && tracker.has_done() {
+                    tracker.drain_done(&mut done);
+                }
+            }
+            let n = batch.items.len() as u64;
+            at.packets += n;
+            since_report += n;
+            at.bytes = match total {
+                0 => batch.consumed,
+                t => batch.consumed.min(t),
+            };
+            if since_report >= PROGRESS_EVERY {
+                since_report = 0;
+                at.connections = tracker.next_id() as u64;
+                progress(at);
+            }
+            // The reader may have finished: then the buffer is just dropped.
+            let _ = back.send(batch.items);
         }
-    };
+        match reader.join() {
+            Ok(r) => r,
+            Err(_) => Err(CaptureError {
+                file: name.clone(),
+                problem: "the reading thread failed".into(),
+            }),
+        }
+    })?;
+    at.connections = tracker.next_id() as u64;
+    progress(at);
     report.ending = Some(ending);
     report.finish_fragments(&decoder);
     Ok(report)
+}
+
+/// The reading thread: decodes records in batches and sends them on until
+/// the file ends (its ending and the decoder, for the fragment counts) or
+/// fails (after sending what came before the failure).
+fn read_ahead(
+    file: &mut CaptureFile,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+    spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
+) -> Result<(Ending, Decoder), CaptureError> {
+    let mut decoder = Decoder::default();
+    loop {
+        let mut items = spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        items.clear();
+        let r = file.for_each_until(|rec| {
+            items.push(Decoded {
+                ts: rec.ts,
+                frame: rec.frame,
+                packet: decode_record(rec, &mut decoder),
+            });
+            items.len() < BATCH
+        });
+        let batch = Batch {
+            items,
+            consumed: file.consumed(),
+        };
+        // The tracking side stopped listening: nothing more to do.
+        if tx.send(batch).is_err() {
+            return Ok((Ending::Complete, decoder));
+        }
+        if let Some(ending) = r? {
+            return Ok((ending, decoder));
+        }
+    }
+}
+
+/// One record through the decoder (which carries IP fragments between
+/// records).
+fn decode_record(rec: &Record<'_>, decoder: &mut Decoder) -> Result<Packet, Skip> {
+    if rec.link == UNKNOWN_INTERFACE {
+        Err(Skip::Malformed(DecodeError::new(
+            Layer::Link,
+            0,
+            format!(
+                "interface {} was never described in the file",
+                rec.interface
+            ),
+        )))
+    } else {
+        decoder.decode(rec.link, rec.data, rec.orig_len, rec.ts)
+    }
 }
 
 /// One record through decode and track. `decoder` carries the IP
@@ -278,25 +378,26 @@ pub fn feed(
     tracker: &mut Tracker,
     report: &mut ReadReport,
 ) {
+    let packet = decode_record(rec, decoder);
+    apply(rec.ts, rec.frame, &packet, filter, tracker, report);
+}
+
+/// A decoded record into the tracker and the report.
+fn apply(
+    ts: Timestamp,
+    frame: u64,
+    packet: &Result<Packet, Skip>,
+    filter: Filter,
+    tracker: &mut Tracker,
+    report: &mut ReadReport,
+) {
     report.packets += 1;
-    report.note_time(rec.ts);
-    let decoded = if rec.link == UNKNOWN_INTERFACE {
-        Err(Skip::Malformed(DecodeError::new(
-            Layer::Link,
-            0,
-            format!(
-                "interface {} was never described in the file",
-                rec.interface
-            ),
-        )))
-    } else {
-        decoder.decode(rec.link, rec.data, rec.orig_len, rec.ts)
-    };
-    match decoded {
+    report.note_time(ts);
+    match packet {
         Ok(Packet::Tcp(seg)) => {
             report.tcp_segments += 1;
-            if filter.keeps(&seg) {
-                tracker.push(&seg, rec.ts, rec.frame);
+            if filter.keeps(seg) {
+                tracker.push(seg, ts, frame);
             } else {
                 report.filtered_out += 1;
             }
@@ -304,7 +405,7 @@ pub fn feed(
         Ok(Packet::IcmpError(err)) => {
             if filter.keeps_ports(err.quoted_src.port(), err.quoted_dst.port()) {
                 report.icmp_errors += 1;
-                tracker.push_icmp(&err, rec.ts, rec.frame);
+                tracker.push_icmp(err, ts, frame);
             } else {
                 report.filtered_out += 1;
             }
@@ -313,9 +414,9 @@ pub fn feed(
         Err(skip) => {
             *report.skipped.entry(skip.kind()).or_default() += 1;
             match skip {
-                Skip::UnsupportedLink(l) => *report.unsupported_links.entry(l).or_default() += 1,
+                Skip::UnsupportedLink(l) => *report.unsupported_links.entry(*l).or_default() += 1,
                 Skip::Malformed(e) if report.first_undecodable.is_none() => {
-                    report.first_undecodable = Some((rec.frame, e));
+                    report.first_undecodable = Some((frame, e.clone()));
                 }
                 _ => {}
             }

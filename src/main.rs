@@ -26,6 +26,12 @@ use tcpladder::tui::app::{App, ReplayStart};
 use tcpladder::tui::terminal::{self, Saving, wall_now};
 use tcpladder::tui::theme::ThemeName;
 
+// The tracker makes and frees a few small buffers per connection, millions
+// of times on a large capture; mimalloc does that at about half glibc's
+// cost (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An error that is the user's arguments, not the input.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -40,6 +40,14 @@ impl ConnKey {
         }
     }
 
+    /// A few bits that differ between keys, cheaply (for sharding a map;
+    /// the map hashes the whole key itself).
+    pub(crate) fn spread(&self) -> u32 {
+        let [a, b] = self.ports;
+        let ip = |i: usize| u32::from(self.ips[i]);
+        u32::from(a ^ b) ^ ip(3) ^ ip(19) ^ (ip(2) << 3) ^ (ip(15) << 1)
+    }
+
     /// The end that sorts first.
     pub fn low(&self) -> SocketAddr {
         self.end(0)

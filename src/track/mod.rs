@@ -7,16 +7,14 @@ pub mod icmp;
 pub mod kernel;
 pub mod key;
 pub mod state;
+mod store;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::VecDeque;
-
-use rustc_hash::FxHashMap;
-
 use crate::decode::Segment;
 use crate::time::{Span, Timestamp};
+use store::{Map, Queue, Slab};
 
 pub use conn::{
     Basis, Cause, Closer, Closing, Connection, Opening, SegmentRecord, StateMark, Tentative,
@@ -99,6 +97,16 @@ enum Place {
 }
 
 impl Slot {
+    // Two billion connections at once are far beyond memory: the index
+    // always fits in 31 bits.
+    fn full(i: usize) -> Slot {
+        Slot(i as u32 & !LONE_BIT)
+    }
+
+    fn lone(i: usize) -> Slot {
+        Slot(i as u32 | LONE_BIT)
+    }
+
     fn place(self) -> Place {
         let i = (self.0 & !LONE_BIT) as usize;
         if self.0 & LONE_BIT != 0 {
@@ -106,54 +114,6 @@ impl Slot {
         } else {
             Place::Full(i)
         }
-    }
-}
-
-/// A vector whose freed places are reused, addressed by 31-bit indices.
-#[derive(Debug)]
-struct Slab<T> {
-    items: Vec<Option<T>>,
-    free: Vec<u32>,
-}
-
-impl<T> Default for Slab<T> {
-    fn default() -> Self {
-        Slab {
-            items: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-}
-
-impl<T> Slab<T> {
-    fn insert(&mut self, item: T) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.items[i as usize] = Some(item);
-                i
-            }
-            None => {
-                self.items.push(Some(item));
-                // Two billion connections at once are far beyond memory.
-                u32::try_from(self.items.len() - 1).map_or(LONE_BIT - 1, |i| i.min(LONE_BIT - 1))
-            }
-        }
-    }
-
-    fn take(&mut self, i: usize) -> Option<T> {
-        let item = self.items.get_mut(i)?.take();
-        if item.is_some() {
-            self.free.push(i as u32);
-        }
-        item
-    }
-
-    fn get(&self, i: usize) -> Option<&T> {
-        self.items.get(i)?.as_ref()
-    }
-
-    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        self.items.get_mut(i)?.as_mut()
     }
 }
 
@@ -255,28 +215,29 @@ impl LoneSyn {
     }
 }
 
-/// How long a lone SYN stays whole before it is packed: far longer than
-/// any answer takes, far shorter than the client's retries.
-const PACK_AFTER: Span = Span::from_secs(1);
+/// How long a lone SYN stays whole before it is packed: longer than most
+/// answers take (one packed and then answered is made whole again, at
+/// some cost in time), far shorter than the client's first retry.
+const PACK_AFTER: Span = Span::from_nanos(250_000_000);
 
 /// Follows every connection in a capture.
 pub struct Tracker {
     cfg: TrackConfig,
-    conns: FxHashMap<ConnKey, Slot>,
+    conns: Map<Slot>,
     full: Slab<Box<Connection>>,
     /// Packed lone SYNs (counting only).
     lone: Slab<LoneSyn>,
     /// (when, key, the SYN) of new connections that began with a bare SYN,
     /// to be packed if nothing else has come by then (counting only).
-    young: VecDeque<(Timestamp, ConnKey, LoneSyn)>,
+    young: Queue<(Timestamp, ConnKey, LoneSyn)>,
     /// Finished connections not yet taken by the caller.
     done: Vec<Connection>,
     /// (linger deadline, key, id) of connections that finished, oldest first.
-    expiry: VecDeque<(Timestamp, ConnKey, usize)>,
+    expiry: Queue<(Timestamp, ConnKey, usize)>,
     /// (deadline, key, id) of unanswered SYNs, for ageing out, in about
     /// deadline order (one put back may sit behind a later one: it is then
     /// aged out late, never early). Short-lived: about two minutes.
-    syns: VecDeque<(Timestamp, ConnKey, usize)>,
+    syns: Queue<(Timestamp, ConnKey, usize)>,
     /// When the open connections are next looked over for idle ones.
     next_sweep: Timestamp,
     /// The latest timestamp seen: the clock that ages connections, so a
@@ -291,13 +252,13 @@ impl Tracker {
     pub fn new(cfg: TrackConfig) -> Tracker {
         Tracker {
             cfg,
-            conns: FxHashMap::default(),
+            conns: Map::default(),
             full: Slab::default(),
             lone: Slab::default(),
-            young: VecDeque::new(),
+            young: Queue::default(),
             done: Vec::new(),
-            expiry: VecDeque::new(),
-            syns: VecDeque::new(),
+            expiry: Queue::default(),
+            syns: Queue::default(),
             next_sweep: Timestamp::default(),
             clock: None,
             aged_out: 0,
@@ -336,8 +297,8 @@ impl Tracker {
             Place::Lone(l) => {
                 let c = self.lone.take(l)?.whole(key, &self.cfg);
                 let i = self.full.insert(c);
-                *slot = Slot(i);
-                i as usize
+                *slot = Slot::full(i);
+                i
             }
         };
         self.full.get_mut(i).map(|c| &mut **c)
@@ -404,7 +365,7 @@ impl Tracker {
             let i = self
                 .full
                 .insert(Box::new(Connection::new(id, seg, ts, &self.cfg)));
-            self.conns.insert(key, Slot(i));
+            self.conns.insert(key, Slot::full(i));
         }
         let stream = self.cfg.stream;
         let counting = self.counting();
@@ -418,7 +379,10 @@ impl Tracker {
         let deadline = syn_deadline(conn);
         let finished = conn.is_finished() && !was_finished;
         let linger = conn.linger_until();
-        if stream && created && let Some(at) = deadline {
+        if stream
+            && created
+            && let Some(at) = deadline
+        {
             self.syns.push_back((at, key, id));
         }
         if stream && finished {
@@ -459,7 +423,7 @@ impl Tracker {
             }
             self.full.take(i);
             let l = self.lone.insert(lone);
-            self.conns.insert(key, Slot(l | LONE_BIT));
+            self.conns.insert(key, Slot::lone(l));
         }
     }
 
@@ -617,7 +581,7 @@ impl Tracker {
     /// comes (a million packed SYNs are never all whole at once).
     pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Connection)) {
         self.drain_done(&mut f);
-        for (key, slot) in std::mem::take(&mut self.conns) {
+        for (key, slot) in self.conns.drain_all() {
             if let Some(mut c) = self.take_slot(&key, slot) {
                 c.advance(end);
                 c.conclude(end);
