@@ -140,7 +140,7 @@ fn run_stats(path: &Path) -> Res<(u64, Totals)> {
         ..TrackConfig::default()
     };
     let mut totals = Totals::default();
-    let report = analysis::stream_file(path, Filter::default(), cfg, |c| totals.add(&c))?;
+    let report = analysis::stream_file(path, Filter::default(), cfg, |c| totals.add(c))?;
     Ok((report.packets, totals))
 }
 

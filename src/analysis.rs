@@ -205,7 +205,7 @@ pub fn stream_file(
     path: &Path,
     filter: Filter,
     cfg: TrackConfig,
-    mut done: impl FnMut(Connection),
+    mut done: impl FnMut(&Connection),
 ) -> Result<ReadReport, CaptureError> {
     let file = CaptureFile::open(path)?;
     let mut tracker = Tracker::new(TrackConfig {
@@ -215,7 +215,7 @@ pub fn stream_file(
     let mut report = run(file, 0, filter, &mut tracker, &mut done, |_| {})?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
-    tracker.finish_each(end, done);
+    tracker.finish_each(end, |c| done(&c));
     Ok(report)
 }
 
@@ -249,7 +249,7 @@ fn run(
     total: u64,
     filter: Filter,
     tracker: &mut Tracker,
-    mut done: impl FnMut(Connection),
+    mut done: impl FnMut(&Connection),
     mut progress: impl FnMut(Progress),
 ) -> Result<ReadReport, CaptureError> {
     let mut report = ReadReport {

@@ -204,7 +204,7 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
     };
     let filter = s.common.tracking.filter();
     let mut totals = Totals::default();
-    let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(&c))?;
+    let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(c))?;
     let doc = StatsDoc::new(&report, &totals);
     if s.common.json {
         return print_json(&doc);

@@ -29,6 +29,8 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use smallvec::SmallVec;
+
 use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
 use crate::time::{Span, Timestamp};
 
@@ -303,6 +305,10 @@ impl Pending {
     }
 }
 
+/// State changes a connection usually has (five a side, and TIME-WAIT's
+/// end).
+const MARKS: usize = 12;
+
 /// A queue longer than this (a one-sided capture of a SYN flood, say) is
 /// cut by delivering its head: memory stays bounded.
 const MAX_QUEUE: usize = 64;
@@ -325,8 +331,9 @@ struct Endpoint {
     last_mark_row: usize,
     segments: u64,
     payload_bytes: u64,
-    syn_times: Vec<Timestamp>,
-    fin_times: Vec<Timestamp>,
+    // Nearly always one or two: kept inline, not allocated.
+    syn_times: SmallVec<[Timestamp; 2]>,
+    fin_times: SmallVec<[Timestamp; 2]>,
     sent_bare_syn: bool,
     sent_syn_ack: bool,
     sent_rst: bool,
@@ -340,7 +347,7 @@ struct Endpoint {
     /// The most recent segment of new data it sent (seq, time), and the
     /// times of the copies of the segment it last resent.
     last_new_data: Option<(SeqNumber, Timestamp)>,
-    resent: Option<(SeqNumber, Vec<Timestamp>)>,
+    resent: Option<(SeqNumber, SmallVec<[Timestamp; 2]>)>,
     /// Sent its FIN before receiving the peer's (an active closer).
     active_close: bool,
 }
@@ -434,7 +441,8 @@ impl Connection {
             client,
             server,
             segments: Vec::new(),
-            marks: Vec::new(),
+            // A whole connection has about eleven: one allocation.
+            marks: Vec::with_capacity(MARKS),
             initial,
             first_ts: ts,
             last_ts: ts,
@@ -888,7 +896,7 @@ impl Connection {
                     Some((seq, times)) if *seq == seg.seq => times.push(ts),
                     _ => {
                         let orig = e.last_new_data.filter(|(s, _)| *s == seg.seq);
-                        let mut times: Vec<Timestamp> = orig.map(|(_, t)| t).into_iter().collect();
+                        let mut times: SmallVec<[Timestamp; 2]> = orig.map(|(_, t)| t).into_iter().collect();
                         times.push(ts);
                         e.resent = Some((seg.seq, times));
                     }

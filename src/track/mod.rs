@@ -231,7 +231,7 @@ pub struct Tracker {
     /// to be packed if nothing else has come by then (counting only).
     young: Queue<(Timestamp, ConnKey, LoneSyn)>,
     /// Finished connections not yet taken by the caller.
-    done: Vec<Connection>,
+    done: Vec<Box<Connection>>,
     /// (linger deadline, key, id) of connections that finished, oldest first.
     expiry: Queue<(Timestamp, ConnKey, usize)>,
     /// (deadline, key, id) of unanswered SYNs, for ageing out, in about
@@ -289,31 +289,37 @@ impl Tracker {
         }
     }
 
-    /// The connection on `key`, made whole if it was packed.
-    pub(super) fn whole_mut(&mut self, key: &ConnKey) -> Option<&mut Connection> {
+    /// The slab index of the connection on `key`, made whole if it was
+    /// packed: one lookup.
+    fn whole_index(&mut self, key: &ConnKey) -> Option<usize> {
         let slot = self.conns.get_mut(key)?;
-        let i = match slot.place() {
-            Place::Full(i) => i,
+        match slot.place() {
+            Place::Full(i) => Some(i),
             Place::Lone(l) => {
                 let c = self.lone.take(l)?.whole(key, &self.cfg);
                 let i = self.full.insert(c);
                 *slot = Slot::full(i);
-                i
+                Some(i)
             }
-        };
+        }
+    }
+
+    /// The connection on `key`, made whole if it was packed.
+    pub(super) fn whole_mut(&mut self, key: &ConnKey) -> Option<&mut Connection> {
+        let i = self.whole_index(key)?;
         self.full.get_mut(i).map(|c| &mut **c)
     }
 
     /// Takes the connection on `key` out, whole.
-    fn remove(&mut self, key: &ConnKey) -> Option<Connection> {
+    fn remove(&mut self, key: &ConnKey) -> Option<Box<Connection>> {
         let slot = self.conns.remove(key)?;
         self.take_slot(key, slot)
     }
 
-    fn take_slot(&mut self, key: &ConnKey, slot: Slot) -> Option<Connection> {
+    fn take_slot(&mut self, key: &ConnKey, slot: Slot) -> Option<Box<Connection>> {
         match slot.place() {
-            Place::Full(i) => self.full.take(i).map(|c| *c),
-            Place::Lone(l) => self.lone.take(l).map(|l| *l.whole(key, &self.cfg)),
+            Place::Full(i) => self.full.take(i),
+            Place::Lone(l) => self.lone.take(l).map(|l| l.whole(key, &self.cfg)),
         }
     }
 
@@ -335,58 +341,61 @@ impl Tracker {
         let key = ConnKey::new(seg.src, seg.dst);
         self.last_key = Some(key);
         let bare_syn = seg.flags.syn() && !seg.flags.ack();
-        let replace = match self.whole_mut(&key) {
-            None => false,
-            Some(c) => {
-                if bare_syn && c.is_new_incarnation(seg.src, seg.seq) {
-                    c.end_by_new_incarnation(ts);
-                    true
-                } else if c.is_finished() && ts > c.linger_until() {
-                    // A stray long after the end: a new (mid-stream) one.
-                    c.advance(ts);
-                    true
-                } else if syn_deadline(c).is_some_and(|d| ts > d) {
-                    // Unanswered, and connect() has given up (ETIMEDOUT):
-                    // whatever comes now is not that connection's.
-                    c.conclude(ts);
-                    true
-                } else {
-                    false
+        let mut index = self.whole_index(&key);
+        if let Some(i) = index
+            && let Some(c) = self.full.get_mut(i)
+        {
+            let replace = if bare_syn && c.is_new_incarnation(seg.src, seg.seq) {
+                c.end_by_new_incarnation(ts);
+                true
+            } else if c.is_finished() && ts > c.linger_until() {
+                // A stray long after the end: a new (mid-stream) one.
+                c.advance(ts);
+                true
+            } else if syn_deadline(c).is_some_and(|d| ts > d) {
+                // Unanswered, and connect() has given up (ETIMEDOUT):
+                // whatever comes now is not that connection's.
+                c.conclude(ts);
+                true
+            } else {
+                false
+            };
+            if replace {
+                self.conns.remove(&key);
+                if let Some(old) = self.full.take(i) {
+                    self.done.push(old);
                 }
+                index = None;
+            }
+        }
+        let created = index.is_none();
+        let i = match index {
+            Some(i) => i,
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let i = self
+                    .full
+                    .insert(Box::new(Connection::new(id, seg, ts, &self.cfg)));
+                self.conns.insert(key, Slot::full(i));
+                i
             }
         };
-        if replace && let Some(old) = self.remove(&key) {
-            self.done.push(old);
-        }
-        let created = !self.conns.contains_key(&key);
-        if created {
-            let id = self.next_id;
-            self.next_id += 1;
-            let i = self
-                .full
-                .insert(Box::new(Connection::new(id, seg, ts, &self.cfg)));
-            self.conns.insert(key, Slot::full(i));
-        }
-        let stream = self.cfg.stream;
-        let counting = self.counting();
-        // whole_mut made a packed one whole above, and a new one is whole.
-        let Some(conn) = self.whole_mut(&key) else {
+        let (stream, counting) = (self.cfg.stream, self.counting());
+        // Just found or made.
+        let Some(conn) = self.full.get_mut(i) else {
             return self.next_id.saturating_sub(1);
         };
         let was_finished = conn.is_finished();
         conn.push(seg, ts, frame);
         let id = conn.id;
-        let deadline = syn_deadline(conn);
-        let finished = conn.is_finished() && !was_finished;
-        let linger = conn.linger_until();
-        if stream
-            && created
-            && let Some(at) = deadline
-        {
-            self.syns.push_back((at, key, id));
-        }
-        if stream && finished {
-            self.expiry.push_back((linger, key, id));
+        if stream {
+            if created && let Some(at) = syn_deadline(conn) {
+                self.syns.push_back((at, key, id));
+            }
+            if !was_finished && conn.is_finished() {
+                self.expiry.push_back((conn.linger_until(), key, id));
+            }
         }
         if created && bare_syn && counting {
             let lone = LoneSyn::of(id, &key, seg, ts, frame);
@@ -521,19 +530,19 @@ impl Tracker {
     /// Forgets an open connection (a view holding too many); a later
     /// segment on its four-tuple starts a new, mid-stream one.
     pub fn evict(&mut self, key: &ConnKey) -> Option<Connection> {
-        self.remove(key)
+        self.remove(key).map(|c| *c)
     }
 
     /// Connections that are over, in the order they ended; the caller owns
     /// them now.
     pub fn take_done(&mut self) -> Vec<Connection> {
-        std::mem::take(&mut self.done)
+        self.done.drain(..).map(|c| *c).collect()
     }
 
-    /// Hands each connection that is over to `f`, in the order they ended,
-    /// keeping the list's room for the next ones.
-    pub fn drain_done(&mut self, f: impl FnMut(Connection)) {
-        self.done.drain(..).for_each(f);
+    /// Shows each connection that is over to `f`, in the order they ended,
+    /// and frees it.
+    pub fn drain_done(&mut self, mut f: impl FnMut(&Connection)) {
+        self.done.drain(..).for_each(|c| f(&c));
     }
 
     pub fn has_done(&self) -> bool {
@@ -570,7 +579,7 @@ impl Tracker {
     /// returned in order of its first segment.
     pub fn finish(self, end: Timestamp) -> Vec<Connection> {
         let mut all = Vec::with_capacity(self.done.len() + self.conns.len());
-        self.finish_each(end, |c| all.push(c));
+        self.finish_each(end, |c| all.push(*c));
         all.sort_by_key(|c| c.id);
         all
     }
@@ -579,8 +588,8 @@ impl Tracker {
     /// those that were over first, in the order they ended, then the open
     /// ones in no particular order, each made whole only when its turn
     /// comes (a million packed SYNs are never all whole at once).
-    pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Connection)) {
-        self.drain_done(&mut f);
+    pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Box<Connection>)) {
+        self.done.drain(..).for_each(&mut f);
         for (key, slot) in self.conns.drain_all() {
             if let Some(mut c) = self.take_slot(&key, slot) {
                 c.advance(end);
