@@ -199,6 +199,88 @@ pub fn analyze_capture(
     analyze_capture_progress(file, 0, filter, cfg, |_| {})
 }
 
+/// Whether the file's records come in time order (none stamped before the
+/// one ahead of it), so that following it as a stream gives what a
+/// whole-file view does. False for anything but a regular file: it can be
+/// read only once.
+pub fn in_time_order(path: &Path) -> Result<bool, CaptureError> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(false);
+    }
+    let mut file = CaptureFile::open(path)?;
+    let mut last: Option<Timestamp> = None;
+    let mut ordered = true;
+    file.for_each_until(|rec| {
+        ordered = last.is_none_or(|l| rec.ts >= l);
+        last = Some(rec.ts);
+        ordered
+    })?;
+    Ok(ordered)
+}
+
+/// Every connection of a file, in order of its first segment as
+/// [`analyze_file`] returns them, each handed to `each` as soon as it and
+/// all before it are over: memory follows the connections open at once
+/// (and those waiting behind a long one), not the length of the capture.
+///
+/// The file must be in time order ([`in_time_order`]): a connection is let
+/// go 2×MSL after its last segment, and only a segment stamped earlier than
+/// one already read could still have joined it.
+pub fn stream_in_order(
+    path: &Path,
+    filter: Filter,
+    cfg: TrackConfig,
+    progress: impl FnMut(Progress),
+    mut each: impl FnMut(Connection),
+) -> Result<ReadReport, CaptureError> {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let file = CaptureFile::open(path)?;
+    let mut tracker = Tracker::new(TrackConfig {
+        stream: true,
+        idle_timeout: None,
+        ..cfg
+    });
+    let mut order = InOrder::default();
+    let report = run(
+        file,
+        total,
+        filter,
+        &mut tracker,
+        |c| order.put(c, &mut each),
+        progress,
+    )?;
+    let end = report.last_ts.unwrap_or_default();
+    tracker.finish_each(end, |c| order.put(c, &mut each));
+    Ok(report)
+}
+
+/// Puts connections handed out in the order they ended back in the order
+/// they began (their ids count up from 0).
+#[derive(Default)]
+struct InOrder {
+    /// Id of the first place.
+    base: usize,
+    waiting: std::collections::VecDeque<Option<Box<Connection>>>,
+}
+
+impl InOrder {
+    fn put(&mut self, c: Box<Connection>, each: &mut impl FnMut(Connection)) {
+        let Some(at) = c.id.checked_sub(self.base) else {
+            return;
+        };
+        if self.waiting.len() <= at {
+            self.waiting.resize_with(at + 1, || None);
+        }
+        self.waiting[at] = Some(c);
+        while let Some(Some(_)) = self.waiting.front() {
+            if let Some(Some(c)) = self.waiting.pop_front() {
+                self.base += 1;
+                each(*c);
+            }
+        }
+    }
+}
+
 /// Streams a file: each connection is handed to `done` once it is over and
 /// then freed, so memory follows the connections open at once.
 pub fn stream_file(
@@ -212,7 +294,7 @@ pub fn stream_file(
         stream: true,
         ..cfg
     });
-    let mut report = run(file, 0, filter, &mut tracker, &mut done, |_| {})?;
+    let mut report = run(file, 0, filter, &mut tracker, |c| done(&c), |_| {})?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
     tracker.finish_each(end, |c| done(&c));
@@ -249,7 +331,7 @@ fn run(
     total: u64,
     filter: Filter,
     tracker: &mut Tracker,
-    mut done: impl FnMut(&Connection),
+    mut done: impl FnMut(Box<Connection>),
     mut progress: impl FnMut(Progress),
 ) -> Result<ReadReport, CaptureError> {
     let mut report = ReadReport {

@@ -104,37 +104,171 @@ fn print_json(doc: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A progress line on stderr while a file is read, once reading has taken
+/// a second, when stderr is a terminal.
+struct ProgressLine {
+    name: String,
+    shown: bool,
+    began: Instant,
+    last: Option<Instant>,
+}
+
+impl ProgressLine {
+    fn new(path: &std::path::Path, shown: bool) -> ProgressLine {
+        use std::io::IsTerminal;
+        ProgressLine {
+            name: path.display().to_string(),
+            shown: shown && std::io::stderr().is_terminal(),
+            began: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn update(&mut self, p: analysis::Progress) {
+        let since = self.began.elapsed();
+        if !self.shown || since < Duration::from_secs(1) {
+            return;
+        }
+        if self
+            .last
+            .is_some_and(|l| l.elapsed() < Duration::from_millis(200))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        eprint!(
+            "\r\x1b[2Ktcpladder: reading {}: {}",
+            self.name,
+            p.text(since.as_secs_f64())
+        );
+    }
+
+    fn clear(&self) {
+        if self.last.is_some() {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 /// `analyze_file`, with a progress line on stderr when it is a terminal
-/// and the reading takes more than a second (never on a pipe, never in
-/// the output itself), cleared when done.
+/// and reading takes more than a second.
 fn analyze_with_progress(
     path: &std::path::Path,
     filter: Filter,
     cfg: TrackConfig,
 ) -> anyhow::Result<(Vec<tcpladder::track::Connection>, ReadReport)> {
-    use std::io::IsTerminal;
-    let tty = std::io::stderr().is_terminal();
-    let began = Instant::now();
-    let mut last: Option<Instant> = None;
-    let name = path.display().to_string();
-    let result = analysis::analyze_file_progress(path, filter, cfg, |p| {
-        let since = began.elapsed();
-        if !tty || since < Duration::from_secs(1) {
-            return;
-        }
-        if last.is_some_and(|l| l.elapsed() < Duration::from_millis(200)) {
-            return;
-        }
-        last = Some(Instant::now());
-        eprint!(
-            "\r\x1b[2Ktcpladder: reading {name}: {}",
-            p.text(since.as_secs_f64())
-        );
-    });
-    if last.is_some() {
-        eprint!("\r\x1b[2K");
-    }
+    let mut line = ProgressLine::new(path, true);
+    let result = analysis::analyze_file_progress(path, filter, cfg, |p| line.update(p));
+    line.clear();
     Ok(result?)
+}
+
+/// `analyze` of a whole capture in time order: each connection is written
+/// as soon as it and those before it are over, while the file is still
+/// being read (the output is the same as from the whole-file view).
+fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
+    use std::io::IsTerminal;
+    let cfg = a.common.tracking.track_config();
+    let filter = a.common.tracking.filter();
+    let path = a.common.file.clone();
+    // The output shows how far it has come when it goes to the terminal.
+    let mut line = ProgressLine::new(&path, !std::io::stdout().is_terminal());
+    // Handed over a few dozen at a time: one at a time, the two threads
+    // spend their time waking each other.
+    const HANDFUL: usize = 64;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<tcpladder::track::Connection>>(8);
+    std::thread::scope(|s| {
+        let reading = std::thread::Builder::new()
+            .name("track".into())
+            .spawn_scoped(s, move || {
+                let mut handful = Vec::with_capacity(HANDFUL);
+                let r = analysis::stream_in_order(
+                    &path,
+                    filter,
+                    cfg,
+                    |p| line.update(p),
+                    |c| {
+                        handful.push(c);
+                        if handful.len() == HANDFUL {
+                            // The writer stopped (a closed pipe): nothing to do.
+                            let _ = tx.send(std::mem::take(&mut handful));
+                        }
+                    },
+                );
+                let _ = tx.send(handful);
+                line.clear();
+                r
+            })
+            .context("starting the tracking thread")?;
+        let written = write_analysis(a, cfg.msl, rx, out);
+        let report = match reading.join() {
+            Ok(r) => r?,
+            Err(_) => anyhow::bail!("the tracking thread failed"),
+        };
+        Ok((report, written?))
+    })
+}
+
+/// The connections as `analyze` prints them, JSON or ladders, formatted
+/// on every core and written in order; returns how many there were.
+fn write_analysis(
+    a: &AnalyzeArgs,
+    msl: tcpladder::time::Span,
+    conns: std::sync::mpsc::Receiver<Vec<tcpladder::track::Connection>>,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    use tcpladder::export::ordered::render_in_order;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if a.common.json {
+        /// Past this many segments a connection is written as it is
+        /// formatted, not held whole as text first.
+        const HUGE: usize = 50_000;
+        enum Piece {
+            Made(serde_json::Result<Vec<u8>>),
+            Huge(Box<tcpladder::track::Connection>),
+        }
+        let make = |c: tcpladder::track::Connection| {
+            if c.segments.len() > HUGE {
+                Piece::Huge(Box::new(c))
+            } else {
+                Piece::Made(json::element(&c))
+            }
+        };
+        out.write_all(json::HEAD)?;
+        let mut first = true;
+        let n = render_in_order(conns, threads, make, |piece| {
+            out.write_all(json::separator(first))?;
+            first = false;
+            match piece {
+                Piece::Made(element) => out.write_all(&element?)?,
+                Piece::Huge(c) => json::write_element(&c, out)?,
+            }
+            anyhow::Ok(())
+        })
+        .context("writing JSON")?;
+        out.write_all(json::tail(n > 0))?;
+        writeln!(out)?;
+        return Ok(n);
+    }
+    let charset = if a.ascii {
+        text::Charset::Ascii
+    } else {
+        text::Charset::Unicode
+    };
+    let style = LabelStyle {
+        absolute: a.absolute_seq,
+    };
+    let mut first = true;
+    let ladder =
+        |c: tcpladder::track::Connection| text::render(&Ladder::build(&c, msl, style), charset);
+    render_in_order(conns, threads, ladder, |text| {
+        if !first {
+            writeln!(out)?;
+        }
+        first = false;
+        out.write_all(text.as_bytes())
+    })
+    .map_err(Into::into)
 }
 
 fn warn(lines: &[String]) {
@@ -146,11 +280,21 @@ fn warn(lines: &[String]) {
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     let cfg = a.common.tracking.track_config();
     let filter = a.common.tracking.filter();
+    if a.conn.is_none() && analysis::in_time_order(&a.common.file)? {
+        let mut out = buffered_stdout();
+        let (report, n) = analyze_streaming(&a, &mut out)?;
+        if !a.common.json && n == 0 {
+            writeln!(out, "no TCP connections in {}", report.file)?;
+        }
+        out.flush()?;
+        warn(&report.warnings());
+        return Ok(());
+    }
     let (conns, report) = analyze_with_progress(&a.common.file, filter, cfg)?;
     warn(&report.warnings());
     let selected: Vec<_> = match a.conn {
-        None => conns.iter().collect(),
-        Some(n) if n >= 1 && n <= conns.len() => vec![&conns[n - 1]],
+        None => conns.into_iter().collect(),
+        Some(n) if n >= 1 && n <= conns.len() => conns.into_iter().skip(n - 1).take(1).collect(),
         Some(n) => {
             let range = if conns.is_empty() {
                 "the capture has no TCP connections".to_string()
@@ -161,32 +305,18 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
         }
     };
     let mut out = buffered_stdout();
-    if a.common.json {
-        serde_json::to_writer_pretty(&mut out, &json::document(selected))
-            .context("writing JSON")?;
-        writeln!(out)?;
-        out.flush()?;
-        return Ok(());
-    }
-    if selected.is_empty() {
+    if selected.is_empty() && !a.common.json {
         writeln!(out, "no TCP connections in {}", report.file)?;
         return Ok(());
     }
-    let charset = if a.ascii {
-        text::Charset::Ascii
-    } else {
-        text::Charset::Unicode
-    };
-    let style = LabelStyle {
-        absolute: a.absolute_seq,
-    };
-    for (i, c) in selected.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        let ladder = Ladder::build(c, cfg.msl, style);
-        out.write_all(text::render(&ladder, charset).as_bytes())?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut selected = selected.into_iter().peekable();
+    while selected.peek().is_some() {
+        // Dropped at once: rendering reads them all.
+        let _ = tx.send(selected.by_ref().take(64).collect());
     }
+    drop(tx);
+    write_analysis(&a, cfg.msl, rx, &mut out)?;
     out.flush()?;
     Ok(())
 }

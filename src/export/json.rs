@@ -254,6 +254,132 @@ pub fn connection(c: &Connection) -> ConnectionDoc {
     }
 }
 
+/// The pretty [`Document`] in pieces, byte for byte what serde_json
+/// writes for it whole: [`HEAD`], each connection's [`element`] after its
+/// [`separator`], then [`tail`]. The pieces can be made on different
+/// threads.
+pub const HEAD: &[u8] = b"{\n  \"connections\": [";
+
+/// What comes before the `first` or a later element.
+pub fn separator(first: bool) -> &'static [u8] {
+    if first { b"\n" } else { b",\n" }
+}
+
+/// One connection as an element of the document's array: laid out two
+/// levels deep, its first line indented too.
+pub fn element(c: &Connection) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_element(c, &mut out)?;
+    Ok(out)
+}
+
+/// [`element`], written to `w` as it is made.
+pub fn write_element(c: &Connection, w: &mut impl std::io::Write) -> serde_json::Result<()> {
+    w.write_all(b"    ").map_err(serde_json::Error::io)?;
+    let mut s = serde_json::Serializer::with_formatter(w, Nested::default());
+    connection(c).serialize(&mut s)
+}
+
+/// serde_json's pretty layout (two spaces a level) for a value that sits
+/// two levels deep, as an element of the document's array does.
+struct Nested {
+    level: usize,
+    has_value: bool,
+}
+
+impl Default for Nested {
+    fn default() -> Self {
+        Nested {
+            level: 2,
+            has_value: false,
+        }
+    }
+}
+
+impl Nested {
+    fn line<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\n")?;
+        for _ in 0..self.level {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.line(w)?;
+        }
+        w.write_all(b)
+    }
+
+    fn item<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.line(w)
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// The end of the document, after `any` elements or none.
+pub fn tail(any: bool) -> &'static [u8] {
+    if any { b"\n  ]\n}" } else { b"]\n}" }
+}
+
 pub fn document<'a>(conns: impl IntoIterator<Item = &'a Connection>) -> Document {
     Document {
         connections: conns.into_iter().map(connection).collect(),

@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod mermaid;
+pub mod ordered;
 pub mod png;
 pub mod save;
 pub mod screen;

@@ -816,6 +816,16 @@ impl Connection {
         }
     }
 
+    /// Frees what only following further segments needs, once the tracker
+    /// has let the connection go: the delivery queues and the lists' spare
+    /// room (a list grown by doubling is up to half empty).
+    pub fn compact(&mut self) {
+        self.queue = Default::default();
+        self.segments.shrink_to_fit();
+        self.marks.shrink_to_fit();
+        self.icmp.shrink_to_fit();
+    }
+
     /// A new incarnation on the same 4-tuple starts at `ts`: a TIME-WAIT
     /// still running ends there.
     pub fn end_by_new_incarnation(&mut self, ts: Timestamp) {
@@ -896,7 +906,8 @@ impl Connection {
                     Some((seq, times)) if *seq == seg.seq => times.push(ts),
                     _ => {
                         let orig = e.last_new_data.filter(|(s, _)| *s == seg.seq);
-                        let mut times: SmallVec<[Timestamp; 2]> = orig.map(|(_, t)| t).into_iter().collect();
+                        let mut times: SmallVec<[Timestamp; 2]> =
+                            orig.map(|(_, t)| t).into_iter().collect();
                         times.push(ts);
                         e.resent = Some((seg.seq, times));
                     }

@@ -65,7 +65,11 @@ impl ConnKey {
 
     /// The end that sorts second.
     pub fn high(&self) -> SocketAddr {
-        end(self.high, self.tail & HIGH_V6 != 0, (self.tail >> 16) as u16)
+        end(
+            self.high,
+            self.tail & HIGH_V6 != 0,
+            (self.tail >> 16) as u16,
+        )
     }
 }
 

@@ -230,7 +230,9 @@ pub struct Tracker {
     /// (when, key, the SYN) of new connections that began with a bare SYN,
     /// to be packed if nothing else has come by then (counting only).
     young: Queue<(Timestamp, ConnKey, LoneSyn)>,
-    /// Finished connections not yet taken by the caller.
+    /// Finished connections not yet taken by the caller, still boxed: a
+    /// connection is moved as a pointer, not as its 800-odd bytes.
+    #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
     /// (linger deadline, key, id) of connections that finished, oldest first.
     expiry: Queue<(Timestamp, ConnKey, usize)>,
@@ -536,13 +538,22 @@ impl Tracker {
     /// Connections that are over, in the order they ended; the caller owns
     /// them now.
     pub fn take_done(&mut self) -> Vec<Connection> {
-        self.done.drain(..).map(|c| *c).collect()
+        self.done
+            .drain(..)
+            .map(|mut c| {
+                c.compact();
+                *c
+            })
+            .collect()
     }
 
-    /// Shows each connection that is over to `f`, in the order they ended,
-    /// and frees it.
-    pub fn drain_done(&mut self, mut f: impl FnMut(&Connection)) {
-        self.done.drain(..).for_each(|c| f(&c));
+    /// Hands each connection that is over to `f`, in the order they ended,
+    /// keeping the list's room for the next ones.
+    pub fn drain_done(&mut self, mut f: impl FnMut(Box<Connection>)) {
+        for mut c in self.done.drain(..) {
+            c.compact();
+            f(c);
+        }
     }
 
     pub fn has_done(&self) -> bool {
@@ -589,11 +600,12 @@ impl Tracker {
     /// ones in no particular order, each made whole only when its turn
     /// comes (a million packed SYNs are never all whole at once).
     pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Box<Connection>)) {
-        self.done.drain(..).for_each(&mut f);
+        self.drain_done(&mut f);
         for (key, slot) in self.conns.drain_all() {
             if let Some(mut c) = self.take_slot(&key, slot) {
                 c.advance(end);
                 c.conclude(end);
+                c.compact();
                 f(c);
             }
         }
