@@ -19,6 +19,8 @@
 //! * `BENCH_ITERATIONS=N`: runs of each of our commands (default 3; best
 //!   wall and lowest RSS reported).
 //! * `BENCH_EXTERNAL=0`: skip tshark and tcpdump.
+//! * `BENCH_BEFORE=PATH`: also time another tcpladder binary (an earlier
+//!   build) on the same rows, for before-and-after figures.
 
 mod common;
 
@@ -74,6 +76,7 @@ fn main() -> Res<()> {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_tcpladder"));
+    let before = std::env::var_os("BENCH_BEFORE").map(PathBuf::from);
     let wanted = std::env::var("BENCH_FILES").ok();
     let iterations = env_number("BENCH_ITERATIONS", 3).max(1);
     let external = std::env::var("BENCH_EXTERNAL").as_deref() != Ok("0");
@@ -117,30 +120,44 @@ fn main() -> Res<()> {
             "command", "wall", "CPU", "pkts/s", "max RSS", "per unit"
         );
         let file = path.to_string_lossy().to_string();
-        let runs = |args: &[&str]| -> Res<Usage> {
+        let runs = |binary: &Path, args: &[&str]| -> Res<Usage> {
             let mut best: Option<Usage> = None;
             for _ in 0..iterations {
-                let u = run_timed(ours.as_os_str(), args)?;
+                let u = run_timed(binary.as_os_str(), args)?;
                 best = Some(best.map_or(u, |b| b.best(u)));
             }
             best.ok_or_else(|| "no run".into())
         };
-        let stats = runs(&["stats", &file])?;
-        stats.print("tcpladder stats", counts.packets, None);
-        if input == Input::SynFlood {
-            // All of them are open at once: the last SYN comes long
-            // before the first one's retries would end.
-            let per = stats.max_rss_kb as f64 * 1024.0 / counts.connections.max(1) as f64;
-            println!("{:<44} {per:.0} B per open connection", "");
+        let mut stats = None;
+        let mut json = None;
+        for (who, binary) in [("tcpladder", Some(&ours)), ("before:", before.as_ref())] {
+            let Some(binary) = binary else { continue };
+            let s = runs(binary, &["stats", &file])?;
+            s.print(&format!("{who} stats"), counts.packets, None);
+            if input == Input::SynFlood {
+                // All of them are open at once: the last SYN comes long
+                // before the first one's retries would end.
+                let per = s.max_rss_kb as f64 * 1024.0 / counts.connections.max(1) as f64;
+                println!("{:<44} {per:.0} B per open connection", "");
+            }
+            let j = runs(binary, &["analyze", "--json", &file])?;
+            j.print(
+                &format!("{who} analyze --json > /dev/null"),
+                counts.packets,
+                None,
+            );
+            let a = runs(binary, &["analyze", &file])?;
+            a.print(
+                &format!("{who} analyze > /dev/null"),
+                counts.packets,
+                Some(("B/segment", counts.segments)),
+            );
+            stats.get_or_insert(s);
+            json.get_or_insert(j);
         }
-        let json = runs(&["analyze", "--json", &file])?;
-        json.print("tcpladder analyze --json > /dev/null", counts.packets, None);
-        let analyze = runs(&["analyze", &file])?;
-        analyze.print(
-            "tcpladder analyze > /dev/null",
-            counts.packets,
-            Some(("B/segment", counts.segments)),
-        );
+        let (Some(stats), Some(json)) = (stats, json) else {
+            return Err("no run of ours".into());
+        };
         if tshark {
             let t = run_timed("tshark".as_ref(), &["-r", &file, "-q", "-z", "conv,tcp"])?;
             t.print("tshark -q -z conv,tcp", counts.packets, None);
@@ -152,8 +169,12 @@ fn main() -> Res<()> {
             );
         }
         if tcpdump {
-            let t = run_timed("tcpdump".as_ref(), &["-nn", "-r", &file])?;
-            t.print("tcpdump -nn -r", counts.packets, None);
+            // -S: absolute sequence numbers. For relative ones tcpdump
+            // keeps every connection in a hash table of 919 chains, and
+            // a million connections make that quadratic (hours on the
+            // 10 M file).
+            let t = run_timed("tcpdump".as_ref(), &["-nn", "-S", "-r", &file])?;
+            t.print("tcpdump -nn -S -r", counts.packets, None);
         }
     }
     Ok(())
@@ -317,7 +338,10 @@ const SERVER_PORT: u16 = 9502;
 fn readdress(frame: &mut [u8], k: u64) {
     let ihl = usize::from(frame[14] & 0x0f) * 4;
     let tcp = 14 + ihl;
-    let client = (0x0a00_0000u32 | (k as u32 & 0x00ff_ffff)).to_be_bytes();
+    // Spread over the whole address space (a bijection of k): tcpdump
+    // hashes addresses by their first bits, and a /8 of clients would put
+    // them all in one of its buckets.
+    let client = (k as u32).wrapping_mul(0x9e37_79b1).to_be_bytes();
     let server = u32::from_be_bytes([192, 168, 0, 1 + (k % 200) as u8]).to_be_bytes();
     for (addr_at, port_at) in [(26, tcp), (30, tcp + 2)] {
         let port = u16::from_be_bytes([frame[port_at], frame[port_at + 1]]);
@@ -396,7 +420,8 @@ fn write_syn_flood(path: &Path, n: u64) -> Res<u64> {
         let p = Pkt {
             t: i * 60_000_000 / n,
             order: i,
-            src: 0x0b00_0000 + i as u32,
+            // Spread over the address space (see `readdress`).
+            src: (i as u32).wrapping_mul(0x9e37_79b1),
             dst: u32::from_be_bytes([192, 168, 0, 1]),
             sport: 1024 + (rng.next() % 60_000) as u16,
             dport: 80,

@@ -298,8 +298,11 @@ impl Default for Nested {
 
 impl Nested {
     fn line<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b"\n")?;
-        for _ in 0..self.level {
+        // A newline and the indentation in one write, as deep as it goes.
+        const LINE: &[u8] = b"\n                                ";
+        let want = 1 + 2 * self.level;
+        w.write_all(&LINE[..want.min(LINE.len())])?;
+        for _ in 0..want.saturating_sub(LINE.len()) / 2 {
             w.write_all(b"  ")?;
         }
         Ok(())

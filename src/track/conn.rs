@@ -305,6 +305,16 @@ impl Pending {
     }
 }
 
+/// Gives back a list's spare room when that is worth a copy: a quarter or
+/// more of it spare, and small (shrinking copies it, and a copy of a
+/// huge list briefly needs both).
+fn shrink<T>(v: &mut Vec<T>) {
+    let spare = v.capacity() - v.len();
+    if spare > v.len() / 4 && v.capacity() <= 1 << 16 {
+        v.shrink_to_fit();
+    }
+}
+
 /// State changes a connection usually has (five a side, and TIME-WAIT's
 /// end).
 const MARKS: usize = 12;
@@ -821,9 +831,9 @@ impl Connection {
     /// room (a list grown by doubling is up to half empty).
     pub fn compact(&mut self) {
         self.queue = Default::default();
-        self.segments.shrink_to_fit();
-        self.marks.shrink_to_fit();
-        self.icmp.shrink_to_fit();
+        shrink(&mut self.segments);
+        shrink(&mut self.marks);
+        shrink(&mut self.icmp);
     }
 
     /// A new incarnation on the same 4-tuple starts at `ts`: a TIME-WAIT
