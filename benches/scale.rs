@@ -245,19 +245,13 @@ impl Usage {
 /// Runs a command under GNU time with its output discarded.
 fn run_timed(program: &std::ffi::OsStr, args: &[&str]) -> Res<Usage> {
     let usage = std::env::temp_dir().join(format!("tcpladder-scale-{}.time", std::process::id()));
-    let t = Instant::now();
-    let status = Command::new("/usr/bin/time")
-        .args(["-f", "%U %S %M", "-o"])
-        .arg(&usage)
-        .arg(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    let wall = t.elapsed();
-    if !status.success() {
-        return Err(format!("{} {args:?} failed: {status}", program.to_string_lossy()).into());
-    }
+    let mut argv: Vec<std::ffi::OsString> = ["/usr/bin/time", "-f", "%U %S %M", "-o"]
+        .map(Into::into)
+        .to_vec();
+    argv.push(usage.clone().into());
+    argv.push(program.into());
+    argv.extend(args.iter().map(Into::into));
+    let wall = run_discarding(&argv)?;
     let text = std::fs::read_to_string(&usage)?;
     let _ = std::fs::remove_file(&usage);
     let mut it = text

@@ -68,11 +68,11 @@ fn main() -> Res<()> {
     );
     let mut ours = Vec::new();
     for _ in 0..iterations {
-        let cpu0 = thread_cpu();
+        let cpu0 = process_cpu();
         let t = Instant::now();
         let (n, _) = run_stats(&path)?;
         let wall = t.elapsed();
-        let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
+        let cpu = cpu0.zip(process_cpu()).map(|(a, b)| b.saturating_sub(a));
         if n != packets {
             return Err(format!("run read {n} packets, the first {packets}").into());
         }
@@ -88,7 +88,7 @@ fn main() -> Res<()> {
         "", "wall", "wall", "median", "best wall", "median CPU"
     );
     print_row(
-        &format!("tcpladder stats path ({iterations} runs, 1 thread)"),
+        &format!("tcpladder stats path ({iterations} runs, 2 threads)"),
         &mut ours,
         packets,
     );

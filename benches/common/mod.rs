@@ -38,11 +38,16 @@ pub fn print_row(what: &str, runs: &mut [Timing], packets: u64) {
     );
 }
 
-/// CPU time this thread has run, from Linux's schedstat (nanoseconds).
-pub fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
+/// CPU time (user + system) the whole process has used, threads that
+/// have ended included, from /proc/self/stat (clock ticks of 10 ms).
+pub fn process_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count after it.
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let sys: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + sys) * 10))
 }
 
 pub fn env_number(name: &str, default: usize) -> usize {
@@ -81,6 +86,20 @@ pub fn time_tool(
     argv.extend(before.iter().map(Into::into));
     argv.push(file.into());
     argv.extend(after.iter().map(Into::into));
+    let wall = run_discarding(&argv)?;
+    let cpu = std::fs::read_to_string(&usage).ok().and_then(|s| {
+        let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
+        let user = it.next()??;
+        let sys = it.next()??;
+        Some(Duration::from_secs_f64(user + sys))
+    });
+    let _ = std::fs::remove_file(&usage);
+    Ok(Timing { wall, cpu })
+}
+
+/// Runs `argv` with its output discarded; returns the wall time, or an
+/// error naming the program when it fails.
+pub fn run_discarding(argv: &[std::ffi::OsString]) -> Res<Duration> {
     let (program, args) = argv.split_first().ok_or("empty command")?;
     let t = Instant::now();
     let status = Command::new(program)
@@ -90,16 +109,10 @@ pub fn time_tool(
         .status()?;
     let wall = t.elapsed();
     if !status.success() {
-        return Err(format!("{tool} failed: {status}").into());
+        let what: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
+        return Err(format!("{} failed: {status}", what.join(" ")).into());
     }
-    let cpu = std::fs::read_to_string(&usage).ok().and_then(|s| {
-        let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
-        let user = it.next()??;
-        let sys = it.next()??;
-        Some(Duration::from_secs_f64(user + sys))
-    });
-    let _ = std::fs::remove_file(&usage);
-    Ok(Timing { wall, cpu })
+    Ok(wall)
 }
 
 // ---------------------------------------------------------------------------
