@@ -1486,11 +1486,7 @@ impl Connection {
         {
             return (Closing::Reset, Some(Closer::One(side)));
         }
-        let active: Vec<Side> = Side::BOTH
-            .into_iter()
-            .filter(|s| self.ends[s.index()].active_close)
-            .collect();
-        if active.len() == 2 {
+        if self.ends.iter().all(|e| e.active_close) {
             return (Closing::Simultaneous, Some(Closer::Both));
         }
         match self.facts.first_fin {

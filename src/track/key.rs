@@ -34,6 +34,22 @@ fn words(ip: IpAddr) -> ([u64; 2], bool) {
 impl ConnKey {
     #[inline]
     pub fn new(a: SocketAddr, b: SocketAddr) -> ConnKey {
+        // IPv4 both ends, nearly always: compared as integers.
+        if let (SocketAddr::V4(x), SocketAddr::V4(y)) = (a, b) {
+            let x = (u64::from(u32::from(*x.ip())), x.port());
+            let y = (u64::from(u32::from(*y.ip())), y.port());
+            let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+            return ConnKey {
+                low: [lo.0, 0],
+                high: [hi.0, 0],
+                tail: (u64::from(lo.1) << 32) | (u64::from(hi.1) << 16),
+            };
+        }
+        ConnKey::any(a, b)
+    }
+
+    #[cold]
+    fn any(a: SocketAddr, b: SocketAddr) -> ConnKey {
         let ((lo, lp), (hi, hp)) = if (a.ip(), a.port()) <= (b.ip(), b.port()) {
             ((a.ip(), a.port()), (b.ip(), b.port()))
         } else {
