@@ -268,7 +268,9 @@ pub fn separator(first: bool) -> &'static [u8] {
 /// One connection as an element of the document's array: laid out two
 /// levels deep, its first line indented too.
 pub fn element(c: &Connection) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::new();
+    // Room for what it usually takes (a segment is about 550 bytes of
+    // pretty JSON), so the text is not copied as it grows.
+    let mut out = Vec::with_capacity(4096 + 600 * c.segments.len());
     write_element(c, &mut out)?;
     Ok(out)
 }
