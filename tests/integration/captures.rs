@@ -413,3 +413,56 @@ fn port_filter_keeps_only_that_port() {
     assert!(none.is_empty());
     assert_eq!(report.filtered_out, report.tcp_segments);
 }
+
+/// `analyze` streams a file in time order and reads one that goes back in
+/// time whole; both print what the whole-file analysis gives.
+#[test]
+fn streamed_and_whole_file_analysis_agree() {
+    use tcpladder::analysis::in_time_order;
+    let dir = captures_dir();
+    // many-connections was recorded 30 s after client-close.
+    let later = std::fs::read(dir.join("many-connections.pcap")).unwrap();
+    let earlier = std::fs::read(dir.join("client-close.pcap")).unwrap();
+    let tmp = std::env::temp_dir();
+    let forward = tmp.join(format!("tcpladder-forward-{}.pcap", std::process::id()));
+    let back = tmp.join(format!("tcpladder-back-{}.pcap", std::process::id()));
+    let joined = |a: &[u8], b: &[u8]| [a, &b[24..]].concat();
+    std::fs::write(&forward, joined(&earlier, &later)).unwrap();
+    std::fs::write(&back, joined(&later, &earlier)).unwrap();
+    assert!(in_time_order(&forward).unwrap());
+    assert!(!in_time_order(&back).unwrap());
+    for file in [&forward, &back] {
+        let (conns, _) = analyze_file(file, Filter::default(), TrackConfig::default()).unwrap();
+        assert_eq!(conns.len(), 129);
+        let whole = serde_json::to_string_pretty(&document(&conns)).unwrap() + "\n";
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+            .args(["analyze", "--json"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            whole,
+            "{}",
+            file.display()
+        );
+        let text = std::process::Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+            .arg("analyze")
+            .arg(file)
+            .output()
+            .unwrap();
+        let ladders: Vec<String> = conns
+            .iter()
+            .map(|c| {
+                render(
+                    &Ladder::build(c, TrackConfig::default().msl, LabelStyle::default()),
+                    Charset::Unicode,
+                )
+            })
+            .collect();
+        assert_eq!(String::from_utf8(text.stdout).unwrap(), ladders.join("\n"));
+    }
+    let _ = std::fs::remove_file(&forward);
+    let _ = std::fs::remove_file(&back);
+}
