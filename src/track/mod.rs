@@ -117,9 +117,33 @@ impl Slot {
     }
 }
 
-/// A segment without its addresses (the key has them).
-#[derive(Clone, Copy, Debug)]
-struct Fields {
+/// Declares `Fields`, a segment without its addresses (the key has
+/// them), and the two ways between it and a `Segment`, from one list of
+/// the fields, so the three cannot drift apart.
+macro_rules! segment_without_addresses {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        #[derive(Clone, Copy, Debug)]
+        struct Fields {
+            $($name: $ty,)*
+        }
+
+        impl Fields {
+            fn of(seg: &Segment) -> Fields {
+                // Every field but the addresses: a field added to Segment
+                // and not listed here fails to compile.
+                let Segment { src: _, dst: _, $($name,)* } = *seg;
+                Fields { $($name,)* }
+            }
+
+            fn with(self, src: std::net::SocketAddr, dst: std::net::SocketAddr) -> Segment {
+                let Fields { $($name,)* } = self;
+                Segment { src, dst, $($name,)* }
+            }
+        }
+    };
+}
+
+segment_without_addresses!(
     seq: crate::decode::SeqNumber,
     ack: crate::decode::SeqNumber,
     flags: crate::decode::Flags,
@@ -131,7 +155,7 @@ struct Fields {
     options: crate::decode::TcpOptions,
     ttl: u8,
     truncated: bool,
-}
+);
 
 /// A connection that is so far one bare SYN, unanswered for a second,
 /// while only counting (streaming, segments not kept): about 100 bytes
@@ -150,39 +174,12 @@ struct LoneSyn {
 
 impl LoneSyn {
     fn of(id: usize, key: &ConnKey, seg: &Segment, ts: Timestamp, frame: u64) -> LoneSyn {
-        let Segment {
-            src: _,
-            dst: _,
-            seq,
-            ack,
-            flags,
-            window,
-            len,
-            header_len,
-            checksum,
-            urgent,
-            options,
-            ttl,
-            truncated,
-        } = *seg;
         LoneSyn {
             id,
             ts,
             frame,
             from_low: seg.src == key.low(),
-            fields: Fields {
-                seq,
-                ack,
-                flags,
-                window,
-                len,
-                header_len,
-                checksum,
-                urgent,
-                options,
-                ttl,
-                truncated,
-            },
+            fields: Fields::of(seg),
         }
     }
 
@@ -193,22 +190,7 @@ impl LoneSyn {
         } else {
             (key.high(), key.low())
         };
-        let f = self.fields;
-        let seg = Segment {
-            src,
-            dst,
-            seq: f.seq,
-            ack: f.ack,
-            flags: f.flags,
-            window: f.window,
-            len: f.len,
-            header_len: f.header_len,
-            checksum: f.checksum,
-            urgent: f.urgent,
-            options: f.options,
-            ttl: f.ttl,
-            truncated: f.truncated,
-        };
+        let seg = self.fields.with(src, dst);
         let mut c = Box::new(Connection::new(self.id, &seg, self.ts, cfg));
         c.push(&seg, self.ts, self.frame);
         c
