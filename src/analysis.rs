@@ -233,29 +233,19 @@ pub fn stream_in_order(
     progress: impl FnMut(Progress),
     mut each: impl FnMut(Connection),
 ) -> Result<ReadReport, CaptureError> {
-    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let file = CaptureFile::open(path)?;
-    let mut tracker = Tracker::new(TrackConfig {
-        stream: true,
+    let mut order = InOrder::default();
+    // Never aged out idle: the whole-file view does not either.
+    let cfg = TrackConfig {
         idle_timeout: None,
         ..cfg
-    });
-    let mut order = InOrder::default();
-    let report = run(
-        file,
-        total,
-        filter,
-        &mut tracker,
-        |c| order.put(c, &mut each),
-        progress,
-    )?;
-    let end = report.last_ts.unwrap_or_default();
-    tracker.finish_each(end, |c| order.put(c, &mut each));
-    Ok(report)
+    };
+    stream(path, filter, cfg, progress, |c| order.put(c, &mut each))
 }
 
 /// Puts connections handed out in the order they ended back in the order
-/// they began (their ids count up from 0).
+/// they began: each in the place its id names (ids count up from 0, one a
+/// connection, and the tracker hands each out once), passed on as soon as
+/// all before it have come.
 #[derive(Default)]
 struct InOrder {
     /// Id of the first place.
@@ -265,6 +255,7 @@ struct InOrder {
 
 impl InOrder {
     fn put(&mut self, c: Box<Connection>, each: &mut impl FnMut(Connection)) {
+        // An id already passed on cannot come again: ids are handed out once.
         let Some(at) = c.id.checked_sub(self.base) else {
             return;
         };
@@ -289,15 +280,28 @@ pub fn stream_file(
     cfg: TrackConfig,
     mut done: impl FnMut(&Connection),
 ) -> Result<ReadReport, CaptureError> {
+    stream(path, filter, cfg, |_| {}, |c| done(&c))
+}
+
+/// The one streaming read: connections to `done` as they are let go, then
+/// those still open at the end.
+fn stream(
+    path: &Path,
+    filter: Filter,
+    cfg: TrackConfig,
+    progress: impl FnMut(Progress),
+    mut done: impl FnMut(Box<Connection>),
+) -> Result<ReadReport, CaptureError> {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let file = CaptureFile::open(path)?;
     let mut tracker = Tracker::new(TrackConfig {
         stream: true,
         ..cfg
     });
-    let mut report = run(file, 0, filter, &mut tracker, |c| done(&c), |_| {})?;
+    let mut report = run(file, total, filter, &mut tracker, &mut done, progress)?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
-    tracker.finish_each(end, |c| done(&c));
+    tracker.finish_each(end, done);
     Ok(report)
 }
 

@@ -163,6 +163,10 @@ fn analyze_with_progress(
     Ok(result?)
 }
 
+/// Connections go to the formatting threads a few dozen at a time: one at
+/// a time, the threads spend their time waking each other.
+const HANDFUL: usize = 64;
+
 /// `analyze` of a whole capture in time order: each connection is written
 /// as soon as it and those before it are over, while the file is still
 /// being read (the output is the same as from the whole-file view).
@@ -173,9 +177,6 @@ fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(R
     let path = a.common.file.clone();
     // The output shows how far it has come when it goes to the terminal.
     let mut line = ProgressLine::new(&path, !std::io::stdout().is_terminal());
-    // Handed over a few dozen at a time: one at a time, the two threads
-    // spend their time waking each other.
-    const HANDFUL: usize = 64;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<tcpladder::track::Connection>>(8);
     std::thread::scope(|s| {
         let reading = std::thread::Builder::new()
@@ -278,24 +279,31 @@ fn warn(lines: &[String]) {
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
+    let mut out = buffered_stdout();
+    let (report, n) = if a.conn.is_none() && analysis::in_time_order(&a.common.file)? {
+        analyze_streaming(&a, &mut out)?
+    } else {
+        analyze_whole(&a, &mut out)?
+    };
+    if !a.common.json && n == 0 {
+        writeln!(out, "no TCP connections in {}", report.file)?;
+    }
+    out.flush()?;
+    warn(&report.warnings());
+    Ok(())
+}
+
+/// `analyze` reading the whole file first (out of time order, a pipe, or
+/// `--conn`).
+fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
     let cfg = a.common.tracking.track_config();
     let filter = a.common.tracking.filter();
-    if a.conn.is_none() && analysis::in_time_order(&a.common.file)? {
-        let mut out = buffered_stdout();
-        let (report, n) = analyze_streaming(&a, &mut out)?;
-        if !a.common.json && n == 0 {
-            writeln!(out, "no TCP connections in {}", report.file)?;
-        }
-        out.flush()?;
-        warn(&report.warnings());
-        return Ok(());
-    }
     let (conns, report) = analyze_with_progress(&a.common.file, filter, cfg)?;
-    warn(&report.warnings());
     let selected: Vec<_> = match a.conn {
-        None => conns.into_iter().collect(),
+        None => conns,
         Some(n) if n >= 1 && n <= conns.len() => conns.into_iter().skip(n - 1).take(1).collect(),
         Some(n) => {
+            warn(&report.warnings());
             let range = if conns.is_empty() {
                 "the capture has no TCP connections".to_string()
             } else {
@@ -304,21 +312,15 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
             return Err(UsageError(format!("--conn {n} is out of range ({range})")).into());
         }
     };
-    let mut out = buffered_stdout();
-    if selected.is_empty() && !a.common.json {
-        writeln!(out, "no TCP connections in {}", report.file)?;
-        return Ok(());
-    }
     let (tx, rx) = std::sync::mpsc::channel();
     let mut selected = selected.into_iter().peekable();
     while selected.peek().is_some() {
         // Dropped at once: rendering reads them all.
-        let _ = tx.send(selected.by_ref().take(64).collect());
+        let _ = tx.send(selected.by_ref().take(HANDFUL).collect());
     }
     drop(tx);
-    write_analysis(&a, cfg.msl, rx, &mut out)?;
-    out.flush()?;
-    Ok(())
+    let n = write_analysis(a, cfg.msl, rx, out)?;
+    Ok((report, n))
 }
 
 fn stats(s: StatsArgs) -> anyhow::Result<()> {

@@ -83,38 +83,13 @@ fn syn_deadline(c: &Connection) -> Option<Timestamp> {
         .map(|(t, _)| t.max(c.last_ts) + Span::from_secs(1))
 }
 
-/// Where a 4-tuple's connection is held: an index into `Tracker::full`,
-/// or with the top bit set into `Tracker::lone`. Four bytes, so the map
-/// of a million half-open connections is mostly keys.
+/// Where a 4-tuple's connection is held: its index in `Tracker::full`,
+/// or, packed, in `Tracker::lone`. Eight bytes; with the 40-byte key a map
+/// entry is 48.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Slot(u32);
-
-const LONE_BIT: u32 = 1 << 31;
-
-enum Place {
-    Full(usize),
-    Lone(usize),
-}
-
-impl Slot {
-    // Two billion connections at once are far beyond memory: the index
-    // always fits in 31 bits.
-    fn full(i: usize) -> Slot {
-        Slot(i as u32 & !LONE_BIT)
-    }
-
-    fn lone(i: usize) -> Slot {
-        Slot(i as u32 | LONE_BIT)
-    }
-
-    fn place(self) -> Place {
-        let i = (self.0 & !LONE_BIT) as usize;
-        if self.0 & LONE_BIT != 0 {
-            Place::Lone(i)
-        } else {
-            Place::Full(i)
-        }
-    }
+enum Slot {
+    Full(u32),
+    Lone(u32),
 }
 
 /// Declares `Fields`, a segment without its addresses (the key has
@@ -157,8 +132,8 @@ segment_without_addresses!(
     truncated: bool,
 );
 
-/// A connection that is so far one bare SYN, unanswered for a second,
-/// while only counting (streaming, segments not kept): about 100 bytes
+/// A connection that is so far one bare SYN, unanswered for a while
+/// (`PACK_AFTER`), while only counting (streaming, segments not kept): 88 bytes
 /// instead of a whole `Connection`, so the million half-open connections
 /// of a SYN flood fit. Made whole again, by replaying its SYN, when
 /// anything more happens to it.
@@ -267,22 +242,22 @@ impl Tracker {
 
     /// The whole connection in `slot`, if it is not packed.
     fn full_in(&self, slot: Slot) -> Option<&Connection> {
-        match slot.place() {
-            Place::Full(i) => self.full.get(i).map(|c| &**c),
-            Place::Lone(_) => None,
+        match slot {
+            Slot::Full(i) => self.full.get(i).map(|c| &**c),
+            Slot::Lone(_) => None,
         }
     }
 
     /// The slab index of the connection on `key`, made whole if it was
     /// packed: one lookup.
-    fn whole_index(&mut self, key: &ConnKey) -> Option<usize> {
+    fn whole_index(&mut self, key: &ConnKey) -> Option<u32> {
         let slot = self.conns.get_mut(key)?;
-        match slot.place() {
-            Place::Full(i) => Some(i),
-            Place::Lone(l) => {
+        match *slot {
+            Slot::Full(i) => Some(i),
+            Slot::Lone(l) => {
                 let c = self.lone.take(l)?.whole(key, &self.cfg);
                 let i = self.full.insert(c);
-                *slot = Slot::full(i);
+                *slot = Slot::Full(i);
                 Some(i)
             }
         }
@@ -301,17 +276,17 @@ impl Tracker {
     }
 
     fn take_slot(&mut self, key: &ConnKey, slot: Slot) -> Option<Box<Connection>> {
-        match slot.place() {
-            Place::Full(i) => self.full.take(i),
-            Place::Lone(l) => self.lone.take(l).map(|l| l.whole(key, &self.cfg)),
+        match slot {
+            Slot::Full(i) => self.full.take(i),
+            Slot::Lone(l) => self.lone.take(l).map(|l| l.whole(key, &self.cfg)),
         }
     }
 
     /// The id of the connection in `slot`, packed or not.
     fn id_in(&self, slot: Slot) -> Option<usize> {
-        match slot.place() {
-            Place::Full(i) => self.full.get(i).map(|c| c.id),
-            Place::Lone(l) => self.lone.get(l).map(|l| l.id),
+        match slot {
+            Slot::Full(i) => self.full.get(i).map(|c| c.id),
+            Slot::Lone(l) => self.lone.get(l).map(|l| l.id),
         }
     }
 
@@ -361,7 +336,7 @@ impl Tracker {
                 let i = self
                     .full
                     .insert(Box::new(Connection::new(id, seg, ts, &self.cfg)));
-                self.conns.insert(key, Slot::full(i));
+                self.conns.insert(key, Slot::Full(i));
                 i
             }
         };
@@ -404,7 +379,7 @@ impl Tracker {
             let Some(&slot) = self.conns.get(&key) else {
                 continue;
             };
-            let Place::Full(i) = slot.place() else {
+            let Slot::Full(i) = slot else {
                 continue;
             };
             let still_lone = self
@@ -416,7 +391,7 @@ impl Tracker {
             }
             self.full.take(i);
             let l = self.lone.insert(lone);
-            self.conns.insert(key, Slot::lone(l));
+            self.conns.insert(key, Slot::Lone(l));
         }
     }
 
@@ -458,12 +433,12 @@ impl Tracker {
         let idle_keys: Vec<ConnKey> = self
             .conns
             .iter()
-            .filter(|(_, s)| match s.place() {
-                Place::Full(i) => self
+            .filter(|(_, s)| match **s {
+                Slot::Full(i) => self
                     .full
                     .get(i)
                     .is_some_and(|c| !c.is_finished() && c.last_ts + idle < now),
-                Place::Lone(l) => self.lone.get(l).is_some_and(|l| l.ts + idle < now),
+                Slot::Lone(l) => self.lone.get(l).is_some_and(|l| l.ts + idle < now),
             })
             .map(|(k, _)| *k)
             .collect();
@@ -520,13 +495,9 @@ impl Tracker {
     /// Connections that are over, in the order they ended; the caller owns
     /// them now.
     pub fn take_done(&mut self) -> Vec<Connection> {
-        self.done
-            .drain(..)
-            .map(|mut c| {
-                c.compact();
-                *c
-            })
-            .collect()
+        let mut all = Vec::with_capacity(self.done.len());
+        self.drain_done(|c| all.push(*c));
+        all
     }
 
     /// Hands each connection that is over to `f`, in the order they ended,
@@ -571,22 +542,11 @@ impl Tracker {
     /// Ends the capture at `end`: timers run to it, and every connection is
     /// returned in order of its first segment.
     pub fn finish(self, end: Timestamp) -> Vec<Connection> {
-        // Each in the place its id names (ids are 0, 1, 2, … one a
-        // connection): no sort moving 800-byte connections about.
-        let mut places: Vec<Option<Box<Connection>>> = Vec::new();
-        places.resize_with(self.next_id, || None);
-        let mut stray = Vec::new();
-        self.finish_each(end, |c| match places.get_mut(c.id) {
-            Some(p @ None) => *p = Some(c),
-            _ => stray.push(*c),
-        });
-        let mut all: Vec<Connection> = places.into_iter().flatten().map(|c| *c).collect();
-        if !stray.is_empty() {
-            // Not reached: every id is handed out once.
-            all.extend(stray);
-            all.sort_by_key(|c| c.id);
-        }
-        all
+        let mut all = Vec::with_capacity(self.done.len() + self.conns.len());
+        self.finish_each(end, |c| all.push(c));
+        // Sorted boxed: a pointer moves, not an 800-byte connection.
+        all.sort_unstable_by_key(|c| c.id);
+        all.into_iter().map(|c| *c).collect()
     }
 
     /// Ends the capture at `end`: the connections not yet taken go to `f`,

@@ -29,14 +29,14 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    /// Stores `item`; returns its index.
-    pub(super) fn insert(&mut self, item: T) -> usize {
-        if let Some(i) = self.free.pop() {
-            let i = i as usize;
-            if let Some(place) = self.place(i) {
-                *place = Some(item);
-                return i;
-            }
+    /// Stores `item`; returns its index. Indices are u32: four billion
+    /// connections at once are far beyond memory.
+    pub(super) fn insert(&mut self, item: T) -> u32 {
+        if let Some(i) = self.free.pop()
+            && let Some(place) = self.place(i)
+        {
+            *place = Some(item);
+            return i;
         }
         let full = self.chunks.last().is_none_or(|c| c.len() == CHUNK);
         if full {
@@ -45,28 +45,29 @@ impl<T> Slab<T> {
         let n = self.chunks.len() - 1;
         let last = &mut self.chunks[n];
         last.push(Some(item));
-        n * CHUNK + last.len() - 1
+        (n * CHUNK + last.len() - 1) as u32
     }
 
-    fn place(&mut self, i: usize) -> Option<&mut Option<T>> {
+    fn place(&mut self, i: u32) -> Option<&mut Option<T>> {
+        let i = i as usize;
         self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
     }
 
     /// Takes the item at `i` out, freeing its place.
-    pub(super) fn take(&mut self, i: usize) -> Option<T> {
+    pub(super) fn take(&mut self, i: u32) -> Option<T> {
         let item = self.place(i)?.take();
         if item.is_some() {
-            // Indices fit in u32: the tracker addresses them with 31 bits.
-            self.free.push(i as u32);
+            self.free.push(i);
         }
         item
     }
 
-    pub(super) fn get(&self, i: usize) -> Option<&T> {
+    pub(super) fn get(&self, i: u32) -> Option<&T> {
+        let i = i as usize;
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
     }
 
-    pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+    pub(super) fn get_mut(&mut self, i: u32) -> Option<&mut T> {
         self.place(i)?.as_mut()
     }
 }
@@ -182,7 +183,7 @@ mod tests {
     #[test]
     fn the_slab_gives_back_what_it_holds_and_reuses_freed_places() {
         let mut s = Slab::default();
-        let ids: Vec<usize> = (0..3 * CHUNK + 5).map(|n| s.insert(n)).collect();
+        let ids: Vec<u32> = (0..3 * CHUNK + 5).map(|n| s.insert(n)).collect();
         assert!(ids.iter().enumerate().all(|(n, &i)| s.get(i) == Some(&n)));
         assert_eq!(s.take(ids[CHUNK + 1]), Some(CHUNK + 1));
         assert_eq!(s.take(ids[CHUNK + 1]), None, "taken once");
@@ -193,7 +194,7 @@ mod tests {
             *v += 1;
         }
         assert_eq!(s.get(again), Some(&8));
-        assert_eq!(s.get(10 * CHUNK), None);
+        assert_eq!(s.get(10 * CHUNK as u32), None);
     }
 
     #[test]

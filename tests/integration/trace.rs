@@ -230,13 +230,7 @@ fn a_server_alone_and_a_kept_capture() {
         .to_vec(),
     );
     cfg.keep = Some(keep.clone());
-    let ready2 = ready.clone();
-    let client = std::thread::spawn(move || {
-        wait_for(&ready2);
-        client_ok(port, &[]);
-    });
-    let run = trace::run(&cfg).unwrap();
-    client.join().unwrap();
+    let run = run_with_client(&cfg, port, &ready);
     assert_eq!(run.exit, Some(0));
     let conns = run.touched(&analyze(&run));
     assert_eq!(conns.len(), 1, "{conns:#?}");
@@ -258,6 +252,19 @@ fn wait_for(path: &Path) {
         assert!(Instant::now() < until, "{} never appeared", path.display());
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Traces `cfg` while the test client connects to `port` once the traced
+/// server has written `ready`.
+fn run_with_client(cfg: &TraceConfig, port: u16, ready: &Path) -> TraceRun {
+    let ready = ready.to_path_buf();
+    let client = std::thread::spawn(move || {
+        wait_for(&ready);
+        client_ok(port, &[]);
+    });
+    let run = trace::run(cfg).unwrap();
+    client.join().unwrap();
+    run
 }
 
 fn client_ok(port: u16, extra: &[&str]) {
@@ -516,13 +523,7 @@ fn a_traced_listeners_queues_are_sampled() {
         ],
         port,
     );
-    let ready2 = ready.clone();
-    let client = std::thread::spawn(move || {
-        wait_for(&ready2);
-        client_ok(port, &[]);
-    });
-    let run = trace::run(&cfg).unwrap();
-    client.join().unwrap();
+    let run = run_with_client(&cfg, port, &ready);
     let _ = std::fs::remove_file(&ready);
     let conns = run.touched(&analyze(&run));
     assert_eq!(conns.len(), 1, "{conns:#?}");
