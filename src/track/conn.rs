@@ -26,7 +26,6 @@
 //! * Where the wire is silent (retries running out), the change is
 //!   estimated from Linux's backoff and marked so.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use smallvec::SmallVec;
@@ -231,6 +230,39 @@ struct Pending {
     tsval: Option<u32>,
 }
 
+/// One direction's segments waiting for delivery, oldest first: most
+/// often none or the one SYN or FIN not yet acknowledged, so the first is
+/// held inline and a connection allocates nothing for it. Never longer
+/// than `MAX_QUEUE` + 1, so taking the head by shifting is cheap.
+#[derive(Clone, Debug, Default)]
+struct Waiting(SmallVec<[Pending; 1]>);
+
+impl Waiting {
+    fn push_back(&mut self, p: Pending) {
+        self.0.push(p);
+    }
+
+    fn pop_front(&mut self) -> Option<Pending> {
+        (!self.0.is_empty()).then(|| self.0.remove(0))
+    }
+
+    fn front(&self) -> Option<&Pending> {
+        self.0.first()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Pending> {
+        self.0.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The receiver's segment that acknowledges queued ones, and what it says
 /// about which copies arrived.
 #[derive(Clone, Copy, Debug)]
@@ -404,7 +436,7 @@ pub struct Connection {
     /// handshake shows it.
     delay: [Option<Span>; 2],
     ends: [Endpoint; 2],
-    queue: [VecDeque<Pending>; 2],
+    queue: [Waiting; 2],
     /// Acknowledged by a SYN,ACK, delivered on the next row.
     deferred: [Option<SeqNumber>; 2],
     facts: Facts,

@@ -191,8 +191,10 @@ pub struct Tracker {
     /// connection is moved as a pointer, not as its 800-odd bytes.
     #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
-    /// (linger deadline, key, id) of connections that finished, oldest first.
-    expiry: Queue<(Timestamp, ConnKey, usize)>,
+    /// (linger deadline, key, slab index, id) of connections that
+    /// finished, oldest first. A finished connection is never packed, so
+    /// the index finds it without a lookup while the id still matches.
+    expiry: Queue<(Timestamp, ConnKey, u32, usize)>,
     /// (deadline, key, id) of unanswered SYNs, for ageing out, in about
     /// deadline order (one put back may sit behind a later one: it is then
     /// aged out late, never early). Short-lived: about two minutes.
@@ -353,7 +355,7 @@ impl Tracker {
                 self.syns.push_back((at, key, id));
             }
             if !was_finished && conn.is_finished() {
-                self.expiry.push_back((conn.linger_until(), key, id));
+                self.expiry.push_back((conn.linger_until(), key, i, id));
             }
         }
         if created && bare_syn && counting {
@@ -457,29 +459,26 @@ impl Tracker {
     }
 
     fn expire_finished(&mut self, now: Timestamp) {
-        while let Some(&(deadline, key, id)) = self.expiry.front() {
+        while let Some(&(deadline, key, i, id)) = self.expiry.front() {
             // Over only once `now` is past the deadline, the rule push()
             // uses: a segment exactly at the deadline still joins it.
             if deadline >= now {
                 break;
             }
             self.expiry.pop_front();
-            // A finished connection is never packed.
-            let Some(c) = self.conns.get(&key).and_then(|s| self.full_in(*s)) else {
+            let Some(c) = self.full.get(i).filter(|c| c.id == id) else {
                 continue;
             };
-            if c.id != id {
-                continue;
-            }
             if !c.is_finished() || c.linger_until() >= now {
                 // It came back to life or got a late segment: look again later.
                 let again = c.linger_until();
                 if c.is_finished() {
-                    self.expiry.push_back((again, key, id));
+                    self.expiry.push_back((again, key, i, id));
                 }
                 continue;
             }
-            if let Some(mut c) = self.remove(&key) {
+            self.conns.remove(&key);
+            if let Some(mut c) = self.full.take(i) {
                 c.advance(now);
                 self.done.push(c);
             }
@@ -493,20 +492,21 @@ impl Tracker {
     }
 
     /// Connections that are over, in the order they ended; the caller owns
-    /// them now.
+    /// them now, and keeps them: what only tracking needed is freed.
     pub fn take_done(&mut self) -> Vec<Connection> {
         let mut all = Vec::with_capacity(self.done.len());
-        self.drain_done(|c| all.push(*c));
+        self.drain_done(|mut c| {
+            c.compact();
+            all.push(*c);
+        });
         all
     }
 
     /// Hands each connection that is over to `f`, in the order they ended,
-    /// keeping the list's room for the next ones.
-    pub fn drain_done(&mut self, mut f: impl FnMut(Box<Connection>)) {
-        for mut c in self.done.drain(..) {
-            c.compact();
-            f(c);
-        }
+    /// keeping the list's room for the next ones. Not compacted: for a
+    /// caller that is done with each soon (counting, rendering).
+    pub fn drain_done(&mut self, f: impl FnMut(Box<Connection>)) {
+        self.done.drain(..).for_each(f);
     }
 
     pub fn has_done(&self) -> bool {
@@ -543,7 +543,10 @@ impl Tracker {
     /// returned in order of its first segment.
     pub fn finish(self, end: Timestamp) -> Vec<Connection> {
         let mut all = Vec::with_capacity(self.done.len() + self.conns.len());
-        self.finish_each(end, |c| all.push(c));
+        self.finish_each(end, |mut c| {
+            c.compact();
+            all.push(c);
+        });
         // Sorted boxed: a pointer moves, not an 800-byte connection.
         all.sort_unstable_by_key(|c| c.id);
         all.into_iter().map(|c| *c).collect()
@@ -552,14 +555,14 @@ impl Tracker {
     /// Ends the capture at `end`: the connections not yet taken go to `f`,
     /// those that were over first, in the order they ended, then the open
     /// ones in no particular order, each made whole only when its turn
-    /// comes (a million packed SYNs are never all whole at once).
+    /// comes (a million packed SYNs are never all whole at once). Not
+    /// compacted, as with `drain_done`.
     pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Box<Connection>)) {
         self.drain_done(&mut f);
         for (key, slot) in self.conns.drain_all() {
             if let Some(mut c) = self.take_slot(&key, slot) {
                 c.advance(end);
                 c.conclude(end);
-                c.compact();
                 f(c);
             }
         }

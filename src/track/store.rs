@@ -76,12 +76,16 @@ impl<T> Slab<T> {
 #[derive(Debug)]
 pub(super) struct Queue<T> {
     chunks: VecDeque<VecDeque<T>>,
+    /// The last chunk drained, kept for the next one needed: a fresh
+    /// chunk's pages would be faulted in and zeroed by the kernel again.
+    spare: Option<VecDeque<T>>,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
         Queue {
             chunks: VecDeque::new(),
+            spare: None,
         }
     }
 }
@@ -91,7 +95,10 @@ impl<T> Queue<T> {
         match self.chunks.back_mut() {
             Some(c) if c.len() < CHUNK => c.push_back(item),
             _ => {
-                let mut c = VecDeque::with_capacity(CHUNK);
+                let mut c = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
                 c.push_back(item);
                 self.chunks.push_back(c);
             }
@@ -109,7 +116,7 @@ impl<T> Queue<T> {
         // A drained chunk goes, unless it is the only one: a ring, it
         // takes the next pushes.
         if first.is_empty() && many {
-            self.chunks.pop_front();
+            self.spare = self.chunks.pop_front();
         }
         item
     }
