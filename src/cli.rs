@@ -329,9 +329,11 @@ impl Tracking {
         Span::from_secs_f64(self.msl)
     }
 
-    /// The tracker's settings: the MSL, everything else as by default.
+    /// The tracker's settings: the MSL and retries, headers not kept whole
+    /// (only a detail pane shows them), everything else as by default.
     pub fn track_config(&self) -> TrackConfig {
         TrackConfig {
+            keep_details: false,
             msl: self.msl(),
             syn_retries: self.syn_retries,
             retries2: self.retries2,

@@ -445,7 +445,11 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
     use tcpladder::tui::app::{Event, Loaded};
     need_terminal()?;
     restore_on_signal()?;
-    let cfg = r.tracking.track_config();
+    // The detail pane shows every header field.
+    let cfg = TrackConfig {
+        keep_details: true,
+        ..r.tracking.track_config()
+    };
     let filter = r.tracking.filter();
     // A file that cannot be opened is said before the terminal is taken.
     tcpladder::capture::CaptureFile::open(&r.file)?;
@@ -551,7 +555,11 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         false => format!("{} ({})", l.interface, asked.join(", ")),
     };
     let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
-    let app = App::live(name, theme, l.tracking.track_config(), wall_now(), max);
+    let track = TrackConfig {
+        keep_details: true,
+        ..l.tracking.track_config()
+    };
+    let app = App::live(name, theme, track, wall_now(), max);
     // The keys come raw (Ctrl-C is a key); a hangup or kill must still
     // remove the kernel's tracefs instance and give the terminal back.
     ctrlc::set_handler(|| {

@@ -365,9 +365,9 @@ pub struct ListenerDoc {
 
 /// A connection of the `analyze --json` document with its calls.
 #[derive(Serialize)]
-pub struct ConnectionWithCalls {
+pub struct ConnectionWithCalls<'a> {
     #[serde(flatten)]
-    pub connection: ConnectionDoc,
+    pub connection: ConnectionDoc<'a>,
     pub calls: Vec<CallDoc>,
     /// null when no listener of the demo's served it.
     pub listener: Option<ListenerDoc>,
@@ -395,12 +395,12 @@ pub struct RunDoc {
 /// added as `"calls"` (the analysis document's fields come first, as
 /// `analyze --json` prints them), and how the run was made as `"demo"`.
 #[derive(Serialize)]
-pub struct DocumentWithCalls {
-    pub connections: Vec<ConnectionWithCalls>,
+pub struct DocumentWithCalls<'a> {
+    pub connections: Vec<ConnectionWithCalls<'a>>,
     pub demo: RunDoc,
 }
 
-pub fn calls_json(conns: &[Connection], run: &DemoRun) -> DocumentWithCalls {
+pub fn calls_json<'a>(conns: &'a [Connection], run: &DemoRun) -> DocumentWithCalls<'a> {
     let kernel = kernel_docs(&run.kernel, conns);
     DocumentWithCalls {
         connections: conns

@@ -5,15 +5,16 @@ use serde::Serialize;
 
 use crate::ladder::verdict::verdict;
 use crate::track::kernel::KernelRecord;
-use crate::track::{Closer, Connection, Side, State};
+use crate::track::rows::Rows;
+use crate::track::{Closer, Connection, SegmentRecord, Side, State};
 
 #[derive(Serialize)]
-pub struct Document {
-    pub connections: Vec<ConnectionDoc>,
+pub struct Document<'a> {
+    pub connections: Vec<ConnectionDoc<'a>>,
 }
 
 #[derive(Serialize)]
-pub struct ConnectionDoc {
+pub struct ConnectionDoc<'a> {
     /// 1-based, as `--conn` takes it.
     pub number: usize,
     pub client: String,
@@ -30,7 +31,9 @@ pub struct ConnectionDoc {
     pub time_wait: Option<TimeWaitDoc>,
     pub verdict: String,
     pub retransmissions: u64,
-    pub segments: Vec<SegmentDoc>,
+    /// Written straight from the connection's records, not gathered
+    /// first: a connection of millions of segments is not held twice.
+    pub segments: SegmentsDoc<'a>,
     /// ICMP errors quoting this connection's segments (empty when none).
     pub icmp: Vec<IcmpDoc>,
 }
@@ -38,24 +41,27 @@ pub struct ConnectionDoc {
 /// A connection with the kernel's own record of its endpoints (`live`
 /// as root): null where no state change of its sockets was read.
 #[derive(Serialize)]
-pub struct ConnectionWithKernel {
+pub struct ConnectionWithKernel<'a> {
     #[serde(flatten)]
-    pub connection: ConnectionDoc,
+    pub connection: ConnectionDoc<'a>,
     pub kernel: Option<KernelDoc>,
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
-pub enum LiveDocument {
-    Plain(Document),
+pub enum LiveDocument<'a> {
+    Plain(Document<'a>),
     WithKernel {
-        connections: Vec<ConnectionWithKernel>,
+        connections: Vec<ConnectionWithKernel<'a>>,
     },
 }
 
 /// The `analyze --json` document, each connection with `"kernel"` added
 /// when the kernel's record was read at all.
-pub fn document_with_kernel(conns: &[Connection], record: &KernelRecord) -> LiveDocument {
+pub fn document_with_kernel<'a>(
+    conns: &'a [Connection],
+    record: &KernelRecord,
+) -> LiveDocument<'a> {
     if record.is_empty() {
         return LiveDocument::Plain(document(conns));
     }
@@ -182,7 +188,40 @@ pub struct SegmentDoc {
     pub win: u16,
 }
 
-pub fn connection(c: &Connection) -> ConnectionDoc {
+/// A connection's segments, serialized one by one as [`SegmentDoc`]s.
+pub struct SegmentsDoc<'a>(&'a Rows<SegmentRecord>);
+
+impl SegmentsDoc<'_> {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = SegmentDoc> + '_ {
+        self.0.iter().map(|s| SegmentDoc {
+            time: s.ts.as_json_secs(),
+            from: s.from,
+            flags: s.flags,
+            seq: s.rel_seq,
+            ack: s.rel_ack(),
+            len: s.len,
+            retransmission: s.retransmission(),
+            frame: s.frame,
+            win: s.window,
+        })
+    }
+}
+
+impl Serialize for SegmentsDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+pub fn connection(c: &Connection) -> ConnectionDoc<'_> {
     let (closing, closer) = c.closing();
     let tws: Vec<(Side, _)> = Side::BOTH
         .into_iter()
@@ -221,21 +260,7 @@ pub fn connection(c: &Connection) -> ConnectionDoc {
         time_wait,
         verdict: verdict(c),
         retransmissions: c.retransmissions,
-        segments: c
-            .segments
-            .iter()
-            .map(|s| SegmentDoc {
-                time: s.ts.as_json_secs(),
-                from: s.from,
-                flags: s.flags,
-                seq: s.rel_seq,
-                ack: s.rel_ack,
-                len: s.len,
-                retransmission: s.retransmission,
-                frame: s.frame,
-                win: s.window,
-            })
-            .collect(),
+        segments: SegmentsDoc(&c.segments),
         icmp: c
             .icmp
             .iter()
@@ -385,7 +410,7 @@ pub fn tail(any: bool) -> &'static [u8] {
     if any { b"\n  ]\n}" } else { b"]\n}" }
 }
 
-pub fn document<'a>(conns: impl IntoIterator<Item = &'a Connection>) -> Document {
+pub fn document<'a>(conns: impl IntoIterator<Item = &'a Connection>) -> Document<'a> {
     Document {
         connections: conns.into_iter().map(connection).collect(),
     }

@@ -1,8 +1,8 @@
 //! What one segment does in its connection, in a plain sentence, and every
 //! header field for the detail pane. Pure: reads a tracked connection.
 
-use crate::decode::SeqNumber;
-use crate::track::{Connection, SegmentRecord, Side};
+use crate::decode::{SeqNumber, TcpOptions};
+use crate::track::{Connection, SegmentRecord, ShownOptions, Side};
 
 use super::{IcmpLine, Ladder, Role, label};
 
@@ -15,7 +15,7 @@ pub fn sentence(c: &Connection, index: usize) -> String {
     let me = s.from;
     let peer = !me;
     let f = s.flags;
-    let again = if s.retransmission {
+    let again = if s.retransmission() {
         ", again: a retransmission"
     } else {
         ""
@@ -46,8 +46,9 @@ pub fn sentence(c: &Connection, index: usize) -> String {
     let acks_fin = acks_peer_fin(c, index);
     let mut parts: Vec<String> = Vec::new();
     if f.fin() {
-        let first = if c.segments[..index]
-            .iter()
+        let first = if c
+            .segments
+            .upto(index)
             .any(|p| p.from == peer && p.flags.fin())
         {
             "closes its direction too"
@@ -71,7 +72,7 @@ pub fn sentence(c: &Connection, index: usize) -> String {
             s.len
         );
     }
-    if s.keepalive {
+    if s.keepalive() {
         return format!("the {me} probes whether the {peer} is still there (keep-alive)");
     }
     if acks_syn {
@@ -82,7 +83,7 @@ pub fn sentence(c: &Connection, index: usize) -> String {
     if acks_fin {
         return format!("the {me} acknowledges the {peer}'s FIN (ack = FIN+1)");
     }
-    match s.rel_ack {
+    match s.rel_ack() {
         Some(a) => format!(
             "the {me} acknowledges everything up to byte {} from the {peer}",
             a.saturating_sub(1)
@@ -103,8 +104,8 @@ fn acks_peer_syn(c: &Connection, index: usize) -> bool {
 /// peer's FIN.
 fn acks_peer_fin(c: &Connection, index: usize) -> bool {
     let s = &c.segments[index];
-    c.segments[..index]
-        .iter()
+    c.segments
+        .upto(index)
         .find(|p| p.from != s.from && p.flags.fin())
         .is_some_and(|fin| first_to_ack(c, index, fin.seq.plus(fin.len + 1)))
 }
@@ -114,8 +115,9 @@ fn first_to_ack(c: &Connection, index: usize, end: SeqNumber) -> bool {
     let s = &c.segments[index];
     let covers = |p: &SegmentRecord| p.flags.ack() && end.le(p.ack);
     covers(s)
-        && !c.segments[..index]
-            .iter()
+        && !c
+            .segments
+            .upto(index)
             .any(|p| p.from == s.from && covers(p))
 }
 
@@ -132,7 +134,7 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
     ];
     v.push((
         "ack",
-        match s.rel_ack {
+        match s.rel_ack() {
             Some(r) => format!("{r} (absolute {})", s.ack),
             None => format!("not set (field {})", s.ack),
         },
@@ -140,40 +142,16 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
     v.push(("length", format!("{} bytes of payload", s.len)));
     v.push((
         "window",
-        match s.scaled_window {
+        match s.scaled_window() {
             Some(w) => format!("{} (field {})", w, s.window),
             None => s.window.to_string(),
         },
     ));
-    let o = &s.options;
-    let mut opts = Vec::new();
-    if let Some(m) = o.mss {
-        opts.push(format!("MSS {m}"));
-    }
-    if o.sack_permitted {
-        opts.push("SACK permitted".to_string());
-    }
-    if let Some((val, ecr)) = o.timestamps {
-        opts.push(format!("TSval {val} TSecr {ecr}"));
-    }
-    if let Some(ws) = o.window_scale {
-        opts.push(format!("window scale {ws} (×{})", 1u32 << ws.min(14)));
-    }
-    if o.sack_blocks > 0 {
-        opts.push(format!("{} SACK block(s)", o.sack_blocks));
-    }
-    if o.fast_open {
-        opts.push("TCP Fast Open".to_string());
-    }
-    if o.mptcp {
-        opts.push("MPTCP".to_string());
-    }
-    if o.other > 0 {
-        opts.push(format!("{} other", o.other));
-    }
-    if o.malformed {
-        opts.push("malformed option list".to_string());
-    }
+    let details = c.details.get(index);
+    let opts = match details {
+        Some(d) => option_names(&d.options),
+        None => shown_option_names(&s.options),
+    };
     v.push((
         "options",
         if opts.is_empty() {
@@ -194,11 +172,78 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
     v.push(("from", format!("{} {src}", s.from)));
     v.push(("to", format!("{} {dst}", !s.from)));
     v.push(("frame", s.frame.to_string()));
-    v.push(("header", format!("{} bytes", s.header_len)));
-    v.push(("checksum", format!("0x{:04x}", s.checksum)));
-    v.push(("urgent", s.urgent.to_string()));
-    v.push(("TTL/hops", s.ttl.to_string()));
+    if let Some(d) = details {
+        v.push(("header", format!("{} bytes", d.header_len)));
+        v.push(("checksum", format!("0x{:04x}", d.checksum)));
+        v.push(("urgent", d.urgent.to_string()));
+        v.push(("TTL/hops", d.ttl.to_string()));
+    }
     v
+}
+
+/// Every option a header carries, named.
+fn option_names(o: &TcpOptions) -> Vec<String> {
+    let mut opts = Vec::new();
+    if let Some(m) = o.mss {
+        opts.push(format!("MSS {m}"));
+    }
+    if o.sack_permitted {
+        opts.push("SACK permitted".to_string());
+    }
+    if let Some((val, ecr)) = o.timestamps {
+        opts.push(format!("TSval {val} TSecr {ecr}"));
+    }
+    if let Some(ws) = o.window_scale {
+        opts.push(window_scale_name(ws));
+    }
+    if o.sack_blocks > 0 {
+        opts.push(sack_blocks_name(o.sack_blocks));
+    }
+    if o.fast_open {
+        opts.push("TCP Fast Open".to_string());
+    }
+    if o.mptcp {
+        opts.push("MPTCP".to_string());
+    }
+    if o.other > 0 {
+        opts.push(format!("{} other", o.other));
+    }
+    if o.malformed {
+        opts.push("malformed option list".to_string());
+    }
+    opts
+}
+
+/// The options a record keeps, named, when the whole header was not kept.
+fn shown_option_names(o: &ShownOptions) -> Vec<String> {
+    let mut opts = Vec::new();
+    if let Some(m) = o.mss() {
+        opts.push(format!("MSS {m}"));
+    }
+    if o.sack_permitted() {
+        opts.push("SACK permitted".to_string());
+    }
+    if o.timestamps() {
+        opts.push("timestamps".to_string());
+    }
+    if let Some(ws) = o.window_scale() {
+        opts.push(window_scale_name(ws));
+    }
+    if o.sack_blocks() > 0 {
+        opts.push(sack_blocks_name(o.sack_blocks()));
+    }
+    if o.fast_open() {
+        opts.push("TCP Fast Open".to_string());
+    }
+    opts
+}
+
+fn window_scale_name(ws: u8) -> String {
+    format!("window scale {ws} (×{})", 1u32 << ws.min(14))
+}
+
+fn sack_blocks_name(n: u8) -> String {
+    format!("{n} SACK block(s)")
 }
 
 /// What an ICMP error says, in a sentence: "router 198.18.0.2 tells the

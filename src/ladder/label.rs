@@ -19,7 +19,7 @@ pub fn label(rec: &SegmentRecord, style: LabelStyle) -> String {
     let (seq, ack) = if style.absolute {
         (rec.seq.0, rec.flags.ack().then_some(rec.ack.0))
     } else {
-        (rec.rel_seq, rec.rel_ack)
+        (rec.rel_seq, rec.rel_ack())
     };
     let _ = write!(s, " seq={seq}");
     if let Some(a) = ack {
@@ -31,25 +31,25 @@ pub fn label(rec: &SegmentRecord, style: LabelStyle) -> String {
     let _ = write!(
         s,
         " win={}",
-        rec.scaled_window.unwrap_or(u32::from(rec.window))
+        rec.scaled_window().unwrap_or(u32::from(rec.window))
     );
     let o = &rec.options;
-    if let Some(mss) = o.mss {
+    if let Some(mss) = o.mss() {
         let _ = write!(s, " mss={mss}");
     }
-    if o.sack_permitted {
+    if o.sack_permitted() {
         s.push_str(" sackOK");
     }
-    if o.timestamps.is_some() && rec.flags.syn() {
+    if o.timestamps() && rec.flags.syn() {
         s.push_str(" TS");
     }
-    if let Some(ws) = o.window_scale {
+    if let Some(ws) = o.window_scale() {
         let _ = write!(s, " ws={ws}");
     }
-    if o.sack_blocks > 0 {
-        let _ = write!(s, " sack={}", o.sack_blocks);
+    if o.sack_blocks() > 0 {
+        let _ = write!(s, " sack={}", o.sack_blocks());
     }
-    if o.fast_open {
+    if o.fast_open() {
         s.push_str(" TFO");
     }
     s
@@ -58,13 +58,13 @@ pub fn label(rec: &SegmentRecord, style: LabelStyle) -> String {
 /// The analysis marks, for the end of the label and the detail pane.
 pub fn marks(rec: &SegmentRecord) -> Vec<&'static str> {
     let mut v = Vec::new();
-    if rec.retransmission {
+    if rec.retransmission() {
         v.push("retransmission");
     }
-    if rec.keepalive {
+    if rec.keepalive() {
         v.push("keep-alive");
     }
-    if rec.truncated {
+    if rec.truncated() {
         v.push("truncated");
     }
     v

@@ -24,6 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::decode::SeqNumber;
 use crate::time::{Span, Timestamp};
+use crate::track::rows::Rows;
 use crate::track::{Cause, Connection, IcmpRecord, SegmentRecord, Side, State, StateMark};
 
 pub use calls::{Call, CallLine};
@@ -172,8 +173,9 @@ impl IcmpLine {
 
     fn new(c: &Connection, index: usize, rec: &IcmpRecord) -> IcmpLine {
         let before = rec.row.min(c.segments.len());
-        let quoted_row = c.segments[..before]
-            .iter()
+        let quoted_row = c
+            .segments
+            .upto(before)
             .rposition(|s| s.from == rec.to && s.rel_seq == rec.quoted_seq);
         let quoted = quoted_row.map(|k| Role::of(&c.segments[k]));
         let mut line = IcmpLine {
@@ -353,7 +355,7 @@ pub struct Ladder {
 /// What the tracker and the errors know wins over that guess: a resent copy
 /// the receiver's timestamp echo or D-SACK names had arrived (its ACK was
 /// lost), and a segment a router's ICMP error quotes was discarded there.
-fn mark_lost(rows: &mut [Row], segments: &[SegmentRecord], icmp: &[IcmpLine]) {
+fn mark_lost(rows: &mut [Row], segments: &Rows<SegmentRecord>, icmp: &[IcmpLine]) {
     for i in 0..rows.len() {
         let quoted_by_router = icmp.iter().any(|l| !l.from_peer && l.quoted_row == Some(i));
         if quoted_by_router {
@@ -361,7 +363,7 @@ fn mark_lost(rows: &mut [Row], segments: &[SegmentRecord], icmp: &[IcmpLine]) {
             rows[i].notes.push("lost");
             continue;
         }
-        if segments.get(i).is_some_and(|s| s.arrived) {
+        if segments.get(i).is_some_and(|s| s.arrived()) {
             continue;
         }
         let r = &rows[i];
@@ -410,7 +412,7 @@ impl Ladder {
                 from: rec.from,
                 label: label::label(rec, style),
                 role: Role::of(rec),
-                retransmission: rec.retransmission,
+                retransmission: rec.retransmission(),
                 lost: false,
                 notes: label::marks(rec),
                 seq: rec.seq,

@@ -399,7 +399,7 @@ impl TraceRun {
 /// A connection of the `analyze --json` document with its calls, in
 /// `demo --json`'s shape; `listener` is null unless a traced listener
 /// served it.
-pub type TraceConnection = crate::demo::ConnectionWithCalls;
+pub type TraceConnection<'a> = crate::demo::ConnectionWithCalls<'a>;
 
 /// How the trace was made.
 #[derive(Debug, Serialize)]
@@ -416,12 +416,12 @@ pub struct TraceDoc {
 /// The `analyze --json` document with each connection's calls, and the
 /// trace itself as `"trace"`.
 #[derive(Serialize)]
-pub struct TraceDocument {
-    pub connections: Vec<TraceConnection>,
+pub struct TraceDocument<'a> {
+    pub connections: Vec<TraceConnection<'a>>,
     pub trace: TraceDoc,
 }
 
-pub fn trace_json(conns: &[Connection], run: &TraceRun) -> TraceDocument {
+pub fn trace_json<'a>(conns: &'a [Connection], run: &TraceRun) -> TraceDocument<'a> {
     let kernel = crate::demo::kernel_docs(&run.kernel, conns);
     TraceDocument {
         connections: conns

@@ -34,38 +34,162 @@ use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
 use crate::time::{Span, Timestamp};
 
 use super::TrackConfig;
+use super::rows::Rows;
 use super::state::{Side, State};
 
-/// One captured segment, as the connection saw it.
+/// One captured segment, as the connection saw it: what a ladder needs of
+/// it, in 48 bytes (a capture of ten million segments is held at once by
+/// `replay`). The header fields only the detail pane shows are in
+/// [`Details`], kept beside it only when asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SegmentRecord {
     pub frame: u64,
     pub ts: Timestamp,
-    pub from: Side,
-    pub flags: Flags,
     pub seq: SeqNumber,
     pub ack: SeqNumber,
     /// Relative numbers as Wireshark computes them.
     pub rel_seq: u32,
-    /// None when the ACK flag is clear.
-    pub rel_ack: Option<u32>,
+    /// The relative acknowledgment; meaningless when the ACK flag is clear
+    /// (`rel_ack()` says None then).
+    rel_ack: u32,
     pub len: u32,
     pub window: u16,
+    pub flags: Flags,
+    pub from: Side,
+    /// Its options as its label shows them.
+    pub options: ShownOptions,
+    bits: u8,
+    /// The window's scale shift, once both SYNs agreed on scaling;
+    /// `NO_SHIFT` before.
+    shift: u8,
+}
+
+const NO_SHIFT: u8 = u8::MAX;
+
+/// `SegmentRecord::bits`.
+const RETRANSMISSION: u8 = 1;
+const KEEPALIVE: u8 = 1 << 1;
+const ARRIVED: u8 = 1 << 2;
+const TRUNCATED: u8 = 1 << 3;
+
+impl SegmentRecord {
+    fn bit(&self, b: u8) -> bool {
+        self.bits & b != 0
+    }
+
+    /// None when the ACK flag is clear.
+    pub fn rel_ack(&self) -> Option<u32> {
+        self.flags.ack().then_some(self.rel_ack)
+    }
+
     /// The window in bytes, once both SYNs agreed on window scaling.
-    pub scaled_window: Option<u32>,
+    pub fn scaled_window(&self) -> Option<u32> {
+        (self.shift != NO_SHIFT).then(|| u32::from(self.window) << self.shift)
+    }
+
+    /// Carries sequence space its sender had already sent.
+    pub fn retransmission(&self) -> bool {
+        self.bit(RETRANSMISSION)
+    }
+
+    /// A keep-alive probe (one byte or none, one below the next sequence).
+    pub fn keepalive(&self) -> bool {
+        self.bit(KEEPALIVE)
+    }
+
+    /// Shown to have arrived although its sender sent it again: the
+    /// receiver's timestamp echo or D-SACK names it (its ACK was lost).
+    pub fn arrived(&self) -> bool {
+        self.bit(ARRIVED)
+    }
+
+    /// The capture kept less of it than the headers say it carried.
+    pub fn truncated(&self) -> bool {
+        self.bit(TRUNCATED)
+    }
+}
+
+/// The options a segment's label names, packed: MSS and window scale are
+/// on SYNs, SACK blocks on some ACKs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShownOptions {
+    /// Meaningful with `HAS_MSS`, `HAS_WINDOW_SCALE`.
+    mss: u16,
+    window_scale: u8,
+    /// Flags below, and the number of SACK blocks (at most four fit in
+    /// the option space) in the top three bits.
+    bits: u8,
+}
+
+/// `ShownOptions::bits`.
+const SACK_PERMITTED: u8 = 1;
+const TIMESTAMPS: u8 = 1 << 1;
+const FAST_OPEN: u8 = 1 << 2;
+const HAS_MSS: u8 = 1 << 3;
+const HAS_WINDOW_SCALE: u8 = 1 << 4;
+const SACK_BLOCKS_SHIFT: u8 = 5;
+
+impl ShownOptions {
+    pub fn of(o: &TcpOptions) -> ShownOptions {
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        ShownOptions {
+            mss: o.mss.unwrap_or(0),
+            window_scale: o.window_scale.unwrap_or(0),
+            bits: (o.sack_blocks.min(7) << SACK_BLOCKS_SHIFT)
+                | bit(o.sack_permitted, SACK_PERMITTED)
+                | bit(o.timestamps.is_some(), TIMESTAMPS)
+                | bit(o.fast_open, FAST_OPEN)
+                | bit(o.mss.is_some(), HAS_MSS)
+                | bit(o.window_scale.is_some(), HAS_WINDOW_SCALE),
+        }
+    }
+
+    pub fn mss(&self) -> Option<u16> {
+        (self.bits & HAS_MSS != 0).then_some(self.mss)
+    }
+
+    pub fn window_scale(&self) -> Option<u8> {
+        (self.bits & HAS_WINDOW_SCALE != 0).then_some(self.window_scale)
+    }
+
+    pub fn sack_blocks(&self) -> u8 {
+        self.bits >> SACK_BLOCKS_SHIFT
+    }
+
+    pub fn sack_permitted(&self) -> bool {
+        self.bits & SACK_PERMITTED != 0
+    }
+
+    /// It carries the timestamps option.
+    pub fn timestamps(&self) -> bool {
+        self.bits & TIMESTAMPS != 0
+    }
+
+    pub fn fast_open(&self) -> bool {
+        self.bits & FAST_OPEN != 0
+    }
+}
+
+/// The rest of a segment's header, for its detail pane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Details {
     pub options: TcpOptions,
     pub header_len: u8,
     pub checksum: u16,
     pub urgent: u16,
     pub ttl: u8,
-    pub truncated: bool,
-    /// Carries sequence space its sender had already sent.
-    pub retransmission: bool,
-    /// A keep-alive probe (one byte or none, one below the next sequence).
-    pub keepalive: bool,
-    /// Shown to have arrived although its sender sent it again: the
-    /// receiver's timestamp echo or D-SACK names it (its ACK was lost).
-    pub arrived: bool,
+}
+
+impl Details {
+    pub fn of(seg: &Segment) -> Details {
+        Details {
+            options: seg.options,
+            header_len: seg.header_len,
+            checksum: seg.checksum,
+            urgent: seg.urgent,
+            ttl: seg.ttl,
+        }
+    }
 }
 
 /// Why a state changed.
@@ -418,7 +542,10 @@ pub struct Connection {
     pub client: SocketAddr,
     pub server: SocketAddr,
     /// Every segment, when the tracker keeps them.
-    pub segments: Vec<SegmentRecord>,
+    pub segments: Rows<SegmentRecord>,
+    /// The rest of each segment's header, by row, when the tracker keeps
+    /// that too (for a detail pane); empty otherwise.
+    pub details: Rows<Details>,
     pub marks: Vec<StateMark>,
     /// Each side's state before the first segment (LISTEN is assumed for a
     /// server until it shows otherwise).
@@ -441,6 +568,7 @@ pub struct Connection {
     deferred: [Option<SeqNumber>; 2],
     facts: Facts,
     keep_segments: bool,
+    keep_details: bool,
     two_msl: Span,
     syn_retries: u8,
     retries2: u8,
@@ -482,7 +610,8 @@ impl Connection {
             id,
             client,
             server,
-            segments: Vec::new(),
+            segments: Rows::default(),
+            details: Rows::default(),
             // A whole connection has about eleven: one allocation.
             marks: Vec::with_capacity(MARKS),
             initial,
@@ -502,6 +631,7 @@ impl Connection {
                 ..Facts::default()
             },
             keep_segments: cfg.keep_segments,
+            keep_details: cfg.keep_details,
             two_msl: Span::from_nanos(msl.as_nanos().saturating_mul(2)),
             syn_retries: cfg.syn_retries,
             retries2: cfg.retries2,
@@ -650,7 +780,7 @@ impl Connection {
         self.last_ts = self.last_ts.max(ts);
         let expected = self.ends[from.index()].next_seq;
         let record = self.number(seg, ts, frame, from);
-        if record.retransmission {
+        if record.retransmission() {
             self.retransmissions += 1;
             if !seg.flags.syn() && !seg.flags.fin() {
                 self.data_retransmissions += 1;
@@ -702,11 +832,14 @@ impl Connection {
         });
         e.after_last_send = None;
         e.segments += 1;
-        if !record.retransmission {
+        if !record.retransmission() {
             e.payload_bytes += u64::from(seg.len);
         }
         if self.keep_segments {
             self.segments.push(record);
+            if self.keep_details {
+                self.details.push(Details::of(seg));
+            }
         }
     }
 
@@ -863,7 +996,8 @@ impl Connection {
     /// room (a list grown by doubling is up to half empty).
     pub fn compact(&mut self) {
         self.queue = Default::default();
-        shrink(&mut self.segments);
+        self.segments.shrink();
+        self.details.shrink();
         shrink(&mut self.marks);
         shrink(&mut self.icmp);
     }
@@ -929,8 +1063,8 @@ impl Connection {
         let retransmission =
             occupies && !keepalive && !first_syn_ack && e.next_seq.is_some_and(|n| seg.seq.lt(n));
         let scaling = e.sent_syn_scale && peer.sent_syn_scale;
-        let scaled_window = match (syn, scaling, e.window_scale) {
-            (false, true, Some(ws)) => Some(u32::from(seg.window) << ws),
+        let shift = match (syn, scaling, e.window_scale) {
+            (false, true, Some(ws)) => Some(ws),
             _ => None,
         };
         let e = &mut self.ends[from.index()];
@@ -961,10 +1095,12 @@ impl Connection {
         if seg.flags.ack() {
             e.acked = Some(e.acked.map_or(seg.ack, |a| a.max(seg.ack)));
         }
-        let rel_ack = seg
-            .flags
-            .ack()
-            .then(|| seg.ack - self.ends[(!from).index()].base.unwrap_or(seg.ack));
+        let rel_ack = if seg.flags.ack() {
+            seg.ack - self.ends[(!from).index()].base.unwrap_or(seg.ack)
+        } else {
+            0
+        };
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
         SegmentRecord {
             frame,
             ts,
@@ -976,16 +1112,11 @@ impl Connection {
             rel_ack,
             len: seg.len,
             window: seg.window,
-            scaled_window,
-            options: seg.options,
-            header_len: seg.header_len,
-            checksum: seg.checksum,
-            urgent: seg.urgent,
-            ttl: seg.ttl,
-            truncated: seg.truncated,
-            retransmission,
-            keepalive,
-            arrived: false,
+            shift: shift.unwrap_or(NO_SHIFT),
+            options: ShownOptions::of(&seg.options),
+            bits: bit(seg.truncated, TRUNCATED)
+                | bit(retransmission, RETRANSMISSION)
+                | bit(keepalive, KEEPALIVE),
         }
     }
 
@@ -1026,7 +1157,7 @@ impl Connection {
                         continue;
                     }
                     if let Some(rec) = self.segments.get_mut(head.row) {
-                        rec.arrived = true;
+                        rec.bits |= ARRIVED;
                     }
                     self.facts.ack_lost.get_or_insert(receiver);
                 }
@@ -1156,7 +1287,7 @@ impl Connection {
         }
         // Data sent after the peer's FIN arrived: a half-close in use.
         if seg.len > 0
-            && !rec.retransmission
+            && !rec.retransmission()
             && matches!(self.state(s), State::CloseWait | State::LastAck)
             && !f.fin()
         {

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod icmp;
 pub mod kernel;
 pub mod key;
+pub mod rows;
 pub mod state;
 mod store;
 
@@ -17,8 +18,8 @@ use crate::time::{Span, Timestamp};
 use store::{Map, Queue, Slab};
 
 pub use conn::{
-    Basis, Cause, Closer, Closing, Connection, Opening, SegmentRecord, StateMark, Tentative,
-    TimeWait,
+    Basis, Cause, Closer, Closing, Connection, Details, Opening, SegmentRecord, ShownOptions,
+    StateMark, Tentative, TimeWait,
 };
 pub use icmp::IcmpRecord;
 pub use key::ConnKey;
@@ -37,6 +38,9 @@ pub struct TrackConfig {
     pub msl: Span,
     /// Keep every segment (for ladders); `stats` turns this off.
     pub keep_segments: bool,
+    /// With `keep_segments`: keep each segment's whole header too (for a
+    /// detail pane); exports do without.
+    pub keep_details: bool,
     /// Hand finished connections out as soon as they can no longer receive
     /// segments (2×MSL after the last one), so memory follows the
     /// connections open at once rather than the length of the capture.
@@ -66,6 +70,7 @@ impl Default for TrackConfig {
         TrackConfig {
             msl: DEFAULT_MSL,
             keep_segments: true,
+            keep_details: true,
             stream: false,
             syn_retries: DEFAULT_SYN_RETRIES,
             retries2: DEFAULT_RETRIES2,

@@ -219,8 +219,8 @@ mod listen_and_syn_sent {
         assert_eq!(c.syn_times(Side::Client).len(), 3);
         assert_eq!(s.states(Side::Client), vec![Closed, SynSent]);
         let v = s.finish();
-        assert!(v[0].segments[1].retransmission);
-        assert!(!v[0].segments[0].retransmission);
+        assert!(v[0].segments[1].retransmission());
+        assert!(!v[0].segments[0].retransmission());
     }
 
     #[test]
@@ -302,7 +302,7 @@ mod syn_received {
         assert_eq!(c.opening(), Opening::ThreeWay);
         assert_eq!(s.states(Side::Client), vec![SynSent, Established]);
         let v = s.finish();
-        assert_eq!(v[0].segments[0].rel_ack, Some(1));
+        assert_eq!(v[0].segments[0].rel_ack(), Some(1));
     }
 }
 
@@ -366,10 +366,10 @@ mod established {
     fn relative_numbers_follow_wireshark() {
         let v = established_with_data().finish();
         let segs = &v[0].segments;
-        assert_eq!((segs[0].rel_seq, segs[0].rel_ack), (0, None));
-        assert_eq!((segs[1].rel_seq, segs[1].rel_ack), (0, Some(1)));
+        assert_eq!((segs[0].rel_seq, segs[0].rel_ack()), (0, None));
+        assert_eq!((segs[1].rel_seq, segs[1].rel_ack()), (0, Some(1)));
         assert_eq!(
-            (segs[4].rel_seq, segs[4].rel_ack, segs[4].len),
+            (segs[4].rel_seq, segs[4].rel_ack(), segs[4].len),
             (1, Some(11), 20)
         );
     }
@@ -383,9 +383,12 @@ mod established {
         assert_eq!(c.opening(), Opening::MidStream);
         assert_eq!(c.client, client());
         assert_eq!(c.states(Side::Server), vec![Established]);
-        assert_eq!((c.segments[0].rel_seq, c.segments[0].rel_ack), (1, Some(1)));
         assert_eq!(
-            (c.segments[1].rel_seq, c.segments[1].rel_ack),
+            (c.segments[0].rel_seq, c.segments[0].rel_ack()),
+            (1, Some(1))
+        );
+        assert_eq!(
+            (c.segments[1].rel_seq, c.segments[1].rel_ack()),
             (1, Some(51))
         );
     }
@@ -403,8 +406,8 @@ mod established {
         let v = s.finish();
         let segs = &v[0].segments;
         assert_eq!(segs[5].rel_seq, 101);
-        assert_eq!(segs[4].rel_ack, Some(101));
-        assert!(!segs[5].retransmission);
+        assert_eq!(segs[4].rel_ack(), Some(101));
+        assert!(!segs[5].retransmission());
     }
 
     #[test]
@@ -413,9 +416,9 @@ mod established {
         s.c("PSH,ACK", C_ISN + 1, S_ISN + 21, 10)
             .c("ACK", C_ISN + 10, S_ISN + 21, 1);
         let v = s.finish();
-        assert!(v[0].segments[6].retransmission);
-        assert!(v[0].segments[7].keepalive);
-        assert!(!v[0].segments[7].retransmission);
+        assert!(v[0].segments[6].retransmission());
+        assert!(v[0].segments[7].keepalive());
+        assert!(!v[0].segments[7].retransmission());
     }
 }
 
@@ -1015,7 +1018,7 @@ mod which_copy_arrived {
         });
         let tw = s.conn().time_wait[0].unwrap();
         assert_eq!(tw.entered, Timestamp::from_nanos(9_000_000) + AWAY);
-        assert!(s.conn().segments[8].arrived);
+        assert!(s.conn().segments[8].arrived());
         assert_eq!(s.conn().ack_lost(), Some(Side::Client));
         // The second copy arrived in TIME-WAIT and restarted its timer.
         let again = Timestamp::from_nanos(209_000_000) + AWAY;
@@ -1040,7 +1043,7 @@ mod which_copy_arrived {
         });
         let tw = s.conn().time_wait[0].unwrap();
         assert_eq!(tw.entered, Timestamp::from_nanos(209_000_000) + AWAY);
-        assert!(!s.conn().segments[8].arrived);
+        assert!(!s.conn().segments[8].arrived());
         assert_eq!(s.conn().ack_lost(), None);
     }
 }
@@ -1056,7 +1059,7 @@ mod resets_and_refusals {
         assert_eq!(s.state(Side::Client), Established);
         s.s("PSH,ACK", S_ISN + 1, C_ISN + 1, 20);
         assert_eq!(s.state(Side::Server), Established);
-        assert!(!s.conn().segments[4].retransmission);
+        assert!(!s.conn().segments[4].retransmission());
         assert_eq!(s.conn().first_rst(), None);
     }
 
@@ -1233,6 +1236,90 @@ mod relative_numbers {
         s.c("ACK", C_ISN + 1, 77_001, 0);
         let c = s.conn();
         assert_eq!(c.segments[2].rel_seq, 0);
-        assert_eq!(c.segments[3].rel_ack, Some(1));
+        assert_eq!(c.segments[3].rel_ack(), Some(1));
+    }
+}
+
+mod records {
+    use super::*;
+    use crate::decode::TcpOptions;
+
+    fn syn_with_options(cfg: TrackConfig) -> Connection {
+        let mut s = Script::with(cfg);
+        s.options = Some(TcpOptions {
+            mss: Some(0),
+            window_scale: Some(7),
+            sack_permitted: true,
+            sack_blocks: 4,
+            timestamps: Some((11, 0)),
+            fast_open: true,
+            mptcp: true,
+            ..Default::default()
+        });
+        s.c("SYN", C_ISN, 0, 0);
+        s.conn().clone()
+    }
+
+    #[test]
+    fn a_record_is_48_bytes() {
+        // What `replay` holds for every segment of a capture.
+        assert!(std::mem::size_of::<SegmentRecord>() <= 48);
+    }
+
+    #[test]
+    fn a_record_keeps_every_option_its_label_names() {
+        let c = syn_with_options(TrackConfig::default());
+        let o = c.segments[0].options;
+        // An MSS of 0 is still an MSS option (a flag, not a zero, says none).
+        assert_eq!(o.mss(), Some(0));
+        assert_eq!(o.window_scale(), Some(7));
+        assert!(o.sack_permitted() && o.timestamps() && o.fast_open());
+        assert_eq!(o.sack_blocks(), 4);
+        let none = ShownOptions::of(&TcpOptions::default());
+        assert_eq!(
+            (none.mss(), none.window_scale(), none.sack_blocks()),
+            (None, None, 0)
+        );
+        assert!(!none.sack_permitted() && !none.timestamps() && !none.fast_open());
+    }
+
+    #[test]
+    fn whole_headers_are_kept_only_when_asked_for() {
+        let kept = syn_with_options(TrackConfig::default());
+        assert_eq!(kept.details.len(), 1);
+        assert_eq!(kept.details[0].options.timestamps, Some((11, 0)));
+        assert!(kept.details[0].options.mptcp);
+        let lean = syn_with_options(TrackConfig {
+            keep_details: false,
+            ..TrackConfig::default()
+        });
+        assert!(lean.details.is_empty());
+        assert_eq!(lean.segments, kept.segments);
+    }
+
+    #[test]
+    fn the_scaled_window_needs_both_syns_to_scale() {
+        let mut s = Script::new();
+        let ws = |n| TcpOptions {
+            window_scale: Some(n),
+            ..Default::default()
+        };
+        s.options = Some(ws(7));
+        s.c("SYN", C_ISN, 0, 0);
+        s.options = Some(ws(2));
+        s.s("SYN,ACK", S_ISN, C_ISN + 1, 0);
+        s.c("ACK", C_ISN + 1, S_ISN + 1, 0);
+        let c = s.conn();
+        assert_eq!(
+            c.segments[0].scaled_window(),
+            None,
+            "a SYN's window is never scaled"
+        );
+        assert_eq!(
+            c.segments[2].scaled_window(),
+            Some(u32::from(c.segments[2].window) << 7)
+        );
+        assert_eq!(c.segments[2].rel_ack(), Some(1));
+        assert_eq!(c.segments[0].rel_ack(), None);
     }
 }

@@ -930,10 +930,10 @@ impl App {
                     .chain(call_times.iter().copied())
                     .collect();
                 times.sort();
-                neighbour(&times, |t| *t, r.clock, forward)
+                neighbour(times.len(), |i| times[i], r.clock, forward)
             }
-            Some(c) => neighbour(&c.segments, |s| s.ts, r.clock, forward),
-            None => neighbour(&r.times, |t| *t, r.clock, forward),
+            Some(c) => neighbour(c.segments.len(), |i| c.segments[i].ts, r.clock, forward),
+            None => neighbour(r.times.len(), |i| r.times[i], r.clock, forward),
         };
         if let Some(t) = target {
             r.clock = t;
@@ -1176,21 +1176,28 @@ impl App {
 /// The clock one segment forward or back from `clock` among `items` (in
 /// time order): the next one's time, or the one before the last shown;
 /// stepping back past the first shows nothing.
-fn neighbour<T>(
-    items: &[T],
-    ts: impl Fn(&T) -> Timestamp,
+fn neighbour(
+    n: usize,
+    ts: impl Fn(usize) -> Timestamp,
     clock: Timestamp,
     forward: bool,
 ) -> Option<Timestamp> {
-    let shown = items.partition_point(|i| ts(i) <= clock);
+    // How many are at or before the clock (times are in order).
+    let (mut shown, mut hi) = (0, n);
+    while shown < hi {
+        let mid = shown + (hi - shown) / 2;
+        if ts(mid) <= clock {
+            shown = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
     if forward {
-        items.get(shown).map(&ts)
+        (shown < n).then(|| ts(shown))
     } else if shown >= 2 {
-        Some(ts(&items[shown - 2]))
+        Some(ts(shown - 2))
     } else {
-        items
-            .first()
-            .map(|i| Timestamp::from_nanos(ts(i).as_nanos() - 1))
+        (n > 0).then(|| Timestamp::from_nanos(ts(0).as_nanos() - 1))
     }
 }
 

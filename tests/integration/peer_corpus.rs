@@ -213,11 +213,11 @@ fn our_segments(capture: &Path) -> Result<HashMap<u64, Seg>, String> {
         analyze_file(capture, Filter::default(), TrackConfig::default()).map_err(|e| e.problem)?;
     let mut ours = HashMap::new();
     for c in &conns {
-        for s in &c.segments {
+        for s in c.segments.iter() {
             let seg = Seg {
                 flags: s.flags.0 & 0x01ff,
                 rel_seq: s.rel_seq,
-                rel_ack: s.rel_ack,
+                rel_ack: s.rel_ack(),
                 len: s.len,
             };
             ours.insert(s.frame, seg);

@@ -186,9 +186,10 @@ fn cell(app: &App, c: &Connection, col: Col) -> String {
         Col::Age => seconds(app.clock() - c.first_ts),
         // The count so far: the total once all is shown.
         Col::Retx if finished => c.retransmissions.to_string(),
-        Col::Retx => c.segments[..shown]
-            .iter()
-            .filter(|s| s.retransmission)
+        Col::Retx => c
+            .segments
+            .upto(shown)
+            .filter(|s| s.retransmission())
             .count()
             .to_string(),
     }
