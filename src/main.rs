@@ -468,15 +468,23 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
         .spawn(move || {
             let began = Instant::now();
             let elapsed = || tcpladder::time::Span::from_secs_f64(began.elapsed().as_secs_f64());
-            let result = analysis::analyze_file_progress(&path, filter, cfg, |progress| {
-                let _ = tx.send(Event::Loading {
-                    progress,
-                    elapsed: elapsed(),
+            // A large capture is kept as where its connections' records
+            // are, each rebuilt when shown: memory follows the screen.
+            let keep_above = std::env::var("TCPLADDER_KEEP_ABOVE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(analysis::kept::KEEP_ABOVE);
+            let result =
+                analysis::kept::load_for_replay(&path, filter, cfg, keep_above, |progress| {
+                    let _ = tx.send(Event::Loading {
+                        progress,
+                        elapsed: elapsed(),
+                    });
                 });
-            });
             let loaded = result
-                .map(|(conns, report)| Loaded {
+                .map(|(conns, kept, report)| Loaded {
                     conns,
+                    kept,
                     warnings: report.warnings(),
                 })
                 .map_err(|e| e.to_string());

@@ -65,6 +65,7 @@ impl Ending {
     }
 }
 
+#[derive(Clone, Debug)]
 struct Interface {
     link: u32,
     /// Timestamp units per second.
@@ -78,6 +79,9 @@ pub struct CaptureFile {
     reader: Box<dyn PcapReaderIterator + Send>,
     format: FileFormat,
     interfaces: Vec<Interface>,
+    /// Each pcapng section: where it begins, its byte order and its
+    /// interfaces so far (for [`Reread`]).
+    sections: Vec<Section>,
     legacy_nanos: bool,
     frame: u64,
     last_ts: Timestamp,
@@ -154,6 +158,7 @@ impl CaptureFile {
             reader,
             format,
             interfaces: Vec::new(),
+            sections: Vec::new(),
             legacy_nanos: false,
             frame: 0,
             last_ts: Timestamp::default(),
@@ -174,6 +179,20 @@ impl CaptureFile {
         self.format
     }
 
+    /// What has been read of the file's headers so far: what reading one
+    /// of its records again needs ([`Reread`]).
+    pub fn layout(&self) -> Layout {
+        Layout {
+            format: self.format,
+            legacy_nanos: self.legacy_nanos,
+            link: self
+                .interfaces
+                .first()
+                .map_or(UNKNOWN_INTERFACE, |i| i.link),
+            sections: self.sections.clone(),
+        }
+    }
+
     /// Calls `f` for every packet record in file order.
     pub fn for_each(&mut self, mut f: impl FnMut(&Record<'_>)) -> Result<Ending, CaptureError> {
         self.for_each_until(|r| {
@@ -190,10 +209,13 @@ impl CaptureFile {
         mut f: impl FnMut(&Record<'_>) -> bool,
     ) -> Result<Option<Ending>, CaptureError> {
         loop {
+            let offset = self.reader.consumed() as u64;
             match self.reader.next() {
                 Ok((used, block)) => {
+                    note_section(&block, offset, &mut self.sections);
                     if let Some(rec) = record(
                         &block,
+                        offset,
                         &mut self.interfaces,
                         &mut self.legacy_nanos,
                         &mut self.frame,
@@ -273,6 +295,7 @@ fn describe(e: &PcapError<&[u8]>) -> String {
 /// header/interface block and returns None.
 fn record<'a>(
     block: &'a PcapBlockOwned<'a>,
+    offset: u64,
     interfaces: &mut Vec<Interface>,
     legacy_nanos: &mut bool,
     frame: &mut u64,
@@ -310,6 +333,8 @@ fn record<'a>(
                 data: &b.data[..caplen],
                 orig_len: b.origlen,
                 interface: 0,
+                offset,
+                rereadable: true,
             })
         }
         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
@@ -344,6 +369,8 @@ fn record<'a>(
                 data: &epb.data[..caplen],
                 orig_len: epb.origlen,
                 interface: epb.if_id,
+                offset,
+                rereadable: true,
             })
         }
         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
@@ -358,9 +385,192 @@ fn record<'a>(
                 data: &spb.data[..len],
                 orig_len: spb.origlen,
                 interface: 0,
+                offset,
+                // Its time is the record's before it: not in the block.
+                rereadable: false,
             })
         }
         PcapBlockOwned::NG(_) => None,
+    }
+}
+
+/// A pcapng section as [`Reread`] needs it.
+#[derive(Clone, Debug)]
+struct Section {
+    start: u64,
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+}
+
+/// Keeps the table of sections and their interfaces up to date.
+fn note_section(block: &PcapBlockOwned<'_>, offset: u64, sections: &mut Vec<Section>) {
+    match block {
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => sections.push(Section {
+            start: offset,
+            big_endian: shb.big_endian(),
+            interfaces: Vec::new(),
+        }),
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+            if let Some(s) = sections.last_mut() {
+                s.interfaces.push(Interface {
+                    link: (idb.linktype.0 as u32) & LINKTYPE_MASK,
+                    units: ts_units(idb.if_tsresol),
+                    offset_secs: idb.if_tsoffset,
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A file's headers, as far as a read went ([`CaptureFile::layout`]).
+#[derive(Clone, Debug)]
+pub struct Layout {
+    format: FileFormat,
+    legacy_nanos: bool,
+    link: u32,
+    sections: Vec<Section>,
+}
+
+/// Reads single records of a file again by where they begin
+/// ([`Record::offset`]), as the first read found them: `replay` keeps
+/// where a large capture's packets are rather than the packets.
+pub struct Reread {
+    name: String,
+    file: File,
+    format: FileFormat,
+    /// Legacy pcap: its byte order, precision and link type.
+    big_endian: bool,
+    legacy_nanos: bool,
+    link: u32,
+    sections: Vec<Section>,
+    buf: Vec<u8>,
+}
+
+impl Reread {
+    /// For a file read to its end (or as far as it goes) by `read`: what
+    /// that read learned of its headers is what reading a record needs.
+    pub fn new(path: &Path, read: Layout) -> Result<Reread, CaptureError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| CaptureError {
+            file: name.clone(),
+            problem: e.to_string().to_lowercase(),
+        })?;
+        let mut head = [0u8; 4];
+        let mut f = &file;
+        read_up_to(&mut f, &mut head).map_err(|e| CaptureError {
+            file: name.clone(),
+            problem: e.to_string().to_lowercase(),
+        })?;
+        Ok(Reread {
+            name,
+            file,
+            format: read.format,
+            // The magic as written: a1b2c3d4 / a1b23c4d in the writer's order.
+            big_endian: matches!(head, [0xa1, 0xb2, ..]),
+            legacy_nanos: read.legacy_nanos,
+            link: read.link,
+            sections: read.sections,
+            buf: Vec::new(),
+        })
+    }
+
+    fn fail(&self, offset: u64, problem: impl Into<String>) -> CaptureError {
+        CaptureError {
+            file: self.name.clone(),
+            problem: format!("at byte {offset}: {}", problem.into()),
+        }
+    }
+
+    fn read_exact_at(&mut self, offset: u64, len: usize) -> Result<(), CaptureError> {
+        use std::os::unix::fs::FileExt;
+        if len > MAX_RECORD {
+            return Err(self.fail(offset, "a record is larger than 64 MiB"));
+        }
+        self.buf.resize(len, 0);
+        self.file
+            .read_exact_at(&mut self.buf, offset)
+            .map_err(|e| self.fail(offset, e.to_string().to_lowercase()))
+    }
+
+    /// Hands `f` record number `frame`, whose block begins at `offset`.
+    pub fn record_at<T>(
+        &mut self,
+        offset: u64,
+        frame: u64,
+        f: impl FnOnce(&Record<'_>) -> T,
+    ) -> Result<T, CaptureError> {
+        let mut interfaces = match self.format {
+            FileFormat::Pcap => vec![Interface {
+                link: self.link,
+                units: 0,
+                offset_secs: 0,
+            }],
+            FileFormat::PcapNg => {
+                let i = self.sections.partition_point(|s| s.start <= offset);
+                match i.checked_sub(1).and_then(|i| self.sections.get(i)) {
+                    Some(s) => s.interfaces.clone(),
+                    None => return Err(self.fail(offset, "no section header before it")),
+                }
+            }
+        };
+        let big_endian = match self.format {
+            FileFormat::Pcap => self.big_endian,
+            FileFormat::PcapNg => {
+                let i = self.sections.partition_point(|s| s.start <= offset);
+                i.checked_sub(1)
+                    .and_then(|i| self.sections.get(i))
+                    .is_some_and(|s| s.big_endian)
+            }
+        };
+        let word = |b: &[u8]| {
+            let w = [b[0], b[1], b[2], b[3]];
+            if big_endian {
+                u32::from_be_bytes(w)
+            } else {
+                u32::from_le_bytes(w)
+            }
+        };
+        // First the header that says how long the record is.
+        let (head, len_at) = match self.format {
+            FileFormat::Pcap => (16, 8),
+            FileFormat::PcapNg => (8, 4),
+        };
+        self.read_exact_at(offset, head)?;
+        let stated = word(&self.buf[len_at..]) as usize;
+        let whole = match self.format {
+            FileFormat::Pcap => 16 + stated,
+            FileFormat::PcapNg => stated,
+        };
+        self.read_exact_at(offset, whole)?;
+        let block =
+            match self.format {
+                FileFormat::Pcap if big_endian => pcap_parser::pcap::parse_pcap_frame_be(&self.buf)
+                    .map(|(_, b)| PcapBlockOwned::Legacy(b)),
+                FileFormat::Pcap => pcap_parser::pcap::parse_pcap_frame(&self.buf)
+                    .map(|(_, b)| PcapBlockOwned::Legacy(b)),
+                FileFormat::PcapNg if big_endian => pcap_parser::pcapng::parse_block_be(&self.buf)
+                    .map(|(_, b)| PcapBlockOwned::NG(b)),
+                FileFormat::PcapNg => pcap_parser::pcapng::parse_block_le(&self.buf)
+                    .map(|(_, b)| PcapBlockOwned::NG(b)),
+            };
+        let block = match block {
+            Ok(b) => b,
+            Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
+                let problem = describe(&e);
+                return Err(self.fail(offset, problem));
+            }
+            Err(pcap_parser::nom::Err::Incomplete(_)) => return Err(self.fail(offset, "cut short")),
+        };
+        let (mut nanos, mut n, mut ts) = (
+            self.legacy_nanos,
+            frame.saturating_sub(1),
+            Timestamp::default(),
+        );
+        match record(&block, offset, &mut interfaces, &mut nanos, &mut n, &mut ts) {
+            Some(rec) => Ok(f(&rec)),
+            None => Err(self.fail(offset, "not a packet record")),
+        }
     }
 }
 

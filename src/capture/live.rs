@@ -105,6 +105,8 @@ impl LivePacket {
             data: &self.data,
             orig_len: self.orig_len,
             interface: 0,
+            offset: 0,
+            rereadable: false,
         }
     }
 }

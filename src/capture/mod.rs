@@ -21,7 +21,7 @@ pub fn wall_now() -> Timestamp {
     Timestamp::from_secs_nanos(d.as_secs() as i64, i64::from(d.subsec_nanos()))
 }
 
-pub use file::{CaptureError, CaptureFile, Ending, FileFormat};
+pub use file::{CaptureError, CaptureFile, Ending, FileFormat, Layout, Reread};
 
 /// One captured packet, borrowed from the reader's buffer.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,13 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     pub orig_len: u32,
     pub interface: u32,
+    /// Where its block begins in the file, to read it again
+    /// ([`Reread`]); 0 for a packet captured live.
+    pub offset: u64,
+    /// Reading the block at `offset` again gives this same record (not
+    /// so for a live packet, or a pcapng simple packet, whose time is the
+    /// record's before it).
+    pub rereadable: bool,
 }
 
 /// Link value for a packet whose interface was never described.

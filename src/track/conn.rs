@@ -535,12 +535,32 @@ struct Facts {
     ack_lost: Option<Side>,
 }
 
+/// How the tracker let a connection go after its last segment: what a
+/// copy rebuilt from the same segments must have done to it to be the
+/// same (`replay` rebuilds connections of a large capture from the file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Release {
+    /// Not let go.
+    #[default]
+    Held,
+    /// A new incarnation on its four-tuple began then.
+    NewIncarnation(Timestamp),
+    /// Its timers ran to then (it was over, or a stray came long after).
+    Advanced(Timestamp),
+    /// Given up on then: connect() had, or it was idle too long.
+    Concluded(Timestamp),
+    /// The capture ended then.
+    CaptureEnd(Timestamp),
+}
+
 /// A connection incarnation.
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub id: usize,
     pub client: SocketAddr,
     pub server: SocketAddr,
+    /// How the tracker let it go, once it has.
+    pub released: Release,
     /// Every segment, when the tracker keeps them.
     pub segments: Rows<SegmentRecord>,
     /// The rest of each segment's header, by row, when the tracker keeps
@@ -610,6 +630,7 @@ impl Connection {
             id,
             client,
             server,
+            released: Release::Held,
             segments: Rows::default(),
             details: Rows::default(),
             // A whole connection has about eleven: one allocation.
@@ -1000,6 +1021,21 @@ impl Connection {
         self.details.shrink();
         shrink(&mut self.marks);
         shrink(&mut self.icmp);
+    }
+
+    /// The tracker lets it go, as `how` says.
+    pub fn release(&mut self, how: Release) {
+        match how {
+            Release::Held => {}
+            Release::NewIncarnation(t) => self.end_by_new_incarnation(t),
+            Release::Advanced(t) => self.advance(t),
+            Release::Concluded(t) => self.conclude(t),
+            Release::CaptureEnd(t) => {
+                self.advance(t);
+                self.conclude(t);
+            }
+        }
+        self.released = how;
     }
 
     /// A new incarnation on the same 4-tuple starts at `ts`: a TIME-WAIT

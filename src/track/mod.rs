@@ -18,8 +18,8 @@ use crate::time::{Span, Timestamp};
 use store::{Map, Queue, Slab};
 
 pub use conn::{
-    Basis, Cause, Closer, Closing, Connection, Details, Opening, SegmentRecord, ShownOptions,
-    StateMark, Tentative, TimeWait,
+    Basis, Cause, Closer, Closing, Connection, Details, Opening, Release, SegmentRecord,
+    ShownOptions, StateMark, Tentative, TimeWait,
 };
 pub use icmp::IcmpRecord;
 pub use key::ConnKey;
@@ -312,16 +312,16 @@ impl Tracker {
             && let Some(c) = self.full.get_mut(i)
         {
             let replace = if bare_syn && c.is_new_incarnation(seg.src, seg.seq) {
-                c.end_by_new_incarnation(ts);
+                c.release(Release::NewIncarnation(ts));
                 true
             } else if c.is_finished() && ts > c.linger_until() {
                 // A stray long after the end: a new (mid-stream) one.
-                c.advance(ts);
+                c.release(Release::Advanced(ts));
                 true
             } else if syn_deadline(c).is_some_and(|d| ts > d) {
                 // Unanswered, and connect() has given up (ETIMEDOUT):
                 // whatever comes now is not that connection's.
-                c.conclude(ts);
+                c.release(Release::Concluded(ts));
                 true
             } else {
                 false
@@ -457,7 +457,7 @@ impl Tracker {
     fn hand_out_aged(&mut self, key: ConnKey) {
         if let Some(mut c) = self.remove(&key) {
             // As if the capture ended here.
-            c.conclude(self.clock.unwrap_or(c.last_ts));
+            c.release(Release::Concluded(self.clock.unwrap_or(c.last_ts)));
             self.done.push(c);
             self.aged_out += 1;
         }
@@ -484,7 +484,7 @@ impl Tracker {
             }
             self.conns.remove(&key);
             if let Some(mut c) = self.full.take(i) {
-                c.advance(now);
+                c.release(Release::Advanced(now));
                 self.done.push(c);
             }
         }
@@ -557,6 +557,19 @@ impl Tracker {
         all.into_iter().map(|c| *c).collect()
     }
 
+    /// Every connection as it stands, in id order, none let go: for the
+    /// caller to let go as it must (a connection rebuilt from its own
+    /// segments, let go as the first tracker let it go).
+    #[allow(clippy::vec_box)]
+    pub fn into_connections(mut self) -> Vec<Box<Connection>> {
+        let mut all = std::mem::take(&mut self.done);
+        for (key, slot) in self.conns.drain_all() {
+            all.extend(self.take_slot(&key, slot));
+        }
+        all.sort_unstable_by_key(|c| c.id);
+        all
+    }
+
     /// Ends the capture at `end`: the connections not yet taken go to `f`,
     /// those that were over first, in the order they ended, then the open
     /// ones in no particular order, each made whole only when its turn
@@ -566,8 +579,7 @@ impl Tracker {
         self.drain_done(&mut f);
         for (key, slot) in self.conns.drain_all() {
             if let Some(mut c) = self.take_slot(&key, slot) {
-                c.advance(end);
-                c.conclude(end);
+                c.release(Release::CaptureEnd(end));
                 f(c);
             }
         }

@@ -3,13 +3,14 @@
 //! wall clock, captured packets), state changes, and the views in
 //! `tui::view` read the result. Everything is testable without a terminal.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::Rect;
 
+use crate::analysis::kept::KeptCapture;
 use crate::analysis::{Filter, Progress, ReadReport, feed};
 use crate::capture::live::{LiveMsg, LivePacket};
 use crate::decode::Decoder;
@@ -58,6 +59,9 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Loaded {
     pub conns: Vec<Connection>,
+    /// A large capture's connections, kept to be rebuilt when shown
+    /// (then `conns` is empty).
+    pub kept: Option<KeptCapture>,
     pub warnings: Vec<String>,
 }
 
@@ -112,6 +116,8 @@ pub enum Focus {
 /// how much of it is shown.
 pub struct Replay {
     pub conns: Vec<Connection>,
+    /// A large capture's connections instead, rebuilt when shown.
+    pub rebuilt: Option<Box<Rebuilt>>,
     /// Every segment's time, in capture order, for global steps.
     pub times: Vec<Timestamp>,
     pub start: Timestamp,
@@ -174,7 +180,85 @@ pub struct Live {
     filter: Filter,
 }
 
+/// A large capture's connections: kept as where their records are, and
+/// those on the screen rebuilt (app state: the rebuilding reads the file
+/// through `analysis::kept`).
+pub struct Rebuilt {
+    pub capture: KeptCapture,
+    /// By id: the list's rows in view and the selected connection.
+    cache: HashMap<usize, Connection>,
+}
+
+/// Rebuilt connections held at most, beyond those on the screen.
+const REBUILT_HELD: usize = 512;
+
 impl Replay {
+    /// A large capture's connections, each rebuilt when shown.
+    fn kept(mut capture: KeptCapture, start_at: ReplayStart) -> Replay {
+        let mut r = Replay::new(Vec::new(), start_at);
+        r.times = std::mem::take(&mut capture.times);
+        r.start = r.times.first().copied().unwrap_or_default();
+        r.end = capture.end;
+        r.horizon = capture.horizon;
+        r.clock = match start_at {
+            ReplayStart::Step | ReplayStart::Play => r.start,
+            ReplayStart::End => r.end,
+        };
+        r.rebuilt = Some(Box::new(Rebuilt {
+            capture,
+            cache: HashMap::new(),
+        }));
+        r
+    }
+
+    /// How many connections it has.
+    fn total(&self) -> usize {
+        match &self.rebuilt {
+            Some(b) => b.capture.kept.len(),
+            None => self.conns.len(),
+        }
+    }
+
+    /// When connection `id` began.
+    fn first_ts(&self, id: usize) -> Option<Timestamp> {
+        match &self.rebuilt {
+            Some(b) => b.capture.kept.get(id).map(|k| k.first_ts),
+            None => self.conns.get(id).map(|c| c.first_ts),
+        }
+    }
+
+    /// Connection `id`, when it is held (rebuilt ones only while shown).
+    fn get(&self, id: usize) -> Option<&Connection> {
+        match &self.rebuilt {
+            Some(b) => b.cache.get(&id),
+            None => self.conns.get(id),
+        }
+    }
+
+    /// Rebuilds the connections among `ids` not held yet, letting go of
+    /// others once many are held. The first failure is returned.
+    fn hold(&mut self, ids: &[usize]) -> Option<String> {
+        let b = self.rebuilt.as_mut()?;
+        let mut failed = None;
+        for &id in ids {
+            if b.cache.contains_key(&id) {
+                continue;
+            }
+            match b.capture.rebuild(id) {
+                Ok(c) => {
+                    b.cache.insert(id, c);
+                }
+                Err(e) => {
+                    failed.get_or_insert(e.to_string());
+                }
+            }
+        }
+        if b.cache.len() > REBUILT_HELD + ids.len() {
+            b.cache.retain(|id, _| ids.contains(id));
+        }
+        failed
+    }
+
     fn new(conns: Vec<Connection>, start_at: ReplayStart) -> Replay {
         let mut times: Vec<Timestamp> = conns
             .iter()
@@ -199,6 +283,7 @@ impl Replay {
             .max(end);
         Replay {
             conns,
+            rebuilt: None,
             times,
             start,
             end,
@@ -337,7 +422,10 @@ impl App {
         self.loading = None;
         match result {
             Ok(l) => {
-                self.source = Source::Replay(Replay::new(l.conns, self.start_at));
+                self.source = Source::Replay(match l.kept {
+                    Some(k) => Replay::kept(k, self.start_at),
+                    None => Replay::new(l.conns, self.start_at),
+                });
                 // A filter typed while it loaded applies to what came.
                 self.search = Default::default();
                 self.filter_history.clear();
@@ -502,14 +590,14 @@ impl App {
 
     pub fn total(&self) -> usize {
         match &self.source {
-            Source::Replay(r) => r.conns.len(),
+            Source::Replay(r) => r.total(),
             Source::Live(l) => l.locs.len(),
         }
     }
 
     pub fn connection(&self, id: usize) -> Option<&Connection> {
         match &self.source {
-            Source::Replay(r) => r.conns.get(id),
+            Source::Replay(r) => r.get(id),
             Source::Live(l) => match l.locs.get(id)? {
                 Loc::Active(key) => l.tracker.get(key),
                 Loc::Finished(i) => l.finished.get(*i).and_then(Option::as_ref),
@@ -537,7 +625,7 @@ impl App {
             Source::Replay(r) => {
                 let n = self
                     .filtered
-                    .partition_point(|&id| r.conns[id].first_ts <= r.clock);
+                    .partition_point(|&id| r.first_ts(id).is_some_and(|t| t <= r.clock));
                 &self.filtered[..n]
             }
             Source::Live(_) => &self.filtered,
@@ -917,7 +1005,7 @@ impl App {
         };
         r.playing = false;
         let own = selected
-            .and_then(|id| r.conns.get(id))
+            .and_then(|id| r.get(id))
             .filter(|c| !c.segments.is_empty());
         let target = match own {
             // Its ICMP errors are steps too.
@@ -1037,6 +1125,7 @@ impl App {
                 self.list_offset = cur + 1 - list_h;
             }
         }
+        self.rebuild_in_view(list_h);
         let Some(id) = self.selected else {
             self.cache = None;
             return;
@@ -1098,6 +1187,35 @@ impl App {
         }
     }
 
+    /// A large capture: the list's rows in view and the selected
+    /// connection are rebuilt from the file if they are not held.
+    fn rebuild_in_view(&mut self, rows: usize) {
+        let mut ids: Vec<usize> = self
+            .visible_ids()
+            .iter()
+            .skip(self.list_offset)
+            .take(rows)
+            .copied()
+            .collect();
+        ids.extend(self.selected);
+        if let Source::Replay(r) = &mut self.source
+            && let Some(e) = r.hold(&ids)
+        {
+            self.message = Some(format!("cannot read a connection again: {e}"));
+        }
+    }
+
+    /// The addresses of connection `id` (client, server), held or not.
+    fn addresses(&self, id: usize) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        if let Source::Replay(Replay {
+            rebuilt: Some(b), ..
+        }) = &self.source
+        {
+            return b.capture.kept.get(id).map(|k| (k.client, k.server));
+        }
+        self.connection(id).map(|c| (c.client, c.server))
+    }
+
     fn refilter(&mut self) {
         self.filtered.clear();
         self.filtered_upto = 0;
@@ -1147,7 +1265,7 @@ impl App {
         let total = self.total();
         let mut search = std::mem::take(&mut self.search);
         while search.len() < total {
-            search.push(self.connection(search.len()));
+            search.push(self.addresses(search.len()));
         }
         self.search = search;
         let from = self.filtered_upto;

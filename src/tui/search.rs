@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use memchr::memmem::Finder;
 
-use crate::track::Connection;
+use std::net::SocketAddr;
 
 #[derive(Debug, Default)]
 pub struct SearchText {
@@ -29,10 +29,12 @@ impl SearchText {
 
     /// The next connection's text (empty for one no longer held: it never
     /// matches).
-    pub fn push(&mut self, c: Option<&Connection>) {
-        if let Some(c) = c {
+    /// The next connection's (client, server) addresses, or None for one
+    /// not held.
+    pub fn push(&mut self, addresses: Option<(SocketAddr, SocketAddr)>) {
+        if let Some((client, server)) = addresses {
             // Addresses are written in lowercase (IPv6 hex digits too).
-            let _ = write!(self.text, "{} {}", c.client, c.server);
+            let _ = write!(self.text, "{client} {server}");
         }
         self.ends.push(self.text.len());
         self.text.push('\n');

@@ -466,3 +466,88 @@ fn streamed_and_whole_file_analysis_agree() {
     let _ = std::fs::remove_file(&forward);
     let _ = std::fs::remove_file(&back);
 }
+
+/// Every file under `dir` (and its folders) with a capture's extension.
+fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            capture_files(&p, out);
+        } else if p
+            .extension()
+            .is_some_and(|x| matches!(x.to_str(), Some("pcap" | "pcapng" | "cap")))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// `replay` of a large capture keeps each connection as where its records
+/// are and rebuilds it when shown: the rebuilt connection is the one the
+/// first read made, field for field, on every bundled capture and every
+/// peer capture in time order.
+#[test]
+fn connections_rebuilt_from_their_records_are_the_ones_first_read() {
+    use tcpladder::analysis::kept::keep_file;
+    use tcpladder::analysis::{in_time_order, stream_in_order};
+    let mut files = Vec::new();
+    capture_files(&captures_dir(), &mut files);
+    let bundled = files.len();
+    capture_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer-captures"),
+        &mut files,
+    );
+    files.sort();
+    let (mut checked, mut conns_checked, mut whole) = (0, 0, 0);
+    for file in &files {
+        if !in_time_order(file).unwrap_or(false) {
+            continue;
+        }
+        let cfg = TrackConfig::default();
+        let mut first = Vec::new();
+        let Ok(report) = stream_in_order(
+            file,
+            Filter::default(),
+            cfg,
+            |_| {},
+            |mut c| {
+                c.compact();
+                first.push(c);
+            },
+        ) else {
+            continue;
+        };
+        let (mut kept, kept_report) = keep_file(file, Filter::default(), cfg, |_| {}).unwrap();
+        assert_eq!(report.packets, kept_report.packets, "{}", file.display());
+        assert_eq!(kept.kept.len(), first.len(), "{}", file.display());
+        for c in &first {
+            let k = &kept.kept[c.id];
+            assert_eq!(
+                (k.first_ts, k.client, k.server),
+                (c.first_ts, c.client, c.server)
+            );
+            whole += usize::from(k.is_whole());
+            let again = kept
+                .rebuild(c.id)
+                .unwrap_or_else(|e| panic!("{}: connection {}: {e}", file.display(), c.id + 1));
+            assert_eq!(
+                format!("{again:?}"),
+                format!("{c:?}"),
+                "{}: connection {}",
+                file.display(),
+                c.id + 1
+            );
+            conns_checked += 1;
+        }
+        let times: usize = first.iter().map(|c| c.segments.len()).sum();
+        assert_eq!(kept.times.len(), times);
+        assert!(kept.times.windows(2).all(|w| w[0] <= w[1]));
+        checked += 1;
+    }
+    assert!(checked >= bundled / 2, "only {checked} files in time order");
+    assert!(conns_checked > 200, "only {conns_checked} connections");
+    eprintln!("rebuilt {conns_checked} connections of {checked} files ({whole} held whole)");
+}

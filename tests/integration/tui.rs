@@ -834,6 +834,7 @@ fn replay_opens_at_once_and_fills_in_when_loaded() {
     let n = conns.len();
     app.update(Event::Loaded(Ok(Loaded {
         conns,
+        kept: None,
         warnings: vec!["a warning".into()],
     })));
     assert!(app.loading.is_none());
@@ -853,4 +854,77 @@ fn replay_opens_at_once_and_fills_in_when_loaded() {
     app.update(Event::Loaded(Err("bad.pcap: not a capture".into())));
     assert!(app.quit);
     assert_eq!(app.load_error.as_deref(), Some("bad.pcap: not a capture"));
+}
+
+/// A replay of a large capture keeps its connections as where their
+/// records are and rebuilds those on the screen: every frame is the one
+/// a replay holding them all draws, key by key.
+#[test]
+fn a_kept_capture_replays_as_one_held_whole() {
+    use tcpladder::analysis::kept::load_for_replay;
+    use tcpladder::tui::app::Loaded;
+    let cfg = TrackConfig::default();
+    for file in [
+        "many-connections.pcap",
+        "retransmission.pcap",
+        "syn-timeout.pcap",
+        "ipv6.pcap",
+        "reuse-time-wait.pcap",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures")
+            .join(file);
+        let open = |keep_above: u64| {
+            let (conns, kept, _) =
+                load_for_replay(&path, Filter::default(), cfg, keep_above, |_| {}).unwrap();
+            let mut app = App::loading(file, ThemeName::Dark, cfg.msl, ReplayStart::Step);
+            app.update(Event::Resize(120, 36));
+            app.update(Event::Loaded(Ok(Loaded {
+                conns,
+                kept,
+                warnings: Vec::new(),
+            })));
+            app
+        };
+        let (mut whole, mut kept) = (open(u64::MAX), open(0));
+        assert!(
+            matches!(&kept.source, Source::Replay(r) if r.rebuilt.is_some() && r.conns.is_empty())
+        );
+        assert!(matches!(&whole.source, Source::Replay(r) if r.rebuilt.is_none()));
+        let keys = [
+            KeyCode::Right,
+            KeyCode::Right,
+            KeyCode::Right,
+            KeyCode::End,
+            KeyCode::Down,
+            KeyCode::Down,
+            KeyCode::PageDown,
+            KeyCode::Enter,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Tab,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Char('/'),
+            KeyCode::Char('1'),
+            KeyCode::Char(':'),
+            KeyCode::Enter,
+            KeyCode::Down,
+        ];
+        assert_eq!(
+            text_only(&kept, 120, 36),
+            text_only(&whole, 120, 36),
+            "{file}"
+        );
+        for (n, k) in keys.into_iter().enumerate() {
+            key(&mut whole, k);
+            key(&mut kept, k);
+            assert_eq!(
+                text_only(&kept, 120, 36),
+                text_only(&whole, 120, 36),
+                "{file}, after key {} ({k:?})",
+                n + 1
+            );
+        }
+    }
 }

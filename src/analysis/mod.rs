@@ -1,10 +1,12 @@
 //! Runs a capture file through decode and track. This is glue at the I/O
 //! edge: it opens the file (through `capture`) and feeds the pure stages.
 
+pub mod kept;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::capture::{CaptureError, CaptureFile, Ending, Record, UNKNOWN_INTERFACE};
+use crate::capture::{CaptureError, CaptureFile, Ending, Layout, Record, UNKNOWN_INTERFACE};
 use crate::decode::{self, DecodeError, Decoder, Layer, Packet, Skip, SkipKind};
 use crate::time::Timestamp;
 use crate::track::{Connection, TrackConfig, Tracker};
@@ -184,7 +186,15 @@ fn analyze_capture_progress(
         stream: false,
         ..cfg
     });
-    let report = run(file, total, filter, &mut tracker, |_| {}, progress)?;
+    let (report, _) = run(
+        file,
+        total,
+        filter,
+        &mut tracker,
+        |_| {},
+        progress,
+        |_, _| {},
+    )?;
     let end = report.last_ts.unwrap_or_default();
     Ok((tracker.finish(end), report))
 }
@@ -239,7 +249,15 @@ pub fn stream_in_order(
         idle_timeout: None,
         ..cfg
     };
-    stream(path, filter, cfg, progress, |c| order.put(c, &mut each))
+    stream(
+        path,
+        filter,
+        cfg,
+        progress,
+        |c| order.put(c, &mut each),
+        |_, _| {},
+    )
+    .map(|(report, _)| report)
 }
 
 /// Puts connections handed out in the order they ended back in the order
@@ -280,7 +298,7 @@ pub fn stream_file(
     cfg: TrackConfig,
     mut done: impl FnMut(&Connection),
 ) -> Result<ReadReport, CaptureError> {
-    stream(path, filter, cfg, |_| {}, |c| done(&c))
+    stream(path, filter, cfg, |_| {}, |c| done(&c), |_, _| {}).map(|(report, _)| report)
 }
 
 /// The one streaming read: connections to `done` as they are let go, then
@@ -291,18 +309,27 @@ fn stream(
     cfg: TrackConfig,
     progress: impl FnMut(Progress),
     mut done: impl FnMut(Box<Connection>),
-) -> Result<ReadReport, CaptureError> {
+    joined: impl FnMut(usize, &Decoded),
+) -> Result<(ReadReport, Layout), CaptureError> {
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let file = CaptureFile::open(path)?;
     let mut tracker = Tracker::new(TrackConfig {
         stream: true,
         ..cfg
     });
-    let mut report = run(file, total, filter, &mut tracker, &mut done, progress)?;
+    let (mut report, layout) = run(
+        file,
+        total,
+        filter,
+        &mut tracker,
+        &mut done,
+        progress,
+        joined,
+    )?;
     report.aged_out = tracker.aged_out();
     let end = report.last_ts.unwrap_or_default();
     tracker.finish_each(end, done);
-    Ok(report)
+    Ok((report, layout))
 }
 
 /// Records decoded on the reading thread before they are handed over.
@@ -313,6 +340,11 @@ struct Decoded {
     ts: Timestamp,
     frame: u64,
     packet: Result<Packet, Skip>,
+    /// Where its record begins in the file.
+    offset: u64,
+    /// Reading that record again and decoding it alone gives this packet
+    /// (not so for one reassembled from fragments).
+    rereadable: bool,
 }
 
 /// What the reading thread hands over: records, and how far into the file
@@ -337,7 +369,8 @@ fn run(
     tracker: &mut Tracker,
     mut done: impl FnMut(Box<Connection>),
     mut progress: impl FnMut(Progress),
-) -> Result<ReadReport, CaptureError> {
+    mut joined: impl FnMut(usize, &Decoded),
+) -> Result<(ReadReport, Layout), CaptureError> {
     let mut report = ReadReport {
         file: file.name().to_string(),
         ..ReadReport::default()
@@ -347,7 +380,7 @@ fn run(
         total,
         ..Progress::default()
     };
-    let (ending, decoder) = std::thread::scope(|s| {
+    let (ending, decoder, layout) = std::thread::scope(|s| {
         // Few batches in flight: the reader stays a little ahead.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
         let (back, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
@@ -366,7 +399,9 @@ fn run(
         let mut since_report = 0u64;
         for batch in rx {
             for d in &batch.items {
-                apply(d.ts, d.frame, &d.packet, filter, tracker, &mut report);
+                if let Some(id) = apply(d.ts, d.frame, &d.packet, filter, tracker, &mut report) {
+                    joined(id, d);
+                }
                 // A whole-file tracker keeps them: `finish` returns them in order.
                 if tracker.config().stream && tracker.has_done() {
                     tracker.drain_done(&mut done);
@@ -399,7 +434,7 @@ fn run(
     progress(at);
     report.ending = Some(ending);
     report.finish_fragments(&decoder);
-    Ok(report)
+    Ok((report, layout))
 }
 
 /// The reading thread: decodes records in batches and sends them on until
@@ -409,7 +444,7 @@ fn read_ahead(
     file: &mut CaptureFile,
     tx: &std::sync::mpsc::SyncSender<Batch>,
     spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
-) -> Result<(Ending, Decoder), CaptureError> {
+) -> Result<(Ending, Decoder, Layout), CaptureError> {
     let mut decoder = Decoder::default();
     loop {
         let mut items = spent
@@ -417,10 +452,14 @@ fn read_ahead(
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         items.clear();
         let r = file.for_each_until(|rec| {
+            let before = decoder.reassembly().reassembled;
+            let packet = decode_record(rec, &mut decoder);
             items.push(Decoded {
                 ts: rec.ts,
                 frame: rec.frame,
-                packet: decode_record(rec, &mut decoder),
+                rereadable: rec.rereadable && decoder.reassembly().reassembled == before,
+                offset: rec.offset,
+                packet,
             });
             items.len() < BATCH
         });
@@ -430,10 +469,10 @@ fn read_ahead(
         };
         // The tracking side stopped listening: nothing more to do.
         if tx.send(batch).is_err() {
-            return Ok((Ending::Complete, decoder));
+            return Ok((Ending::Complete, decoder, file.layout()));
         }
         if let Some(ending) = r? {
-            return Ok((ending, decoder));
+            return Ok((ending, decoder, file.layout()));
         }
     }
 }
@@ -476,22 +515,26 @@ fn apply(
     filter: Filter,
     tracker: &mut Tracker,
     report: &mut ReadReport,
-) {
+) -> Option<usize> {
     report.packets += 1;
     report.note_time(ts);
     match packet {
         Ok(Packet::Tcp(seg)) => {
             report.tcp_segments += 1;
             if filter.keeps(seg) {
-                tracker.push(seg, ts, frame);
-            } else {
-                report.filtered_out += 1;
+                return Some(tracker.push(seg, ts, frame));
             }
+            report.filtered_out += 1;
         }
         Ok(Packet::IcmpError(err)) => {
             if filter.keeps_ports(err.quoted_src.port(), err.quoted_dst.port()) {
                 report.icmp_errors += 1;
-                tracker.push_icmp(err, ts, frame);
+                if tracker.push_icmp(err, ts, frame) {
+                    return tracker
+                        .last_key()
+                        .and_then(|k| tracker.get(&k))
+                        .map(|c| c.id);
+                }
             } else {
                 report.filtered_out += 1;
             }
@@ -508,4 +551,5 @@ fn apply(
             }
         }
     }
+    None
 }
