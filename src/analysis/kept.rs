@@ -8,6 +8,8 @@
 //! I/O edge: it reads the file (through `capture`).
 
 use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -16,13 +18,62 @@ use crate::decode::Decoder;
 use crate::time::Timestamp;
 use crate::track::{Connection, Release, TrackConfig, Tracker};
 
-use super::{Filter, InOrder, Progress, ReadReport, apply, decode_record, stream};
+use super::{Filter, Progress, ReadReport, apply, decode_record, stream};
 
-/// A record of the file, by where it begins and its number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FrameRef {
-    offset: u64,
-    frame: u64,
+/// A connection's records, by where each begins in the file and its
+/// number, as LEB128 steps from the one before (both only grow): two to
+/// six bytes a record instead of sixteen.
+#[derive(Clone, Debug, Default)]
+struct Places {
+    bytes: Vec<u8>,
+    last: (u64, u64),
+}
+
+impl Places {
+    fn push(&mut self, offset: u64, frame: u64) {
+        let (o, f) = self.last;
+        put_varint(&mut self.bytes, frame.wrapping_sub(f));
+        put_varint(&mut self.bytes, offset.wrapping_sub(o));
+        self.last = (offset, frame);
+    }
+
+    fn done(self) -> Box<[u8]> {
+        self.bytes.into_boxed_slice()
+    }
+}
+
+/// (offset, frame) of each record in `bytes` (as [`Places`] wrote them).
+fn places(bytes: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let mut at = 0;
+    let (mut offset, mut frame) = (0u64, 0u64);
+    std::iter::from_fn(move || {
+        let df = get_varint(bytes, &mut at)?;
+        let doff = get_varint(bytes, &mut at)?;
+        frame = frame.wrapping_add(df);
+        offset = offset.wrapping_add(doff);
+        Some((offset, frame))
+    })
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// One connection as kept.
@@ -38,7 +89,7 @@ pub struct Kept {
 enum How {
     /// Its records, in order, and how it was let go.
     Reread {
-        frames: Box<[FrameRef]>,
+        places: Box<[u8]>,
         released: Release,
     },
     /// Held whole: a record of it cannot be read again alone (a packet
@@ -84,9 +135,9 @@ impl KeptCapture {
                 problem: format!("no connection {}", id + 1),
             });
         };
-        let (frames, released) = match &k.how {
+        let (at, released) = match &k.how {
             How::Whole(c) => return Ok((**c).clone()),
-            How::Reread { frames, released } => (frames, *released),
+            How::Reread { places, released } => (places, *released),
         };
         let mut decoder = Decoder::default();
         let mut tracker = Tracker::new(TrackConfig {
@@ -94,8 +145,8 @@ impl KeptCapture {
             ..self.cfg
         });
         let mut report = ReadReport::default();
-        for f in frames.iter() {
-            self.reread.record_at(f.offset, f.frame, |rec| {
+        for (offset, frame) in places(at) {
+            self.reread.record_at(offset, frame, |rec| {
                 let packet = decode_record(rec, &mut decoder);
                 apply(
                     rec.ts,
@@ -158,11 +209,12 @@ pub fn keep_file(
     // Where each connection's records are, by id, until it is kept, and
     // whether each can be read again alone: filled as records join
     // connections, emptied as connections are kept.
-    let refs: RefCell<(Vec<Vec<FrameRef>>, Vec<bool>)> = RefCell::default();
-    let mut kept: Vec<Kept> = Vec::new();
+    let refs: RefCell<FxHashMap<usize, (Places, bool)>> = RefCell::default();
+    // By id, filled in the order connections are let go: none waits for
+    // one that began before it.
+    let mut kept: Vec<Option<Kept>> = Vec::new();
     let mut times: Vec<Timestamp> = Vec::new();
     let (mut end, mut horizon) = (None::<Timestamp>, None::<Timestamp>);
-    let mut order = InOrder::default();
     let mut keep = |mut c: Connection| {
         times.extend(c.segments.iter().map(|s| s.ts));
         let last = c
@@ -173,22 +225,21 @@ pub fn keep_file(
             .max();
         end = end.max(last);
         horizon = horizon.max(c.time_wait.iter().flatten().map(|tw| tw.expires).max());
-        let (frames, alone) = {
-            let mut r = refs.borrow_mut();
-            let frames = r.0.get_mut(c.id).map(std::mem::take).unwrap_or_default();
-            (frames, r.1.get(c.id).copied().unwrap_or(false))
-        };
-        let (first_ts, client, server) = (c.first_ts, c.client, c.server);
+        let (frames, alone) = refs.borrow_mut().remove(&c.id).unwrap_or_default();
+        let (first_ts, client, server, c_id) = (c.first_ts, c.client, c.server, c.id);
         let how = if alone {
             How::Reread {
-                frames: frames.into_boxed_slice(),
+                places: frames.done(),
                 released: c.released,
             }
         } else {
             c.compact();
             How::Whole(Box::new(c))
         };
-        kept.push(Kept {
+        if kept.len() <= c_id {
+            kept.resize_with(c_id + 1, || None);
+        }
+        kept[c_id] = Some(Kept {
             first_ts,
             client,
             server,
@@ -205,23 +256,25 @@ pub fn keep_file(
         filter,
         cfg,
         progress,
-        |c| order.put(c, &mut keep),
+        |c| keep(*c),
         |id, d| {
             let mut r = refs.borrow_mut();
-            let (frames, alone) = &mut *r;
-            if frames.len() <= id {
-                frames.resize_with(id + 1, Vec::new);
-                alone.resize(id + 1, true);
-            }
-            frames[id].push(FrameRef {
-                offset: d.offset,
-                frame: d.frame,
-            });
-            alone[id] &= d.rereadable;
+            let (places, alone) = r.entry(id).or_insert_with(|| (Places::default(), true));
+            places.push(d.offset, d.frame);
+            *alone &= d.rereadable;
         },
     )?;
     times.sort_unstable();
     let end = end.unwrap_or_default();
+    // Every id was let go once, the last ones at the end.
+    let ids = kept.len();
+    let kept: Vec<Kept> = kept.into_iter().flatten().collect();
+    if kept.len() != ids {
+        return Err(CaptureError {
+            file: path.display().to_string(),
+            problem: format!("{} connection(s) were lost while reading", ids - kept.len()),
+        });
+    }
     Ok((
         KeptCapture {
             kept,
@@ -233,4 +286,32 @@ pub fn keep_file(
         },
         report,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_come_back_as_written() {
+        let written = [
+            (24u64, 1u64),
+            (90, 2),
+            (200_000, 9),
+            (5_000_000_000, 1 << 40),
+            (5_000_000_001, (1 << 40) + 1),
+        ];
+        let mut p = Places::default();
+        for (o, f) in written {
+            p.push(o, f);
+        }
+        let bytes = p.done();
+        assert!(
+            bytes.len() < 16 * written.len() / 2,
+            "{} bytes",
+            bytes.len()
+        );
+        assert!(places(&bytes).eq(written.iter().copied()));
+        assert_eq!(places(&[0x80]).count(), 0, "a step cut short ends the list");
+    }
 }
