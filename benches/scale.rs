@@ -3,7 +3,7 @@
 //!
 //! The files are written on first use to `target/bench/` (delete one to
 //! have it written again):
-//! * `loopback-0.5M.pcap`, `loopback-10M.pcap`: the real loopback
+//! * `loopback-0.5M.pcap`, `loopback-2.5M.pcap`, `loopback-10M.pcap`: the real loopback
 //!   connections of `captures/*.pcap` (recorded from the Linux kernel),
 //!   repeated on new client and server addresses, one copy of a file every
 //!   50 ms of capture time, so about 12,000 connections are held at once
@@ -58,10 +58,14 @@ impl Input {
     }
 }
 
-const INPUTS: [Input; 4] = [
+const INPUTS: [Input; 5] = [
     Input::Loopback {
         packets: 500_000,
         name: "loopback-0.5M",
+    },
+    Input::Loopback {
+        packets: 2_500_000,
+        name: "loopback-2.5M",
     },
     Input::Loopback {
         packets: 10_000_000,

@@ -220,10 +220,10 @@ fn write_analysis(
 ) -> anyhow::Result<usize> {
     use tcpladder::export::ordered::render_in_order;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// Past this many segments a connection is written as it is
+    /// formatted, not held whole as text first.
+    const HUGE: usize = 50_000;
     if a.common.json {
-        /// Past this many segments a connection is written as it is
-        /// formatted, not held whole as text first.
-        const HUGE: usize = 50_000;
         enum Piece {
             Made(serde_json::Result<Vec<u8>>),
             Huge(Box<tcpladder::track::Connection>),
@@ -259,15 +259,28 @@ fn write_analysis(
     let style = LabelStyle {
         absolute: a.absolute_seq,
     };
+    enum Piece {
+        Made(String),
+        Huge(Box<Ladder>),
+    }
+    let ladder = |c: tcpladder::track::Connection| {
+        let l = Ladder::build(&c, msl, style);
+        if c.segments.len() > HUGE {
+            Piece::Huge(Box::new(l))
+        } else {
+            Piece::Made(text::render(&l, charset))
+        }
+    };
     let mut first = true;
-    let ladder =
-        |c: tcpladder::track::Connection| text::render(&Ladder::build(&c, msl, style), charset);
-    render_in_order(conns, threads, ladder, |text| {
+    render_in_order(conns, threads, ladder, |piece| {
         if !first {
             writeln!(out)?;
         }
         first = false;
-        out.write_all(text.as_bytes())
+        match piece {
+            Piece::Made(text) => out.write_all(text.as_bytes()),
+            Piece::Huge(l) => text::render_to(&l, charset, out),
+        }
     })
     .map_err(Into::into)
 }

@@ -64,7 +64,78 @@ const ASCII: Glyphs = Glyphs {
 
 const TIME_W: usize = 11;
 
+/// Text written through it goes out a line at a time, without trailing
+/// blanks (the golden files and terminals stay clean), each line ending
+/// in a newline, and in ASCII when asked. The first write error is kept
+/// and returned by `finish`.
+struct Lines<'w, W: std::io::Write> {
+    w: &'w mut W,
+    line: String,
+    ascii: bool,
+    error: Option<std::io::Error>,
+}
+
+impl<'w, W: std::io::Write> Lines<'w, W> {
+    fn new(w: &'w mut W, charset: Charset) -> Self {
+        Lines {
+            w,
+            line: String::new(),
+            ascii: charset == Charset::Ascii,
+            error: None,
+        }
+    }
+
+    fn emit(&mut self, line: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = line.trim_end();
+        let r = if self.ascii {
+            // The verdict and header carry a few non-ASCII signs of their own.
+            let l = line.replace('→', "->").replace('µ', "u");
+            self.w.write_all(l.as_bytes())
+        } else {
+            self.w.write_all(line.as_bytes())
+        };
+        if let Err(e) = r.and_then(|()| self.w.write_all(b"\n")) {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            let rest = std::mem::take(&mut self.line);
+            self.emit(&rest);
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: std::io::Write> Write for Lines<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.line.push_str(s);
+        while let Some(n) = self.line.find('\n') {
+            let rest = self.line.split_off(n + 1);
+            let done = std::mem::replace(&mut self.line, rest);
+            self.emit(&done[..n]);
+        }
+        Ok(())
+    }
+}
+
 pub fn render(l: &Ladder, charset: Charset) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = render_to(l, charset, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`render`], written to `w` a line at a time: a ladder of millions of
+/// rows is never held as text.
+pub fn render_to(l: &Ladder, charset: Charset, w: &mut impl std::io::Write) -> std::io::Result<()> {
     let g = match charset {
         Charset::Unicode => &UNICODE,
         Charset::Ascii => &ASCII,
@@ -92,7 +163,7 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
     for t in l.tail.iter().filter(|t| t.side == Side::Client) {
         cw = cw.max(tail_text(t).chars().count());
     }
-    let mut out = String::new();
+    let mut out = Lines::new(w, charset);
     let client_h = format!("client {}", l.client);
     let server_h = format!("server {}", l.server);
     let _ = writeln!(out, "connection {}: {} → {}", l.number, client_h, server_h);
@@ -220,18 +291,7 @@ pub fn render(l: &Ladder, charset: Charset) -> String {
             );
         }
     }
-    // No trailing blanks: the golden files and terminals stay clean.
-    let out = out
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
-    match charset {
-        Charset::Unicode => out,
-        // The verdict and header carry a few non-ASCII signs of their own.
-        Charset::Ascii => out.replace('→', "->").replace('µ', "u"),
-    }
+    out.finish()
 }
 
 /// `│── label ───▶│` or `│◀── label ───│`, `width` cells between the

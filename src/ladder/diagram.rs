@@ -460,7 +460,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             from: r.from,
             y_send: y0,
             y_arrive: y1.max(y0),
-            label: r.label.clone(),
+            label: r.label.to_string(),
             role: r.role,
             retransmission: r.retransmission,
             lost: r.lost,

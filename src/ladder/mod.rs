@@ -85,13 +85,15 @@ pub struct Row {
     /// Since the previous row.
     pub delta: Span,
     pub from: Side,
-    pub label: String,
+    /// Exactly as long as it is: a ladder of two million rows holds two
+    /// million labels.
+    pub label: Box<str>,
     pub role: Role,
     pub retransmission: bool,
     /// Evidently never arrived: sent again before anything acknowledged
     /// it, or a SYN that got no answer at all.
     pub lost: bool,
-    pub notes: Vec<&'static str>,
+    pub notes: Notes,
     /// Absolute sequence number, the first one after this segment, and the
     /// acknowledgment (None when the ACK flag is clear): what a drawing
     /// needs to keep cause before effect.
@@ -99,7 +101,75 @@ pub struct Row {
     pub end: SeqNumber,
     pub ack: Option<SeqNumber>,
     /// New states written on this row, per side (client, server), in order.
-    pub marks: [Vec<MarkView>; 2],
+    pub marks: Marks,
+}
+
+/// The analysis notes of a row, in the order a label gives them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Notes(u8);
+
+impl Notes {
+    pub const RETRANSMISSION: Notes = Notes(1);
+    pub const KEEPALIVE: Notes = Notes(1 << 1);
+    pub const TRUNCATED: Notes = Notes(1 << 2);
+    pub const LOST: Notes = Notes(1 << 3);
+    const NAMES: [(Notes, &'static str); 4] = [
+        (Notes::RETRANSMISSION, "retransmission"),
+        (Notes::KEEPALIVE, "keep-alive"),
+        (Notes::TRUNCATED, "truncated"),
+        (Notes::LOST, "lost"),
+    ];
+
+    /// What the segment's record says of it.
+    pub fn of(rec: &SegmentRecord) -> Notes {
+        let mut n = Notes::default();
+        for (on, note) in [
+            (rec.retransmission(), Notes::RETRANSMISSION),
+            (rec.keepalive(), Notes::KEEPALIVE),
+            (rec.truncated(), Notes::TRUNCATED),
+        ] {
+            if on {
+                n.insert(note);
+            }
+        }
+        n
+    }
+
+    pub fn insert(&mut self, n: Notes) {
+        self.0 |= n.0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Notes::NAMES
+            .iter()
+            .filter(|(n, _)| self.0 & n.0 != 0)
+            .map(|(_, name)| *name)
+    }
+}
+
+/// The states written on a row, per side: most rows have none, so those
+/// hold nothing but a null pointer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Marks(Option<Box<[Vec<MarkView>; 2]>>);
+
+static NO_MARKS: [Vec<MarkView>; 2] = [Vec::new(), Vec::new()];
+
+impl Marks {
+    pub fn push(&mut self, side: Side, m: MarkView) {
+        self.0.get_or_insert_with(Default::default)[side.index()].push(m);
+    }
+}
+
+impl std::ops::Deref for Marks {
+    type Target = [Vec<MarkView>; 2];
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_deref().unwrap_or(&NO_MARKS)
+    }
 }
 
 /// A state written on a lifeline.
@@ -272,8 +342,8 @@ fn gap(after_row: Option<usize>) -> usize {
 impl Row {
     /// The label with its analysis notes: "FIN,ACK seq=12 … [retransmission]".
     pub fn label_with_notes(&self) -> String {
-        let mut s = self.label.clone();
-        for n in &self.notes {
+        let mut s = self.label.to_string();
+        for n in self.notes.iter() {
             s.push_str(" [");
             s.push_str(n);
             s.push(']');
@@ -360,7 +430,7 @@ fn mark_lost(rows: &mut [Row], segments: &Rows<SegmentRecord>, icmp: &[IcmpLine]
         let quoted_by_router = icmp.iter().any(|l| !l.from_peer && l.quoted_row == Some(i));
         if quoted_by_router {
             rows[i].lost = true;
-            rows[i].notes.push("lost");
+            rows[i].notes.insert(Notes::LOST);
             continue;
         }
         if segments.get(i).is_some_and(|s| s.arrived()) {
@@ -393,7 +463,7 @@ fn mark_lost(rows: &mut [Row], segments: &Rows<SegmentRecord>, icmp: &[IcmpLine]
         }
         if lost {
             rows[i].lost = true;
-            rows[i].notes.push("lost");
+            rows[i].notes.insert(Notes::LOST);
         }
     }
 }
@@ -410,17 +480,17 @@ impl Ladder {
                 offset: rec.ts - c.first_ts,
                 delta: rec.ts - prev,
                 from: rec.from,
-                label: label::label(rec, style),
+                label: label::label(rec, style).into_boxed_str(),
                 role: Role::of(rec),
                 retransmission: rec.retransmission(),
                 lost: false,
-                notes: label::marks(rec),
+                notes: Notes::of(rec),
                 seq: rec.seq,
                 end: rec
                     .seq
                     .plus(rec.len + u32::from(rec.flags.syn()) + u32::from(rec.flags.fin())),
                 ack: rec.flags.ack().then_some(rec.ack),
-                marks: [Vec::new(), Vec::new()],
+                marks: Marks::default(),
             });
             prev = rec.ts;
         }
@@ -451,7 +521,7 @@ impl Ladder {
                 continue;
             }
             match rows.get_mut(m.row) {
-                Some(r) => r.marks[m.side.index()].push(view),
+                Some(r) => r.marks.push(m.side, view),
                 None => tail.push(TailMark {
                     side: m.side,
                     mark: view,
