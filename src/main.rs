@@ -519,6 +519,8 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
         filter: LiveConfig::filter_for(l.tracking.port, l.bpf.as_deref()),
         buffer_kib: l.buffer_kib,
         write: l.write.clone(),
+        // The TUI spools what it captures, for `w`.
+        spool_in: (!l.no_tui).then(std::env::temp_dir),
     };
     if let Some(w) = &l.write {
         save::check_new(std::slice::from_ref(w), l.force)?;
@@ -580,11 +582,14 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         keep_details: true,
         ..l.tracking.track_config()
     };
-    let app = App::live(name, theme, track, wall_now(), max);
+    let spooled = cap.spooled();
+    let app = App::live(name, theme, track, wall_now(), max).with_spool(spooled.clone());
     // The keys come raw (Ctrl-C is a key); a hangup or kill must still
-    // remove the kernel's tracefs instance and give the terminal back.
+    // remove the kernel's tracefs instance and the spool, and give the
+    // terminal back.
     ctrlc::set_handler(|| {
         tcpladder::capture::kernel::remove_instance();
+        live::remove_spool();
         terminal::restore_if_active();
         std::process::exit(130);
     })
@@ -592,6 +597,9 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     let (mut handle, rx) = cap.spawn();
     let result = terminal::run(app, terminal::Feed::Live(rx), saving).context("terminal");
     handle.stop();
+    if let Some(s) = &spooled {
+        s.remove();
+    }
     result.map(|_| ())
 }
 

@@ -9,7 +9,7 @@
 //! packets are never left sitting in a batch.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,7 +40,52 @@ pub struct LiveConfig {
     /// Every packet captured is also written here, as pcap (tcpdump's
     /// `-w`).
     pub write: Option<std::path::PathBuf>,
+    /// Without `write`: spool what is captured to a temporary file in
+    /// this folder instead (the TUI's `w` saves it), removed at the end.
+    pub spool_in: Option<std::path::PathBuf>,
 }
+
+/// The pcap file every captured packet goes to: the `-w` file, or a
+/// temporary spool. Its first `complete()` bytes are whole records, on
+/// disk: a copy of them is a valid capture of everything so far.
+#[derive(Clone, Debug)]
+pub struct Spooled {
+    pub path: std::path::PathBuf,
+    /// The user's `-w` file: kept. A spool is removed at the end.
+    pub kept: bool,
+    complete: Arc<AtomicU64>,
+}
+
+impl Spooled {
+    pub fn complete(&self) -> u64 {
+        self.complete.load(Ordering::Acquire)
+    }
+
+    /// Removes a temporary spool (a `-w` file stays).
+    pub fn remove(&self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The spool of this process, for a signal handler to remove.
+static SPOOL: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// Removes this process's temporary spool, if it has one (from a signal
+/// handler too: the file is not left behind by Ctrl-C or a kill).
+pub fn remove_spool() {
+    if let Ok(mut s) = SPOOL.lock()
+        && let Some(p) = s.take()
+    {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A pcap file's header: 24 bytes before the first record.
+const PCAP_HEADER: u64 = 24;
+/// A pcap record's header: 16 bytes before its data.
+const RECORD_HEADER: u64 = 16;
 
 /// The default capture buffer: 64 MiB, about two seconds of a loopback
 /// connection storm (200 k small packets a second) while the capture
@@ -161,8 +206,9 @@ pub struct LiveCapture {
     /// The kernel's own state changes, read beside the packets (or why
     /// they cannot be).
     kernel: Option<Result<KernelFeed, String>>,
-    /// `-w FILE`: every packet, as captured.
+    /// `-w FILE` or the spool: every packet, as captured.
     save: Option<pcap::Savefile>,
+    spooled: Option<Spooled>,
 }
 
 impl LiveCapture {
@@ -201,19 +247,54 @@ impl LiveCapture {
         let cap = cap
             .setnonblock()
             .map_err(|e| LiveError::Other(format!("{}: {e}", cfg.interface)))?;
-        let save = match &cfg.write {
-            Some(path) => Some(
-                cap.savefile(path)
-                    .map_err(|e| LiveError::Other(format!("{}: {e}", path.display())))?,
-            ),
-            None => None,
+        let target = match (&cfg.write, &cfg.spool_in) {
+            (Some(path), _) => Some((path.clone(), true)),
+            (None, Some(dir)) => Some((
+                dir.join(format!("tcpladder-live-{}.pcap", std::process::id())),
+                false,
+            )),
+            (None, None) => None,
+        };
+        let (save, spooled) = match target {
+            Some((path, kept)) => {
+                let save = cap
+                    .savefile(&path)
+                    .map_err(|e| LiveError::Other(format!("{}: {e}", path.display())))?;
+                if !kept && let Ok(mut s) = SPOOL.lock() {
+                    *s = Some(path.clone());
+                }
+                let spooled = Spooled {
+                    path,
+                    kept,
+                    complete: Arc::new(AtomicU64::new(0)),
+                };
+                (Some(save), Some(spooled))
+            }
+            None => (None, None),
         };
         Ok(LiveCapture {
             cap,
             link,
             kernel: None,
             save,
+            spooled,
         })
+    }
+
+    /// Where every captured packet goes, if anywhere.
+    pub fn spooled(&self) -> Option<Spooled> {
+        self.spooled.clone()
+    }
+
+    /// Puts what was written on disk and says how much is complete.
+    fn flush_spool(&mut self, written: u64) -> Result<(), pcap::Error> {
+        if let Some(save) = &mut self.save {
+            save.flush()?;
+            if let Some(s) = &self.spooled {
+                s.complete.store(written, Ordering::Release);
+            }
+        }
+        Ok(())
     }
 
     pub fn link(&self) -> u32 {
@@ -246,6 +327,8 @@ impl LiveCapture {
     fn run(&mut self, tx: &Sender<LiveMsg>, stop: &AtomicBool) {
         let mut batch = Vec::new();
         let mut frame = 0u64;
+        // Bytes of the spool, counted as libpcap writes them.
+        let mut written = PCAP_HEADER;
         let mut last_stats = Instant::now();
         let mut last_kernel = Instant::now();
         if let Some(Err(why)) = self.kernel.take_if(|k| k.is_err()) {
@@ -257,6 +340,7 @@ impl LiveCapture {
                 Ok(p) => {
                     if let Some(save) = &mut self.save {
                         save.write(&p);
+                        written += RECORD_HEADER + u64::from(p.header.caplen);
                     }
                     frame += 1;
                     let ts =
@@ -276,13 +360,18 @@ impl LiveCapture {
                     break;
                 }
             }
-            if !batch.is_empty()
-                && (idle || batch.len() >= MAX_BATCH)
-                && tx
+            if !batch.is_empty() && (idle || batch.len() >= MAX_BATCH) {
+                // On disk before the packets are shown: what `w` saves
+                // has all the UI shows.
+                if let Err(e) = self.flush_spool(written) {
+                    let _ = tx.send(LiveMsg::Error(format!("writing the capture file: {e}")));
+                }
+                if tx
                     .send(LiveMsg::Packets(std::mem::take(&mut batch)))
                     .is_err()
-            {
-                return;
+                {
+                    return;
+                }
             }
             if last_kernel.elapsed() >= KERNEL_EVERY
                 && let Some(Ok(feed)) = &mut self.kernel
@@ -300,9 +389,7 @@ impl LiveCapture {
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 // What was captured is on disk within a second, also if
                 // the process is killed.
-                if let Some(save) = &mut self.save {
-                    let _ = save.flush();
-                }
+                let _ = self.flush_spool(written);
                 if let Ok(s) = self.cap.stats() {
                     let _ = tx.send(LiveMsg::Stats {
                         received: s.received,
@@ -328,9 +415,7 @@ impl LiveCapture {
         if !batch.is_empty() {
             let _ = tx.send(LiveMsg::Packets(batch));
         }
-        if let Some(save) = &mut self.save
-            && let Err(e) = save.flush()
-        {
+        if let Err(e) = self.flush_spool(written) {
             let _ = tx.send(LiveMsg::Error(format!("writing the capture file: {e}")));
         }
         if let Ok(s) = self.cap.stats() {

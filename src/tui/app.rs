@@ -12,7 +12,7 @@ use ratatui::layout::Rect;
 
 use crate::analysis::kept::KeptCapture;
 use crate::analysis::{Filter, Progress, ReadReport, feed};
-use crate::capture::live::{LiveMsg, LivePacket};
+use crate::capture::live::{LiveMsg, LivePacket, Spooled};
 use crate::decode::Decoder;
 use crate::ladder::diagram::Placement;
 use crate::ladder::{Call, LabelStyle, Ladder, Line};
@@ -79,6 +79,8 @@ pub enum Request {
     Screenshot,
     /// Export the selected connection's diagram as SVG and PNG.
     Export,
+    /// Save everything captured so far (live) as pcap.
+    SaveCapture,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +154,8 @@ enum Loc {
 /// Capturing: the tracker runs as packets arrive; the wall clock drives
 /// timers.
 pub struct Live {
+    /// Where every packet captured goes (`-w`, or the spool).
+    pub spooled: Option<Spooled>,
     /// Carries IP fragments between captured packets.
     pub decoder: Decoder,
     pub tracker: Tracker,
@@ -458,6 +462,7 @@ impl App {
             ..track
         };
         let live = Live {
+            spooled: None,
             decoder: Decoder::default(),
             tracker: Tracker::new(cfg),
             finished: Vec::new(),
@@ -549,6 +554,22 @@ impl App {
 
     /// The kernel's own state changes, drawn beside the inferred states;
     /// why there are none is said once in the status line.
+    /// Live: the file the capture goes to, which `w` copies.
+    pub fn with_spool(mut self, spooled: Option<Spooled>) -> App {
+        if let Source::Live(l) = &mut self.source {
+            l.spooled = spooled;
+        }
+        self
+    }
+
+    /// The file the live capture goes to, if any.
+    pub fn spooled(&self) -> Option<&Spooled> {
+        match &self.source {
+            Source::Live(l) => l.spooled.as_ref(),
+            Source::Replay(_) => None,
+        }
+    }
+
     pub fn with_kernel(mut self, kernel: Result<KernelRecord, String>) -> App {
         match kernel {
             Ok(record) => self.kernel = record,
@@ -887,6 +908,15 @@ impl App {
             }
             KeyCode::Char('t') => self.time_mode = self.time_mode.next(),
             KeyCode::Char('s') => self.request = Some(Request::Screenshot),
+            KeyCode::Char('w') => match &self.source {
+                Source::Live(l) if l.spooled.is_some() => {
+                    self.request = Some(Request::SaveCapture);
+                }
+                Source::Live(_) => self.message = Some("this capture is not being written".into()),
+                Source::Replay(_) => {
+                    self.message = Some(format!("the capture is {} itself", self.source_name));
+                }
+            },
             KeyCode::Char('e') => {
                 if self.selected_connection().is_some() {
                     self.request = Some(Request::Export);

@@ -211,6 +211,14 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
             written.push((fresh(dir, &base, "png"), png));
             written.push((fresh(dir, &base, "txt"), screen::text(&buf).into_bytes()));
         }
+        Request::SaveCapture => {
+            let spool = app
+                .spooled()
+                .ok_or_else(|| "this capture is not being written".to_string())?;
+            let path = fresh(dir, &format!("tcpladder-capture-{now}"), "pcap");
+            copy_complete(spool, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(path.display().to_string());
+        }
         Request::Export => {
             let c = app
                 .selected_connection()
@@ -235,6 +243,20 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
         names.push(path.display().to_string());
     }
     Ok(names.join(", "))
+}
+
+/// The spool's complete records, copied to a new file at `to`.
+fn copy_complete(
+    spool: &crate::capture::live::Spooled,
+    to: &std::path::Path,
+) -> std::io::Result<u64> {
+    use std::io::Read;
+    let from = std::fs::File::open(&spool.path)?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    std::io::copy(&mut from.take(spool.complete()), &mut out)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! connection must be the one they made. Otherwise the test says it is
 //! skipped, and why.
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -33,7 +34,10 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Result<Netns, String> {
-        let name = format!("tl-test-{}", std::process::id());
+        // One a test: tests of one process run at once.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("tl-test-{}-{n}", std::process::id());
         let run = |args: &[&str]| {
             Command::new("ip")
                 .args(args)
@@ -61,6 +65,11 @@ impl Drop for Netns {
 }
 
 impl Netns {
+    /// The words that run a command inside the namespace, for a shell.
+    fn exec_line(&self) -> String {
+        format!("ip netns exec {}", self.0)
+    }
+
     /// A command run inside the namespace.
     fn exec(&self) -> Command {
         let mut c = Command::new("ip");
@@ -402,4 +411,100 @@ fn live_sees_every_connection_of_a_storm() {
         summary.contains("kernel dropped 0 (interface 0)"),
         "{summary}"
     );
+}
+
+/// The live TUI spools what it captures to a temporary pcap file: `w`
+/// saves everything so far (a capture that analyses to the connection the
+/// screen shows), and the spool is gone once the UI quits.
+#[test]
+fn the_live_tui_spools_and_w_saves_the_capture() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("live spool test: SKIPPED — tmux is not installed");
+        return;
+    }
+    let Some(ns) = namespace("live spool test") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tl-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = format!("tl-spool-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &sock])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait_for = |what: &str| {
+        for _ in 0..50 {
+            if screen().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    };
+    // The UI's own folder for what it saves, and TMPDIR for its spool.
+    let cmd = format!(
+        "cd {d} && TMPDIR={d} {ns} {bin} live -i lo -p 9611 --no-kernel; sleep 30",
+        d = dir.display(),
+        ns = ns.exec_line(),
+        bin = env!("CARGO_BIN_EXE_tcpladder"),
+    );
+    tmux(&["new-session", "-d", "-x", "140", "-y", "40", &cmd]);
+    assert!(wait_for("waiting for TCP segments"), "{}", screen());
+    let spools = || -> Vec<PathBuf> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("tcpladder-live-"))
+            })
+            .collect()
+    };
+    assert_eq!(spools().len(), 1, "one spool while capturing");
+    let traffic = ns
+        .exec()
+        .args(["python3", "-c", TRAFFIC])
+        .status()
+        .expect("run the client and server");
+    assert!(traffic.success(), "the test traffic failed");
+    assert!(wait_for("TIME-WAIT"), "{}", screen());
+    tmux(&["send-keys", "w"]);
+    assert!(wait_for("saved "), "{}", screen());
+    let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("tcpladder-capture-"))
+        })
+        .collect();
+    assert_eq!(saved.len(), 1, "{}", screen());
+    tmux(&["send-keys", "q"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let left = spools();
+    tmux(&["kill-server"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+        .args(["analyze", "--json"])
+        .arg(&saved[0])
+        .output()
+        .expect("analyze the saved capture");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(left.is_empty(), "the spool is left behind: {left:?}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let conns = doc["connections"].as_array().expect("connections");
+    assert_eq!(conns.len(), 1, "{doc:#}");
+    assert_eq!(conns[0]["client"], "127.0.0.1:40611");
+    assert_eq!(conns[0]["segments"].as_array().map(Vec::len), Some(11));
 }

@@ -26,6 +26,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter connections by address or port"),
     ("s", "save the screen as SVG, PNG and text"),
     ("e", "export the connection's diagram as SVG and PNG"),
+    ("w", "live: save everything captured so far as pcap"),
     ("Esc", "clear a message, or cancel the filter"),
 ];
 
