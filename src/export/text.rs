@@ -64,78 +64,119 @@ const ASCII: Glyphs = Glyphs {
 
 const TIME_W: usize = 11;
 
+/// Where finished lines go: a `String`, or any writer.
+trait LineSink {
+    fn line(&mut self, line: &str) -> std::io::Result<()>;
+}
+
+impl LineSink for String {
+    fn line(&mut self, line: &str) -> std::io::Result<()> {
+        self.push_str(line);
+        self.push('\n');
+        Ok(())
+    }
+}
+
+/// A writer as a [`LineSink`].
+struct Writer<'w, W: std::io::Write>(&'w mut W);
+
+impl<W: std::io::Write> LineSink for Writer<'_, W> {
+    fn line(&mut self, line: &str) -> std::io::Result<()> {
+        self.0.write_all(line.as_bytes())?;
+        self.0.write_all(b"\n")
+    }
+}
+
 /// Text written through it goes out a line at a time, without trailing
 /// blanks (the golden files and terminals stay clean), each line ending
-/// in a newline, and in ASCII when asked. The first write error is kept
-/// and returned by `finish`.
-struct Lines<'w, W: std::io::Write> {
-    w: &'w mut W,
+/// in a newline, and in ASCII when asked. The first error is kept and
+/// returned by `finish`.
+struct Lines<S: LineSink> {
+    sink: S,
     line: String,
     ascii: bool,
     error: Option<std::io::Error>,
 }
 
-impl<'w, W: std::io::Write> Lines<'w, W> {
-    fn new(w: &'w mut W, charset: Charset) -> Self {
+impl<S: LineSink> Lines<S> {
+    fn new(sink: S, charset: Charset) -> Self {
         Lines {
-            w,
+            sink,
             line: String::new(),
             ascii: charset == Charset::Ascii,
             error: None,
         }
     }
 
-    fn emit(&mut self, line: &str) {
-        if self.error.is_some() {
-            return;
+    /// Ends the line so far.
+    fn end_line(&mut self) {
+        if self.error.is_none() {
+            let line = self.line.trim_end();
+            let r = if self.ascii {
+                // The verdict and header carry a few non-ASCII signs of their own.
+                self.sink.line(&line.replace('→', "->").replace('µ', "u"))
+            } else {
+                self.sink.line(line)
+            };
+            if let Err(e) = r {
+                self.error = Some(e);
+            }
         }
-        let line = line.trim_end();
-        let r = if self.ascii {
-            // The verdict and header carry a few non-ASCII signs of their own.
-            let l = line.replace('→', "->").replace('µ', "u");
-            self.w.write_all(l.as_bytes())
-        } else {
-            self.w.write_all(line.as_bytes())
-        };
-        if let Err(e) = r.and_then(|()| self.w.write_all(b"\n")) {
-            self.error = Some(e);
-        }
+        self.line.clear();
     }
 
-    fn finish(mut self) -> std::io::Result<()> {
+    fn finish(mut self) -> std::io::Result<S> {
         if !self.line.is_empty() {
-            let rest = std::mem::take(&mut self.line);
-            self.emit(&rest);
+            self.end_line();
         }
         match self.error {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(self.sink),
         }
     }
 }
 
-impl<W: std::io::Write> Write for Lines<'_, W> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+impl<S: LineSink> Write for Lines<S> {
+    fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
+        // Formatting writes in small pieces: a plain scan beats memchr's
+        // set-up on them.
+        while let Some(n) = s.bytes().position(|b| b == b'\n') {
+            self.line.push_str(&s[..n]);
+            self.end_line();
+            s = &s[n + 1..];
+        }
         self.line.push_str(s);
-        while let Some(n) = self.line.find('\n') {
-            let rest = self.line.split_off(n + 1);
-            let done = std::mem::replace(&mut self.line, rest);
-            self.emit(&done[..n]);
+        Ok(())
+    }
+
+    // Padding comes a character at a time.
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        if c == '\n' {
+            self.end_line();
+        } else {
+            self.line.push(c);
         }
         Ok(())
     }
 }
 
 pub fn render(l: &Ladder, charset: Charset) -> String {
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = render_to(l, charset, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    // Lines into a String: nothing can fail.
+    render_lines(l, Lines::new(String::new(), charset)).unwrap_or_default()
 }
 
 /// [`render`], written to `w` a line at a time: a ladder of millions of
 /// rows is never held as text.
 pub fn render_to(l: &Ladder, charset: Charset, w: &mut impl std::io::Write) -> std::io::Result<()> {
+    render_lines(l, Lines::new(Writer(w), charset)).map(|_| ())
+}
+
+fn render_lines<S: LineSink>(l: &Ladder, mut out: Lines<S>) -> std::io::Result<S> {
+    let charset = if out.ascii {
+        Charset::Ascii
+    } else {
+        Charset::Unicode
+    };
     let g = match charset {
         Charset::Unicode => &UNICODE,
         Charset::Ascii => &ASCII,
@@ -163,7 +204,6 @@ pub fn render_to(l: &Ladder, charset: Charset, w: &mut impl std::io::Write) -> s
     for t in l.tail.iter().filter(|t| t.side == Side::Client) {
         cw = cw.max(tail_text(t).chars().count());
     }
-    let mut out = Lines::new(w, charset);
     let client_h = format!("client {}", l.client);
     let server_h = format!("server {}", l.server);
     let _ = writeln!(out, "connection {}: {} → {}", l.number, client_h, server_h);
