@@ -76,6 +76,9 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
+/// Records this close after one are read with it.
+const NEAR: u64 = 4096;
+
 /// One connection as kept.
 #[derive(Debug)]
 pub struct Kept {
@@ -145,8 +148,19 @@ impl KeptCapture {
             ..self.cfg
         });
         let mut report = ReadReport::default();
-        for (offset, frame) in places(at) {
-            self.reread.record_at(offset, frame, |rec| {
+        let all: Vec<(u64, u64)> = places(at).collect();
+        // Read ahead as far as the records that follow closely (each
+        // within NEAR of the one before): a connection that fills the file
+        // is read in large pieces, one spread over it a record at a time.
+        let mut reach = vec![0u64; all.len()];
+        for n in (0..all.len()).rev() {
+            reach[n] = match all.get(n + 1) {
+                Some(next) if next.0.saturating_sub(all[n].0) <= NEAR => reach[n + 1],
+                _ => all[n].0 + NEAR,
+            };
+        }
+        for (&(offset, frame), &reach) in all.iter().zip(&reach) {
+            self.reread.record_at(offset, frame, reach, |rec| {
                 let packet = decode_record(rec, &mut decoder);
                 apply(
                     rec.ts,

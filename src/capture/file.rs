@@ -444,8 +444,13 @@ pub struct Reread {
     legacy_nanos: bool,
     link: u32,
     sections: Vec<Section>,
+    /// The bytes last read, from `at` on.
     buf: Vec<u8>,
+    at: u64,
 }
+
+/// How far a read of records goes ahead at most.
+const WINDOW: usize = 1 << 20;
 
 impl Reread {
     /// For a file read to its end (or as far as it goes) by `read`: what
@@ -472,6 +477,7 @@ impl Reread {
             link: read.link,
             sections: read.sections,
             buf: Vec::new(),
+            at: 0,
         })
     }
 
@@ -482,22 +488,46 @@ impl Reread {
         }
     }
 
-    fn read_exact_at(&mut self, offset: u64, len: usize) -> Result<(), CaptureError> {
+    /// The `len` bytes at `offset`, read with what follows up to `reach`
+    /// (at most `WINDOW` more) unless the last read has them already: the
+    /// records of a connection that fills the file are read in large
+    /// pieces, not one system call each.
+    fn bytes(&mut self, offset: u64, len: usize, reach: u64) -> Result<&[u8], CaptureError> {
         use std::os::unix::fs::FileExt;
         if len > MAX_RECORD {
             return Err(self.fail(offset, "a record is larger than 64 MiB"));
         }
-        self.buf.resize(len, 0);
-        self.file
-            .read_exact_at(&mut self.buf, offset)
-            .map_err(|e| self.fail(offset, e.to_string().to_lowercase()))
+        let end = offset + len as u64;
+        let held = self.at <= offset && end <= self.at + self.buf.len() as u64;
+        if !held {
+            let want = reach.clamp(end, offset + WINDOW.max(len) as u64) - offset;
+            self.buf.resize(want as usize, 0);
+            let mut got = 0;
+            while got < len {
+                match self.file.read_at(&mut self.buf[got..], offset + got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.fail(offset, e.to_string().to_lowercase())),
+                }
+            }
+            self.buf.truncate(got);
+            self.at = offset;
+            if got < len {
+                return Err(self.fail(offset, "the file ends inside the record"));
+            }
+        }
+        let from = (offset - self.at) as usize;
+        Ok(&self.buf[from..from + len])
     }
 
-    /// Hands `f` record number `frame`, whose block begins at `offset`.
+    /// Hands `f` record number `frame`, whose block begins at `offset`;
+    /// the caller will want the records up to `reach` soon (0: none).
     pub fn record_at<T>(
         &mut self,
         offset: u64,
         frame: u64,
+        reach: u64,
         f: impl FnOnce(&Record<'_>) -> T,
     ) -> Result<T, CaptureError> {
         let mut interfaces = match self.format {
@@ -536,40 +566,41 @@ impl Reread {
             FileFormat::Pcap => (16, 8),
             FileFormat::PcapNg => (8, 4),
         };
-        self.read_exact_at(offset, head)?;
-        let stated = word(&self.buf[len_at..]) as usize;
+        let stated = word(&self.bytes(offset, head, reach)?[len_at..]) as usize;
         let whole = match self.format {
             FileFormat::Pcap => 16 + stated,
             FileFormat::PcapNg => stated,
         };
-        self.read_exact_at(offset, whole)?;
-        let block =
-            match self.format {
-                FileFormat::Pcap if big_endian => pcap_parser::pcap::parse_pcap_frame_be(&self.buf)
-                    .map(|(_, b)| PcapBlockOwned::Legacy(b)),
-                FileFormat::Pcap => pcap_parser::pcap::parse_pcap_frame(&self.buf)
-                    .map(|(_, b)| PcapBlockOwned::Legacy(b)),
-                FileFormat::PcapNg if big_endian => pcap_parser::pcapng::parse_block_be(&self.buf)
-                    .map(|(_, b)| PcapBlockOwned::NG(b)),
-                FileFormat::PcapNg => pcap_parser::pcapng::parse_block_le(&self.buf)
-                    .map(|(_, b)| PcapBlockOwned::NG(b)),
-            };
+        let (format, name, nanos) = (self.format, self.name.clone(), self.legacy_nanos);
+        let fail = |problem: String| CaptureError {
+            file: name.clone(),
+            problem: format!("at byte {offset}: {problem}"),
+        };
+        let bytes = self.bytes(offset, whole, reach)?;
+        let block = match format {
+            FileFormat::Pcap if big_endian => pcap_parser::pcap::parse_pcap_frame_be(bytes)
+                .map(|(_, b)| PcapBlockOwned::Legacy(b)),
+            FileFormat::Pcap => {
+                pcap_parser::pcap::parse_pcap_frame(bytes).map(|(_, b)| PcapBlockOwned::Legacy(b))
+            }
+            FileFormat::PcapNg if big_endian => {
+                pcap_parser::pcapng::parse_block_be(bytes).map(|(_, b)| PcapBlockOwned::NG(b))
+            }
+            FileFormat::PcapNg => {
+                pcap_parser::pcapng::parse_block_le(bytes).map(|(_, b)| PcapBlockOwned::NG(b))
+            }
+        };
         let block = match block {
             Ok(b) => b,
             Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
-                let problem = describe(&e);
-                return Err(self.fail(offset, problem));
+                return Err(fail(describe(&e)));
             }
-            Err(pcap_parser::nom::Err::Incomplete(_)) => return Err(self.fail(offset, "cut short")),
+            Err(pcap_parser::nom::Err::Incomplete(_)) => return Err(fail("cut short".into())),
         };
-        let (mut nanos, mut n, mut ts) = (
-            self.legacy_nanos,
-            frame.saturating_sub(1),
-            Timestamp::default(),
-        );
+        let (mut nanos, mut n, mut ts) = (nanos, frame.saturating_sub(1), Timestamp::default());
         match record(&block, offset, &mut interfaces, &mut nanos, &mut n, &mut ts) {
             Some(rec) => Ok(f(&rec)),
-            None => Err(self.fail(offset, "not a packet record")),
+            None => Err(fail("not a packet record".into())),
         }
     }
 }
