@@ -152,23 +152,8 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
         Some(d) => option_names(&d.options),
         None => shown_option_names(&s.options),
     };
-    v.push((
-        "options",
-        if opts.is_empty() {
-            "none".to_string()
-        } else {
-            opts.join(", ")
-        },
-    ));
-    let marks = label::marks(s);
-    v.push((
-        "analysis",
-        if marks.is_empty() {
-            "—".to_string()
-        } else {
-            marks.join(", ")
-        },
-    ));
+    v.push(("options", listed(&opts, "none")));
+    v.push(("analysis", listed(&label::marks(s), "—")));
     v.push(("from", format!("{} {src}", s.from)));
     v.push(("to", format!("{} {dst}", !s.from)));
     v.push(("frame", s.frame.to_string()));
@@ -179,6 +164,15 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
         v.push(("TTL/hops", d.ttl.to_string()));
     }
     v
+}
+
+/// `items` apart by commas, or `none` when there are none.
+fn listed(items: &[impl AsRef<str>], none: &str) -> String {
+    if items.is_empty() {
+        return none.to_string();
+    }
+    let names: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    names.join(", ")
 }
 
 /// Every option a header carries, named.

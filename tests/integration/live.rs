@@ -70,6 +70,17 @@ impl Netns {
         format!("ip netns exec {}", self.0)
     }
 
+    /// `TRAFFIC` inside the namespace: one connection, 127.0.0.1:40611 to
+    /// :9611, to its end.
+    fn run_traffic(&self) {
+        let traffic = self
+            .exec()
+            .args(["python3", "-c", TRAFFIC])
+            .status()
+            .expect("run the client and server");
+        assert!(traffic.success(), "the test traffic failed");
+    }
+
     /// A command run inside the namespace.
     fn exec(&self) -> Command {
         let mut c = Command::new("ip");
@@ -155,12 +166,7 @@ fn live_capture_tracks_a_real_connection() {
         .expect("start tcpladder live");
     // Let libpcap open the device before the first SYN.
     std::thread::sleep(Duration::from_millis(1200));
-    let traffic = ns
-        .exec()
-        .args(["python3", "-c", TRAFFIC])
-        .status()
-        .expect("run the client and server");
-    assert!(traffic.success(), "the test traffic failed");
+    ns.run_traffic();
     let (stdout, stderr) = finished(child);
     let doc: serde_json::Value = serde_json::from_slice(&stdout).expect("live --json prints JSON");
     let conns = doc["connections"].as_array().expect("connections");
@@ -455,36 +461,25 @@ fn the_live_tui_spools_and_w_saves_the_capture() {
     );
     tmux(&["new-session", "-d", "-x", "140", "-y", "40", &cmd]);
     assert!(wait_for("waiting for TCP segments"), "{}", screen());
-    let spools = || -> Vec<PathBuf> {
+    // The files in `dir` whose names begin with `prefix`.
+    let named = |prefix: &str| -> Vec<PathBuf> {
         std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
                 p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("tcpladder-live-"))
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
             })
             .collect()
     };
+    let spools = || named("tcpladder-live-");
     assert_eq!(spools().len(), 1, "one spool while capturing");
-    let traffic = ns
-        .exec()
-        .args(["python3", "-c", TRAFFIC])
-        .status()
-        .expect("run the client and server");
-    assert!(traffic.success(), "the test traffic failed");
+    ns.run_traffic();
     assert!(wait_for("TIME-WAIT"), "{}", screen());
     tmux(&["send-keys", "w"]);
     assert!(wait_for("saved "), "{}", screen());
-    let saved: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("tcpladder-capture-"))
-        })
-        .collect();
+    let saved = named("tcpladder-capture-");
     assert_eq!(saved.len(), 1, "{}", screen());
     tmux(&["send-keys", "q"]);
     std::thread::sleep(Duration::from_millis(1500));
