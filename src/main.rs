@@ -262,13 +262,16 @@ fn write_analysis(
     enum Piece {
         Made(String),
         Huge(Box<Ladder>),
+        /// Written a few thousand rows at a time, never held as rows.
+        Long(Box<tcpladder::track::Connection>),
     }
     let ladder = |c: tcpladder::track::Connection| {
-        let l = Ladder::build(&c, msl, style);
-        if c.segments.len() > HUGE {
-            Piece::Huge(Box::new(l))
+        if c.segments.len() <= HUGE {
+            Piece::Made(text::render(&Ladder::build(&c, msl, style), charset))
+        } else if c.icmp.is_empty() {
+            Piece::Long(Box::new(c))
         } else {
-            Piece::Made(text::render(&l, charset))
+            Piece::Huge(Box::new(Ladder::build(&c, msl, style)))
         }
     };
     let mut first = true;
@@ -280,6 +283,7 @@ fn write_analysis(
         match piece {
             Piece::Made(text) => out.write_all(text.as_bytes()),
             Piece::Huge(l) => text::render_to(&l, charset, out),
+            Piece::Long(c) => text::render_long_to(&c, msl, style, charset, 4096, out),
         }
     })
     .map_err(Into::into)

@@ -172,166 +172,239 @@ pub fn render_to(l: &Ladder, charset: Charset, w: &mut impl std::io::Write) -> s
 }
 
 fn render_lines<S: LineSink>(l: &Ladder, mut out: Lines<S>) -> std::io::Result<S> {
-    let charset = if out.ascii {
-        Charset::Ascii
-    } else {
-        Charset::Unicode
-    };
-    let g = match charset {
-        Charset::Unicode => &UNICODE,
-        Charset::Ascii => &ASCII,
-    };
-    let marks_text = |ms: &[MarkView]| -> String {
-        ms.iter()
-            .map(|m| m.state.name())
-            .collect::<Vec<_>>()
-            .join(g.then)
-    };
-    let mut cw = State::SynReceived.name().len();
-    let mut arrow_w = 20;
-    for r in &l.rows {
-        cw = cw.max(marks_text(&r.marks[0]).chars().count());
-        arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
+    let w = Widths::of(&[l], out.ascii);
+    w.header(l, &mut out);
+    w.body(l, &mut out);
+    w.footer(l, &mut out);
+    out.finish()
+}
+
+/// [`render_to`] for a connection too long to hold as rows at once: the
+/// same text, its rows made `chunk` at a time (twice: once to measure the
+/// columns). Only for a connection without ICMP errors, whose lines are
+/// its rows alone.
+pub fn render_long_to(
+    c: &crate::track::Connection,
+    msl: crate::time::Span,
+    style: crate::ladder::LabelStyle,
+    charset: Charset,
+    chunk: usize,
+    w: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let chunk = chunk.max(1);
+    let n = c.segments.len();
+    let part = |a: usize| Ladder::build_part_rows(c, msl, style, a..(a + chunk).min(n));
+    let ascii = charset == Charset::Ascii;
+    let frame = Ladder::build_range(c, msl, style, 0..0);
+    let mut widths = Widths::of(&[&frame], ascii);
+    for a in (0..n).step_by(chunk) {
+        widths = widths.max(Widths::of(&[&part(a)], ascii));
     }
-    for i in &l.icmp {
-        cw = cw.max(marks_text(&i.marks[0]).chars().count());
-        arrow_w = arrow_w.max(i.label_with_notes().chars().count() + 12);
+    let mut out = Lines::new(Writer(w), charset);
+    widths.header(&frame, &mut out);
+    for a in (0..n).step_by(chunk) {
+        widths.body(&part(a), &mut out);
     }
-    for c in &l.calls {
-        arrow_w = arrow_w.max(c.label.chars().count() + 6);
+    widths.footer(&frame, &mut out);
+    out.finish().map(|_| ())
+}
+
+/// The glyphs and the two column widths a ladder's text is laid out in.
+#[derive(Clone, Copy)]
+struct Widths {
+    g: &'static Glyphs,
+    cw: usize,
+    arrow_w: usize,
+}
+
+fn marks_text(g: &Glyphs, ms: &[MarkView]) -> String {
+    ms.iter()
+        .map(|m| m.state.name())
+        .collect::<Vec<_>>()
+        .join(g.then)
+}
+
+fn tail_text(t: &crate::ladder::TailMark) -> String {
+    format!("{} ({})", t.mark.state.name(), t.why())
+}
+
+impl Widths {
+    /// Wide enough for everything in `ladders`.
+    fn of(ladders: &[&Ladder], ascii: bool) -> Widths {
+        let g = if ascii { &ASCII } else { &UNICODE };
+        let marks_text = |ms: &[MarkView]| marks_text(g, ms);
+        let mut cw = State::SynReceived.name().len();
+        let mut arrow_w = 20;
+        for l in ladders {
+            for r in &l.rows {
+                cw = cw.max(marks_text(&r.marks[0]).chars().count());
+                arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
+            }
+            for i in &l.icmp {
+                cw = cw.max(marks_text(&i.marks[0]).chars().count());
+                arrow_w = arrow_w.max(i.label_with_notes().chars().count() + 12);
+            }
+            for c in &l.calls {
+                arrow_w = arrow_w.max(c.label.chars().count() + 6);
+            }
+            for t in l.tail.iter().filter(|t| t.side == Side::Client) {
+                cw = cw.max(tail_text(t).chars().count());
+            }
+        }
+        Widths { g, cw, arrow_w }
     }
-    let tail_text = |t: &crate::ladder::TailMark| format!("{} ({})", t.mark.state.name(), t.why());
-    for t in l.tail.iter().filter(|t| t.side == Side::Client) {
-        cw = cw.max(tail_text(t).chars().count());
+
+    fn max(self, o: Widths) -> Widths {
+        Widths {
+            cw: self.cw.max(o.cw),
+            arrow_w: self.arrow_w.max(o.arrow_w),
+            ..self
+        }
     }
-    let client_h = format!("client {}", l.client);
-    let server_h = format!("server {}", l.server);
-    let _ = writeln!(out, "connection {}: {} → {}", l.number, client_h, server_h);
-    let _ = writeln!(out, "verdict: {}", l.verdict);
-    let _ = writeln!(out);
-    // Header and the initial states.
-    let lead = " ".repeat(TIME_W + 2);
-    let _ = writeln!(
-        out,
-        "{:>TIME_W$}  {:<width$}{}",
-        "time (s)",
-        client_h,
-        server_h,
-        width = cw + arrow_w + 3
-    );
-    let _ = writeln!(
-        out,
-        "{lead}{:<cw$} {life}{:arrow_w$}{life} {}",
-        l.initial[0].name(),
-        "",
-        l.initial[1].name(),
-        life = g.life
-    );
-    // Inside a TIME-WAIT span on a line after row `after` (not the row it
-    // starts on) at `time`?
-    let in_span = |side: Side, after: bool, row: usize, time| {
-        l.time_waits.iter().any(|t| {
-            t.side == side
-                && (row > t.row || after && row >= t.row)
-                && (time < t.expires || !t.ran_out && !t.ended_early)
-        })
-    };
-    let side_texts = |marks: &[Vec<MarkView>; 2], span: &dyn Fn(Side) -> bool| {
-        Side::BOTH.map(|side| {
-            let ms = &marks[side.index()];
-            if !ms.is_empty() {
-                marks_text(ms)
-            } else if span(side) {
-                g.span.to_string()
-            } else {
-                String::new()
-            }
-        })
-    };
-    let bars = l.bars();
-    for (n, line) in l.lines().enumerate() {
-        let (offset, side_text, arrow) = match line {
-            Line::Segment(p) => {
-                let r = &l.rows[p];
-                let span = |side| in_span(side, false, r.index, r.time);
-                (r.offset, side_texts(&r.marks, &span), arrow(r, arrow_w, g))
-            }
-            Line::Icmp(p) => {
-                let i = &l.icmp[p];
-                let span = |side| i.after_row.is_some_and(|a| in_span(side, true, a, i.time));
-                (
-                    i.offset,
-                    side_texts(&i.marks, &span),
-                    icmp_arrow(i, arrow_w, g),
-                )
-            }
-            Line::Call(p) => {
-                let c = &l.calls[p];
-                let span = |side| {
-                    c.after_row
-                        .is_some_and(|a| in_span(side, true, a, c.returned))
-                };
-                let none = [Vec::new(), Vec::new()];
-                (c.offset, side_texts(&none, &span), call_line(c, arrow_w, g))
-            }
-        };
-        // A blocked call's bar: the lifeline drawn heavy.
-        let arrow = match bars.get(n) {
-            Some(&[a, b]) if a || b => {
-                let mut cells: Vec<char> = arrow.chars().collect();
-                let last = cells.len().saturating_sub(1);
-                for (on, at) in [(a, 0), (b, last)] {
-                    if on && cells.get(at) == Some(&g.life) {
-                        cells[at] = g.bar;
-                    }
-                }
-                cells.into_iter().collect()
-            }
-            _ => arrow,
-        };
+
+    /// The title, the endpoints and their first states.
+    fn header(&self, l: &Ladder, out: &mut impl Write) {
+        let (g, cw, arrow_w) = (self.g, self.cw, self.arrow_w);
+        let client_h = format!("client {}", l.client);
+        let server_h = format!("server {}", l.server);
+        let _ = writeln!(out, "connection {}: {} → {}", l.number, client_h, server_h);
+        let _ = writeln!(out, "verdict: {}", l.verdict);
+        let _ = writeln!(out);
+        // Header and the initial states.
+        let lead = " ".repeat(TIME_W + 2);
         let _ = writeln!(
             out,
-            "{:>TIME_W$.6}  {:<cw$} {} {}",
-            offset.as_secs_f64(),
-            side_text[0],
-            arrow,
-            side_text[1],
+            "{:>TIME_W$}  {:<width$}{}",
+            "time (s)",
+            client_h,
+            server_h,
+            width = cw + arrow_w + 3
         );
-    }
-    for t in &l.tail {
-        let text = tail_text(t);
-        let (left, right) = match t.side {
-            Side::Client => (text, String::new()),
-            Side::Server => (String::new(), text),
-        };
         let _ = writeln!(
             out,
-            "{:>TIME_W$.6}  {:<cw$} {life}{:arrow_w$}{life} {}",
-            t.offset.as_secs_f64(),
-            left,
+            "{lead}{:<cw$} {life}{:arrow_w$}{life} {}",
+            l.initial[0].name(),
             "",
-            right,
+            l.initial[1].name(),
             life = g.life
         );
     }
-    if !l.calls.is_empty() {
-        let _ = writeln!(
-            out,
-            "{lead}calls: timed on the clock of the endpoint that made them, placed among the segments by their estimated times there"
-        );
-    }
-    for t in &l.time_waits {
-        if !t.ran_out && !t.ended_early {
+
+    /// The ladder's lines.
+    fn body(&self, l: &Ladder, out: &mut impl Write) {
+        let (g, cw, arrow_w) = (self.g, self.cw, self.arrow_w);
+        let marks_text = |ms: &[MarkView]| marks_text(g, ms);
+        // Inside a TIME-WAIT span on a line after row `after` (not the row it
+        // starts on) at `time`?
+        let in_span = |side: Side, after: bool, row: usize, time| {
+            l.time_waits.iter().any(|t| {
+                t.side == side
+                    && (row > t.row || after && row >= t.row)
+                    && (time < t.expires || !t.ran_out && !t.ended_early)
+            })
+        };
+        let side_texts = |marks: &[Vec<MarkView>; 2], span: &dyn Fn(Side) -> bool| {
+            Side::BOTH.map(|side| {
+                let ms = &marks[side.index()];
+                if !ms.is_empty() {
+                    marks_text(ms)
+                } else if span(side) {
+                    g.span.to_string()
+                } else {
+                    String::new()
+                }
+            })
+        };
+        let bars = l.bars();
+        for (n, line) in l.lines().enumerate() {
+            let (offset, side_text, arrow) = match line {
+                Line::Segment(p) => {
+                    let r = &l.rows[p];
+                    let span = |side| in_span(side, false, r.index, r.time);
+                    (r.offset, side_texts(&r.marks, &span), arrow(r, arrow_w, g))
+                }
+                Line::Icmp(p) => {
+                    let i = &l.icmp[p];
+                    let span = |side| i.after_row.is_some_and(|a| in_span(side, true, a, i.time));
+                    (
+                        i.offset,
+                        side_texts(&i.marks, &span),
+                        icmp_arrow(i, arrow_w, g),
+                    )
+                }
+                Line::Call(p) => {
+                    let c = &l.calls[p];
+                    let span = |side| {
+                        c.after_row
+                            .is_some_and(|a| in_span(side, true, a, c.returned))
+                    };
+                    let none = [Vec::new(), Vec::new()];
+                    (c.offset, side_texts(&none, &span), call_line(c, arrow_w, g))
+                }
+            };
+            // A blocked call's bar: the lifeline drawn heavy.
+            let arrow = match bars.get(n) {
+                Some(&[a, b]) if a || b => {
+                    let mut cells: Vec<char> = arrow.chars().collect();
+                    let last = cells.len().saturating_sub(1);
+                    for (on, at) in [(a, 0), (b, last)] {
+                        if on && cells.get(at) == Some(&g.life) {
+                            cells[at] = g.bar;
+                        }
+                    }
+                    cells.into_iter().collect()
+                }
+                _ => arrow,
+            };
             let _ = writeln!(
                 out,
-                "{lead}{} TIME-WAIT (2MSL = {}) until {:.6}, after the end of the capture",
-                t.side,
-                t.length,
-                (t.expires - l.start).as_secs_f64()
+                "{:>TIME_W$.6}  {:<cw$} {} {}",
+                offset.as_secs_f64(),
+                side_text[0],
+                arrow,
+                side_text[1],
             );
         }
     }
-    out.finish()
+
+    /// What comes after the last line: states past it, notes.
+    fn footer(&self, l: &Ladder, out: &mut impl Write) {
+        let (g, cw, arrow_w) = (self.g, self.cw, self.arrow_w);
+        let lead = " ".repeat(TIME_W + 2);
+        for t in &l.tail {
+            let text = tail_text(t);
+            let (left, right) = match t.side {
+                Side::Client => (text, String::new()),
+                Side::Server => (String::new(), text),
+            };
+            let _ = writeln!(
+                out,
+                "{:>TIME_W$.6}  {:<cw$} {life}{:arrow_w$}{life} {}",
+                t.offset.as_secs_f64(),
+                left,
+                "",
+                right,
+                life = g.life
+            );
+        }
+        if !l.calls.is_empty() {
+            let _ = writeln!(
+                out,
+                "{lead}calls: timed on the clock of the endpoint that made them, placed among the segments by their estimated times there"
+            );
+        }
+        for t in &l.time_waits {
+            if !t.ran_out && !t.ended_early {
+                let _ = writeln!(
+                    out,
+                    "{lead}{} TIME-WAIT (2MSL = {}) until {:.6}, after the end of the capture",
+                    t.side,
+                    t.length,
+                    (t.expires - l.start).as_secs_f64()
+                );
+            }
+        }
+    }
 }
 
 /// `│── label ───▶│` or `│◀── label ───│`, `width` cells between the

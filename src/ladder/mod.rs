@@ -21,6 +21,7 @@ pub mod label;
 pub mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 use crate::decode::SeqNumber;
 use crate::time::{Span, Timestamp};
@@ -417,64 +418,126 @@ pub struct Ladder {
     pub kernel: Option<KernelView>,
 }
 
-/// Marks the copies that evidently never arrived. Only the sender's own
-/// behaviour is taken as evidence: it sent the same sequence space again
-/// with nothing from the peer acknowledging it in between; or it is a SYN
-/// that got no answer (SYN,ACK or RST) at all.
-///
-/// What the tracker and the errors know wins over that guess: a resent copy
-/// the receiver's timestamp echo or D-SACK names had arrived (its ACK was
-/// lost), and a segment a router's ICMP error quotes was discarded there.
-fn mark_lost(rows: &mut [Row], segments: &Rows<SegmentRecord>, icmp: &[IcmpLine]) {
-    for i in 0..rows.len() {
-        let quoted_by_router = icmp.iter().any(|l| !l.from_peer && l.quoted_row == Some(i));
-        if quoted_by_router {
-            rows[i].lost = true;
-            rows[i].notes.insert(Notes::LOST);
-            continue;
-        }
-        if segments.get(i).is_some_and(|s| s.arrived()) {
-            continue;
-        }
-        let r = &rows[i];
-        if r.end == r.seq {
-            continue;
-        }
-        let (from, seq, end, role) = (r.from, r.seq, r.end, r.role);
-        let acked_by = |p: &Row| p.from != from && p.ack.is_some_and(|a| end.le(a));
-        let mut lost = false;
-        for later in &rows[i + 1..] {
-            if acked_by(later) || (later.from != from && later.role == Role::Rst) {
-                break;
-            }
-            // The same segment again (a SYN,ACK that repeats a SYN in a
-            // simultaneous open is not a resend).
-            if later.from == from && later.seq == seq && later.end == end && later.role == role {
-                lost = true;
-                break;
-            }
-        }
-        if r.role == Role::Syn
-            && !rows[i + 1..].iter().any(|p| {
-                p.from != from && (acked_by(p) || p.role == Role::Rst || p.role == Role::Syn)
-            })
-        {
-            lost = true;
-        }
-        if lost {
-            rows[i].lost = true;
-            rows[i].notes.insert(Notes::LOST);
+/// What deciding whether a segment was lost reads of it and of those
+/// after it.
+#[derive(Clone, Copy)]
+struct Shape {
+    from: Side,
+    seq: SeqNumber,
+    end: SeqNumber,
+    ack: Option<SeqNumber>,
+    role: Role,
+}
+
+impl Shape {
+    fn of(rec: &SegmentRecord) -> Shape {
+        Shape {
+            from: rec.from,
+            seq: rec.seq,
+            end: seq_end(rec),
+            ack: rec.flags.ack().then_some(rec.ack),
+            role: Role::of(rec),
         }
     }
 }
 
+/// The first sequence number after the segment.
+fn seq_end(rec: &SegmentRecord) -> SeqNumber {
+    rec.seq
+        .plus(rec.len + u32::from(rec.flags.syn()) + u32::from(rec.flags.fin()))
+}
+
+/// Which of the segments in `range` evidently never arrived. Only the
+/// sender's own behaviour is taken as evidence: it sent the same sequence
+/// space again with nothing from the peer acknowledging it in between; or
+/// it is a SYN that got no answer (SYN,ACK or RST) at all.
+///
+/// What the tracker and the errors know wins over that guess: a resent copy
+/// the receiver's timestamp echo or D-SACK names had arrived (its ACK was
+/// lost), and a segment a router's ICMP error quotes was discarded there.
+fn lost(segments: &Rows<SegmentRecord>, icmp: &[IcmpLine], range: Range<usize>) -> Vec<bool> {
+    range
+        .map(|i| {
+            let quoted_by_router = icmp.iter().any(|l| !l.from_peer && l.quoted_row == Some(i));
+            if quoted_by_router {
+                return true;
+            }
+            let Some(rec) = segments.get(i) else {
+                return false;
+            };
+            if rec.arrived() {
+                return false;
+            }
+            let r = Shape::of(rec);
+            if r.end == r.seq {
+                return false;
+            }
+            let (from, seq, end, role) = (r.from, r.seq, r.end, r.role);
+            let acked_by = |p: &Shape| p.from != from && p.ack.is_some_and(|a| end.le(a));
+            let later = || segments.from(i + 1).map(Shape::of);
+            for p in later() {
+                if acked_by(&p) || (p.from != from && p.role == Role::Rst) {
+                    break;
+                }
+                // The same segment again (a SYN,ACK that repeats a SYN in a
+                // simultaneous open is not a resend).
+                if p.from == from && p.seq == seq && p.end == end && p.role == role {
+                    return true;
+                }
+            }
+            r.role == Role::Syn
+                && !later().any(|p| {
+                    p.from != from && (acked_by(&p) || p.role == Role::Rst || p.role == Role::Syn)
+                })
+        })
+        .collect()
+}
+
 impl Ladder {
     pub fn build(c: &Connection, msl: Span, style: LabelStyle) -> Ladder {
-        let mut rows: Vec<Row> = Vec::with_capacity(c.segments.len());
-        let mut prev = c.first_ts;
-        for (i, rec) in c.segments.iter().enumerate() {
+        Ladder::build_range(c, msl, style, 0..c.segments.len())
+    }
+
+    /// The ladder with the rows of the segments in `range` only (each row
+    /// keeps its index in the connection), for a connection too long to
+    /// hold as rows at once; all the rest (ICMP errors, the tail, the
+    /// TIME-WAIT spans) is the whole ladder's.
+    pub fn build_range(
+        c: &Connection,
+        msl: Span,
+        style: LabelStyle,
+        range: Range<usize>,
+    ) -> Ladder {
+        Ladder::build_part(c, msl, style, range, true)
+    }
+
+    /// [`Ladder::build_range`] without the verdict (which reads every
+    /// segment): a part of a ladder whose frame says it.
+    pub fn build_part_rows(
+        c: &Connection,
+        msl: Span,
+        style: LabelStyle,
+        range: Range<usize>,
+    ) -> Ladder {
+        Ladder::build_part(c, msl, style, range, false)
+    }
+
+    fn build_part(
+        c: &Connection,
+        msl: Span,
+        style: LabelStyle,
+        range: Range<usize>,
+        with_verdict: bool,
+    ) -> Ladder {
+        let range = range.start.min(c.segments.len())..range.end.min(c.segments.len());
+        let mut rows: Vec<Row> = Vec::with_capacity(range.len());
+        let mut prev = match range.start.checked_sub(1) {
+            Some(i) => c.segments[i].ts,
+            None => c.first_ts,
+        };
+        for (i, rec) in c.segments.from(range.start).take(range.len()).enumerate() {
             rows.push(Row {
-                index: i,
+                index: range.start + i,
                 frame: rec.frame,
                 time: rec.ts,
                 offset: rec.ts - c.first_ts,
@@ -486,9 +549,7 @@ impl Ladder {
                 lost: false,
                 notes: Notes::of(rec),
                 seq: rec.seq,
-                end: rec
-                    .seq
-                    .plus(rec.len + u32::from(rec.flags.syn()) + u32::from(rec.flags.fin())),
+                end: seq_end(rec),
                 ack: rec.flags.ack().then_some(rec.ack),
                 marks: Marks::default(),
             });
@@ -500,7 +561,12 @@ impl Ladder {
             .enumerate()
             .map(|(i, rec)| IcmpLine::new(c, i, rec))
             .collect();
-        mark_lost(&mut rows, &c.segments, &icmp);
+        for (r, lost) in rows.iter_mut().zip(lost(&c.segments, &icmp, range.clone())) {
+            if lost {
+                r.lost = true;
+                r.notes.insert(Notes::LOST);
+            }
+        }
         let mut tail = Vec::new();
         let mut time_waits = Vec::new();
         for m in c.marks_by_row() {
@@ -520,13 +586,14 @@ impl Ladder {
                 line.marks[m.side.index()].push(view);
                 continue;
             }
-            match rows.get_mut(m.row) {
-                Some(r) => r.marks.push(m.side, view),
-                None => tail.push(TailMark {
+            if range.contains(&m.row) {
+                rows[m.row - range.start].marks.push(m.side, view);
+            } else if m.row >= c.segments.len() {
+                tail.push(TailMark {
                     side: m.side,
                     mark: view,
                     offset: m.time - c.first_ts,
-                }),
+                });
             }
             if m.to == State::TimeWait
                 && let Some(tw) = c.time_wait[m.side.index()]
@@ -546,7 +613,11 @@ impl Ladder {
             number: c.id + 1,
             client: c.client,
             server: c.server,
-            verdict: verdict::verdict(c),
+            verdict: if with_verdict {
+                verdict::verdict(c)
+            } else {
+                String::new()
+            },
             start: c.first_ts,
             initial: c.initial,
             distance: [c.distance(Side::Client), c.distance(Side::Server)],

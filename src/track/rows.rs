@@ -81,6 +81,19 @@ impl<T> Rows<T> {
         }
     }
 
+    /// The rows from `start` on.
+    pub fn from(
+        &self,
+        start: usize,
+    ) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + Clone {
+        let back = self.len();
+        Iter {
+            rows: self,
+            front: start.min(back),
+            back,
+        }
+    }
+
     /// The first `n` rows (all of them when there are fewer).
     pub fn upto(
         &self,
@@ -221,6 +234,8 @@ mod tests {
         assert_eq!(rows.get(n), None);
         assert_eq!(rows.last(), Some(&(n - 1)));
         assert_eq!(rows.upto(CHUNK + 2).count(), CHUNK + 2);
+        assert!(rows.from(2 * CHUNK + 1).copied().eq(2 * CHUNK + 1..n));
+        assert_eq!(rows.from(n + 5).count(), 0);
         assert_eq!(rows.iter().rposition(|&x| x == CHUNK), Some(CHUNK));
         let mut rows = rows;
         rows[2 * CHUNK + 3] = 7;

@@ -551,3 +551,46 @@ fn connections_rebuilt_from_their_records_are_the_ones_first_read() {
     assert!(conns_checked > 200, "only {conns_checked} connections");
     eprintln!("rebuilt {conns_checked} connections of {checked} files ({whole} held whole)");
 }
+
+/// `analyze` writes a connection of millions of segments a few rows at a
+/// time: the text is the one the whole ladder gives, on every connection
+/// of every bundled capture and peer capture (without ICMP errors), made
+/// one, two and seven rows at a time, in both charsets and both numberings.
+#[test]
+fn a_ladder_made_a_few_rows_at_a_time_reads_as_the_whole() {
+    use tcpladder::export::text::render_long_to;
+    let mut files = Vec::new();
+    capture_files(&captures_dir(), &mut files);
+    capture_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer-captures"),
+        &mut files,
+    );
+    files.sort();
+    let cfg = TrackConfig::default();
+    let mut compared = 0;
+    for file in &files {
+        let Ok((conns, _)) = analyze_file(file, Filter::default(), cfg) else {
+            continue;
+        };
+        for c in conns.iter().filter(|c| c.icmp.is_empty()) {
+            for (style, charset, chunk) in [
+                (LabelStyle::default(), Charset::Unicode, 1),
+                (LabelStyle::default(), Charset::Unicode, 2),
+                (LabelStyle { absolute: true }, Charset::Ascii, 7),
+            ] {
+                let whole = render(&Ladder::build(c, cfg.msl, style), charset);
+                let mut out = Vec::new();
+                render_long_to(c, cfg.msl, style, charset, chunk, &mut out).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    whole,
+                    "{}: connection {}, {chunk} rows at a time",
+                    file.display(),
+                    c.id + 1
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 600, "only {compared} ladders compared");
+}
