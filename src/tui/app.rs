@@ -193,6 +193,14 @@ pub struct Rebuilt {
     cache: HashMap<usize, Connection>,
 }
 
+/// The rows of a windowed ladder around row `at` of `n`: a quarter of the
+/// window before it, the rest after, and at least twice `view` rows.
+fn window_around(at: usize, n: usize, rows: usize, view: usize) -> std::ops::Range<usize> {
+    let rows = rows.max(2 * view).max(1);
+    let start = at.saturating_sub(rows / 4).min(n.saturating_sub(rows));
+    start..(start + rows).min(n)
+}
+
 /// Rebuilt connections held at most, beyond those on the screen.
 const REBUILT_HELD: usize = 512;
 
@@ -319,9 +327,33 @@ pub struct LadderCache {
     pub kernel: usize,
     pub kernel_until: Option<Timestamp>,
     pub ladder: Ladder,
+    /// Some(rows) when the ladder holds only these rows of the connection
+    /// (one of more than `App::window_above` segments, with no ICMP error
+    /// or call, so that its lines are its rows); None: all of them.
+    pub window: Option<std::ops::Range<usize>>,
 }
 
+/// Rows a windowed ladder holds.
+const WINDOW: usize = 4096;
+
+/// Connections longer than this get a windowed ladder.
+pub const WINDOW_ABOVE: usize = 50_000;
+
 impl LadderCache {
+    /// The ladder's lines in all (the connection's segments, for a window).
+    pub fn line_count(&self) -> usize {
+        match &self.window {
+            Some(_) => self.segments,
+            None => self.ladder.line_count(),
+        }
+    }
+
+    /// The row for line `n` of a windowed ladder, when the window has it.
+    pub fn window_row(&self, n: usize) -> Option<&crate::ladder::Row> {
+        let w = self.window.as_ref()?;
+        w.contains(&n).then(|| self.ladder.rows.get(n - w.start))?
+    }
+
     /// How many of its calls have happened by `clock` (their `at` is in
     /// ladder order, so they form a prefix).
     fn shown_calls(&self, clock: Option<Timestamp>) -> usize {
@@ -382,6 +414,10 @@ pub struct App {
     pub size: Rect,
     /// Taken by the terminal loop.
     pub request: Option<Request>,
+    /// Connections with more segments get a windowed ladder
+    /// (`WINDOW_ABOVE`) of this many rows (`WINDOW`); tests set both low.
+    pub window_above: usize,
+    pub window_rows: usize,
     /// `replay` while its file is read in the background.
     pub loading: Option<LoadState>,
     /// How the replay starts once loaded.
@@ -513,6 +549,8 @@ impl App {
             quit: false,
             message: None,
             cache: None,
+            window_above: WINDOW_ABOVE,
+            window_rows: WINDOW,
             size: Rect::new(0, 0, 120, 40),
             request: None,
             loading: None,
@@ -693,6 +731,9 @@ impl App {
         let Some(cache) = &self.cache else {
             return 0;
         };
+        if cache.window.is_some() {
+            return self.row.min(cache.segments);
+        }
         match (self.call, self.icmp) {
             (Some(k), _) => cache.ladder.line_of_call(k),
             (None, Some(j)) => cache.ladder.line_of_icmp(j),
@@ -705,6 +746,13 @@ impl App {
         let Some(cache) = &self.cache else {
             return;
         };
+        if cache.window.is_some() {
+            // Its lines are its rows.
+            self.row = n.min(cache.segments.saturating_sub(1));
+            self.icmp = None;
+            self.call = None;
+            return;
+        }
         match cache.ladder.line_at(n) {
             Some(Line::Segment(p)) => {
                 self.row = cache.ladder.rows[p].index;
@@ -1174,7 +1222,23 @@ impl App {
             }
             None => true,
         };
-        if stale {
+        let windowed = c.segments.len() > self.window_above
+            && c.icmp.is_empty()
+            && self.kernel.is_empty()
+            && self.calls.get(id).is_none_or(|v| v.is_empty());
+        if stale && windowed {
+            let window = window_around(self.row, c.segments.len(), self.window_rows, 0);
+            self.cache = Some(LadderCache {
+                id,
+                segments: c.segments.len(),
+                marks: c.marks.len(),
+                icmp: c.icmp.len(),
+                kernel: self.kernel.len(),
+                kernel_until: self.kernel_until,
+                ladder: Ladder::build_range(c, self.msl, LabelStyle::default(), window.clone()),
+                window: Some(window),
+            });
+        } else if stale {
             let mut ladder = Ladder::build(c, self.msl, LabelStyle::default());
             if let Some(calls) = self.calls.get(id).filter(|v| !v.is_empty()) {
                 let placement = Placement::estimate(&ladder);
@@ -1189,6 +1253,7 @@ impl App {
                 kernel: self.kernel.len(),
                 kernel_until: self.kernel_until,
                 ladder,
+                window: None,
             });
         }
         // Live: the record grew more complete with nothing new in it.
@@ -1214,6 +1279,34 @@ impl App {
             self.ladder_offset = cur;
         } else if cur >= self.ladder_offset + h {
             self.ladder_offset = cur + 1 - h;
+        }
+        self.keep_window(id, h);
+    }
+
+    /// A windowed ladder is built again around the lines in view once they
+    /// leave its window.
+    fn keep_window(&mut self, id: usize, h: usize) {
+        let (offset, msl) = (self.ladder_offset, self.msl);
+        let Some(k) = &self.cache else {
+            return;
+        };
+        let Some(w) = &k.window else {
+            return;
+        };
+        let n = k.segments;
+        // The view may draw a line more than `h` says.
+        let need = offset..(offset + h + 1).min(n);
+        if w.start <= need.start && need.end <= w.end {
+            return;
+        }
+        let window = window_around(offset, n, self.window_rows, need.len());
+        let Some(c) = self.connection(id) else {
+            return;
+        };
+        let ladder = Ladder::build_range(c, msl, LabelStyle::default(), window.clone());
+        if let Some(k) = &mut self.cache {
+            k.ladder = ladder;
+            k.window = Some(window);
         }
     }
 

@@ -928,3 +928,59 @@ fn a_kept_capture_replays_as_one_held_whole() {
         }
     }
 }
+
+/// A connection too long to hold as ladder rows gets a window of them,
+/// built again as the view moves: every frame is the one the whole ladder
+/// draws, key by key (here with windows of four rows over every
+/// connection of more than three segments).
+#[test]
+fn a_windowed_ladder_draws_as_the_whole() {
+    let mut moved = false;
+    for file in [
+        "many-connections.pcap",
+        "retransmission.pcap",
+        "half-close.pcap",
+    ] {
+        let mut whole = replay(file, ThemeName::Dark, true);
+        let mut windowed = replay(file, ThemeName::Dark, true);
+        windowed.window_above = 3;
+        windowed.window_rows = 4;
+        windowed.cache = None;
+        // Small panes: the window must move within one connection.
+        whole.update(Event::Resize(110, 24));
+        windowed.update(Event::Resize(110, 24));
+        let mut keys = vec![KeyCode::Enter];
+        keys.extend([KeyCode::Right; 6]);
+        keys.extend([
+            KeyCode::Down,
+            KeyCode::Down,
+            KeyCode::End,
+            KeyCode::Up,
+            KeyCode::Up,
+        ]);
+        keys.extend([
+            KeyCode::PageUp,
+            KeyCode::Home,
+            KeyCode::PageDown,
+            KeyCode::Tab,
+        ]);
+        keys.extend([KeyCode::Down; 3]);
+        keys.extend([KeyCode::Enter, KeyCode::End, KeyCode::PageUp, KeyCode::Up]);
+        for (n, k) in keys.into_iter().enumerate() {
+            key(&mut whole, k);
+            key(&mut windowed, k);
+            let (a, b) = (text_only(&windowed, 110, 24), text_only(&whole, 110, 24));
+            assert!(a == b, "{file}, after key {} ({k:?}):\n{a}\n{b}", n + 1);
+            if let Some(c) = &windowed.cache
+                && let Some(w) = &c.window
+                && w.start > 0
+                && w.len() < c.segments
+            {
+                moved = true;
+            }
+        }
+        let w = windowed.cache.as_ref().map(|k| k.window.clone());
+        assert!(matches!(&w, Some(Some(_))), "{file}: not windowed: {w:?}");
+    }
+    assert!(moved, "no window ever moved off the first rows");
+}

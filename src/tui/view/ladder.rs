@@ -112,10 +112,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rows_h = usize::from(inner.y + inner.height - first_row_y);
     let mut y = first_row_y;
     let bars = l.bars();
+    if cache.window.is_some() {
+        // Its lines are its rows; the window holds those in view.
+        let lines = app.ladder_offset..shown.min(app.ladder_offset + rows_h);
+        for r in lines.filter_map(|n| cache.window_row(n)) {
+            draw_row(app, l, r, &cols, y, buf);
+            y += 1;
+        }
+    }
+    let whole = if cache.window.is_some() { 0 } else { shown };
     for (n, line) in l
         .lines()
         .enumerate()
-        .take(shown)
+        .take(whole)
         .skip(app.ladder_offset)
         .take(rows_h)
     {
@@ -135,7 +144,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         y += 1;
     }
     // After the last segment: TIME-WAIT running out, or still counting.
-    if shown == l.line_count() {
+    if shown == cache.line_count() {
         let clock = app.clock();
         for tail in l.tail.iter().filter(|m| m.mark.time <= clock) {
             if y >= inner.y + inner.height {
