@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::capture::{CaptureError, Reread};
 use crate::decode::Decoder;
 use crate::time::Timestamp;
-use crate::track::{Connection, Release, TrackConfig, Tracker};
+use crate::track::{Connection, Details, Release, TrackConfig, Tracker};
 
 use super::{Filter, Progress, ReadReport, apply, decode_record, stream};
 
@@ -148,18 +148,15 @@ impl KeptCapture {
             ..self.cfg
         });
         let mut report = ReadReport::default();
-        let all: Vec<(u64, u64)> = places(at).collect();
-        // Read ahead as far as the records that follow closely (each
-        // within NEAR of the one before): a connection that fills the file
-        // is read in large pieces, one spread over it a record at a time.
-        let mut reach = vec![0u64; all.len()];
-        for n in (0..all.len()).rev() {
-            reach[n] = match all.get(n + 1) {
-                Some(next) if next.0.saturating_sub(all[n].0) <= NEAR => reach[n + 1],
-                _ => all[n].0 + NEAR,
+        // Read ahead when the next record follows closely: a connection
+        // that fills the file is read in large pieces, one spread over it
+        // a record at a time.
+        let mut all = places(at).peekable();
+        while let Some((offset, frame)) = all.next() {
+            let reach = match all.peek() {
+                Some(&(next, _)) if next.saturating_sub(offset) <= NEAR => u64::MAX,
+                _ => 0,
             };
-        }
-        for (&(offset, frame), &reach) in all.iter().zip(&reach) {
             self.reread.record_at(offset, frame, reach, |rec| {
                 let packet = decode_record(rec, &mut decoder);
                 apply(
@@ -204,11 +201,38 @@ pub fn load_for_replay(
 ) -> Result<(Vec<Connection>, Option<KeptCapture>, ReadReport), CaptureError> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size >= keep_above && super::in_time_order(path)? {
-        let (kept, report) = keep_file(path, filter, cfg, progress)?;
+        // Headers are read again from the file when the pane shows one.
+        let lean = TrackConfig {
+            keep_details: false,
+            ..cfg
+        };
+        let (kept, report) = keep_file(path, filter, lean, progress)?;
         return Ok((Vec::new(), Some(kept), report));
     }
     let (conns, report) = super::analyze_file_progress(path, filter, cfg, progress)?;
     Ok((conns, None, report))
+}
+
+impl KeptCapture {
+    /// The whole header of connection `id`'s segment in record `frame`,
+    /// read again from the file (a kept capture's connections are rebuilt
+    /// without it).
+    pub fn details(&mut self, id: usize, frame: u64) -> Option<Details> {
+        let k = self.kept.get(id)?;
+        let How::Reread { places: at, .. } = &k.how else {
+            return None;
+        };
+        let (offset, _) = places(at).find(|&(_, f)| f == frame)?;
+        let mut decoder = Decoder::default();
+        let packet = self
+            .reread
+            .record_at(offset, frame, 0, |rec| decode_record(rec, &mut decoder))
+            .ok()?;
+        match packet {
+            Ok(crate::decode::Packet::Tcp(seg)) => Some(Details::of(&seg)),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a capture in time order (`in_time_order`) for `replay`, keeping

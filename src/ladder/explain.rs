@@ -2,7 +2,7 @@
 //! header field for the detail pane. Pure: reads a tracked connection.
 
 use crate::decode::{SeqNumber, TcpOptions};
-use crate::track::{Connection, SegmentRecord, ShownOptions, Side};
+use crate::track::{Connection, Details, SegmentRecord, ShownOptions, Side};
 
 use super::{IcmpLine, Ladder, Role, label};
 
@@ -121,8 +121,13 @@ fn first_to_ack(c: &Connection, index: usize, end: SeqNumber) -> bool {
             .any(|p| p.from == s.from && covers(p))
 }
 
-/// Every header field of a segment, as (name, value) pairs.
-pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
+/// Every header field of a segment, as (name, value) pairs; the whole
+/// header's from `details` when the connection did not keep it.
+pub fn fields(
+    c: &Connection,
+    index: usize,
+    details: Option<&Details>,
+) -> Vec<(&'static str, String)> {
     let Some(s) = c.segments.get(index) else {
         return Vec::new();
     };
@@ -147,7 +152,7 @@ pub fn fields(c: &Connection, index: usize) -> Vec<(&'static str, String)> {
             None => s.window.to_string(),
         },
     ));
-    let details = c.details.get(index);
+    let details = c.details.get(index).or(details);
     let opts = match details {
         Some(d) => option_names(&d.options),
         None => shown_option_names(&s.options),
@@ -365,7 +370,7 @@ mod tests {
     #[test]
     fn fields_show_absolute_and_relative() {
         let c = run(&[(true, 0x02, 100, 0, 0), (false, 0x12, 500, 101, 0)]);
-        let f = fields(&c, 1);
+        let f = fields(&c, 1, None);
         let get = |k: &str| f.iter().find(|(n, _)| *n == k).unwrap().1.clone();
         assert_eq!(get("seq"), "0 (absolute 500)");
         assert_eq!(get("ack"), "1 (absolute 101)");

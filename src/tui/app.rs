@@ -18,7 +18,7 @@ use crate::ladder::diagram::Placement;
 use crate::ladder::{Call, LabelStyle, Ladder, Line};
 use crate::time::{Span, Timestamp};
 use crate::track::kernel::KernelRecord;
-use crate::track::{Cause, ConnKey, Connection, Side, State, TrackConfig, Tracker};
+use crate::track::{Cause, ConnKey, Connection, Details, Side, State, TrackConfig, Tracker};
 
 use super::theme::{Theme, ThemeName};
 use super::view::layout::Areas;
@@ -418,6 +418,9 @@ pub struct App {
     /// (`WINDOW_ABOVE`) of this many rows (`WINDOW`); tests set both low.
     pub window_above: usize,
     pub window_rows: usize,
+    /// (connection, row, its whole header) read again from a kept
+    /// capture's file for the detail pane.
+    read_back: Option<(usize, usize, Details)>,
     /// `replay` while its file is read in the background.
     pub loading: Option<LoadState>,
     /// How the replay starts once loaded.
@@ -551,6 +554,7 @@ impl App {
             cache: None,
             window_above: WINDOW_ABOVE,
             window_rows: WINDOW,
+            read_back: None,
             size: Rect::new(0, 0, 120, 40),
             request: None,
             loading: None,
@@ -1281,6 +1285,7 @@ impl App {
             self.ladder_offset = cur + 1 - h;
         }
         self.keep_window(id, h);
+        self.read_back_selected();
     }
 
     /// A windowed ladder is built again around the lines in view once they
@@ -1326,6 +1331,41 @@ impl App {
         {
             self.message = Some(format!("cannot read a connection again: {e}"));
         }
+    }
+
+    /// The whole header of segment `row` of connection `id`, when the
+    /// connection was rebuilt without it (a kept capture): read again from
+    /// the file for the detail pane, once for each segment shown there.
+    pub fn read_details(&self, id: usize, row: usize) -> Option<&Details> {
+        match &self.read_back {
+            Some((i, r, d)) if *i == id && *r == row => Some(d),
+            _ => None,
+        }
+    }
+
+    /// A kept capture: the selected segment's whole header, read again.
+    fn read_back_selected(&mut self) {
+        let (Some(id), row) = (self.selected, self.row) else {
+            return;
+        };
+        if matches!(&self.read_back, Some((i, r, _)) if *i == id && *r == row) {
+            return;
+        }
+        let Source::Replay(r) = &mut self.source else {
+            return;
+        };
+        let Some(b) = r.rebuilt.as_mut() else {
+            return;
+        };
+        let frame = b.cache.get(&id).and_then(|c| {
+            // Held whole (its details are its own), or rebuilt without them.
+            c.details
+                .is_empty()
+                .then(|| c.segments.get(row).map(|s| s.frame))?
+        });
+        self.read_back = frame
+            .and_then(|f| b.capture.details(id, f))
+            .map(|d| (id, row, d));
     }
 
     /// The addresses of connection `id` (client, server), held or not.

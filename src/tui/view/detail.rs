@@ -64,7 +64,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             if let Some(n) = notes {
                 sentence = format!("{sentence}. {n}");
             }
-            let mut fields = explain::fields(c, i);
+            let mut fields = explain::fields(c, i, app.read_details(c.id, i));
             if let Some(l) = app.cache.as_ref().map(|k| &k.ladder) {
                 let (said, states) = kernel_words(l, i);
                 sentence.push_str(&said);
