@@ -246,42 +246,35 @@ pub fn keep_file(
 ) -> Result<(KeptCapture, ReadReport), CaptureError> {
     // Where each connection's records are, by id, until it is kept, and
     // whether each can be read again alone: filled as records join
-    // connections, emptied as connections are kept.
+    // connections, emptied as connections are kept. The segments' times
+    // come from the records too: the tracker keeps no segments here.
     let refs: RefCell<FxHashMap<usize, (Places, bool)>> = RefCell::default();
+    let mut times: Vec<Timestamp> = Vec::new();
+    let mut end = None::<Timestamp>;
     // By id, filled in the order connections are let go: none waits for
     // one that began before it.
     let mut kept: Vec<Option<Kept>> = Vec::new();
-    let mut times: Vec<Timestamp> = Vec::new();
-    let (mut end, mut horizon) = (None::<Timestamp>, None::<Timestamp>);
-    let mut keep = |mut c: Connection| {
-        times.extend(c.segments.iter().map(|s| s.ts));
-        let last = c
-            .icmp
-            .iter()
-            .map(|i| i.ts)
-            .chain(c.segments.last().map(|s| s.ts))
-            .max();
-        end = end.max(last);
+    let mut horizon = None::<Timestamp>;
+    // Connections with a record that cannot be read again alone: read a
+    // second time, whole.
+    let mut again: Vec<usize> = Vec::new();
+    let mut keep = |c: Connection| {
         horizon = horizon.max(c.time_wait.iter().flatten().map(|tw| tw.expires).max());
         let (frames, alone) = refs.borrow_mut().remove(&c.id).unwrap_or_default();
-        let (first_ts, client, server, c_id) = (c.first_ts, c.client, c.server, c.id);
-        let how = if alone {
-            How::Reread {
+        if !alone {
+            again.push(c.id);
+        }
+        if kept.len() <= c.id {
+            kept.resize_with(c.id + 1, || None);
+        }
+        kept[c.id] = Some(Kept {
+            first_ts: c.first_ts,
+            client: c.client,
+            server: c.server,
+            how: How::Reread {
                 places: frames.done(),
                 released: c.released,
-            }
-        } else {
-            c.compact();
-            How::Whole(Box::new(c))
-        };
-        if kept.len() <= c_id {
-            kept.resize_with(c_id + 1, || None);
-        }
-        kept[c_id] = Some(Kept {
-            first_ts,
-            client,
-            server,
-            how,
+            },
         });
     };
     let cfg = TrackConfig {
@@ -289,19 +282,40 @@ pub fn keep_file(
         idle_timeout: None,
         ..cfg
     };
+    let counting = TrackConfig {
+        keep_segments: false,
+        ..cfg
+    };
     let (report, layout) = stream(
         path,
         filter,
-        cfg,
+        counting,
         progress,
         |c| keep(*c),
         |id, d| {
+            if matches!(d.packet, Ok(crate::decode::Packet::Tcp(_))) {
+                times.push(d.ts);
+            }
+            end = end.max(Some(d.ts));
             let mut r = refs.borrow_mut();
             let (places, alone) = r.entry(id).or_insert_with(|| (Places::default(), true));
             places.push(d.offset, d.frame);
             *alone &= d.rereadable;
         },
     )?;
+    if !again.is_empty() {
+        again.sort_unstable();
+        let whole = |c: Box<Connection>| {
+            if again.binary_search(&c.id).is_ok()
+                && let Some(Some(k)) = kept.get_mut(c.id)
+            {
+                let mut c = c;
+                c.compact();
+                k.how = How::Whole(c);
+            }
+        };
+        stream(path, filter, cfg, |_| {}, whole, |_, _| {})?;
+    }
     times.sort_unstable();
     let end = end.unwrap_or_default();
     // Every id was let go once, the last ones at the end.
