@@ -333,6 +333,9 @@ pub struct LadderCache {
     pub window: Option<std::ops::Range<usize>>,
 }
 
+/// Segments a connection may have for `e` to draw it.
+const PICTURE_ROWS: usize = 20_000;
+
 /// Rows a windowed ladder holds.
 const WINDOW: usize = 4096;
 
@@ -969,13 +972,21 @@ impl App {
                     self.message = Some(format!("the capture is {} itself", self.source_name));
                 }
             },
-            KeyCode::Char('e') => {
-                if self.selected_connection().is_some() {
-                    self.request = Some(Request::Export);
-                } else {
-                    self.message = Some("no connection to export".into());
+            KeyCode::Char('e') => match self.selected_connection() {
+                // A picture of a bulk transfer would be metres long and
+                // take minutes and gigabytes to draw.
+                Some(c) if c.segments.len() > PICTURE_ROWS => {
+                    self.message = Some(format!(
+                        "connection {} has {} segments, too many for one picture: \
+                         tcpladder export FILE --conn {} --from A --to B -o part.svg draws a part",
+                        c.id + 1,
+                        c.segments.len(),
+                        c.id + 1
+                    ));
                 }
-            }
+                Some(_) => self.request = Some(Request::Export),
+                None => self.message = Some("no connection to export".into()),
+            },
             _ => {}
         }
     }
