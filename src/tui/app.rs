@@ -1241,25 +1241,20 @@ impl App {
             && c.icmp.is_empty()
             && self.kernel.is_empty()
             && self.calls.get(id).is_none_or(|v| v.is_empty());
-        if stale && windowed {
-            let window = window_around(self.row, c.segments.len(), self.window_rows, 0);
-            self.cache = Some(LadderCache {
-                id,
-                segments: c.segments.len(),
-                marks: c.marks.len(),
-                icmp: c.icmp.len(),
-                kernel: self.kernel.len(),
-                kernel_until: self.kernel_until,
-                ladder: Ladder::build_range(c, self.msl, LabelStyle::default(), window.clone()),
-                window: Some(window),
-            });
-        } else if stale {
-            let mut ladder = Ladder::build(c, self.msl, LabelStyle::default());
-            if let Some(calls) = self.calls.get(id).filter(|v| !v.is_empty()) {
-                let placement = Placement::estimate(&ladder);
-                ladder = ladder.with_calls(calls, &placement);
-            }
-            ladder.kernel = self.kernel_view(c);
+        if stale {
+            let (ladder, window) = if windowed {
+                let window = window_around(self.row, c.segments.len(), self.window_rows, 0);
+                let l = Ladder::build_range(c, self.msl, LabelStyle::default(), window.clone());
+                (l, Some(window))
+            } else {
+                let mut ladder = Ladder::build(c, self.msl, LabelStyle::default());
+                if let Some(calls) = self.calls.get(id).filter(|v| !v.is_empty()) {
+                    let placement = Placement::estimate(&ladder);
+                    ladder = ladder.with_calls(calls, &placement);
+                }
+                ladder.kernel = self.kernel_view(c);
+                (ladder, None)
+            };
             self.cache = Some(LadderCache {
                 id,
                 segments: c.segments.len(),
@@ -1268,7 +1263,7 @@ impl App {
                 kernel: self.kernel.len(),
                 kernel_until: self.kernel_until,
                 ladder,
-                window: None,
+                window,
             });
         }
         // Live: the record grew more complete with nothing new in it.
