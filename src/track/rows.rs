@@ -183,6 +183,8 @@ impl<T> DoubleEndedIterator for Iter<'_, T> {
 
 impl<T> ExactSizeIterator for Iter<'_, T> {}
 
+/// Out of range panics, as a slice's index does: callers index rows they
+/// counted (`get` is there for the rest).
 impl<T> Index<usize> for Rows<T> {
     type Output = T;
 
