@@ -969,7 +969,10 @@ impl App {
                 }
                 Source::Live(_) => self.message = Some("this capture is not being written".into()),
                 Source::Replay(_) => {
-                    self.message = Some(format!("the capture is {} itself", self.source_name));
+                    self.message = Some(format!(
+                        "w saves a live capture; this one is already a file: {}",
+                        self.source_name
+                    ));
                 }
             },
             KeyCode::Char('e') => match self.selected_connection() {
