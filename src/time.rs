@@ -138,3 +138,162 @@ mod tests {
         assert_eq!(t.as_json_secs(), 1_795_290_342.492141);
     }
 }
+
+/// Timestamps in order, packed: LEB128 steps from one to the next (a
+/// byte or three where a `Timestamp` takes eight), with the value and
+/// place of every `STRIDE`-th for finding one without reading from the
+/// start. `replay` holds every segment's time of a capture this way.
+#[derive(Clone, Debug, Default)]
+pub struct Times {
+    bytes: Vec<u8>,
+    /// (the time, where its step begins) of times 0, STRIDE, 2·STRIDE, …
+    marks: Vec<(Timestamp, usize)>,
+    len: usize,
+    last: Timestamp,
+}
+
+const STRIDE: usize = 256;
+
+impl Times {
+    /// From times in order (one earlier than the one before is taken as
+    /// equal to it).
+    pub fn from_sorted(times: impl IntoIterator<Item = Timestamp>) -> Times {
+        let mut t = Times::default();
+        for ts in times {
+            t.push(ts);
+        }
+        t.bytes.shrink_to_fit();
+        t.marks.shrink_to_fit();
+        t
+    }
+
+    /// Adds `ts`, taken as no earlier than the last.
+    pub fn push(&mut self, ts: Timestamp) {
+        let ts = if self.len == 0 { ts } else { ts.max(self.last) };
+        let step = if self.len == 0 {
+            0
+        } else {
+            (ts.as_nanos() - self.last.as_nanos()) as u64
+        };
+        if self.len % STRIDE == 0 {
+            self.marks.push((ts, self.bytes.len()));
+        }
+        let mut v = step;
+        while v >= 0x80 {
+            self.bytes.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.bytes.push(v as u8);
+        self.last = ts;
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn first(&self) -> Option<Timestamp> {
+        self.marks.first().map(|m| m.0)
+    }
+
+    pub fn last(&self) -> Option<Timestamp> {
+        (self.len > 0).then_some(self.last)
+    }
+
+    /// Time `i`.
+    pub fn get(&self, i: usize) -> Option<Timestamp> {
+        if i >= self.len {
+            return None;
+        }
+        let &(mut t, mut at) = self.marks.get(i / STRIDE)?;
+        // The mark's own step (zero or not) is skipped: its time is known.
+        for k in 0..=i % STRIDE {
+            let step = self.step_at(&mut at)?;
+            if k > 0 {
+                t = Timestamp::from_nanos(t.as_nanos() + step as i64);
+            }
+        }
+        Some(t)
+    }
+
+    fn step_at(&self, at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.bytes.get(*at)?;
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// How many are at or before `clock`.
+    pub fn count_until(&self, clock: Timestamp) -> usize {
+        // The last mark at or before the clock, then step from it.
+        let m = self.marks.partition_point(|&(t, _)| t <= clock);
+        let Some(k) = m.checked_sub(1) else {
+            return 0;
+        };
+        let (mut t, mut at) = self.marks[k];
+        let mut n = k * STRIDE;
+        // Time n is `t` (<= clock); count on while the next is too.
+        let end = ((k + 1) * STRIDE).min(self.len);
+        let _ = self.step_at(&mut at);
+        n += 1;
+        while n < end {
+            let Some(step) = self.step_at(&mut at) else {
+                break;
+            };
+            t = Timestamp::from_nanos(t.as_nanos() + step as i64);
+            if t > clock {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod times_tests {
+    use super::*;
+
+    #[test]
+    fn packed_times_give_back_each_and_count_like_a_sorted_vec() {
+        let v: Vec<Timestamp> = (0..2000i64)
+            .map(|i| Timestamp::from_nanos(1_700_000_000_000_000_000 + i * i * 997 + (i % 3) * 5))
+            .collect();
+        let mut sorted = v.clone();
+        sorted.sort();
+        let t = Times::from_sorted(sorted.iter().copied());
+        assert_eq!(t.len(), sorted.len());
+        assert!(t.bytes.len() < 4 * sorted.len(), "{} bytes", t.bytes.len());
+        for (i, &ts) in sorted.iter().enumerate() {
+            assert_eq!(t.get(i), Some(ts), "time {i}");
+        }
+        assert_eq!(t.get(sorted.len()), None);
+        assert_eq!(
+            (t.first(), t.last()),
+            (sorted.first().copied(), sorted.last().copied())
+        );
+        for probe in [0usize, 1, 255, 256, 257, 1000, 1999] {
+            for d in [-1i64, 0, 1] {
+                let clock = Timestamp::from_nanos(sorted[probe].as_nanos() + d);
+                let want = sorted.partition_point(|&x| x <= clock);
+                assert_eq!(t.count_until(clock), want, "at {probe}{d:+}");
+            }
+        }
+        assert_eq!(t.count_until(Timestamp::from_nanos(0)), 0);
+        let empty = Times::from_sorted([]);
+        assert_eq!(
+            (empty.len(), empty.count_until(Timestamp::from_nanos(5))),
+            (0, 0)
+        );
+    }
+}

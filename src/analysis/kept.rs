@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::capture::{CaptureError, Reread};
 use crate::decode::Decoder;
-use crate::time::Timestamp;
+use crate::time::{Times, Timestamp};
 use crate::track::{Connection, Details, Release, TrackConfig, Tracker};
 
 use super::{Filter, Progress, ReadReport, apply, decode_record, stream};
@@ -114,7 +114,7 @@ pub struct KeptCapture {
     pub kept: Vec<Kept>,
     /// Every segment's time, in order, for global steps (the playback
     /// takes them).
-    pub times: Vec<Timestamp>,
+    pub times: Times,
     /// The last segment's or ICMP error's time.
     pub end: Timestamp,
     /// When the last TIME-WAIT runs out (at least `end`).
@@ -249,7 +249,8 @@ pub fn keep_file(
     // connections, emptied as connections are kept. The segments' times
     // come from the records too: the tracker keeps no segments here.
     let refs: RefCell<FxHashMap<usize, (Places, bool)>> = RefCell::default();
-    let mut times: Vec<Timestamp> = Vec::new();
+    // In order: the file is.
+    let mut times = Times::default();
     let mut end = None::<Timestamp>;
     // By id, filled in the order connections are let go: none waits for
     // one that began before it.
@@ -316,7 +317,6 @@ pub fn keep_file(
         };
         stream(path, filter, cfg, |_| {}, whole, |_, _| {})?;
     }
-    times.sort_unstable();
     let end = end.unwrap_or_default();
     // Every id was let go once, the last ones at the end.
     let ids = kept.len();

@@ -121,7 +121,7 @@ pub struct Replay {
     /// A large capture's connections instead, rebuilt when shown.
     pub rebuilt: Option<Box<Rebuilt>>,
     /// Every segment's time, in capture order, for global steps.
-    pub times: Vec<Timestamp>,
+    pub times: crate::time::Times,
     pub start: Timestamp,
     pub end: Timestamp,
     /// Playback runs past the last segment until every TIME-WAIT is over.
@@ -209,7 +209,7 @@ impl Replay {
     fn kept(mut capture: KeptCapture, start_at: ReplayStart) -> Replay {
         let mut r = Replay::new(Vec::new(), start_at);
         r.times = std::mem::take(&mut capture.times);
-        r.start = r.times.first().copied().unwrap_or_default();
+        r.start = r.times.first().unwrap_or_default();
         r.end = capture.end;
         r.horizon = capture.horizon;
         r.clock = match start_at {
@@ -296,7 +296,7 @@ impl Replay {
         Replay {
             conns,
             rebuilt: None,
-            times,
+            times: crate::time::Times::from_sorted(times),
             start,
             end,
             horizon,
@@ -840,7 +840,7 @@ impl App {
     /// Playback position: segments shown of all, for the status line.
     pub fn position(&self) -> (usize, usize) {
         match &self.source {
-            Source::Replay(r) => (r.times.partition_point(|&t| t <= r.clock), r.times.len()),
+            Source::Replay(r) => (r.times.count_until(r.clock), r.times.len()),
             Source::Live(l) => (
                 l.report.tcp_segments as usize,
                 l.report.tcp_segments as usize,
@@ -1117,7 +1117,12 @@ impl App {
                 neighbour(times.len(), |i| times[i], r.clock, forward)
             }
             Some(c) => neighbour(c.segments.len(), |i| c.segments[i].ts, r.clock, forward),
-            None => neighbour(r.times.len(), |i| r.times[i], r.clock, forward),
+            None => neighbour(
+                r.times.len(),
+                |i| r.times.get(i).unwrap_or_default(),
+                r.clock,
+                forward,
+            ),
         };
         if let Some(t) = target {
             r.clock = t;
