@@ -499,9 +499,8 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
                     });
                 });
             let loaded = result
-                .map(|(conns, kept, report)| Loaded {
+                .map(|(conns, report)| Loaded {
                     conns,
-                    kept,
                     warnings: report.warnings(),
                 })
                 .map_err(|e| e.to_string());

@@ -175,7 +175,7 @@ impl Times {
         } else {
             (ts.as_nanos() - self.last.as_nanos()) as u64
         };
-        if self.len % STRIDE == 0 {
+        if self.len.is_multiple_of(STRIDE) {
             self.marks.push((ts, self.bytes.len()));
         }
         let mut v = step;

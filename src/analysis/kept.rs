@@ -189,16 +189,22 @@ impl KeptCapture {
 /// take some 150 MB.
 pub const KEEP_ABOVE: u64 = 32 << 20;
 
+/// A capture as `replay` holds it.
+#[derive(Debug)]
+pub enum ForReplay {
+    Whole(Vec<Connection>),
+    Kept(Box<KeptCapture>),
+}
+
 /// What `replay` reads: a capture of `keep_above` bytes or more in time
-/// order is kept ([`keep_file`]), anything else analysed whole; the
-/// connections (empty when kept), the kept capture, and the report.
+/// order is kept ([`keep_file`]), anything else analysed whole.
 pub fn load_for_replay(
     path: &Path,
     filter: Filter,
     cfg: TrackConfig,
     keep_above: u64,
     progress: impl FnMut(Progress),
-) -> Result<(Vec<Connection>, Option<KeptCapture>, ReadReport), CaptureError> {
+) -> Result<(ForReplay, ReadReport), CaptureError> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size >= keep_above && super::in_time_order(path)? {
         // Headers are read again from the file when the pane shows one.
@@ -207,10 +213,10 @@ pub fn load_for_replay(
             ..cfg
         };
         let (kept, report) = keep_file(path, filter, lean, progress)?;
-        return Ok((Vec::new(), Some(kept), report));
+        return Ok((ForReplay::Kept(Box::new(kept)), report));
     }
     let (conns, report) = super::analyze_file_progress(path, filter, cfg, progress)?;
-    Ok((conns, None, report))
+    Ok((ForReplay::Whole(conns), report))
 }
 
 impl KeptCapture {

@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use crate::analysis::kept::KeptCapture;
+use crate::analysis::kept::{ForReplay, KeptCapture};
 use crate::analysis::{Filter, Progress, ReadReport, feed};
 use crate::capture::live::{LiveMsg, LivePacket, Spooled};
 use crate::decode::Decoder;
@@ -58,10 +58,9 @@ pub enum Event {
 /// A file read in the background.
 #[derive(Debug)]
 pub struct Loaded {
-    pub conns: Vec<Connection>,
-    /// A large capture's connections, kept to be rebuilt when shown
-    /// (then `conns` is empty).
-    pub kept: Option<KeptCapture>,
+    /// Every connection, or (a large capture) each kept to be rebuilt
+    /// when shown.
+    pub conns: ForReplay,
     pub warnings: Vec<String>,
 }
 
@@ -206,7 +205,8 @@ const REBUILT_HELD: usize = 512;
 
 impl Replay {
     /// A large capture's connections, each rebuilt when shown.
-    fn kept(mut capture: KeptCapture, start_at: ReplayStart) -> Replay {
+    fn kept(capture: Box<KeptCapture>, start_at: ReplayStart) -> Replay {
+        let mut capture = *capture;
         let mut r = Replay::new(Vec::new(), start_at);
         r.times = std::mem::take(&mut capture.times);
         r.start = r.times.first().unwrap_or_default();
@@ -468,9 +468,9 @@ impl App {
         self.loading = None;
         match result {
             Ok(l) => {
-                self.source = Source::Replay(match l.kept {
-                    Some(k) => Replay::kept(k, self.start_at),
-                    None => Replay::new(l.conns, self.start_at),
+                self.source = Source::Replay(match l.conns {
+                    ForReplay::Kept(k) => Replay::kept(k, self.start_at),
+                    ForReplay::Whole(conns) => Replay::new(conns, self.start_at),
                 });
                 // A filter typed while it loaded applies to what came.
                 self.search = Default::default();

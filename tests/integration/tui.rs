@@ -833,8 +833,7 @@ fn replay_opens_at_once_and_fills_in_when_loaded() {
     let (conns, _) = analyze_file(&path, Filter::default(), TrackConfig::default()).unwrap();
     let n = conns.len();
     app.update(Event::Loaded(Ok(Loaded {
-        conns,
-        kept: None,
+        conns: tcpladder::analysis::kept::ForReplay::Whole(conns),
         warnings: vec!["a warning".into()],
     })));
     assert!(app.loading.is_none());
@@ -875,13 +874,12 @@ fn a_kept_capture_replays_as_one_held_whole() {
             .join("captures")
             .join(file);
         let open = |keep_above: u64| {
-            let (conns, kept, _) =
+            let (conns, _) =
                 load_for_replay(&path, Filter::default(), cfg, keep_above, |_| {}).unwrap();
             let mut app = App::loading(file, ThemeName::Dark, cfg.msl, ReplayStart::Step);
             app.update(Event::Resize(120, 36));
             app.update(Event::Loaded(Ok(Loaded {
                 conns,
-                kept,
                 warnings: Vec::new(),
             })));
             app
