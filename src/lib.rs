@@ -16,6 +16,7 @@ pub mod decode;
 pub mod demo;
 pub mod export;
 pub mod ladder;
+pub mod leb128;
 pub mod sample;
 pub mod stats;
 pub mod time;

@@ -585,8 +585,7 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         keep_details: true,
         ..l.tracking.track_config()
     };
-    let spooled = cap.spooled();
-    let app = App::live(name, theme, track, wall_now(), max).with_spool(spooled.clone());
+    let app = App::live(name, theme, track, wall_now(), max).with_spool(cap.spooled());
     // The keys come raw (Ctrl-C is a key); a hangup or kill must still
     // remove the kernel's tracefs instance and the spool, and give the
     // terminal back.
@@ -600,9 +599,7 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     let (mut handle, rx) = cap.spawn();
     let result = terminal::run(app, terminal::Feed::Live(rx), saving).context("terminal");
     handle.stop();
-    if let Some(s) = &spooled {
-        s.remove();
-    }
+    live::remove_spool();
     result.map(|_| ())
 }
 

@@ -178,12 +178,7 @@ impl Times {
         if self.len.is_multiple_of(STRIDE) {
             self.marks.push((ts, self.bytes.len()));
         }
-        let mut v = step;
-        while v >= 0x80 {
-            self.bytes.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.bytes.push(v as u8);
+        crate::leb128::put(&mut self.bytes, step);
         self.last = ts;
         self.len += 1;
     }
@@ -221,16 +216,7 @@ impl Times {
     }
 
     fn step_at(&self, at: &mut usize) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.bytes.get(*at)?;
-            *at += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        crate::leb128::get(&self.bytes, at)
     }
 
     /// How many are at or before `clock`.

@@ -8,13 +8,14 @@
 //! I/O edge: it reads the file (through `capture`).
 
 use std::cell::RefCell;
-
-use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
+
 use crate::capture::{CaptureError, Reread};
 use crate::decode::Decoder;
+use crate::leb128;
 use crate::time::{Times, Timestamp};
 use crate::track::{Connection, Details, Release, TrackConfig, Tracker};
 
@@ -32,8 +33,8 @@ struct Places {
 impl Places {
     fn push(&mut self, offset: u64, frame: u64) {
         let (o, f) = self.last;
-        put_varint(&mut self.bytes, frame.wrapping_sub(f));
-        put_varint(&mut self.bytes, offset.wrapping_sub(o));
+        leb128::put(&mut self.bytes, frame.wrapping_sub(f));
+        leb128::put(&mut self.bytes, offset.wrapping_sub(o));
         self.last = (offset, frame);
     }
 
@@ -47,33 +48,12 @@ fn places(bytes: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
     let mut at = 0;
     let (mut offset, mut frame) = (0u64, 0u64);
     std::iter::from_fn(move || {
-        let df = get_varint(bytes, &mut at)?;
-        let doff = get_varint(bytes, &mut at)?;
+        let df = leb128::get(bytes, &mut at)?;
+        let doff = leb128::get(bytes, &mut at)?;
         frame = frame.wrapping_add(df);
         offset = offset.wrapping_add(doff);
         Some((offset, frame))
     })
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*at)?;
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
 }
 
 /// Records this close after one are read with it.
@@ -133,10 +113,7 @@ impl KeptCapture {
     /// Connection `id` rebuilt from its records.
     pub fn rebuild(&mut self, id: usize) -> Result<Connection, CaptureError> {
         let Some(k) = self.kept.get(id) else {
-            return Err(CaptureError {
-                file: String::new(),
-                problem: format!("no connection {}", id + 1),
-            });
+            return Err(self.fail(format!("no connection {}", id + 1)));
         };
         let (at, released) = match &k.how {
             How::Whole(c) => return Ok((**c).clone()),
@@ -172,15 +149,39 @@ impl KeptCapture {
         let mut all = tracker.into_connections();
         // Its own records make one connection, as they did the first time.
         let (Some(mut c), true) = (all.pop(), all.is_empty()) else {
-            return Err(CaptureError {
-                file: String::new(),
-                problem: format!("connection {} did not read back as one", id + 1),
-            });
+            return Err(self.fail(format!("connection {} did not read back as one", id + 1)));
         };
         c.id = id;
         c.release(released);
         c.compact();
         Ok(*c)
+    }
+
+    /// The whole header of connection `id`'s segment in record `frame`,
+    /// read again from the file (a kept capture's connections are rebuilt
+    /// without it).
+    pub fn details(&mut self, id: usize, frame: u64) -> Option<Details> {
+        let k = self.kept.get(id)?;
+        let How::Reread { places: at, .. } = &k.how else {
+            return None;
+        };
+        let (offset, _) = places(at).find(|&(_, f)| f == frame)?;
+        let mut decoder = Decoder::default();
+        let packet = self
+            .reread
+            .record_at(offset, frame, 0, |rec| decode_record(rec, &mut decoder))
+            .ok()?;
+        match packet {
+            Ok(crate::decode::Packet::Tcp(seg)) => Some(Details::of(&seg)),
+            _ => None,
+        }
+    }
+
+    fn fail(&self, problem: String) -> CaptureError {
+        CaptureError {
+            file: self.reread.name().to_string(),
+            problem,
+        }
     }
 }
 
@@ -217,28 +218,6 @@ pub fn load_for_replay(
     }
     let (conns, report) = super::analyze_file_progress(path, filter, cfg, progress)?;
     Ok((ForReplay::Whole(conns), report))
-}
-
-impl KeptCapture {
-    /// The whole header of connection `id`'s segment in record `frame`,
-    /// read again from the file (a kept capture's connections are rebuilt
-    /// without it).
-    pub fn details(&mut self, id: usize, frame: u64) -> Option<Details> {
-        let k = self.kept.get(id)?;
-        let How::Reread { places: at, .. } = &k.how else {
-            return None;
-        };
-        let (offset, _) = places(at).find(|&(_, f)| f == frame)?;
-        let mut decoder = Decoder::default();
-        let packet = self
-            .reread
-            .record_at(offset, frame, 0, |rec| decode_record(rec, &mut decoder))
-            .ok()?;
-        match packet {
-            Ok(crate::decode::Packet::Tcp(seg)) => Some(Details::of(&seg)),
-            _ => None,
-        }
-    }
 }
 
 /// Reads a capture in time order (`in_time_order`) for `replay`, keeping

@@ -78,9 +78,8 @@ pub struct CaptureFile {
     name: String,
     reader: Box<dyn PcapReaderIterator + Send>,
     format: FileFormat,
-    interfaces: Vec<Interface>,
-    /// Each pcapng section: where it begins, its byte order and its
-    /// interfaces so far (for [`Reread`]).
+    /// Each section: where it begins, its byte order and its interfaces
+    /// so far; records are read against the last one's.
     sections: Vec<Section>,
     legacy_nanos: bool,
     frame: u64,
@@ -157,7 +156,6 @@ impl CaptureFile {
             name,
             reader,
             format,
-            interfaces: Vec::new(),
             sections: Vec::new(),
             legacy_nanos: false,
             frame: 0,
@@ -185,10 +183,6 @@ impl CaptureFile {
         Layout {
             format: self.format,
             legacy_nanos: self.legacy_nanos,
-            link: self
-                .interfaces
-                .first()
-                .map_or(UNKNOWN_INTERFACE, |i| i.link),
             sections: self.sections.clone(),
         }
     }
@@ -212,15 +206,19 @@ impl CaptureFile {
             let offset = self.reader.consumed() as u64;
             match self.reader.next() {
                 Ok((used, block)) => {
-                    note_section(&block, offset, &mut self.sections);
-                    if let Some(rec) = record(
-                        &block,
-                        offset,
-                        &mut self.interfaces,
-                        &mut self.legacy_nanos,
-                        &mut self.frame,
-                        &mut self.last_ts,
-                    ) {
+                    let header =
+                        note_header(&block, offset, &mut self.sections, &mut self.legacy_nanos);
+                    let interfaces = self.sections.last().map_or(&[][..], |s| &s.interfaces[..]);
+                    if !header
+                        && let Some(rec) = record(
+                            &block,
+                            offset,
+                            interfaces,
+                            self.legacy_nanos,
+                            &mut self.frame,
+                            &mut self.last_ts,
+                        )
+                    {
                         let go_on = f(&rec);
                         self.reader.consume(used);
                         if !go_on {
@@ -291,34 +289,65 @@ fn describe(e: &PcapError<&[u8]>) -> String {
     }
 }
 
-/// Turns a block into a packet record, or updates reader state from a
-/// header/interface block and returns None.
+/// Notes a header block in the table of sections (a legacy pcap file is
+/// one section, its header the interface); false for any other block.
+fn note_header(
+    block: &PcapBlockOwned<'_>,
+    offset: u64,
+    sections: &mut Vec<Section>,
+    legacy_nanos: &mut bool,
+) -> bool {
+    match block {
+        PcapBlockOwned::LegacyHeader(h) => {
+            *legacy_nanos = h.is_nanosecond_precision();
+            sections.push(Section {
+                start: offset,
+                big_endian: h.is_bigendian(),
+                interfaces: vec![Interface {
+                    link: (h.network.0 as u32) & LINKTYPE_MASK,
+                    units: if *legacy_nanos {
+                        1_000_000_000
+                    } else {
+                        1_000_000
+                    },
+                    offset_secs: 0,
+                }],
+            });
+        }
+        // Interface numbers restart in every section.
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => sections.push(Section {
+            start: offset,
+            big_endian: shb.big_endian(),
+            interfaces: Vec::new(),
+        }),
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+            if let Some(s) = sections.last_mut() {
+                s.interfaces.push(Interface {
+                    link: (idb.linktype.0 as u32) & LINKTYPE_MASK,
+                    units: ts_units(idb.if_tsresol),
+                    offset_secs: idb.if_tsoffset,
+                });
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Turns a packet block into a record, read against its section's
+/// interfaces; None for a block that is not a packet.
 fn record<'a>(
     block: &'a PcapBlockOwned<'a>,
     offset: u64,
-    interfaces: &mut Vec<Interface>,
-    legacy_nanos: &mut bool,
+    interfaces: &[Interface],
+    legacy_nanos: bool,
     frame: &mut u64,
     last_ts: &mut Timestamp,
 ) -> Option<Record<'a>> {
     match block {
-        PcapBlockOwned::LegacyHeader(h) => {
-            *legacy_nanos = h.is_nanosecond_precision();
-            interfaces.clear();
-            interfaces.push(Interface {
-                link: (h.network.0 as u32) & LINKTYPE_MASK,
-                units: if *legacy_nanos {
-                    1_000_000_000
-                } else {
-                    1_000_000
-                },
-                offset_secs: 0,
-            });
-            None
-        }
         PcapBlockOwned::Legacy(b) => {
             *frame += 1;
-            let nanos_per_unit = if *legacy_nanos { 1 } else { 1000 };
+            let nanos_per_unit = if legacy_nanos { 1 } else { 1000 };
             let ts = Timestamp::from_secs_nanos(
                 i64::from(b.ts_sec),
                 i64::from(b.ts_usec) * nanos_per_unit,
@@ -336,19 +365,6 @@ fn record<'a>(
                 offset,
                 rereadable: true,
             })
-        }
-        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
-            // Interface numbers restart in every section.
-            interfaces.clear();
-            None
-        }
-        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-            interfaces.push(Interface {
-                link: (idb.linktype.0 as u32) & LINKTYPE_MASK,
-                units: ts_units(idb.if_tsresol),
-                offset_secs: idb.if_tsoffset,
-            });
-            None
         }
         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
             *frame += 1;
@@ -390,11 +406,11 @@ fn record<'a>(
                 rereadable: false,
             })
         }
-        PcapBlockOwned::NG(_) => None,
+        _ => None,
     }
 }
 
-/// A pcapng section as [`Reread`] needs it.
+/// A section of the file: a pcapng section, or a legacy pcap file whole.
 #[derive(Clone, Debug)]
 struct Section {
     start: u64,
@@ -402,33 +418,11 @@ struct Section {
     interfaces: Vec<Interface>,
 }
 
-/// Keeps the table of sections and their interfaces up to date.
-fn note_section(block: &PcapBlockOwned<'_>, offset: u64, sections: &mut Vec<Section>) {
-    match block {
-        PcapBlockOwned::NG(Block::SectionHeader(shb)) => sections.push(Section {
-            start: offset,
-            big_endian: shb.big_endian(),
-            interfaces: Vec::new(),
-        }),
-        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-            if let Some(s) = sections.last_mut() {
-                s.interfaces.push(Interface {
-                    link: (idb.linktype.0 as u32) & LINKTYPE_MASK,
-                    units: ts_units(idb.if_tsresol),
-                    offset_secs: idb.if_tsoffset,
-                });
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A file's headers, as far as a read went ([`CaptureFile::layout`]).
 #[derive(Clone, Debug)]
 pub struct Layout {
     format: FileFormat,
     legacy_nanos: bool,
-    link: u32,
     sections: Vec<Section>,
 }
 
@@ -439,10 +433,7 @@ pub struct Reread {
     name: String,
     file: File,
     format: FileFormat,
-    /// Legacy pcap: its byte order, precision and link type.
-    big_endian: bool,
     legacy_nanos: bool,
-    link: u32,
     sections: Vec<Section>,
     /// The bytes last read, from `at` on.
     buf: Vec<u8>,
@@ -461,20 +452,11 @@ impl Reread {
             file: name.clone(),
             problem: e.to_string().to_lowercase(),
         })?;
-        let mut head = [0u8; 4];
-        let mut f = &file;
-        read_up_to(&mut f, &mut head).map_err(|e| CaptureError {
-            file: name.clone(),
-            problem: e.to_string().to_lowercase(),
-        })?;
         Ok(Reread {
             name,
             file,
             format: read.format,
-            // The magic as written: a1b2c3d4 / a1b23c4d in the writer's order.
-            big_endian: matches!(head, [0xa1, 0xb2, ..]),
             legacy_nanos: read.legacy_nanos,
-            link: read.link,
             sections: read.sections,
             buf: Vec::new(),
             at: 0,
@@ -488,11 +470,16 @@ impl Reread {
         }
     }
 
-    /// The `len` bytes at `offset`, read with what follows up to `reach`
-    /// (at most `WINDOW` more) unless the last read has them already: the
-    /// records of a connection that fills the file are read in large
-    /// pieces, not one system call each.
-    fn bytes(&mut self, offset: u64, len: usize, reach: u64) -> Result<&[u8], CaptureError> {
+    /// Where in `buf` the `len` bytes at `offset` are, read with what
+    /// follows up to `reach` (at most `WINDOW` more) unless the last read
+    /// has them already: the records of a connection that fills the file
+    /// are read in large pieces, not one system call each.
+    fn load(
+        &mut self,
+        offset: u64,
+        len: usize,
+        reach: u64,
+    ) -> Result<std::ops::Range<usize>, CaptureError> {
         use std::os::unix::fs::FileExt;
         if len > MAX_RECORD {
             return Err(self.fail(offset, "a record is larger than 64 MiB"));
@@ -518,7 +505,7 @@ impl Reread {
             }
         }
         let from = (offset - self.at) as usize;
-        Ok(&self.buf[from..from + len])
+        Ok(from..from + len)
     }
 
     /// Hands `f` record number `frame`, whose block begins at `offset`;
@@ -530,54 +517,38 @@ impl Reread {
         reach: u64,
         f: impl FnOnce(&Record<'_>) -> T,
     ) -> Result<T, CaptureError> {
-        let mut interfaces = match self.format {
-            FileFormat::Pcap => vec![Interface {
-                link: self.link,
-                units: 0,
-                offset_secs: 0,
-            }],
-            FileFormat::PcapNg => {
-                let i = self.sections.partition_point(|s| s.start <= offset);
-                match i.checked_sub(1).and_then(|i| self.sections.get(i)) {
-                    Some(s) => s.interfaces.clone(),
-                    None => return Err(self.fail(offset, "no section header before it")),
-                }
-            }
+        let Some(section) = self
+            .sections
+            .partition_point(|s| s.start <= offset)
+            .checked_sub(1)
+        else {
+            return Err(self.fail(offset, "no file or section header before it"));
         };
-        let big_endian = match self.format {
-            FileFormat::Pcap => self.big_endian,
-            FileFormat::PcapNg => {
-                let i = self.sections.partition_point(|s| s.start <= offset);
-                i.checked_sub(1)
-                    .and_then(|i| self.sections.get(i))
-                    .is_some_and(|s| s.big_endian)
-            }
-        };
-        let word = |b: &[u8]| {
-            let w = [b[0], b[1], b[2], b[3]];
-            if big_endian {
-                u32::from_be_bytes(w)
-            } else {
-                u32::from_le_bytes(w)
-            }
-        };
+        let big_endian = self.sections[section].big_endian;
         // First the header that says how long the record is.
         let (head, len_at) = match self.format {
             FileFormat::Pcap => (16, 8),
             FileFormat::PcapNg => (8, 4),
         };
-        let stated = word(&self.bytes(offset, head, reach)?[len_at..]) as usize;
+        let at = self.load(offset, head, reach)?.start + len_at;
+        let w = [
+            self.buf[at],
+            self.buf[at + 1],
+            self.buf[at + 2],
+            self.buf[at + 3],
+        ];
+        let stated = if big_endian {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        } as usize;
         let whole = match self.format {
             FileFormat::Pcap => 16 + stated,
             FileFormat::PcapNg => stated,
         };
-        let (format, name, nanos) = (self.format, self.name.clone(), self.legacy_nanos);
-        let fail = |problem: String| CaptureError {
-            file: name.clone(),
-            problem: format!("at byte {offset}: {problem}"),
-        };
-        let bytes = self.bytes(offset, whole, reach)?;
-        let block = match format {
+        let range = self.load(offset, whole, reach)?;
+        let bytes = &self.buf[range];
+        let block = match self.format {
             FileFormat::Pcap if big_endian => pcap_parser::pcap::parse_pcap_frame_be(bytes)
                 .map(|(_, b)| PcapBlockOwned::Legacy(b)),
             FileFormat::Pcap => {
@@ -590,18 +561,33 @@ impl Reread {
                 pcap_parser::pcapng::parse_block_le(bytes).map(|(_, b)| PcapBlockOwned::NG(b))
             }
         };
-        let block = match block {
-            Ok(b) => b,
-            Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
-                return Err(fail(describe(&e)));
+        let problem = match block {
+            Ok(block) => {
+                let interfaces = &self.sections[section].interfaces;
+                let (mut n, mut ts) = (frame.saturating_sub(1), Timestamp::default());
+                match record(
+                    &block,
+                    offset,
+                    interfaces,
+                    self.legacy_nanos,
+                    &mut n,
+                    &mut ts,
+                ) {
+                    Some(rec) => return Ok(f(&rec)),
+                    None => "not a packet record".to_string(),
+                }
             }
-            Err(pcap_parser::nom::Err::Incomplete(_)) => return Err(fail("cut short".into())),
+            Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
+                describe(&e)
+            }
+            Err(pcap_parser::nom::Err::Incomplete(_)) => "cut short".to_string(),
         };
-        let (mut nanos, mut n, mut ts) = (nanos, frame.saturating_sub(1), Timestamp::default());
-        match record(&block, offset, &mut interfaces, &mut nanos, &mut n, &mut ts) {
-            Some(rec) => Ok(f(&rec)),
-            None => Err(fail("not a packet record".into())),
-        }
+        Err(self.fail(offset, problem))
+    }
+
+    /// The file's name, as errors give it.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

@@ -51,8 +51,6 @@ pub struct LiveConfig {
 #[derive(Clone, Debug)]
 pub struct Spooled {
     pub path: std::path::PathBuf,
-    /// The user's `-w` file: kept. A spool is removed at the end.
-    pub kept: bool,
     complete: Arc<AtomicU64>,
 }
 
@@ -60,20 +58,14 @@ impl Spooled {
     pub fn complete(&self) -> u64 {
         self.complete.load(Ordering::Acquire)
     }
-
-    /// Removes a temporary spool (a `-w` file stays).
-    pub fn remove(&self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// The spool of this process, for a signal handler to remove.
 static SPOOL: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
 
-/// Removes this process's temporary spool, if it has one (from a signal
-/// handler too: the file is not left behind by Ctrl-C or a kill).
+/// Removes this process's temporary spool, if it has one (a `-w` file
+/// stays): at the end, and from a signal handler, so the file is not left
+/// behind by Ctrl-C or a kill either.
 pub fn remove_spool() {
     if let Ok(mut s) = SPOOL.lock()
         && let Some(p) = s.take()
@@ -265,7 +257,6 @@ impl LiveCapture {
                 }
                 let spooled = Spooled {
                     path,
-                    kept,
                     complete: Arc::new(AtomicU64::new(0)),
                 };
                 (Some(save), Some(spooled))

@@ -192,14 +192,6 @@ pub struct SegmentDoc {
 pub struct SegmentsDoc<'a>(&'a Rows<SegmentRecord>);
 
 impl SegmentsDoc<'_> {
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = SegmentDoc> + '_ {
         self.0.iter().map(|s| SegmentDoc {
             time: s.ts.as_json_secs(),

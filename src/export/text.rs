@@ -172,7 +172,7 @@ pub fn render_to(l: &Ladder, charset: Charset, w: &mut impl std::io::Write) -> s
 }
 
 fn render_lines<S: LineSink>(l: &Ladder, mut out: Lines<S>) -> std::io::Result<S> {
-    let w = Widths::of(&[l], out.ascii);
+    let w = Widths::of(l, out.ascii);
     w.header(l, &mut out);
     w.body(l, &mut out);
     w.footer(l, &mut out);
@@ -196,9 +196,9 @@ pub fn render_long_to(
     let part = |a: usize| Ladder::build_part_rows(c, msl, style, a..(a + chunk).min(n));
     let ascii = charset == Charset::Ascii;
     let frame = Ladder::build_range(c, msl, style, 0..0);
-    let mut widths = Widths::of(&[&frame], ascii);
+    let mut widths = Widths::of(&frame, ascii);
     for a in (0..n).step_by(chunk) {
-        widths = widths.max(Widths::of(&[&part(a)], ascii));
+        widths = widths.max(Widths::of(&part(a), ascii));
     }
     let mut out = Lines::new(Writer(w), charset);
     widths.header(&frame, &mut out);
@@ -229,27 +229,25 @@ fn tail_text(t: &crate::ladder::TailMark) -> String {
 }
 
 impl Widths {
-    /// Wide enough for everything in `ladders`.
-    fn of(ladders: &[&Ladder], ascii: bool) -> Widths {
+    /// Wide enough for everything in `l`.
+    fn of(l: &Ladder, ascii: bool) -> Widths {
         let g = if ascii { &ASCII } else { &UNICODE };
         let marks_text = |ms: &[MarkView]| marks_text(g, ms);
         let mut cw = State::SynReceived.name().len();
         let mut arrow_w = 20;
-        for l in ladders {
-            for r in &l.rows {
-                cw = cw.max(marks_text(&r.marks[0]).chars().count());
-                arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
-            }
-            for i in &l.icmp {
-                cw = cw.max(marks_text(&i.marks[0]).chars().count());
-                arrow_w = arrow_w.max(i.label_with_notes().chars().count() + 12);
-            }
-            for c in &l.calls {
-                arrow_w = arrow_w.max(c.label.chars().count() + 6);
-            }
-            for t in l.tail.iter().filter(|t| t.side == Side::Client) {
-                cw = cw.max(tail_text(t).chars().count());
-            }
+        for r in &l.rows {
+            cw = cw.max(marks_text(&r.marks[0]).chars().count());
+            arrow_w = arrow_w.max(r.label_with_notes().chars().count() + 8);
+        }
+        for i in &l.icmp {
+            cw = cw.max(marks_text(&i.marks[0]).chars().count());
+            arrow_w = arrow_w.max(i.label_with_notes().chars().count() + 12);
+        }
+        for c in &l.calls {
+            arrow_w = arrow_w.max(c.label.chars().count() + 6);
+        }
+        for t in l.tail.iter().filter(|t| t.side == Side::Client) {
+            cw = cw.max(tail_text(t).chars().count());
         }
         Widths { g, cw, arrow_w }
     }

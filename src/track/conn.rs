@@ -34,7 +34,7 @@ use crate::decode::{Flags, Segment, SeqNumber, TcpOptions};
 use crate::time::{Span, Timestamp};
 
 use super::TrackConfig;
-use super::rows::Rows;
+use super::rows::{Rows, shrink};
 use super::state::{Side, State};
 
 /// One captured segment, as the connection saw it: what a ladder needs of
@@ -109,6 +109,11 @@ impl SegmentRecord {
     }
 }
 
+/// `b` when `on`: a flag for a byte of bits.
+fn bit(on: bool, b: u8) -> u8 {
+    if on { b } else { 0 }
+}
+
 /// The options a segment's label names, packed: MSS and window scale are
 /// on SYNs, SACK blocks on some ACKs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,7 +136,6 @@ const SACK_BLOCKS_SHIFT: u8 = 5;
 
 impl ShownOptions {
     pub fn of(o: &TcpOptions) -> ShownOptions {
-        let bit = |on: bool, b: u8| if on { b } else { 0 };
         ShownOptions {
             mss: o.mss.unwrap_or(0),
             window_scale: o.window_scale.unwrap_or(0),
@@ -458,16 +462,6 @@ struct LastSend {
 impl Pending {
     fn occupies_sequence_space(&self) -> bool {
         self.end != self.seq
-    }
-}
-
-/// Gives back a list's spare room when that is worth a copy: a quarter or
-/// more of it spare, and small (shrinking copies it, and a copy of a
-/// huge list briefly needs both).
-fn shrink<T>(v: &mut Vec<T>) {
-    let spare = v.capacity() - v.len();
-    if spare > v.len() / 4 && v.capacity() <= 1 << 16 {
-        v.shrink_to_fit();
     }
 }
 
@@ -1136,7 +1130,6 @@ impl Connection {
         } else {
             0
         };
-        let bit = |on: bool, b: u8| if on { b } else { 0 };
         SegmentRecord {
             frame,
             ts,

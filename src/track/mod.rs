@@ -561,13 +561,23 @@ impl Tracker {
     /// caller to let go as it must (a connection rebuilt from its own
     /// segments, let go as the first tracker let it go).
     #[allow(clippy::vec_box)]
-    pub fn into_connections(mut self) -> Vec<Box<Connection>> {
-        let mut all = std::mem::take(&mut self.done);
-        for (key, slot) in self.conns.drain_all() {
-            all.extend(self.take_slot(&key, slot));
-        }
+    pub fn into_connections(self) -> Vec<Box<Connection>> {
+        let mut all = Vec::new();
+        self.hand_over(|c, _| all.push(c));
         all.sort_unstable_by_key(|c| c.id);
         all
+    }
+
+    /// Every connection it holds to `f`: those that were over first, in
+    /// the order they ended, then the open ones (`true`) in no particular
+    /// order, each made whole only when its turn comes.
+    fn hand_over(mut self, mut f: impl FnMut(Box<Connection>, bool)) {
+        self.drain_done(|c| f(c, false));
+        for (key, slot) in self.conns.drain_all() {
+            if let Some(c) = self.take_slot(&key, slot) {
+                f(c, true);
+            }
+        }
     }
 
     /// Ends the capture at `end`: the connections not yet taken go to `f`,
@@ -575,13 +585,12 @@ impl Tracker {
     /// ones in no particular order, each made whole only when its turn
     /// comes (a million packed SYNs are never all whole at once). Not
     /// compacted, as with `drain_done`.
-    pub fn finish_each(mut self, end: Timestamp, mut f: impl FnMut(Box<Connection>)) {
-        self.drain_done(&mut f);
-        for (key, slot) in self.conns.drain_all() {
-            if let Some(mut c) = self.take_slot(&key, slot) {
+    pub fn finish_each(self, end: Timestamp, mut f: impl FnMut(Box<Connection>)) {
+        self.hand_over(|mut c, open| {
+            if open {
                 c.release(Release::CaptureEnd(end));
-                f(c);
             }
-        }
+            f(c);
+        });
     }
 }

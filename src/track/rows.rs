@@ -8,6 +8,16 @@ use std::ops::{Index, IndexMut};
 /// Rows per chunk after the first (a power of two).
 const CHUNK: usize = 4096;
 
+/// Gives back a list's spare room when that is worth a copy: a quarter or
+/// more of it spare, and small (shrinking copies it, and a copy of a
+/// huge list briefly needs both).
+pub fn shrink<T>(v: &mut Vec<T>) {
+    let spare = v.capacity() - v.len();
+    if spare > v.len() / 4 && v.capacity() <= 1 << 16 {
+        v.shrink_to_fit();
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rows<T> {
     /// The first `CHUNK` rows: grown as a `Vec` grows, so a connection of
@@ -74,11 +84,7 @@ impl<T> Rows<T> {
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + Clone {
-        Iter {
-            rows: self,
-            front: 0,
-            back: self.len(),
-        }
+        self.span(0, self.len())
     }
 
     /// The rows from `start` on.
@@ -86,12 +92,7 @@ impl<T> Rows<T> {
         &self,
         start: usize,
     ) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + Clone {
-        let back = self.len();
-        Iter {
-            rows: self,
-            front: start.min(back),
-            back,
-        }
+        self.span(start, self.len())
     }
 
     /// The first `n` rows (all of them when there are fewer).
@@ -99,10 +100,16 @@ impl<T> Rows<T> {
         &self,
         n: usize,
     ) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + Clone {
+        self.span(0, n)
+    }
+
+    /// Rows `front..back`, cut to those there are.
+    fn span(&self, front: usize, back: usize) -> Iter<'_, T> {
+        let back = back.min(self.len());
         Iter {
             rows: self,
-            front: 0,
-            back: n.min(self.len()),
+            front: front.min(back),
+            back,
         }
     }
 
@@ -120,15 +127,12 @@ impl<T> Rows<T> {
         lo
     }
 
-    /// Gives back the first chunk's spare room when it is large; whole
-    /// chunks have none but in the last.
+    /// Gives back spare room as [`shrink`] does: whole chunks have none
+    /// but the last.
     pub fn shrink(&mut self) {
-        let spare = self.first.capacity() - self.first.len();
-        if spare > self.first.len() / 4 {
-            self.first.shrink_to_fit();
-        }
+        shrink(&mut self.first);
         if let Some(last) = self.rest.last_mut() {
-            last.shrink_to_fit();
+            shrink(last);
         }
     }
 }

@@ -207,20 +207,20 @@ impl Replay {
     /// A large capture's connections, each rebuilt when shown.
     fn kept(capture: Box<KeptCapture>, start_at: ReplayStart) -> Replay {
         let mut capture = *capture;
-        let mut r = Replay::new(Vec::new(), start_at);
-        r.times = std::mem::take(&mut capture.times);
-        r.start = r.times.first().unwrap_or_default();
-        r.end = capture.end;
-        r.horizon = capture.horizon;
-        r.clock = match start_at {
-            ReplayStart::Step | ReplayStart::Play => r.start,
-            ReplayStart::End => r.end,
-        };
-        r.rebuilt = Some(Box::new(Rebuilt {
+        let times = std::mem::take(&mut capture.times);
+        let (end, horizon) = (capture.end, capture.horizon);
+        let rebuilt = Rebuilt {
             capture,
             cache: HashMap::new(),
-        }));
-        r
+        };
+        Replay::of(
+            Vec::new(),
+            Some(Box::new(rebuilt)),
+            times,
+            end,
+            horizon,
+            start_at,
+        )
     }
 
     /// How many connections it has.
@@ -277,7 +277,6 @@ impl Replay {
             .flat_map(|c| c.segments.iter().map(|s| s.ts))
             .collect();
         times.sort();
-        let start = times.first().copied().unwrap_or_default();
         // An ICMP error can come after the last segment (a SYN answered by
         // host unreachable): the end is where it is shown.
         let end = conns
@@ -293,10 +292,24 @@ impl Replay {
             .max()
             .unwrap_or(end)
             .max(end);
+        let times = crate::time::Times::from_sorted(times);
+        Replay::of(conns, None, times, end, horizon, start_at)
+    }
+
+    /// The playback over `times`, held as `conns` or `rebuilt`.
+    fn of(
+        conns: Vec<Connection>,
+        rebuilt: Option<Box<Rebuilt>>,
+        times: crate::time::Times,
+        end: Timestamp,
+        horizon: Timestamp,
+        start_at: ReplayStart,
+    ) -> Replay {
+        let start = times.first().unwrap_or_default();
         Replay {
             conns,
-            rebuilt: None,
-            times: crate::time::Times::from_sorted(times),
+            rebuilt,
+            times,
             start,
             end,
             horizon,
@@ -351,10 +364,14 @@ impl LadderCache {
         }
     }
 
-    /// The row for line `n` of a windowed ladder, when the window has it.
-    pub fn window_row(&self, n: usize) -> Option<&crate::ladder::Row> {
-        let w = self.window.as_ref()?;
-        w.contains(&n).then(|| self.ladder.rows.get(n - w.start))?
+    /// What line `n` of the ladder is, as a place in the cached ladder
+    /// (a windowed one has its lines in the window only, and they are its
+    /// rows).
+    pub fn line_at(&self, n: usize) -> Option<Line> {
+        match &self.window {
+            Some(w) => w.contains(&n).then(|| Line::Segment(n - w.start)),
+            None => self.ladder.line_at(n),
+        }
     }
 
     /// How many of its calls have happened by `clock` (their `at` is in

@@ -112,22 +112,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rows_h = usize::from(inner.y + inner.height - first_row_y);
     let mut y = first_row_y;
     let bars = l.bars();
-    if cache.window.is_some() {
-        // Its lines are its rows; the window holds those in view.
-        let lines = app.ladder_offset..shown.min(app.ladder_offset + rows_h);
-        for r in lines.filter_map(|n| cache.window_row(n)) {
-            draw_row(app, l, r, &cols, y, buf);
-            y += 1;
-        }
-    }
-    let whole = if cache.window.is_some() { 0 } else { shown };
-    for (n, line) in l
-        .lines()
-        .enumerate()
-        .take(whole)
-        .skip(app.ladder_offset)
-        .take(rows_h)
-    {
+    let in_view = app.ladder_offset..shown.min(app.ladder_offset + rows_h);
+    for (n, line) in in_view.filter_map(|n| cache.line_at(n).map(|line| (n, line))) {
         match line {
             Line::Segment(p) => draw_row(app, l, &l.rows[p], &cols, y, buf),
             Line::Icmp(p) => draw_icmp(app, l, &l.icmp[p], &cols, y, buf),
