@@ -9,7 +9,12 @@ cd "$(dirname "$0")/.."
 BIN=${1:-target/debug/tcpladder}
 SESSION="tltest-$$"
 OUT=$(mktemp)
-trap 'tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -f "$OUT"' EXIT
+# A tmux server of this run's own, kept alive by a session that only
+# sleeps: killing the UI's session and opening the next one must not race
+# a server that is exiting because its last session went away.
+SOCK="tltest-$$"
+tmux() { command tmux -L "$SOCK" "$@"; }
+trap 'tmux kill-server 2>/dev/null || true; rm -f "$OUT"' EXIT
 
 fail() { echo "tui_tmux: FAIL: $*" >&2; echo "--- screen ---" >&2; cat "$OUT" >&2; exit 1; }
 screen() { sleep "${1:-0.6}"; tmux capture-pane -p -t "$SESSION" > "$OUT"; }
@@ -19,6 +24,7 @@ absent() { ! grep -qF -- "$1" "$OUT" || fail "did not expect '$1' on screen"; }
 command -v tmux >/dev/null || { echo "tui_tmux: SKIPPED — tmux is not installed"; exit 0; }
 export TERM=${TERM:-xterm-256color}
 [ -x "$BIN" ] || fail "no binary at $BIN (cargo build first)"
+tmux new-session -d -s keep "sleep 600"
 
 tmux new-session -d -s "$SESSION" -x 120 -y 36 \
   "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; sleep 30"
