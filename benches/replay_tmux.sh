@@ -10,7 +10,9 @@ BIN=$1
 FILE=$2
 SESSION="replay-bench-$$"
 command -v tmux >/dev/null || { echo "replay_tmux: tmux is not installed" >&2; exit 1; }
-trap 'tmux kill-session -t "$SESSION" 2>/dev/null || true' EXIT
+# A tmux server of its own, so a user's sessions are neither seen nor hit.
+tmux() { command tmux -L "$SESSION" "$@"; }
+trap 'tmux kill-server 2>/dev/null || true' EXIT
 start=$(date +%s.%N)
 tmux new-session -d -s "$SESSION" -x 150 -y 40 "$BIN replay $FILE --step; sleep 30"
 first="" list=""
