@@ -507,7 +507,7 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
             let _ = tx.send(Event::Loaded(loaded));
         })
         .context("starting the reading thread")?;
-    let app = App::loading(name, theme, cfg.msl, start);
+    let app = App::loading(name, theme, cfg.msl, start).with_capture_path(r.file.clone());
     let app = terminal::run(app, terminal::Feed::Load(rx), saving).context("terminal")?;
     if let Some(e) = app.load_error {
         anyhow::bail!("{e}");
@@ -752,7 +752,16 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
     };
     let cfg = e.tracking.track_config();
     let filter = e.tracking.filter();
-    let (conns, report) = analyze_with_progress(&e.file, filter, cfg)?;
+    // The packets are copied from the capture, read a second time: a pipe
+    // is kept in a temporary file meanwhile.
+    let held = match format {
+        Format::Pcap => Held::regular(&e.file)?,
+        _ => Held::Not(e.file.clone()),
+    };
+    let (conns, mut report) = analyze_with_progress(held.path(), filter, cfg)?;
+    if let Held::Temp(_) = held {
+        report.file = "standard input".into();
+    }
     warn(&report.warnings());
     if conns.is_empty() {
         anyhow::bail!("{}: no TCP connections to export", report.file);
@@ -770,6 +779,9 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         }
         vec![&conns[n - 1]]
     };
+    if format == Format::Pcap {
+        return export_packets(&e, &held, &chosen, cfg.msl);
+    }
     let paths: Vec<std::path::PathBuf> = if e.all && chosen.len() > 1 {
         chosen
             .iter()
@@ -809,6 +821,100 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         eprintln!("tcpladder: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// `export --format pcap`: the chosen connections' packets (all of them
+/// in one file with `--all`), copied from the capture as they are.
+fn export_packets(
+    e: &ExportArgs,
+    held: &Held,
+    chosen: &[&tcpladder::track::Connection],
+    msl: tcpladder::time::Span,
+) -> anyhow::Result<()> {
+    use tcpladder::capture::FileFormat;
+    save::check_new(std::slice::from_ref(&e.output), e.force)?;
+    let opts = ExportOptions {
+        format: Format::Pcap,
+        from: e.from,
+        to: e.to,
+        msl,
+        ..ExportOptions::default()
+    };
+    let mut frames = Vec::new();
+    for c in chosen {
+        frames.extend(
+            tcpladder::export::frames(c, &opts)
+                .with_context(|| format!("connection {}", c.id + 1))?,
+        );
+    }
+    frames.sort_unstable();
+    let want = match e.output.extension().and_then(|x| x.to_str()) {
+        Some(x) if x.eq_ignore_ascii_case("pcapng") => FileFormat::PcapNg,
+        _ => FileFormat::Pcap,
+    };
+    let mut bytes = Vec::new();
+    let (written, n) = tcpladder::capture::write::copy_frames(
+        held.path(),
+        |f| frames.binary_search(&f).is_ok(),
+        want,
+        &mut bytes,
+    )?;
+    save::write(&e.output, &bytes, e.force)?;
+    let note = match (want, written) {
+        (FileFormat::Pcap, FileFormat::PcapNg) => {
+            " as pcapng (the packets have several link types)"
+        }
+        _ => "",
+    };
+    eprintln!(
+        "tcpladder: wrote {} packets to {}{note}",
+        n,
+        e.output.display()
+    );
+    Ok(())
+}
+
+/// A capture that can be read twice: the file itself, or what a pipe gave,
+/// kept in a temporary file (removed when dropped).
+enum Held {
+    Not(std::path::PathBuf),
+    Temp(std::path::PathBuf),
+}
+
+impl Held {
+    fn regular(path: &std::path::Path) -> anyhow::Result<Held> {
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Ok(Held::Not(path.to_path_buf()));
+        }
+        let temp = std::env::temp_dir().join(format!("tcpladder-input-{}", std::process::id()));
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("{}", temp.display()))?;
+        let held = Held::Temp(temp);
+        let copied = if tcpladder::capture::source::is_stdin(path) {
+            std::io::copy(&mut std::io::stdin().lock(), &mut out)
+        } else {
+            std::fs::File::open(path).and_then(|mut f| std::io::copy(&mut f, &mut out))
+        };
+        copied.with_context(|| format!("{}", path.display()))?;
+        Ok(held)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Held::Not(p) | Held::Temp(p) => p,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Held::Temp(p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// `demo`: the built-in programs in namespaces of their own, captured, then

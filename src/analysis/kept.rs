@@ -13,7 +13,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use crate::capture::{CaptureError, Reread};
+use crate::capture::{CaptureError, CaptureFile, Reread};
 use crate::decode::Decoder;
 use crate::leb128;
 use crate::time::{Times, Timestamp};
@@ -157,6 +157,15 @@ impl KeptCapture {
         Ok(*c)
     }
 
+    /// The frame numbers of connection `id`'s records, in order.
+    pub fn frames(&self, id: usize) -> Vec<u64> {
+        match self.kept.get(id).map(|k| &k.how) {
+            Some(How::Reread { places: at, .. }) => places(at).map(|(_, f)| f).collect(),
+            Some(How::Whole(c)) => c.frames(),
+            None => Vec::new(),
+        }
+    }
+
     /// The whole header of connection `id`'s segment in record `frame`,
     /// read again from the file (a kept capture's connections are rebuilt
     /// without it).
@@ -207,7 +216,9 @@ pub fn load_for_replay(
     progress: impl FnMut(Progress),
 ) -> Result<(ForReplay, ReadReport), CaptureError> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if size >= keep_above && super::in_time_order(path)? {
+    // Kept records are read again by offset: a plain file's only.
+    let rereadable = size >= keep_above && CaptureFile::open(path)?.rereadable();
+    if rereadable && super::in_time_order(path)? {
         // Headers are read again from the file when the pane shows one.
         let lean = TrackConfig {
             keep_details: false,

@@ -465,7 +465,7 @@ fn read_ahead(
         });
         let batch = Batch {
             items,
-            consumed: file.consumed(),
+            consumed: file.progress_bytes(),
         };
         // The tracking side stopped listening: nothing more to do.
         if tx.send(batch).is_err() {

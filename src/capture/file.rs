@@ -5,6 +5,8 @@
 
 use std::fs::File;
 use std::io::Read;
+
+use super::source::{self, read_up_to};
 use std::path::Path;
 
 use pcap_parser::traits::PcapReaderIterator;
@@ -17,6 +19,10 @@ const BUFFER: usize = 1 << 20;
 /// The link-type field's upper bits carry FCS information (pcap spec,
 /// LINKTYPE_ field); libpcap masks them off the same way.
 const LINKTYPE_MASK: u32 = 0x03ff_ffff;
+/// A legacy pcap file's header.
+const PCAP_HEADER: usize = 24;
+/// A pcapng section header block's length is sane below this.
+const MAX_SECTION_HEADER: u32 = 1 << 20;
 /// Larger records than this are taken as damage, not as packets.
 const MAX_RECORD: usize = 64 << 20;
 
@@ -86,47 +92,60 @@ pub struct CaptureFile {
     last_ts: Timestamp,
     /// The reader's buffer size; it doubles when a record does not fit.
     buffer: usize,
+    /// A plain regular file (`rereadable()`).
+    rereadable: bool,
+    compression: Option<source::Compression>,
+    /// What the decompressor said when it failed.
+    problem: source::Problem,
+    /// Bytes read from the file itself.
+    raw: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CaptureFile {
+    /// Opens a capture: a file, or standard input for `-`, either of them
+    /// possibly compressed (see [`source`](super::source)).
     pub fn open(path: &Path) -> Result<CaptureFile, CaptureError> {
-        let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| CaptureError {
-            file: name.clone(),
-            problem: e.to_string().to_lowercase(),
-        })?;
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(CaptureError {
-                file: name,
-                problem: "is a directory, not a capture file".into(),
-            });
-        }
-        CaptureFile::from_reader(name, file)
+        CaptureFile::from_opened(source::open(path)?)
     }
 
-    /// Reads from any byte source; `name` is used in messages.
+    /// Reads from any byte source (compressed too); `name` is used in
+    /// messages. Its records cannot be read again by offset.
     pub fn from_reader<R: Read + Send + 'static>(
         name: impl Into<String>,
-        mut source: R,
+        source: R,
     ) -> Result<CaptureFile, CaptureError> {
-        let name = name.into();
+        CaptureFile::from_opened(source::wrap(name.into(), Box::new(source), false)?)
+    }
+
+    fn from_opened(opened: source::Opened) -> Result<CaptureFile, CaptureError> {
+        let source::Opened {
+            name,
+            mut reader,
+            compression,
+            regular,
+            problem,
+            raw,
+        } = opened;
         let fail = |problem: String| CaptureError {
             file: name.clone(),
             problem,
         };
+        let read_err = |e: std::io::Error| {
+            let what = problem
+                .lock()
+                .ok()
+                .and_then(|p| p.clone())
+                .unwrap_or_else(|| e.to_string().to_lowercase());
+            fail(what)
+        };
         // Peek at the magic ourselves so that a wrong file gets a precise
         // message instead of pcap-parser's generic one.
-        // pcap-parser reads its header with a single read() call, so hand it
-        // a first chunk that is already whole.
-        let mut first = vec![0u8; 64 * 1024];
-        let got = read_up_to(&mut source, &mut first).map_err(|e| fail(e.to_string()))?;
-        first.truncate(got);
-        let mut head = [0u8; 4];
-        head[..got.min(4)].copy_from_slice(&first[..got.min(4)]);
+        let mut head = vec![0u8; 4];
+        let got = read_up_to(&mut reader, &mut head).map_err(read_err)?;
         if got == 0 {
             return Err(fail("empty file, not a capture".into()));
         }
-        let format = match head {
+        let format = match head[..] {
             [0x0a, 0x0d, 0x0d, 0x0a] => FileFormat::PcapNg,
             [0xd4, 0xc3, 0xb2, 0xa1]
             | [0xa1, 0xb2, 0xc3, 0xd4]
@@ -142,7 +161,32 @@ impl CaptureFile {
                 )));
             }
         };
-        let chained = std::io::Cursor::new(first).chain(source);
+        // The header whole and nothing more: from a pipe, more may be a
+        // long time coming.
+        let want = match format {
+            FileFormat::Pcap => PCAP_HEADER,
+            FileFormat::PcapNg => {
+                head.resize(12, 0);
+                let got = read_up_to(&mut reader, &mut head[4..]).map_err(read_err)?;
+                if got < 8 {
+                    return Err(fail("the file header is cut short".into()));
+                }
+                let len = section_header_length(&head)
+                    .ok_or_else(|| fail("the section header's length is not valid".into()))?;
+                len as usize
+            }
+        };
+        let have = head.len();
+        head.resize(want, 0);
+        let got = read_up_to(&mut reader, &mut head[have..]).map_err(read_err)?;
+        if have + got < want {
+            return Err(fail("the file header is cut short".into()));
+        }
+        let chained = HeaderFirst {
+            header: std::io::Cursor::new(head),
+            paused: false,
+            rest: reader,
+        };
         let reader = create_reader(BUFFER, chained).map_err(|e| {
             fail(match e {
                 PcapError::Eof | PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
@@ -161,7 +205,30 @@ impl CaptureFile {
             frame: 0,
             last_ts: Timestamp::default(),
             buffer: BUFFER,
+            rereadable: regular,
+            compression,
+            problem,
+            raw,
         })
+    }
+
+    /// Its records can be read again by offset ([`Reread`]): a plain
+    /// regular file, not a pipe or compressed data.
+    pub fn rereadable(&self) -> bool {
+        self.rereadable
+    }
+
+    pub fn compression(&self) -> Option<source::Compression> {
+        self.compression
+    }
+
+    /// How far into the file itself reading has come (for a compressed
+    /// one, of the compressed bytes): progress against its size.
+    pub fn progress_bytes(&self) -> u64 {
+        match self.compression {
+            None => self.consumed(),
+            Some(_) => self.raw.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -219,6 +286,10 @@ impl CaptureFile {
                             &mut self.last_ts,
                         )
                     {
+                        let rec = Record {
+                            rereadable: rec.rereadable && self.rereadable,
+                            ..rec
+                        };
                         let go_on = f(&rec);
                         self.reader.consume(used);
                         if !go_on {
@@ -231,11 +302,8 @@ impl CaptureFile {
                 Err(PcapError::Eof) => return Ok(Some(Ending::Complete)),
                 Err(PcapError::Incomplete(_)) => {
                     if let Err(e) = self.reader.refill() {
-                        let problem = format!("read error ({})", describe(&e));
-                        return Err(CaptureError {
-                            file: self.name.clone(),
-                            problem,
-                        });
+                        let what = describe(&e);
+                        return self.read_failed(what);
                     }
                 }
                 Err(PcapError::BufferTooSmall) => {
@@ -247,11 +315,8 @@ impl CaptureFile {
                     }
                     self.buffer = want;
                     if let Err(e) = self.reader.refill() {
-                        let problem = format!("read error ({})", describe(&e));
-                        return Err(CaptureError {
-                            file: self.name.clone(),
-                            problem,
-                        });
+                        let what = describe(&e);
+                        return self.read_failed(what);
                     }
                 }
                 Err(PcapError::UnexpectedEof) => {
@@ -259,12 +324,7 @@ impl CaptureFile {
                         offset: self.reader.consumed() as u64,
                     }));
                 }
-                Err(PcapError::ReadError) => {
-                    return Err(CaptureError {
-                        file: self.name.clone(),
-                        problem: "read error".into(),
-                    });
-                }
+                Err(PcapError::ReadError) => return self.read_failed("read error".into()),
                 Err(e) => {
                     let problem = describe(&e);
                     return Ok(Some(self.damaged(problem)));
@@ -273,11 +333,62 @@ impl CaptureFile {
         }
     }
 
+    /// A read that failed: damage in the capture if the decompressor
+    /// found its data broken (what came before stands), else an error.
+    fn read_failed(&self, what: String) -> Result<Option<Ending>, CaptureError> {
+        if let Some(problem) = self.problem.lock().ok().and_then(|p| p.clone()) {
+            return Ok(Some(self.damaged(problem)));
+        }
+        Err(CaptureError {
+            file: self.name.clone(),
+            problem: match what.as_str() {
+                "read error" | "readerror" => "read error".into(),
+                _ => format!("read error ({what})"),
+            },
+        })
+    }
+
     fn damaged(&self, problem: String) -> Ending {
         Ending::Damaged {
             offset: self.reader.consumed() as u64,
             problem,
         }
+    }
+}
+
+/// The length of the pcapng section header block whose first 12 bytes
+/// are `head` (type, length, byte-order magic), if it is a sane one.
+fn section_header_length(head: &[u8]) -> Option<u32> {
+    let len: [u8; 4] = head.get(4..8)?.try_into().ok()?;
+    let len = match head.get(8..12)? {
+        [0x1a, 0x2b, 0x3c, 0x4d] => u32::from_be_bytes(len),
+        [0x4d, 0x3c, 0x2b, 0x1a] => u32::from_le_bytes(len),
+        _ => return None,
+    };
+    (len >= 28 && len % 4 == 0 && len <= MAX_SECTION_HEADER).then_some(len)
+}
+
+/// The file's header, then the rest of the source. pcap-parser reads its
+/// header with one read() and then reads once more before the first
+/// record: that second read gets nothing (not an end, it only fills the
+/// buffer), so opening a pipe never waits for the first packet.
+struct HeaderFirst {
+    header: std::io::Cursor<Vec<u8>>,
+    paused: bool,
+    rest: Box<dyn Read + Send>,
+}
+
+impl Read for HeaderFirst {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.header.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if !self.paused {
+            self.paused = true;
+            return Ok(0);
+        }
+        self.rest.read(buf)
     }
 }
 
@@ -424,6 +535,17 @@ pub struct Layout {
     format: FileFormat,
     legacy_nanos: bool,
     sections: Vec<Section>,
+}
+
+impl Layout {
+    /// The link type of the first interface described.
+    pub fn first_link(&self) -> Option<u32> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.interfaces.iter())
+            .map(|i| i.link)
+            .next()
+    }
 }
 
 /// Reads single records of a file again by where they begin
@@ -608,19 +730,6 @@ fn ticks_to_ts(ticks: u64, units: u64, offset_secs: i64) -> Timestamp {
     Timestamp::from_secs_nanos(secs.saturating_add(offset_secs), frac as i64)
 }
 
-fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,6 +769,56 @@ mod tests {
         let (recs, end) = read_all(f).unwrap();
         assert_eq!(end, Ending::Complete);
         assert_eq!(recs, vec![(1, 10_000_005_000, 3), (2, 11_000_000_000, 40)]);
+    }
+
+    /// From a pipe: the file opens on its header alone, and each record
+    /// is handed out as it comes, before the writer has written more.
+    #[test]
+    fn a_pipe_opens_on_its_header_and_gives_records_as_they_come() {
+        use std::io::Write;
+        let whole = pcap_bytes(&[(1, 0, &[7; 30]), (2, 0, &[8; 30])]);
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        writer.write_all(&whole[..24]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reading = std::thread::spawn(move || {
+            let mut cf = CaptureFile::from_reader("pipe", reader).unwrap();
+            tx.send(0).unwrap();
+            cf.for_each(|r| tx.send(r.frame).unwrap()).unwrap()
+        });
+        let wait = std::time::Duration::from_secs(10);
+        assert_eq!(rx.recv_timeout(wait), Ok(0), "opened on the header alone");
+        writer.write_all(&whole[24..24 + 46]).unwrap();
+        assert_eq!(
+            rx.recv_timeout(wait),
+            Ok(1),
+            "the first record, the second not written"
+        );
+        writer.write_all(&whole[24 + 46..]).unwrap();
+        assert_eq!(rx.recv_timeout(wait), Ok(2));
+        drop(writer);
+        assert_eq!(reading.join().unwrap(), Ending::Complete);
+    }
+
+    #[test]
+    fn a_pcapng_section_header_is_read_whole_and_no_further() {
+        let shb = |len: u32| {
+            let mut b = vec![0x0a, 0x0d, 0x0d, 0x0a];
+            b.extend_from_slice(&len.to_le_bytes());
+            b.extend_from_slice(&[0x4d, 0x3c, 0x2b, 0x1a]);
+            b
+        };
+        assert_eq!(section_header_length(&shb(28)), Some(28));
+        assert_eq!(section_header_length(&shb(27)), None, "not a multiple of 4");
+        assert_eq!(
+            section_header_length(&shb(12)),
+            None,
+            "shorter than the block"
+        );
+        assert_eq!(section_header_length(&shb(u32::MAX - 3)), None, "absurd");
+        let mut big = shb(28);
+        big[4..8].copy_from_slice(&28u32.to_be_bytes());
+        big[8..12].copy_from_slice(&[0x1a, 0x2b, 0x3c, 0x4d]);
+        assert_eq!(section_header_length(&big), Some(28), "big-endian");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 pub mod file;
 pub mod kernel;
 pub mod live;
+pub mod source;
 pub mod spool;
+pub mod write;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -25,6 +25,9 @@ pub enum Format {
     Png,
     Txt,
     Md,
+    /// The connection's own packets, copied from the capture
+    /// ([`frames`] says which).
+    Pcap,
 }
 
 impl Format {
@@ -34,6 +37,7 @@ impl Format {
             Format::Png => "png",
             Format::Txt => "txt",
             Format::Md => "md",
+            Format::Pcap => "pcap",
         }
     }
 
@@ -45,6 +49,7 @@ impl Format {
             "png" => Some(Format::Png),
             "txt" | "text" => Some(Format::Txt),
             "md" | "markdown" | "mmd" => Some(Format::Md),
+            "pcap" | "pcapng" | "cap" => Some(Format::Pcap),
             _ => None,
         }
     }
@@ -129,6 +134,8 @@ pub enum ExportError {
     Range(String),
     #[error(transparent)]
     Png(#[from] png::PngError),
+    #[error("pcap is not drawn: its packets are copied from the capture")]
+    NotDrawn,
 }
 
 /// Row indices a cut keeps.
@@ -203,6 +210,20 @@ pub fn ladder_with_calls(
     Ok((l, placement))
 }
 
+/// The frame numbers of the records behind what an export of `c` would
+/// draw (`--from`/`--to` cut it; uncut, its ICMP errors too), in order:
+/// what `--format pcap` copies from the capture.
+pub fn frames(c: &Connection, o: &ExportOptions) -> Result<Vec<u64>, ExportError> {
+    let (l, _) = ladder_with_calls(c, &[], o)?;
+    let mut frames: Vec<u64> = l.rows.iter().map(|r| r.frame).collect();
+    if o.from.is_none() && o.to.is_none() {
+        frames.extend(c.icmp.iter().map(|i| i.frame));
+    }
+    frames.sort_unstable();
+    frames.dedup();
+    Ok(frames)
+}
+
 /// Renders one connection in the chosen format.
 pub fn render(c: &Connection, o: &ExportOptions) -> Result<Vec<u8>, ExportError> {
     render_with_calls(c, &[], o)
@@ -225,6 +246,7 @@ pub fn render_with_calls(
             text::render(&l, cs).into_bytes()
         }
         Format::Md => mermaid::render(&l, o.title.as_deref()).into_bytes(),
+        Format::Pcap => return Err(ExportError::NotDrawn),
         Format::Svg | Format::Png => {
             let d = diagram::layout(&l, &placement, o.flat, o.title.as_deref());
             let palette = if o.dark { svg::DARK } else { svg::LIGHT };

@@ -765,6 +765,16 @@ impl Connection {
     }
 
     /// Both ends are CLOSED or in TIME-WAIT.
+    /// The frame numbers of its segments and ICMP errors, in order (what
+    /// saving it as a capture copies).
+    pub fn frames(&self) -> Vec<u64> {
+        let mut f: Vec<u64> = self.segments.iter().map(|s| s.frame).collect();
+        f.extend(self.icmp.iter().map(|i| i.frame));
+        f.sort_unstable();
+        f.dedup();
+        f
+    }
+
     pub fn is_finished(&self) -> bool {
         Side::BOTH.iter().all(|s| self.state(*s).is_finished())
     }

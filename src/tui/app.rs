@@ -72,7 +72,7 @@ pub struct LoadState {
 }
 
 /// Work the app asks the terminal loop to do: it needs the filesystem.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Save the screen as drawn, as SVG, PNG and text.
     Screenshot,
@@ -80,6 +80,10 @@ pub enum Request {
     Export,
     /// Save everything captured so far (live) as pcap.
     SaveCapture,
+    /// Save these records of the capture (sorted frame numbers: the
+    /// selected connection's, or every filtered one's) as pcap; `what`
+    /// names them in the file name and the message.
+    SaveConnections { frames: Vec<u64>, what: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,6 +392,8 @@ pub struct App {
     pub source: Source,
     /// What the status line names: a file or an interface and filter.
     pub source_name: String,
+    /// The capture the connections' packets can be copied from (`w`).
+    pub capture_path: Option<std::path::PathBuf>,
     pub theme: Theme,
     pub msl: Span,
     pub time_mode: TimeMode,
@@ -548,6 +554,7 @@ impl App {
         let mut app = App {
             source,
             source_name,
+            capture_path: None,
             theme: Theme::new(theme),
             msl,
             time_mode: TimeMode::Relative,
@@ -614,14 +621,65 @@ impl App {
         self
     }
 
-    /// The kernel's own state changes, drawn beside the inferred states;
-    /// why there are none is said once in the status line.
-    /// Live: the file the capture goes to, which `w` copies.
+    /// Live: the file the capture goes to, which `W` copies and `w` copies
+    /// connections from.
     pub fn with_spool(mut self, spooled: Option<Spooled>) -> App {
         if let Source::Live(l) = &mut self.source {
+            self.capture_path = spooled.as_ref().map(|s| s.path.clone());
             l.spooled = spooled;
         }
         self
+    }
+
+    /// Replay: the capture file the connections came from, which `w`
+    /// copies their packets from.
+    pub fn with_capture_path(mut self, path: std::path::PathBuf) -> App {
+        self.capture_path = Some(path);
+        self
+    }
+
+    /// The frame numbers of connection `id`'s records, sorted.
+    fn frames_of(&self, id: usize) -> Vec<u64> {
+        if let Some(c) = self.connection(id) {
+            return c.frames();
+        }
+        match &self.source {
+            Source::Replay(Replay {
+                rebuilt: Some(b), ..
+            }) => b.capture.frames(id),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `w`: the selected connection's packets, or with a filter typed,
+    /// every matching connection's.
+    fn save_connections(&mut self) {
+        if self.capture_path.is_none() {
+            self.message =
+                Some("these connections were not read from a file: nothing to copy".into());
+            return;
+        }
+        let (ids, what): (Vec<usize>, String) = if self.filter.is_empty() {
+            match self.selected {
+                Some(id) => (vec![id], format!("connection-{}", id + 1)),
+                None => {
+                    self.message = Some("no connection to save".into());
+                    return;
+                }
+            }
+        } else {
+            let ids = self.filtered.clone();
+            let what = format!("{}-connections", ids.len());
+            (ids, what)
+        };
+        if ids.is_empty() {
+            self.message = Some("no connection matches the filter: nothing to save".into());
+            return;
+        }
+        let mut frames: Vec<u64> = ids.iter().flat_map(|&id| self.frames_of(id)).collect();
+        frames.sort_unstable();
+        frames.dedup();
+        self.request = Some(Request::SaveConnections { frames, what });
     }
 
     /// The file the live capture goes to, if any.
@@ -632,6 +690,8 @@ impl App {
         }
     }
 
+    /// The kernel's own state changes, drawn beside the inferred states;
+    /// why there are none is said once in the status line.
     pub fn with_kernel(mut self, kernel: Result<KernelRecord, String>) -> App {
         match kernel {
             Ok(record) => self.kernel = record,
@@ -980,14 +1040,16 @@ impl App {
             }
             KeyCode::Char('t') => self.time_mode = self.time_mode.next(),
             KeyCode::Char('s') => self.request = Some(Request::Screenshot),
-            KeyCode::Char('w') => match &self.source {
+            KeyCode::Char('w') => self.save_connections(),
+            KeyCode::Char('W') => match &self.source {
                 Source::Live(l) if l.spooled.is_some() => {
                     self.request = Some(Request::SaveCapture);
                 }
                 Source::Live(_) => self.message = Some("this capture is not being written".into()),
                 Source::Replay(_) => {
                     self.message = Some(format!(
-                        "w saves a live capture; this one is already a file: {}",
+                        "W saves a live capture whole; this one is already a file: {} \
+                         (w saves the selected connection)",
                         self.source_name
                     ));
                 }

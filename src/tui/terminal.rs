@@ -219,6 +219,27 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
             copy_complete(spool, &path).map_err(|e| format!("{}: {e}", path.display()))?;
             return Ok(path.display().to_string());
         }
+        Request::SaveConnections { frames, what } => {
+            let from = app
+                .capture_path
+                .as_deref()
+                .ok_or_else(|| "these connections were not read from a file".to_string())?;
+            let path = fresh(dir, &format!("tcpladder-{what}-{now}"), "pcap");
+            let mut out = Vec::new();
+            let (format, n) = crate::capture::write::copy_frames(
+                from,
+                |f| frames.binary_search(&f).is_ok(),
+                crate::capture::FileFormat::Pcap,
+                &mut out,
+            )
+            .map_err(|e| e.to_string())?;
+            files::write(&path, &out, false).map_err(|e| e.to_string())?;
+            let note = match format {
+                crate::capture::FileFormat::PcapNg => ", as pcapng: several link types",
+                crate::capture::FileFormat::Pcap => "",
+            };
+            return Ok(format!("{n} packets to {}{note}", path.display()));
+        }
         Request::Export => {
             let c = app
                 .selected_connection()

@@ -477,10 +477,15 @@ fn the_live_tui_spools_and_w_saves_the_capture() {
     assert_eq!(spools().len(), 1, "one spool while capturing");
     ns.run_traffic();
     assert!(wait_for("TIME-WAIT"), "{}", screen());
-    tmux(&["send-keys", "w"]);
+    tmux(&["send-keys", "W"]);
     assert!(wait_for("saved "), "{}", screen());
     let saved = named("tcpladder-capture-");
     assert_eq!(saved.len(), 1, "{}", screen());
+    // `w`: the selected connection's packets, copied from the spool.
+    tmux(&["send-keys", "Escape", "w"]);
+    assert!(wait_for("packets to "), "{}", screen());
+    let one = named("tcpladder-connection-1-");
+    assert_eq!(one.len(), 1, "{}", screen());
     tmux(&["send-keys", "q"]);
     std::thread::sleep(Duration::from_millis(1500));
     let left = spools();
@@ -490,6 +495,11 @@ fn the_live_tui_spools_and_w_saves_the_capture() {
         .arg(&saved[0])
         .output()
         .expect("analyze the saved capture");
+    let alone = Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+        .args(["analyze", "--json"])
+        .arg(&one[0])
+        .output()
+        .expect("analyze the saved connection");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(left.is_empty(), "the spool is left behind: {left:?}");
     assert!(
@@ -501,5 +511,10 @@ fn the_live_tui_spools_and_w_saves_the_capture() {
     let conns = doc["connections"].as_array().expect("connections");
     assert_eq!(conns.len(), 1, "{doc:#}");
     assert_eq!(conns[0]["client"], "127.0.0.1:40611");
+    assert_eq!(conns[0]["segments"].as_array().map(Vec::len), Some(11));
+    // The connection saved alone is the same connection.
+    let doc: serde_json::Value = serde_json::from_slice(&alone.stdout).expect("JSON");
+    let conns = doc["connections"].as_array().expect("connections");
+    assert_eq!(conns.len(), 1, "{doc:#}");
     assert_eq!(conns[0]["segments"].as_array().map(Vec::len), Some(11));
 }

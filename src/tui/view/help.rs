@@ -26,7 +26,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter connections by address or port"),
     ("s", "save the screen as SVG, PNG and text"),
     ("e", "export the connection's diagram as SVG and PNG"),
-    ("w", "live: save everything captured so far as pcap"),
+    (
+        "w",
+        "save the connection's packets as pcap (with a filter: every match's)",
+    ),
+    ("W", "live: save everything captured so far as pcap"),
     ("Esc", "clear a message, or cancel the filter"),
 ];
 
