@@ -75,12 +75,25 @@ pub struct Tracking {
     pub orphan_retries: u8,
 }
 
+/// A tcpdump filter on a capture file.
+#[derive(Debug, Args)]
+pub struct FileFilter {
+    /// Keep only the packets this BPF expression matches, as `tcpdump -r
+    /// FILE EXPR` would (libpcap's own compiler and matcher), before
+    /// anything else is read of them.
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub bpf: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Capture file (.pcap or .pcapng).
+    /// Capture file (.pcap or .pcapng, possibly gzip, zstd or xz
+    /// compressed); - reads standard input.
     pub file: PathBuf,
     #[command(flatten)]
     pub tracking: Tracking,
+    #[command(flatten)]
+    pub bpf: FileFilter,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -115,10 +128,14 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Capture file (.pcap or .pcapng).
+    /// Capture file (.pcap or .pcapng, possibly gzip, zstd or xz
+    /// compressed); - reads standard input, shown as it arrives (`ssh
+    /// host tcpdump -U -w - | tcpladder replay -`).
     pub file: PathBuf,
     #[command(flatten)]
     pub tracking: Tracking,
+    #[command(flatten)]
+    pub bpf: FileFilter,
     /// Open paused at the first segment, to step through it.
     #[arg(long)]
     pub step: bool,
@@ -179,10 +196,13 @@ pub struct LiveArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").args(["conn", "all"])))]
 pub struct ExportArgs {
-    /// Capture file (.pcap or .pcapng).
+    /// Capture file (.pcap or .pcapng, possibly gzip, zstd or xz
+    /// compressed); - reads standard input.
     pub file: PathBuf,
     #[command(flatten)]
     pub tracking: Tracking,
+    #[command(flatten)]
+    pub bpf: FileFilter,
     /// Connection N (1-based, in order of first segment); the first by
     /// default.
     #[arg(long, value_name = "N")]
@@ -342,8 +362,23 @@ impl Tracking {
         }
     }
 
+    /// The port filter alone (live capture filters in the kernel).
     pub fn filter(&self) -> Filter {
-        Filter { port: self.port }
+        Filter {
+            port: self.port,
+            bpf: None,
+        }
+    }
+
+    /// The port and a file's BPF filter, the expression checked.
+    pub fn file_filter(&self, f: &FileFilter) -> Result<Filter, String> {
+        if let Some(expr) = &f.bpf {
+            crate::capture::bpf::Bpf::check(expr)?;
+        }
+        Ok(Filter {
+            port: self.port,
+            bpf: f.bpf.as_deref().map(std::sync::Arc::from),
+        })
     }
 }
 

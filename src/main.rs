@@ -173,7 +173,11 @@ const HANDFUL: usize = 64;
 fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
     use std::io::IsTerminal;
     let cfg = a.common.tracking.track_config();
-    let filter = a.common.tracking.filter();
+    let filter = a
+        .common
+        .tracking
+        .file_filter(&a.common.bpf)
+        .map_err(UsageError)?;
     let path = a.common.file.clone();
     // The output shows how far it has come when it goes to the terminal.
     let mut line = ProgressLine::new(&path, !std::io::stdout().is_terminal());
@@ -314,7 +318,11 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 /// `--conn`).
 fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
     let cfg = a.common.tracking.track_config();
-    let filter = a.common.tracking.filter();
+    let filter = a
+        .common
+        .tracking
+        .file_filter(&a.common.bpf)
+        .map_err(UsageError)?;
     let (conns, report) = analyze_with_progress(&a.common.file, filter, cfg)?;
     let selected: Vec<_> = match a.conn {
         None => conns,
@@ -351,7 +359,11 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
             .then(|| tcpladder::time::Span::from_secs_f64(s.idle_timeout)),
         ..s.common.tracking.track_config()
     };
-    let filter = s.common.tracking.filter();
+    let filter = s
+        .common
+        .tracking
+        .file_filter(&s.common.bpf)
+        .map_err(UsageError)?;
     let mut totals = Totals::default();
     let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(c))?;
     let doc = StatsDoc::new(&report, &totals);
@@ -467,7 +479,7 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
         keep_details: true,
         ..r.tracking.track_config()
     };
-    let filter = r.tracking.filter();
+    let filter = r.tracking.file_filter(&r.bpf).map_err(UsageError)?;
     // A file that cannot be opened is said before the terminal is taken.
     tcpladder::capture::CaptureFile::open(&r.file)?;
     let name = r.file.display().to_string();
@@ -627,7 +639,7 @@ impl LineSession {
                     let before = (self.report.tcp_segments, self.report.icmp_errors);
                     analysis::feed(
                         &rec,
-                        Filter::default(),
+                        &Filter::default(),
                         &mut self.decoder,
                         &mut self.tracker,
                         &mut self.report,
@@ -751,7 +763,7 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         ),
     };
     let cfg = e.tracking.track_config();
-    let filter = e.tracking.filter();
+    let filter = e.tracking.file_filter(&e.bpf).map_err(UsageError)?;
     // The packets are copied from the capture, read a second time: a pipe
     // is kept in a temporary file meanwhile.
     let held = match format {

@@ -140,7 +140,7 @@ impl KeptCapture {
                     rec.ts,
                     rec.frame,
                     &packet,
-                    Filter::default(),
+                    &Filter::default(),
                     &mut tracker,
                     &mut report,
                 );
@@ -285,12 +285,12 @@ pub fn keep_file(
     };
     let (report, layout) = stream(
         path,
-        filter,
+        filter.clone(),
         counting,
         progress,
         |c| keep(*c),
         |id, d| {
-            if matches!(d.packet, Ok(crate::decode::Packet::Tcp(_))) {
+            if matches!(d.packet, Some(Ok(crate::decode::Packet::Tcp(_)))) {
                 times.push(d.ts);
             }
             end = end.max(Some(d.ts));

@@ -6,16 +6,21 @@ pub mod kept;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::capture::bpf::Bpf;
 use crate::capture::{CaptureError, CaptureFile, Ending, Layout, Record, UNKNOWN_INTERFACE};
 use crate::decode::{self, DecodeError, Decoder, Layer, Packet, Skip, SkipKind};
 use crate::time::Timestamp;
 use crate::track::{Connection, TrackConfig, Tracker};
 
 /// Which segments to follow.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Filter {
     /// Keep segments with this port on either end.
     pub port: Option<u16>,
+    /// Keep only the records this BPF expression matches (tcpdump's
+    /// filter, checked with [`Bpf::check`](crate::capture::bpf::Bpf::check)),
+    /// before anything is decoded.
+    pub bpf: Option<std::sync::Arc<str>>,
 }
 
 impl Filter {
@@ -339,7 +344,8 @@ const BATCH: usize = 4096;
 struct Decoded {
     ts: Timestamp,
     frame: u64,
-    packet: Result<Packet, Skip>,
+    /// None: the BPF filter left it out.
+    packet: Option<Result<Packet, Skip>>,
     /// Where its record begins in the file.
     offset: u64,
     /// Reading that record again and decoding it alone gives this packet
@@ -384,9 +390,12 @@ fn run(
         // Few batches in flight: the reader stays a little ahead.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
         let (back, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
+        let bpf = filter.bpf.clone();
         let reader = std::thread::Builder::new()
             .name("read".into())
-            .spawn_scoped(s, move || read_ahead(&mut file, &tx, &spent));
+            .spawn_scoped(s, move || {
+                read_ahead(&mut file, bpf.as_deref(), &tx, &spent)
+            });
         let reader = match reader {
             Ok(r) => r,
             Err(e) => {
@@ -399,7 +408,12 @@ fn run(
         let mut since_report = 0u64;
         for batch in rx {
             for d in &batch.items {
-                if let Some(id) = apply(d.ts, d.frame, &d.packet, filter, tracker, &mut report) {
+                let Some(packet) = &d.packet else {
+                    report.packets += 1;
+                    report.filtered_out += 1;
+                    continue;
+                };
+                if let Some(id) = apply(d.ts, d.frame, packet, &filter, tracker, &mut report) {
                     joined(id, d);
                 }
                 // A whole-file tracker keeps them: `finish` returns them in order.
@@ -442,18 +456,33 @@ fn run(
 /// fails (after sending what came before the failure).
 fn read_ahead(
     file: &mut CaptureFile,
+    bpf: Option<&str>,
     tx: &std::sync::mpsc::SyncSender<Batch>,
     spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
 ) -> Result<(Ending, Decoder, Layout), CaptureError> {
     let mut decoder = Decoder::default();
+    let fail = |problem: String| CaptureError {
+        file: file.name().to_string(),
+        problem,
+    };
+    let mut bpf = bpf.map(Bpf::check).transpose().map_err(fail)?;
+    let mut refused = None;
     loop {
         let mut items = spent
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         items.clear();
         let r = file.for_each_until(|rec| {
+            let matched = match bpf.as_mut().map(|b| b.matches(rec)) {
+                None | Some(Ok(true)) => true,
+                Some(Ok(false)) => false,
+                Some(Err(e)) => {
+                    refused = Some(e);
+                    return false;
+                }
+            };
             let before = decoder.reassembly().reassembled;
-            let packet = decode_record(rec, &mut decoder);
+            let packet = matched.then(|| decode_record(rec, &mut decoder));
             items.push(Decoded {
                 ts: rec.ts,
                 frame: rec.frame,
@@ -470,6 +499,12 @@ fn read_ahead(
         // The tracking side stopped listening: nothing more to do.
         if tx.send(batch).is_err() {
             return Ok((Ending::Complete, decoder, file.layout()));
+        }
+        if let Some(why) = refused {
+            return Err(CaptureError {
+                file: file.name().to_string(),
+                problem: why,
+            });
         }
         if let Some(ending) = r? {
             return Ok((ending, decoder, file.layout()));
@@ -498,7 +533,7 @@ fn decode_record(rec: &Record<'_>, decoder: &mut Decoder) -> Result<Packet, Skip
 /// fragments between records: use one per capture.
 pub fn feed(
     rec: &Record<'_>,
-    filter: Filter,
+    filter: &Filter,
     decoder: &mut Decoder,
     tracker: &mut Tracker,
     report: &mut ReadReport,
@@ -512,7 +547,7 @@ fn apply(
     ts: Timestamp,
     frame: u64,
     packet: &Result<Packet, Skip>,
-    filter: Filter,
+    filter: &Filter,
     tracker: &mut Tracker,
     report: &mut ReadReport,
 ) -> Option<usize> {

@@ -3,6 +3,7 @@
 //! different link types, per-interface timestamp resolution). Nothing past
 //! this module opens a file.
 
+pub mod bpf;
 pub mod file;
 pub mod kernel;
 pub mod live;

@@ -1581,7 +1581,7 @@ impl Live {
         let before = self.tracker.next_id();
         feed(
             &rec,
-            self.filter,
+            &self.filter,
             &mut self.decoder,
             &mut self.tracker,
             &mut self.report,

@@ -404,8 +404,14 @@ fn ascii_ladder_has_no_unicode() {
 #[test]
 fn port_filter_keeps_only_that_port() {
     let dir = captures_dir();
-    let keep = Filter { port: Some(9502) };
-    let drop = Filter { port: Some(1) };
+    let keep = Filter {
+        port: Some(9502),
+        ..Filter::default()
+    };
+    let drop = Filter {
+        port: Some(1),
+        ..Filter::default()
+    };
     let file = dir.join("client-close.pcap");
     let (kept, _) = analyze_file(&file, keep, TrackConfig::default()).expect("read");
     let (none, report) = analyze_file(&file, drop, TrackConfig::default()).expect("read");

@@ -10,5 +10,6 @@ mod live;
 mod peer_corpus;
 mod props;
 mod tmux;
+mod toolbox;
 mod trace;
 mod tui;
