@@ -429,6 +429,23 @@ fn program_output(o: &tcpladder::cli::ProgramOutput) -> anyhow::Result<Option<Fo
     Ok(format)
 }
 
+/// With the capture on standard input: the UI draws on standard output
+/// and reads keys from the controlling terminal.
+fn need_output_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let tty = std::fs::File::open("/dev/tty").is_ok();
+    if std::io::stdout().is_terminal() && tty {
+        Ok(())
+    } else {
+        Err(UsageError(
+            "the terminal UI needs an interactive terminal; for text output use \
+             `tcpladder analyze -` (see --help)"
+                .into(),
+        )
+        .into())
+    }
+}
+
 fn need_terminal() -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
@@ -472,14 +489,19 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
 
 fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::tui::app::{Event, Loaded};
-    need_terminal()?;
-    restore_on_signal()?;
     // The detail pane shows every header field.
     let cfg = TrackConfig {
         keep_details: true,
         ..r.tracking.track_config()
     };
     let filter = r.tracking.file_filter(&r.bpf).map_err(UsageError)?;
+    // A pipe is shown as it arrives, as a live capture is.
+    let stdin = tcpladder::capture::source::is_stdin(&r.file);
+    if stdin || std::fs::metadata(&r.file).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return replay_pipe(&r, cfg, filter, theme, saving);
+    }
+    need_terminal()?;
+    restore_on_signal()?;
     // A file that cannot be opened is said before the terminal is taken.
     tcpladder::capture::CaptureFile::open(&r.file)?;
     let name = r.file.display().to_string();
@@ -525,6 +547,52 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
         anyhow::bail!("{e}");
     }
     warn(&app.load_warnings);
+    Ok(())
+}
+
+/// `replay -` (or a named pipe): the records shown as they come, like a
+/// live capture's, spooled for `w` and `W`.
+fn replay_pipe(
+    r: &ReplayArgs,
+    cfg: TrackConfig,
+    filter: Filter,
+    theme: ThemeName,
+    saving: &Saving,
+) -> anyhow::Result<()> {
+    if filter.bpf.is_some() {
+        return Err(UsageError(
+            "-f does not apply to a pipe: filter where it is captured (tcpdump -w - EXPR)".into(),
+        )
+        .into());
+    }
+    let stdin = tcpladder::capture::source::is_stdin(&r.file);
+    if stdin {
+        // The keys come from the terminal itself then.
+        need_output_terminal()?;
+    } else {
+        need_terminal()?;
+    }
+    let name = if stdin {
+        "standard input".to_string()
+    } else {
+        r.file.display().to_string()
+    };
+    let (spooled, rx) = tcpladder::capture::pipe::spawn(&r.file, &std::env::temp_dir());
+    ctrlc::set_handler(|| {
+        live::remove_spool();
+        terminal::restore_if_active();
+        std::process::exit(130);
+    })
+    .context("installing the signal handler")?;
+    let app = App::piped(name, theme, cfg, wall_now(), usize::MAX)
+        .with_port_filter(filter)
+        .with_spool(Some(spooled));
+    let result = terminal::run(app, terminal::Feed::Live(rx), saving).context("terminal");
+    live::remove_spool();
+    let app = result?;
+    if let Some(why) = app.pipe_ended() {
+        warn(&[why]);
+    }
     Ok(())
 }
 
@@ -673,6 +741,8 @@ impl LineSession {
             LiveMsg::Error(e) => anyhow::bail!("capture stopped: {e}"),
             LiveMsg::Kernel { events, .. } => self.kernel.extend(events),
             LiveMsg::KernelUnavailable(why) => eprintln!("tcpladder: no kernel states: {why}"),
+            // Only a pipe's reader ends so.
+            LiveMsg::Ended(_) => {}
         }
         Ok(false)
     }

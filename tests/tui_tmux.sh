@@ -3,7 +3,9 @@
 # opens the help, resizes below the minimum and back, quits, and checks
 # that the terminal was restored; then kills it with SIGTERM, SIGHUP and
 # SIGINT and checks the terminal is restored as by `q` (alternate screen
-# left, mouse reporting off, cursor shown). Usage: tests/tui_tmux.sh [BINARY]
+# left, mouse reporting off, cursor shown); then replays a capture that
+# comes slowly through a pipe and saves its connection with `w`.
+# Usage: tests/tui_tmux.sh [BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/debug/tcpladder}
@@ -84,4 +86,28 @@ for sig in TERM HUP INT; do
   screen 0.3
   expect "__EXIT__ 130"
 done
+# A capture through a pipe grows as it arrives, like live, and `w` saves
+# the connection from the spool, which is gone after `q`.
+tmux kill-session -t "$SESSION" 2>/dev/null || true
+SHOTS=$(mktemp -d)
+tmux new-session -d -s "$SESSION" -x 120 -y 36 \
+  "python3 tests/slow_pipe.py captures/client-close.pcap 0.4 | $BIN --shots $SHOTS replay -; echo \"__EXIT__ \$?\"; sleep 30"
+screen 1.5
+expect "● pipe standard input"
+expect "reading"
+absent "11 packets"
+for _ in $(seq 1 40); do screen 0.25; grep -qF "input ended" "$OUT" && break; done
+expect "11 packets"
+expect "input ended"
+expect "TIME-WAIT"
+ls "${TMPDIR:-/tmp}"/tcpladder-pipe-* >/dev/null 2>&1 || fail "no spool while reading"
+tmux send-keys -t "$SESSION" w
+screen 0.8
+expect "saved 11 packets to $SHOTS/tcpladder-connection-1-"
+tmux send-keys -t "$SESSION" q
+screen 0.8
+expect "__EXIT__ 0"
+saved=$(ls "$SHOTS"/tcpladder-connection-1-*.pcap)
+"$BIN" analyze "$saved" | grep -qF "TIME-WAIT" || fail "the saved connection does not read back"
+rm -rf "$SHOTS"
 echo "tui_tmux: ok"

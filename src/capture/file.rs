@@ -99,6 +99,10 @@ pub struct CaptureFile {
     problem: source::Problem,
     /// Bytes read from the file itself.
     raw: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// `for_each_until` returns (with `Ok(None)`) when the records already
+    /// read are all out, before it reads more (which may wait on a pipe).
+    pause_before_read: bool,
+    paused: bool,
 }
 
 impl CaptureFile {
@@ -209,7 +213,16 @@ impl CaptureFile {
             compression,
             problem,
             raw,
+            pause_before_read: false,
+            paused: false,
         })
+    }
+
+    /// Makes `for_each_until` return each time the records read so far are
+    /// all out, before it reads (and maybe waits for) more: a pipe's
+    /// reader then hands them on at once.
+    pub fn pause_before_reading(&mut self) {
+        self.pause_before_read = true;
     }
 
     /// Its records can be read again by offset ([`Reread`]): a plain
@@ -264,7 +277,8 @@ impl CaptureFile {
     }
 
     /// Calls `f` for each packet record in file order until it returns
-    /// false (then `Ok(None)`: call again to go on) or the file ends.
+    /// false (then `Ok(None)`: call again to go on), the file ends, or
+    /// (see `pause_before_reading`) what was read is all out.
     pub fn for_each_until(
         &mut self,
         mut f: impl FnMut(&Record<'_>) -> bool,
@@ -301,6 +315,12 @@ impl CaptureFile {
                 }
                 Err(PcapError::Eof) => return Ok(Some(Ending::Complete)),
                 Err(PcapError::Incomplete(_)) => {
+                    // Every record in the buffer is out: a pipe's reader
+                    // hands them on before it waits for more.
+                    if self.pause_before_read && !std::mem::replace(&mut self.paused, true) {
+                        return Ok(None);
+                    }
+                    self.paused = false;
                     if let Err(e) = self.reader.refill() {
                         let what = describe(&e);
                         return self.read_failed(what);

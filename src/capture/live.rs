@@ -55,8 +55,28 @@ pub struct Spooled {
 }
 
 impl Spooled {
+    /// A spool at `path` with nothing complete yet.
+    pub fn new(path: std::path::PathBuf) -> Spooled {
+        Spooled {
+            path,
+            complete: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     pub fn complete(&self) -> u64 {
         self.complete.load(Ordering::Acquire)
+    }
+
+    /// Its first `n` bytes are whole records, on disk.
+    pub fn set_complete(&self, n: u64) {
+        self.complete.store(n, Ordering::Release);
+    }
+}
+
+/// Makes `path` the spool [`remove_spool`] removes.
+pub fn note_spool(path: &std::path::Path) {
+    if let Ok(mut s) = SPOOL.lock() {
+        *s = Some(path.to_path_buf());
     }
 }
 
@@ -169,6 +189,8 @@ pub enum LiveMsg {
     },
     /// Why the kernel's states cannot be read (said once).
     KernelUnavailable(String),
+    /// A piped capture ended: cleanly, or with why it stopped early.
+    Ended(Option<String>),
 }
 
 /// Why a capture could not start.

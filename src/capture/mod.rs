@@ -7,6 +7,7 @@ pub mod bpf;
 pub mod file;
 pub mod kernel;
 pub mod live;
+pub mod pipe;
 pub mod source;
 pub mod spool;
 pub mod write;

@@ -26,6 +26,8 @@ pub struct CaptureWriter<W: Write> {
 }
 
 enum Kind {
+    /// A pcap whose header waits for the first record's link type.
+    Pending,
     Pcap {
         nanos: bool,
         link: u32,
@@ -39,20 +41,23 @@ enum Kind {
 impl<W: Write> CaptureWriter<W> {
     /// A legacy pcap of one link type, in micro- or nanoseconds.
     pub fn pcap(mut out: W, link: u32, nanos: bool) -> io::Result<Self> {
-        let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&magic.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&[0; 8]);
-        h.extend_from_slice(&SNAPLEN.to_le_bytes());
-        h.extend_from_slice(&link.to_le_bytes());
+        let h = pcap_header(link, nanos);
         out.write_all(&h)?;
         Ok(CaptureWriter {
             out,
             kind: Kind::Pcap { nanos, link },
             written: h.len() as u64,
         })
+    }
+
+    /// A nanosecond pcap of the first record's link type, its header
+    /// written with that record.
+    pub fn pending(out: W) -> Self {
+        CaptureWriter {
+            out,
+            kind: Kind::Pending,
+            written: 0,
+        }
     }
 
     /// A pcapng file: its section header now, an interface for each link
@@ -79,10 +84,19 @@ impl<W: Write> CaptureWriter<W> {
 
     /// One record. A pcap takes records of its own link type only.
     pub fn write(&mut self, rec: &Record<'_>) -> io::Result<()> {
+        let mut b = Vec::with_capacity(rec.data.len() + 60);
+        if let Kind::Pending = self.kind {
+            b.extend_from_slice(&pcap_header(rec.link, true));
+            self.kind = Kind::Pcap {
+                nanos: true,
+                link: rec.link,
+            };
+        }
         let ns = rec.ts.as_nanos();
-        let mut b = Vec::with_capacity(rec.data.len() + 36);
         let caplen = u32::try_from(rec.data.len()).unwrap_or(u32::MAX);
         match &mut self.kind {
+            // Made a pcap above.
+            Kind::Pending => {}
             Kind::Pcap { nanos, link } => {
                 if rec.link != *link {
                     return Err(io::Error::new(
@@ -146,6 +160,19 @@ impl<W: Write> CaptureWriter<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+}
+
+/// A little-endian pcap file header.
+fn pcap_header(link: u32, nanos: bool) -> Vec<u8> {
+    let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+    let mut h = Vec::with_capacity(24);
+    h.extend_from_slice(&magic.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&SNAPLEN.to_le_bytes());
+    h.extend_from_slice(&link.to_le_bytes());
+    h
 }
 
 /// A pcapng interface description of `link`, in nanoseconds.

@@ -185,6 +185,20 @@ pub struct Live {
     rate: VecDeque<(Timestamp, u64)>,
     pub error: Option<String>,
     filter: Filter,
+    /// Read from a pipe, not captured here.
+    pub pipe: Option<Piped>,
+}
+
+/// A capture coming through a pipe: its clock is the packets' own, run on
+/// by the wall clock since the last one came (a remote host's clock, or an
+/// old capture `cat` into it, counts its TIME-WAITs down the same way).
+#[derive(Clone, Debug, Default)]
+pub struct Piped {
+    /// The input ended: cleanly (None), or why it stopped early.
+    pub ended: Option<Option<String>>,
+    /// (the latest packet's time, the wall clock when it came).
+    last: Option<(Timestamp, Timestamp)>,
+    wall: Timestamp,
 }
 
 /// A large capture's connections: kept as where their records are, and
@@ -546,8 +560,28 @@ impl App {
             rate: VecDeque::new(),
             error: None,
             filter: Filter::default(),
+            pipe: None,
         };
         App::new(Source::Live(Box::new(live)), name.into(), theme, track.msl)
+    }
+
+    /// A capture read from a pipe as it arrives, shown as `live` shows
+    /// one; its records come as `Event::Capture` too.
+    pub fn piped(
+        name: impl Into<String>,
+        theme: ThemeName,
+        track: TrackConfig,
+        now: Timestamp,
+        max_connections: usize,
+    ) -> App {
+        let mut app = App::live(name, theme, track, now, max_connections);
+        if let Source::Live(l) = &mut app.source {
+            l.pipe = Some(Piped {
+                wall: now,
+                ..Piped::default()
+            });
+        }
+        app
     }
 
     fn new(source: Source, source_name: String, theme: ThemeName, msl: Span) -> App {
@@ -629,6 +663,23 @@ impl App {
             l.spooled = spooled;
         }
         self
+    }
+
+    /// Keeps only the connections the port filter takes (a pipe's records
+    /// come unfiltered; a live capture is filtered in the kernel).
+    pub fn with_port_filter(mut self, filter: Filter) -> App {
+        if let Source::Live(l) = &mut self.source {
+            l.filter = filter;
+        }
+        self
+    }
+
+    /// Why a piped capture stopped early, if it did.
+    pub fn pipe_ended(&self) -> Option<String> {
+        match &self.source {
+            Source::Live(l) => l.pipe.as_ref()?.ended.clone()?,
+            Source::Replay(_) => None,
+        }
     }
 
     /// Replay: the capture file the connections came from, which `w`
@@ -1242,7 +1293,13 @@ impl App {
                 }
             }
             Source::Live(l) => {
-                l.now = now;
+                l.now = match &mut l.pipe {
+                    Some(p) => {
+                        p.wall = now;
+                        p.last.map_or(now, |(ts, at)| ts + (now - at))
+                    }
+                    None => now,
+                };
                 l.rate.push_back((now, l.report.packets));
                 while l
                     .rate
@@ -1264,6 +1321,16 @@ impl App {
                 for p in &batch {
                     l.ingest(p);
                 }
+                if let Some(pipe) = &mut l.pipe
+                    && let Some(latest) = batch.iter().map(|p| p.ts).max()
+                {
+                    let at = pipe.wall;
+                    pipe.last = Some(match pipe.last {
+                        Some((ts, since)) if ts >= latest => (ts, since),
+                        _ => (latest, at),
+                    });
+                    l.now = latest.max(l.now);
+                }
                 if std::mem::take(&mut l.folded_now) {
                     self.drop_folded();
                 }
@@ -1283,6 +1350,11 @@ impl App {
                 self.kernel_until = Some(until);
             }
             LiveMsg::KernelUnavailable(why) => self.say_no_kernel(&why),
+            LiveMsg::Ended(why) => {
+                if let Some(p) = &mut l.pipe {
+                    p.ended = Some(why);
+                }
+            }
         }
         if self.selected.is_none() {
             self.selected = self.filtered.first().copied();

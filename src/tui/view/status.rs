@@ -40,14 +40,30 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 "paused view (f follows)"
             };
-            let mut s = format!(
-                " ● live {} │ {} packets │ {:.0}/s │ kernel dropped {} (interface {}) │ {follow}",
-                app.source_name,
-                l.report.packets,
-                app.packet_rate(),
-                l.dropped,
-                l.if_dropped
-            );
+            let mut s = match &l.pipe {
+                // No kernel counts a pipe's drops; its end is news.
+                Some(p) => {
+                    let state = match &p.ended {
+                        None => "reading".to_string(),
+                        Some(None) => "input ended".to_string(),
+                        Some(Some(why)) => format!("input ended: {why}"),
+                    };
+                    format!(
+                        " ● pipe {} │ {} packets │ {:.0}/s │ {state} │ {follow}",
+                        app.source_name,
+                        l.report.packets,
+                        app.packet_rate(),
+                    )
+                }
+                None => format!(
+                    " ● live {} │ {} packets │ {:.0}/s │ kernel dropped {} (interface {}) │ {follow}",
+                    app.source_name,
+                    l.report.packets,
+                    app.packet_rate(),
+                    l.dropped,
+                    l.if_dropped
+                ),
+            };
             if l.folded > 0 {
                 s.push_str(&format!(
                     " │ {} oldest folded into totals (--max-connections {})",
