@@ -103,6 +103,11 @@ pub struct Common {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub common: Common,
+    /// One JSON object a line, each connection as soon as it is over (the
+    /// shape of an `analyze --json` connection), holding only what is
+    /// open: for jq, DuckDB and the like on captures of any size.
+    #[arg(long, conflicts_with_all = ["json", "conn"])]
+    pub jsonl: bool,
     /// Plain ASCII instead of Unicode box drawing.
     #[arg(long)]
     pub ascii: bool,

@@ -301,6 +301,9 @@ fn warn(lines: &[String]) {
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     let mut out = buffered_stdout();
+    if a.jsonl {
+        return analyze_lines(&a, &mut out);
+    }
     let (report, n) = if a.conn.is_none() && analysis::in_time_order(&a.common.file)? {
         analyze_streaming(&a, &mut out)?
     } else {
@@ -308,6 +311,35 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     };
     if !a.common.json && n == 0 {
         writeln!(out, "no TCP connections in {}", report.file)?;
+    }
+    out.flush()?;
+    warn(&report.warnings());
+    Ok(())
+}
+
+/// `analyze --jsonl`: each connection on a line as soon as it is over,
+/// then freed.
+fn analyze_lines(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let cfg = TrackConfig {
+        // As `--json`: never aged out idle.
+        idle_timeout: None,
+        ..a.common.tracking.track_config()
+    };
+    let filter = a
+        .common
+        .tracking
+        .file_filter(&a.common.bpf)
+        .map_err(UsageError)?;
+    let mut failed = None;
+    let report = analysis::stream_file(&a.common.file, filter, cfg, |c| {
+        if failed.is_none()
+            && let Err(e) = json::write_line(c, out)
+        {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     out.flush()?;
     warn(&report.warnings());

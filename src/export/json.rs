@@ -292,6 +292,13 @@ pub fn element(c: &Connection) -> serde_json::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// One connection on one line, as `analyze --jsonl` writes them: the
+/// same object as an element of the document's `connections`.
+pub fn write_line(c: &Connection, w: &mut impl std::io::Write) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *w, &connection(c))?;
+    w.write_all(b"\n").map_err(serde_json::Error::io)
+}
+
 /// [`element`], written to `w` as it is made.
 pub fn write_element(c: &Connection, w: &mut impl std::io::Write) -> serde_json::Result<()> {
     w.write_all(b"    ").map_err(serde_json::Error::io)?;

@@ -357,3 +357,28 @@ fn tcpdump_reads_a_saved_connection_as_it_reads_the_original() {
     assert_eq!(copy, original);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--jsonl`: one line a connection, each the object `--json` has in its
+/// `connections`, none left out and none twice.
+#[test]
+fn jsonl_gives_every_connection_of_the_document_one_a_line() {
+    let mut lines_seen = 0;
+    for f in captures() {
+        let name = f.to_str().unwrap();
+        let doc = doc_of(&run(&["analyze", "--json", name], None));
+        let out = run(&["analyze", "--jsonl", name], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        lines.sort_by_key(|c| c["number"].as_u64());
+        assert_eq!(&serde_json::Value::Array(lines.clone()), &doc["connections"], "{name}");
+        lines_seen += lines.len();
+        // The same through a pipe.
+        let piped = run(&["analyze", "--jsonl", "-"], Some(std::fs::read(&f).unwrap()));
+        assert_eq!(String::from_utf8(piped.stdout).unwrap(), text, "{name} piped");
+    }
+    assert!(lines_seen > 100, "{lines_seen}");
+}
