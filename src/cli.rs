@@ -117,6 +117,11 @@ pub struct AnalyzeArgs {
     /// Raw sequence numbers instead of relative ones.
     #[arg(long)]
     pub absolute_seq: bool,
+    /// Under each arrow, the segment's payload as text (as `tcpdump -A`,
+    /// control bytes escaped as \n, \r, \t, \xNN; the first 512 bytes, four
+    /// lines at most).
+    #[arg(long, conflicts_with_all = ["json", "jsonl"])]
+    pub payload: bool,
 }
 
 #[derive(Debug, Args)]

@@ -172,7 +172,7 @@ const HANDFUL: usize = 64;
 /// being read (the output is the same as from the whole-file view).
 fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
     use std::io::IsTerminal;
-    let cfg = a.common.tracking.track_config();
+    let cfg = analyze_config(a);
     let filter = a
         .common
         .tracking
@@ -269,8 +269,15 @@ fn write_analysis(
         /// Written a few thousand rows at a time, never held as rows.
         Long(Box<tcpladder::track::Connection>),
     }
+    let payload = a.payload;
     let ladder = |c: tcpladder::track::Connection| {
-        if c.segments.len() <= HUGE {
+        if payload {
+            // Asked for: every row with its payload, whatever the length.
+            Piece::Made(text::render(
+                &Ladder::build(&c, msl, style).with_payload(&c),
+                charset,
+            ))
+        } else if c.segments.len() <= HUGE {
             Piece::Made(text::render(&Ladder::build(&c, msl, style), charset))
         } else if c.icmp.is_empty() {
             Piece::Long(Box::new(c))
@@ -291,6 +298,15 @@ fn write_analysis(
         }
     })
     .map_err(Into::into)
+}
+
+/// What `analyze` tracks with: the payload kept with each segment's
+/// details when it is printed.
+fn analyze_config(a: &AnalyzeArgs) -> TrackConfig {
+    TrackConfig {
+        keep_details: a.payload,
+        ..a.common.tracking.track_config()
+    }
 }
 
 fn warn(lines: &[String]) {
@@ -349,7 +365,7 @@ fn analyze_lines(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<()> {
 /// `analyze` reading the whole file first (out of time order, a pipe, or
 /// `--conn`).
 fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
-    let cfg = a.common.tracking.track_config();
+    let cfg = analyze_config(a);
     let filter = a
         .common
         .tracking

@@ -140,6 +140,7 @@ impl KeptCapture {
                     rec.ts,
                     rec.frame,
                     &packet,
+                    &[],
                     &Filter::default(),
                     &mut tracker,
                     &mut report,
@@ -175,15 +176,15 @@ impl KeptCapture {
             return None;
         };
         let (offset, _) = places(at).find(|&(_, f)| f == frame)?;
-        let mut decoder = Decoder::default();
-        let packet = self
-            .reread
-            .record_at(offset, frame, 0, |rec| decode_record(rec, &mut decoder))
-            .ok()?;
-        match packet {
-            Ok(crate::decode::Packet::Tcp(seg)) => Some(Details::of(&seg)),
-            _ => None,
-        }
+        self.reread
+            .record_at(offset, frame, 0, |rec| {
+                let seg = crate::decode::decode_frame(rec.link, rec.data, rec.orig_len)
+                    .ok()?
+                    .tcp()?;
+                let payload = crate::decode::payload(rec.link, rec.data, rec.orig_len);
+                Some(Details::of(&seg, payload.unwrap_or_default()))
+            })
+            .ok()?
     }
 
     fn fail(&self, problem: String) -> CaptureError {

@@ -346,6 +346,8 @@ struct Decoded {
     frame: u64,
     /// None: the BPF filter left it out.
     packet: Option<Result<Packet, Skip>>,
+    /// The first bytes of its TCP payload, when the tracker keeps details.
+    payload: Option<Box<[u8]>>,
     /// Where its record begins in the file.
     offset: u64,
     /// Reading that record again and decoding it alone gives this packet
@@ -391,10 +393,11 @@ fn run(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
         let (back, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
         let bpf = filter.bpf.clone();
+        let keep_payload = tracker.config().keep_details;
         let reader = std::thread::Builder::new()
             .name("read".into())
             .spawn_scoped(s, move || {
-                read_ahead(&mut file, bpf.as_deref(), &tx, &spent)
+                read_ahead(&mut file, bpf.as_deref(), keep_payload, &tx, &spent)
             });
         let reader = match reader {
             Ok(r) => r,
@@ -413,7 +416,16 @@ fn run(
                     report.filtered_out += 1;
                     continue;
                 };
-                if let Some(id) = apply(d.ts, d.frame, packet, &filter, tracker, &mut report) {
+                let payload = d.payload.as_deref().unwrap_or_default();
+                if let Some(id) = apply(
+                    d.ts,
+                    d.frame,
+                    packet,
+                    payload,
+                    &filter,
+                    tracker,
+                    &mut report,
+                ) {
                     joined(id, d);
                 }
                 // A whole-file tracker keeps them: `finish` returns them in order.
@@ -457,6 +469,7 @@ fn run(
 fn read_ahead(
     file: &mut CaptureFile,
     bpf: Option<&str>,
+    keep_payload: bool,
     tx: &std::sync::mpsc::SyncSender<Batch>,
     spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
 ) -> Result<(Ending, Decoder, Layout), CaptureError> {
@@ -482,8 +495,15 @@ fn read_ahead(
                 }
             };
             let before = decoder.reassembly().reassembled;
-            let packet = matched.then(|| decode_record(rec, &mut decoder));
+            let (packet, payload) = match matched {
+                false => (None, None),
+                true => {
+                    let (p, payload) = decode_with_payload(rec, &mut decoder, keep_payload);
+                    (Some(p), (!payload.is_empty()).then(|| payload.into()))
+                }
+            };
             items.push(Decoded {
+                payload,
                 ts: rec.ts,
                 frame: rec.frame,
                 rereadable: rec.rereadable && decoder.reassembly().reassembled == before,
@@ -529,6 +549,28 @@ fn decode_record(rec: &Record<'_>, decoder: &mut Decoder) -> Result<Packet, Skip
     }
 }
 
+/// [`decode_record`], and the segment's payload as captured when `keep`
+/// (the first bytes a connection keeps of it).
+fn decode_with_payload<'a>(
+    rec: &Record<'a>,
+    decoder: &mut Decoder,
+    keep: bool,
+) -> (Result<Packet, Skip>, &'a [u8]) {
+    if !keep || rec.link == UNKNOWN_INTERFACE {
+        return (decode_record(rec, decoder), &[]);
+    }
+    let (packet, at) = decoder.decode_payload(rec.link, rec.data, rec.orig_len, rec.ts);
+    let payload = match (&packet, at) {
+        (Ok(Packet::Tcp(seg)), Some(at)) => {
+            let end = at.saturating_add(seg.len as usize).min(rec.data.len());
+            rec.data.get(at..end).unwrap_or_default()
+        }
+        _ => &[],
+    };
+    let payload = &payload[..payload.len().min(crate::track::PAYLOAD_KEPT)];
+    (packet, payload)
+}
+
 /// One record through decode and track. `decoder` carries the IP
 /// fragments between records: use one per capture.
 pub fn feed(
@@ -538,8 +580,9 @@ pub fn feed(
     tracker: &mut Tracker,
     report: &mut ReadReport,
 ) {
-    let packet = decode_record(rec, decoder);
-    apply(rec.ts, rec.frame, &packet, filter, tracker, report);
+    let keep = tracker.config().keep_details;
+    let (packet, payload) = decode_with_payload(rec, decoder, keep);
+    apply(rec.ts, rec.frame, &packet, payload, filter, tracker, report);
 }
 
 /// A decoded record into the tracker and the report.
@@ -547,6 +590,7 @@ fn apply(
     ts: Timestamp,
     frame: u64,
     packet: &Result<Packet, Skip>,
+    payload: &[u8],
     filter: &Filter,
     tracker: &mut Tracker,
     report: &mut ReadReport,
@@ -557,7 +601,7 @@ fn apply(
         Ok(Packet::Tcp(seg)) => {
             report.tcp_segments += 1;
             if filter.keeps(seg) {
-                return Some(tracker.push(seg, ts, frame));
+                return Some(tracker.push_payload(seg, ts, frame, payload));
             }
             report.filtered_out += 1;
         }

@@ -136,7 +136,16 @@ fn from_link(
     let (off, end) = link::ip_span(link, data)?;
     let whole = wire_len.is_some_and(|w| w as usize <= data.len());
     let data = &data[..end];
-    ip(Frame { data, whole }, off, 0, ctx)
+    ip(
+        Frame {
+            data,
+            whole,
+            in_record: true,
+        },
+        off,
+        0,
+        ctx,
+    )
 }
 
 /// The decoder of a capture: [`decode_frame`] plus IP fragment reassembly.
@@ -163,11 +172,26 @@ impl Decoder {
         wire_len: u32,
         ts: Timestamp,
     ) -> Result<Packet, Skip> {
+        self.decode_payload(link, data, wire_len, ts).0
+    }
+
+    /// [`decode`](Decoder::decode), and where the segment's payload begins
+    /// in `data` when it is there (not for a datagram put together from
+    /// fragments).
+    pub fn decode_payload(
+        &mut self,
+        link: u32,
+        data: &[u8],
+        wire_len: u32,
+        ts: Timestamp,
+    ) -> (Result<Packet, Skip>, Option<usize>) {
         let mut ctx = Ctx {
             reassembler: Some(&mut self.reassembler),
             ts,
+            payload_at: None,
         };
-        from_link(link, data, Some(wire_len), &mut ctx)
+        let packet = from_link(link, data, Some(wire_len), &mut ctx);
+        (packet, ctx.payload_at)
     }
 
     /// What reassembly did so far.
@@ -185,6 +209,9 @@ impl Decoder {
 struct Ctx<'r> {
     reassembler: Option<&'r mut Reassembler>,
     ts: Timestamp,
+    /// Where the TCP payload begins in the record, once a segment is
+    /// decoded from the record's own bytes.
+    payload_at: Option<usize>,
 }
 
 impl Ctx<'_> {
@@ -192,8 +219,22 @@ impl Ctx<'_> {
         Ctx {
             reassembler: None,
             ts: Timestamp::default(),
+            payload_at: None,
         }
     }
+}
+
+/// The TCP payload of a captured frame (what of it was captured), if the
+/// frame is a TCP segment whose payload is in its own bytes (not one put
+/// together from IP fragments). Stateless, like [`decode_frame`].
+pub fn payload(link: u32, data: &[u8], wire_len: u32) -> Option<&[u8]> {
+    let mut ctx = Ctx::stateless();
+    let seg = from_link(link, data, Some(wire_len), &mut ctx)
+        .ok()?
+        .tcp()?;
+    let at = ctx.payload_at?;
+    let end = at.saturating_add(seg.len as usize).min(data.len());
+    data.get(at..end)
 }
 
 /// The captured bytes, and whether they are the whole frame (no snap-length
@@ -202,6 +243,10 @@ impl Ctx<'_> {
 struct Frame<'a> {
     data: &'a [u8],
     whole: bool,
+    /// These are the record's own bytes (not a datagram put together
+    /// from fragments, or decompressed), so offsets in them are offsets
+    /// in the record.
+    in_record: bool,
 }
 
 fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
@@ -261,7 +306,11 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
         }
     };
     let tcp_claimed = claimed_end.saturating_sub(start - off);
-    tcp(f, start, src, dst, ttl, tcp_claimed).map(Packet::Tcp)
+    let seg = tcp(f, start, src, dst, ttl, tcp_claimed)?;
+    if f.in_record {
+        ctx.payload_at = Some(start + usize::from(seg.header_len));
+    }
+    Ok(Packet::Tcp(seg))
 }
 
 /// Source, destination and TTL / hop limit of an IP header.
@@ -317,6 +366,7 @@ fn ipcomp(
     let inner = Frame {
         data: &plain,
         whole: f.whole,
+        in_record: false,
     };
     if next == 6 {
         let (src, dst, ttl) = addresses(outer);
@@ -413,6 +463,7 @@ fn fragment(
             Frame {
                 data: &d.bytes,
                 whole: d.whole,
+                in_record: false,
             },
             0,
             depth + 1,
@@ -797,6 +848,26 @@ mod tests {
 
     fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Segment, Skip> {
         super::decode_frame(link, data, wire_len).map(|p| p.tcp().expect("a TCP segment"))
+    }
+
+    #[test]
+    fn the_payload_is_the_bytes_after_the_tcp_header_as_far_as_captured() {
+        let mut p = ipv4_tcp(1000, 80, 1, 1, 0x18, 6);
+        p[40..46].copy_from_slice(b"hello\n");
+        // Raw IP, and behind Ethernet with a trailer the IP length ends.
+        assert_eq!(payload(101, &p, p.len() as u32), Some(&b"hello\n"[..]));
+        let eth = [&[0u8; 12][..], &[0x08, 0x00], &p, &[0xee; 4]].concat();
+        assert_eq!(payload(1, &eth, eth.len() as u32), Some(&b"hello\n"[..]));
+        // Cut by the snap length: what is there.
+        assert_eq!(payload(101, &p[..43], p.len() as u32), Some(&b"hel"[..]));
+        // No payload, or not TCP.
+        let bare = ipv4_tcp(1000, 80, 1, 1, 0x10, 0);
+        assert_eq!(payload(101, &bare, bare.len() as u32), Some(&b""[..]));
+        assert_eq!(payload(101, &[0x45, 0, 0], 3), None);
+        let (packet, at) =
+            Decoder::default().decode_payload(101, &p, p.len() as u32, Timestamp::default());
+        assert!(packet.is_ok());
+        assert_eq!(at, Some(40));
     }
 
     #[test]

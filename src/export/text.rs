@@ -27,6 +27,8 @@ struct Glyphs {
     /// The broken shaft of an ICMP error, so it is not taken for a segment.
     icmp: &'static str,
     then: &'static str,
+    /// Ends text cut short.
+    more: char,
     /// A lifeline while a call on it blocks, and where a call returns on
     /// it (plain and on a bar, per side: client, server).
     bar: char,
@@ -43,6 +45,7 @@ const UNICODE: Glyphs = Glyphs {
     span: '┆',
     icmp: "─ ",
     then: " → ",
+    more: '…',
     bar: '┃',
     tick: ['├', '┤'],
     bar_tick: ['┣', '┫'],
@@ -57,6 +60,7 @@ const ASCII: Glyphs = Glyphs {
     span: ':',
     icmp: "- ",
     then: " -> ",
+    more: '+',
     bar: '#',
     tick: ['+', '+'],
     bar_tick: ['#', '#'],
@@ -362,6 +366,21 @@ impl Widths {
                 arrow,
                 side_text[1],
             );
+            // Under its arrow, the segment's payload (`analyze --payload`).
+            if let Line::Segment(p) = line
+                && let Some(text) = l.payload_of(l.rows[p].index)
+            {
+                let inner = arrow_w.saturating_sub(4).max(8);
+                for chunk in payload_lines(text, inner, g.more) {
+                    let _ = writeln!(
+                        out,
+                        "{:>TIME_W$}  {:<cw$} {life}  {chunk:<inner$}  {life}",
+                        "",
+                        "",
+                        life = g.life
+                    );
+                }
+            }
         }
     }
 
@@ -407,6 +426,24 @@ impl Widths {
 
 /// `│── label ───▶│` or `│◀── label ───│`, `width` cells between the
 /// lifelines.
+/// Payload text under an arrow: at most this many lines of it.
+const PAYLOAD_LINES: usize = 4;
+
+/// `text` cut into lines of `width` characters, the last ending in
+/// `more` when there is more than [`PAYLOAD_LINES`] hold.
+fn payload_lines(text: &str, width: usize, more: char) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lines: Vec<String> = chars.chunks(width).map(|c| c.iter().collect()).collect();
+    if lines.len() > PAYLOAD_LINES {
+        lines.truncate(PAYLOAD_LINES);
+        if let Some(last) = lines.last_mut() {
+            last.pop();
+            last.push(more);
+        }
+    }
+    lines
+}
+
 fn arrow(r: &Row, width: usize, g: &Glyphs) -> String {
     let line = if r.retransmission { g.dashed } else { g.line };
     let text = r.label_with_notes();

@@ -145,6 +145,11 @@ pub fn fields(
         },
     ));
     v.push(("length", format!("{} bytes of payload", s.len)));
+    let details = c.details.get(index).or(details);
+    // What it carries, where it was kept: the pane's `p` shows it whole.
+    if let Some(d) = details.filter(|d| !d.payload.is_empty()) {
+        v.push(("payload", escaped(&d.payload)));
+    }
     v.push((
         "window",
         match s.scaled_window() {
@@ -152,7 +157,6 @@ pub fn fields(
             None => s.window.to_string(),
         },
     ));
-    let details = c.details.get(index).or(details);
     let opts = match details {
         Some(d) => option_names(&d.options),
         None => shown_option_names(&s.options),
@@ -319,12 +323,84 @@ pub fn icmp_fields(l: &Ladder, i: &IcmpLine) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Payload bytes as text a terminal shows safely: printable ASCII as it
+/// is, a backslash doubled, `\n` `\r` `\t` so written, any other byte as
+/// `\xNN` (no control byte reaches the terminal).
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s
+}
+
+/// Payload bytes as tcpdump -X shows them: `per_line` a line (16 there;
+/// 8 for a narrow pane), the offset, the bytes in hex in pairs, and the
+/// printable ones (others as `.`).
+pub fn hex_lines(bytes: &[u8], per_line: usize) -> Vec<String> {
+    let per_line = per_line.max(2);
+    let hex_w = per_line * 2 + per_line / 2 - 1;
+    bytes
+        .chunks(per_line)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let mut hex = String::with_capacity(40);
+            for (k, b) in chunk.iter().enumerate() {
+                if k % 2 == 0 && k > 0 {
+                    hex.push(' ');
+                }
+                hex.push_str(&format!("{b:02x}"));
+            }
+            let text: String = chunk
+                .iter()
+                .map(|&b| {
+                    if (0x20..=0x7e).contains(&b) {
+                        char::from(b)
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            format!("{:04x}  {hex:<hex_w$}  {text}", n * per_line)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decode::{Flags, Segment};
     use crate::time::Timestamp;
     use crate::track::{TrackConfig, Tracker};
+
+    #[test]
+    fn payload_text_never_passes_a_control_byte() {
+        let raw = b"GET / HTTP/1.1\r\n\x1b[2J\\\x00\xff\t";
+        let s = escaped(raw);
+        assert_eq!(s, "GET / HTTP/1.1\\r\\n\\x1b[2J\\\\\\x00\\xff\\t");
+        assert!(s.chars().all(|c| (' '..='~').contains(&c)));
+    }
+
+    #[test]
+    fn hex_lines_are_tcpdumps_sixteen_a_line() {
+        let lines = hex_lines(b"GET / HTTP/1.1\r\nHost: x", 16);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            "0000  4745 5420 2f20 4854 5450 2f31 2e31 0d0a  GET / HTTP/1.1.."
+        );
+        assert_eq!(
+            lines[1],
+            "0010  486f 7374 3a20 78                        Host: x"
+        );
+    }
 
     fn run(script: &[(bool, u16, u32, u32, u32)]) -> Connection {
         let mut t = Tracker::new(TrackConfig::default());

@@ -416,6 +416,9 @@ pub struct Ladder {
     /// The kernel's own record of the endpoints on this host and where it
     /// disagrees with the inference (`with_kernel`); None without one.
     pub kernel: Option<KernelView>,
+    /// (segment index, its payload as safe text) of the rows that carry
+    /// some, in order (`with_payload`); empty otherwise.
+    pub payload: Vec<(usize, Box<str>)>,
 }
 
 /// What deciding whether a segment was lost reads of it and of those
@@ -627,7 +630,28 @@ impl Ladder {
             time_waits,
             calls: Vec::new(),
             kernel: None,
+            payload: Vec::new(),
         }
+    }
+
+    /// The ladder with each row's payload (as far as the connection kept
+    /// it with its details) as escaped text, for `analyze --payload`.
+    pub fn with_payload(mut self, c: &Connection) -> Ladder {
+        self.payload = self
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let d = c.details.get(r.index)?;
+                (!d.payload.is_empty()).then(|| (r.index, explain::escaped(&d.payload).into()))
+            })
+            .collect();
+        self
+    }
+
+    /// The payload text of segment `index`, if `with_payload` gave it one.
+    pub fn payload_of(&self, index: usize) -> Option<&str> {
+        let at = self.payload.binary_search_by_key(&index, |p| p.0).ok()?;
+        Some(&self.payload[at].1)
     }
 
     /// The ladder with the programs' socket calls placed on it. `placement`

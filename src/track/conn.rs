@@ -175,23 +175,31 @@ impl ShownOptions {
 }
 
 /// The rest of a segment's header, for its detail pane.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Details {
     pub options: TcpOptions,
     pub header_len: u8,
     pub checksum: u16,
     pub urgent: u16,
     pub ttl: u8,
+    /// The first [`PAYLOAD_KEPT`] bytes of its payload, as captured (none
+    /// for a segment put together from IP fragments).
+    pub payload: Box<[u8]>,
 }
 
+/// Payload bytes kept of a segment for the detail pane and `analyze
+/// --payload`: a screenful of text or hex.
+pub const PAYLOAD_KEPT: usize = 512;
+
 impl Details {
-    pub fn of(seg: &Segment) -> Details {
+    pub fn of(seg: &Segment, payload: &[u8]) -> Details {
         Details {
             options: seg.options,
             header_len: seg.header_len,
             checksum: seg.checksum,
             urgent: seg.urgent,
             ttl: seg.ttl,
+            payload: payload[..payload.len().min(PAYLOAD_KEPT)].into(),
         }
     }
 }
@@ -791,6 +799,12 @@ impl Connection {
 
     /// Processes one captured segment.
     pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) {
+        self.push_payload(seg, ts, frame, &[]);
+    }
+
+    /// [`push`](Connection::push), with the segment's payload as captured
+    /// (kept, the first bytes of it, with its details).
+    pub fn push_payload(&mut self, seg: &Segment, ts: Timestamp, frame: u64, payload: &[u8]) {
         let from = self.side_of(seg.src);
         let row = self.segment_count;
         for s in Side::BOTH {
@@ -863,7 +877,7 @@ impl Connection {
         if self.keep_segments {
             self.segments.push(record);
             if self.keep_details {
-                self.details.push(Details::of(seg));
+                self.details.push(Details::of(seg, payload));
             }
         }
     }

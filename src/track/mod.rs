@@ -18,8 +18,8 @@ use crate::time::{Span, Timestamp};
 use store::{Map, Queue, Slab};
 
 pub use conn::{
-    Basis, Cause, Closer, Closing, Connection, Details, Opening, Release, SegmentRecord,
-    ShownOptions, StateMark, Tentative, TimeWait,
+    Basis, Cause, Closer, Closing, Connection, Details, Opening, PAYLOAD_KEPT, Release,
+    SegmentRecord, ShownOptions, StateMark, Tentative, TimeWait,
 };
 pub use icmp::IcmpRecord;
 pub use key::ConnKey;
@@ -299,6 +299,18 @@ impl Tracker {
 
     /// Adds one segment; returns the id of the connection it joined.
     pub fn push(&mut self, seg: &Segment, ts: Timestamp, frame: u64) -> usize {
+        self.push_payload(seg, ts, frame, &[])
+    }
+
+    /// [`push`](Tracker::push), with the segment's payload as captured,
+    /// which a connection keeps the first bytes of with its details.
+    pub fn push_payload(
+        &mut self,
+        seg: &Segment,
+        ts: Timestamp,
+        frame: u64,
+        payload: &[u8],
+    ) -> usize {
         if self.cfg.stream {
             let now = self.clock.map_or(ts, |c| c.max(ts));
             self.clock = Some(now);
@@ -353,7 +365,7 @@ impl Tracker {
             return self.next_id.saturating_sub(1);
         };
         let was_finished = conn.is_finished();
-        conn.push(seg, ts, frame);
+        conn.push_payload(seg, ts, frame, payload);
         let id = conn.id;
         if stream {
             if created && let Some(at) = syn_deadline(conn) {

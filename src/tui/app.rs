@@ -448,6 +448,9 @@ pub struct App {
     /// Follow the newest segment (live) or the playback (replay).
     pub follow: bool,
     pub help: bool,
+    /// The detail pane shows the segment's payload in hex and text (`p`)
+    /// instead of its fields.
+    pub payload_view: bool,
     pub quit: bool,
     pub message: Option<String>,
     pub cache: Option<LadderCache>,
@@ -610,6 +613,7 @@ impl App {
             ladder_offset: 0,
             follow: true,
             help: false,
+            payload_view: false,
             quit: false,
             message: None,
             cache: None,
@@ -1090,6 +1094,7 @@ impl App {
                 self.message = Some("following".into());
             }
             KeyCode::Char('t') => self.time_mode = self.time_mode.next(),
+            KeyCode::Char('p') => self.payload_view = !self.payload_view,
             KeyCode::Char('s') => self.request = Some(Request::Screenshot),
             KeyCode::Char('w') => self.save_connections(),
             KeyCode::Char('W') => match &self.source {

@@ -367,18 +367,68 @@ fn jsonl_gives_every_connection_of_the_document_one_a_line() {
         let name = f.to_str().unwrap();
         let doc = doc_of(&run(&["analyze", "--json", name], None));
         let out = run(&["analyze", "--jsonl", name], None);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let mut lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).expect("each line is JSON"))
             .collect();
         lines.sort_by_key(|c| c["number"].as_u64());
-        assert_eq!(&serde_json::Value::Array(lines.clone()), &doc["connections"], "{name}");
+        assert_eq!(
+            &serde_json::Value::Array(lines.clone()),
+            &doc["connections"],
+            "{name}"
+        );
         lines_seen += lines.len();
         // The same through a pipe.
-        let piped = run(&["analyze", "--jsonl", "-"], Some(std::fs::read(&f).unwrap()));
-        assert_eq!(String::from_utf8(piped.stdout).unwrap(), text, "{name} piped");
+        let piped = run(
+            &["analyze", "--jsonl", "-"],
+            Some(std::fs::read(&f).unwrap()),
+        );
+        assert_eq!(
+            String::from_utf8(piped.stdout).unwrap(),
+            text,
+            "{name} piped"
+        );
     }
     assert!(lines_seen > 100, "{lines_seen}");
+}
+
+/// `analyze --payload`: the bytes under their arrow, control bytes
+/// escaped so a hostile payload cannot drive the terminal.
+#[test]
+fn analyze_payload_prints_escaped_bytes_under_the_arrow() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
+    let out = run(&["analyze", "--payload", f.to_str().unwrap()], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("PSH,ACK seq=1 ack=1 len=11"))
+        .expect("the request's arrow");
+    assert!(
+        lines[at + 1].contains("│  GET /hello\\n"),
+        "{}",
+        lines[at + 1]
+    );
+    assert!(
+        !lines[at + 2].contains('\\'),
+        "one line of payload: {}",
+        lines[at + 2]
+    );
+    // The same file with the request's bytes made hostile.
+    let mut bytes = std::fs::read(&f).unwrap();
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"GET /hello\n")
+        .expect("the request in the file");
+    bytes[at..at + 11].copy_from_slice(b"\x1b[2J\x07\x00abcd\xff");
+    let out = run(&["analyze", "--payload", "-"], Some(bytes));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+    assert!(text.contains("\\x1b[2J\\x07\\x00abcd\\xff"), "{text}");
 }

@@ -250,6 +250,29 @@ mod keys {
     }
 
     #[test]
+    fn the_detail_pane_shows_the_payload_and_p_its_hex() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        for _ in 0..3 {
+            key(&mut app, KeyCode::Right);
+        }
+        let text = text_only(&app, 120, 36);
+        assert!(text.contains("payload   GET /hello\\n"), "{text}");
+        key(&mut app, KeyCode::Char('p'));
+        let text = text_only(&app, 120, 36);
+        assert!(
+            text.contains("segment 4 of 11 · payload, 11 bytes"),
+            "{text}"
+        );
+        assert!(text.contains("0000  4745 5420 2f68 656c 6c6f 0a"), "{text}");
+        assert!(text.contains("GET /hello."), "{text}");
+        // A segment without payload says so; p again gives the fields.
+        key(&mut app, KeyCode::Right);
+        assert!(text_only(&app, 120, 36).contains("no payload"));
+        key(&mut app, KeyCode::Char('p'));
+        assert!(text_only(&app, 120, 36).contains("flags     ACK"));
+    }
+
+    #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
         assert_eq!(app.selected, Some(0));

@@ -56,6 +56,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             explain::icmp_sentence(line),
             explain::icmp_fields(&cache.ladder, line),
         ),
+        (None, None) if app.payload_view => {
+            let i = app.row.min(shown - 1);
+            return payload(app, c, i, area, buf);
+        }
         (None, None) => {
             let i = app.row.min(shown - 1);
             // With the calls it came from or woke, where they are known.
@@ -120,6 +124,57 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         };
         put(buf, x, y + cy, 10.min(w), name, t.dim);
         put(buf, x + 10, y + cy, w.saturating_sub(10), value, t.base);
+    }
+}
+
+/// Segment `i`'s payload as tcpdump -X shows it (`p`), as far as it was
+/// kept.
+fn payload(app: &App, c: &crate::track::Connection, i: usize, area: Rect, buf: &mut Buffer) {
+    let t = &app.theme;
+    let len = c.segments.get(i).map_or(0, |s| s.len);
+    let kept = c
+        .details
+        .get(i)
+        .or_else(|| app.read_details(c.id, i))
+        .map_or(&[][..], |d| &d.payload[..]);
+    let title = format!(
+        "segment {} of {} · payload, {len} bytes{} · p: fields",
+        i + 1,
+        c.segments.len(),
+        if (kept.len() as u64) < u64::from(len) {
+            format!(", {} captured or kept", kept.len())
+        } else {
+            String::new()
+        }
+    );
+    let inner = frame(app, area, &title, false, buf);
+    if kept.is_empty() {
+        let why = if len == 0 {
+            "no payload"
+        } else {
+            "its payload was not captured (snap length) or was put together from fragments"
+        };
+        put(buf, inner.x + 1, inner.y, inner.width, why, t.dim);
+        return;
+    }
+    // Sixteen bytes a line where they fit (73 columns), else eight.
+    let per_line = if inner.width >= 74 { 16 } else { 8 };
+    let lines = explain::hex_lines(kept, per_line);
+    let room = usize::from(inner.height);
+    for (k, line) in lines.iter().enumerate().take(room) {
+        let text = if k + 1 == room && lines.len() > room {
+            format!("… {} more bytes", kept.len() - k * per_line)
+        } else {
+            line.clone()
+        };
+        put(
+            buf,
+            inner.x + 1,
+            inner.y + k as u16,
+            inner.width.saturating_sub(1),
+            &text,
+            t.base,
+        );
     }
 }
 

@@ -23,6 +23,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Home End, g G", "jump to the start / end"),
     ("f", "follow the newest segment again"),
     ("t", "time column: relative, delta, absolute"),
+    (
+        "p",
+        "the segment's payload in hex and text, or its fields again",
+    ),
     ("/", "filter connections by address or port"),
     ("s", "save the screen as SVG, PNG and text"),
     ("e", "export the connection's diagram as SVG and PNG"),
