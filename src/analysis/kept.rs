@@ -17,7 +17,7 @@ use crate::capture::{CaptureError, CaptureFile, Reread};
 use crate::decode::Decoder;
 use crate::leb128;
 use crate::time::{Times, Timestamp};
-use crate::track::{Connection, Details, Release, TrackConfig, Tracker};
+use crate::track::{Connection, Details, Release, Summary, TrackConfig, Tracker};
 
 use super::{Filter, Progress, ReadReport, apply, decode_record, stream};
 
@@ -65,6 +65,8 @@ pub struct Kept {
     pub first_ts: Timestamp,
     pub client: SocketAddr,
     pub server: SocketAddr,
+    /// What the TUI's filter asks of it (its states, flags, verdict).
+    pub summary: Summary,
     how: How,
 }
 
@@ -269,6 +271,7 @@ pub fn keep_file(
             first_ts: c.first_ts,
             client: c.client,
             server: c.server,
+            summary: c.summary(),
             how: How::Reread {
                 places: frames.done(),
                 released: c.released,

@@ -343,6 +343,27 @@ impl Closing {
     }
 }
 
+/// What the TUI's filter asks of a connection besides its addresses: the
+/// states either end was in, the flags its segments carried, how it
+/// opened and closed. Small, so a capture kept for `replay` holds one for
+/// each of a million connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// A bit for each [`State`] either end was in (`1 << state as u16`).
+    pub reached: u16,
+    pub flags: Flags,
+    pub opening: Opening,
+    pub closing: Closing,
+    pub retransmitted: bool,
+    pub half_closed: bool,
+}
+
+impl Summary {
+    pub fn reached(&self, s: State) -> bool {
+        self.reached & (1 << s as u16) != 0
+    }
+}
+
 /// Who closed: the first FIN's sender, the RST's sender, or both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Closer {
@@ -581,6 +602,8 @@ pub struct Connection {
     pub time_wait: [Option<TimeWait>; 2],
     /// ICMP errors that quote this connection's segments.
     pub icmp: Vec<super::IcmpRecord>,
+    /// Every flag any of its segments carried.
+    pub flags_seen: Flags,
     /// One-way delay from the capture point to each endpoint, once the
     /// handshake shows it.
     delay: [Option<Span>; 2],
@@ -645,6 +668,7 @@ impl Connection {
             data_retransmissions: 0,
             time_wait: [None, None],
             icmp: Vec::new(),
+            flags_seen: Flags(0),
             delay: [None, None],
             ends,
             queue: Default::default(),
@@ -783,6 +807,28 @@ impl Connection {
         f
     }
 
+    /// Its [`Summary`], as it stands.
+    pub fn summary(&self) -> Summary {
+        let mut reached = 0u16;
+        let states = self
+            .initial
+            .iter()
+            .copied()
+            .chain(self.marks.iter().map(|m| m.to))
+            .chain(Side::BOTH.iter().map(|&s| self.state(s)));
+        for st in states {
+            reached |= 1 << st as u16;
+        }
+        Summary {
+            reached,
+            flags: self.flags_seen,
+            opening: self.opening(),
+            closing: self.closing().0,
+            retransmitted: self.retransmissions > 0,
+            half_closed: self.half_close().is_some(),
+        }
+    }
+
     pub fn is_finished(&self) -> bool {
         Side::BOTH.iter().all(|s| self.state(*s).is_finished())
     }
@@ -805,6 +851,7 @@ impl Connection {
     /// [`push`](Connection::push), with the segment's payload as captured
     /// (kept, the first bytes of it, with its details).
     pub fn push_payload(&mut self, seg: &Segment, ts: Timestamp, frame: u64, payload: &[u8]) {
+        self.flags_seen = Flags(self.flags_seen.0 | seg.flags.0);
         let from = self.side_of(seg.src);
         let row = self.segment_count;
         for s in Side::BOTH {

@@ -19,7 +19,7 @@ use store::{Map, Queue, Slab};
 
 pub use conn::{
     Basis, Cause, Closer, Closing, Connection, Details, Opening, PAYLOAD_KEPT, Release,
-    SegmentRecord, ShownOptions, StateMark, Tentative, TimeWait,
+    SegmentRecord, ShownOptions, StateMark, Summary, Tentative, TimeWait,
 };
 pub use icmp::IcmpRecord;
 pub use key::ConnKey;

@@ -28,6 +28,21 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of the enum.
+    pub const ALL: [State; 11] = [
+        State::Closed,
+        State::Listen,
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             State::Closed => "CLOSED",

@@ -20,6 +20,7 @@ use crate::time::{Span, Timestamp};
 use crate::track::kernel::KernelRecord;
 use crate::track::{Cause, ConnKey, Connection, Details, Side, State, TrackConfig, Tracker};
 
+use super::search::Query;
 use super::theme::{Theme, ThemeName};
 use super::view::layout::Areas;
 
@@ -817,6 +818,12 @@ impl App {
         matches!(self.source, Source::Live(_))
     }
 
+    /// How many connections the filter takes (started by the clock or
+    /// not).
+    pub fn filtered_count(&self) -> usize {
+        self.filtered.len()
+    }
+
     /// Connections shown in the list: filtered, and started by the clock.
     pub fn visible_ids(&self) -> &[usize] {
         match &self.source {
@@ -1045,8 +1052,9 @@ impl App {
                 KeyCode::Char(c) => {
                     self.filter_history
                         .push((self.filtered.clone(), self.filtered_upto));
+                    let before = self.filter.clone();
                     self.filter.push(c);
-                    self.narrow_filter();
+                    self.narrow_filter(&before);
                 }
                 _ => {}
             }
@@ -1598,29 +1606,67 @@ impl App {
         let total = self.total();
         let mut search = std::mem::take(&mut self.search);
         while search.len() < total {
-            search.push(self.addresses(search.len()));
+            let id = search.len();
+            // A replay's connections are final: their summaries are kept.
+            let summary = match self.is_live() {
+                true => None,
+                false => self.summary(id),
+            };
+            search.push(self.addresses(id), summary);
         }
         self.search = search;
+        let query = Query::parse(&self.filter);
+        // Live, a connection's states and flags change as it goes: a
+        // filter on them is asked again of all.
+        if !query.words.is_empty() && self.is_live() && self.filtered_upto > 0 {
+            self.filtered.clear();
+            self.filtered_upto = 0;
+        }
         let from = self.filtered_upto;
-        let needle = self.filter.to_lowercase();
         // One folded before it was looked at has no text: it never matches.
-        let new = if needle.is_empty() {
+        let new = if query.is_empty() {
             self.held_only((from..total).collect())
         } else {
-            self.search.matching(&needle, None, from)
+            query.matching(&self.search, None, from, |id| self.summary_now(id))
         };
         self.filtered.extend(new);
         self.filtered_upto = total;
     }
 
-    /// A character typed at the end of the filter: what matches now is a
-    /// subset of what matched, so only those are looked at again.
-    fn narrow_filter(&mut self) {
-        let needle = self.filter.to_lowercase();
-        if !needle.is_empty() {
-            self.filtered = self.search.matching(&needle, Some(&self.filtered), 0);
+    /// A character typed at the end of the filter: when it only lengthens
+    /// text looked for in the addresses, what matches now is a subset of
+    /// what matched, so only those are looked at again; a word that means
+    /// something (`refused` after `refuse`) is asked of all.
+    fn narrow_filter(&mut self, before: &str) {
+        let query = Query::parse(&self.filter);
+        if Query::parse(before).words.is_empty() && query.words.is_empty() {
+            if !query.is_empty() {
+                self.filtered = query.matching(&self.search, Some(&self.filtered), 0, |id| {
+                    self.summary_now(id)
+                });
+            }
+            self.after_filter();
+        } else {
+            self.refilter();
         }
-        self.after_filter();
+    }
+
+    /// What the filter's words are asked of connection `id`: kept with
+    /// its text in a replay, as it stands live.
+    fn summary_now(&self, id: usize) -> Option<crate::track::Summary> {
+        self.search.summary(id).or_else(|| self.summary(id))
+    }
+
+    fn summary(&self, id: usize) -> Option<crate::track::Summary> {
+        if let Some(c) = self.connection(id) {
+            return Some(c.summary());
+        }
+        match &self.source {
+            Source::Replay(Replay {
+                rebuilt: Some(b), ..
+            }) => b.capture.kept.get(id).map(|k| k.summary),
+            _ => None,
+        }
     }
 }
 

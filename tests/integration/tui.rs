@@ -272,6 +272,103 @@ mod keys {
         assert!(text_only(&app, 120, 36).contains("flags     ACK"));
     }
 
+    /// The connections of several captures in one replay.
+    fn mixed() -> (App, Vec<tcpladder::track::Connection>) {
+        let mut all = Vec::new();
+        for f in [
+            "refused.pcap",
+            "client-close.pcap",
+            "abort-rst.pcap",
+            "syn-timeout.pcap",
+            "retransmission.pcap",
+            "half-close.pcap",
+            "reuse-time-wait.pcap",
+            "simultaneous-open.pcap",
+            "rst-unread.pcap",
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("captures")
+                .join(f);
+            let (conns, _) =
+                analyze_file(&path, Filter::default(), TrackConfig::default()).unwrap();
+            all.extend(conns);
+        }
+        all.sort_by_key(|c| c.first_ts);
+        for (n, c) in all.iter_mut().enumerate() {
+            c.id = n;
+        }
+        let mut app = App::replay(
+            all.clone(),
+            "mixed",
+            ThemeName::Dark,
+            Span::from_secs(60),
+            ReplayStart::End,
+        );
+        app.update(Event::Resize(120, 36));
+        (app, all)
+    }
+
+    fn matched(app: &App) -> Vec<usize> {
+        app.visible_ids().to_vec()
+    }
+
+    #[test]
+    fn the_filter_takes_states_verdicts_and_flags_and_counts_them() {
+        use tcpladder::track::Opening;
+        let (mut app, all) = mixed();
+        let ids = |f: &dyn Fn(&tcpladder::track::Connection) -> bool| -> Vec<usize> {
+            all.iter().filter(|c| f(c)).map(|c| c.id).collect()
+        };
+        let cases: Vec<(&str, Vec<usize>)> = vec![
+            ("refused", ids(&|c| c.opening() == Opening::Refused)),
+            ("rst", ids(&|c| c.segments.iter().any(|s| s.flags.rst()))),
+            (
+                "state:time-wait",
+                ids(&|c| c.time_wait.iter().any(Option::is_some)),
+            ),
+            (
+                "state:syn-rec",
+                ids(&|c| c.marks.iter().any(|m| m.to == State::SynReceived)),
+            ),
+            ("unanswered", ids(&|c| c.opening() == Opening::Unanswered)),
+            (
+                "retx",
+                ids(&|c| c.segments.iter().any(|s| s.retransmission())),
+            ),
+            (
+                "rst 40003",
+                ids(&|c| c.segments.iter().any(|s| s.flags.rst()) && c.client.port() == 40003),
+            ),
+        ];
+        for (filter, want) in cases {
+            assert!(
+                !want.is_empty() && want.len() < all.len(),
+                "{filter}: a case that tells"
+            );
+            key(&mut app, KeyCode::Char('/'));
+            // Typed a key at a time: each prefix narrows or asks again.
+            chars(&mut app, filter);
+            assert_eq!(matched(&app), want, "{filter}");
+            let status = text_only(&app, 200, 36);
+            let said = format!("{} of {} match", want.len(), all.len());
+            assert!(status.contains(&said), "{filter}: {said}");
+            key(&mut app, KeyCode::Enter);
+            assert_eq!(matched(&app), want, "{filter} kept");
+            // Cleared: all again.
+            key(&mut app, KeyCode::Char('/'));
+            key(&mut app, KeyCode::Esc);
+            assert_eq!(matched(&app).len(), all.len());
+        }
+        // Backspace from a word to text and back.
+        key(&mut app, KeyCode::Char('/'));
+        chars(&mut app, "refused");
+        let refused = matched(&app);
+        key(&mut app, KeyCode::Backspace);
+        assert!(matched(&app).is_empty(), "'refuse' is text, in no address");
+        chars(&mut app, "d");
+        assert_eq!(matched(&app), refused);
+    }
+
     #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);

@@ -27,7 +27,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "p",
         "the segment's payload in hex and text, or its fields again",
     ),
-    ("/", "filter connections by address or port"),
+    (
+        "/",
+        "filter: addresses, ports, state:NAME, refused, rst, retx, ...",
+    ),
     ("s", "save the screen as SVG, PNG and text"),
     ("e", "export the connection's diagram as SVG and PNG"),
     (

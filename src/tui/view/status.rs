@@ -10,7 +10,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
     buf.set_style(area, t.selected);
     if app.editing_filter {
-        let text = format!(" filter: {}▏  (Enter keeps it, Esc clears)", app.filter);
+        let text = format!(
+            " filter: {}▏  {} of {} match │ Enter keeps it, Esc clears │ words: {}",
+            app.filter,
+            app.filtered_count(),
+            app.total(),
+            crate::tui::search::WORDS
+        );
         put(buf, area.x, area.y, area.width, &text, t.selected);
         return;
     }
