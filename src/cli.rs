@@ -31,6 +31,10 @@ pub struct Cli {
     /// Folder where the UI's `s` (screenshot) and `e` (export) save files.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub shots: PathBuf,
+    /// A font (.ttf, .otf, .ttc) for the characters of PNG text that the
+    /// built-in DejaVu fonts lack, tried before the system's fonts.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub font: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

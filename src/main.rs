@@ -16,6 +16,7 @@ use tcpladder::cli::{
     AnalyzeArgs, Cli, Command, DemoArgs, ExportArgs, LiveArgs, ReplayArgs, StatsArgs, TraceArgs,
 };
 use tcpladder::decode::Decoder;
+use tcpladder::export::png::Fonts;
 use tcpladder::export::stream::StreamPrinter;
 use tcpladder::export::{ExportOptions, Format, save};
 use tcpladder::export::{json, text};
@@ -39,11 +40,20 @@ struct UsageError(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Read before anything runs, so a bad file is said at once.
+    let fonts = match cli.font.as_deref().map(Fonts::with_file).transpose() {
+        Ok(fonts) => fonts.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("tcpladder: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let ui_theme = cli.theme.unwrap_or(ThemeName::Dark);
     let saving = Saving {
         dir: cli.shots.clone(),
         export: ExportOptions {
             dark: cli.theme == Some(ThemeName::Dark),
+            fonts: fonts.clone(),
             ..ExportOptions::default()
         },
     };
@@ -53,7 +63,7 @@ fn main() -> ExitCode {
         Some(Command::Stats(s)) => stats(s),
         Some(Command::Replay(r)) => replay(r, ui_theme, &saving),
         Some(Command::Live(l)) => live(l, ui_theme, &saving),
-        Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light)),
+        Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light), fonts),
         Some(Command::Demo(d)) => demo(d, ui_theme, cli.theme, &saving),
         Some(Command::Trace(t)) => trace(t, ui_theme, cli.theme, &saving),
     };
@@ -741,7 +751,7 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
 }
 
 /// `export`: one connection (or each) to SVG, PNG, text or Mermaid.
-fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
+fn export(e: ExportArgs, theme: ThemeName, fonts: Fonts) -> anyhow::Result<()> {
     let format = match e.format.or_else(|| Format::from_path(&e.output)) {
         Some(f) => f,
         None => anyhow::bail!(
@@ -791,6 +801,7 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         to: e.to,
         ascii: e.ascii,
         msl: cfg.msl,
+        fonts,
     };
     // Calls from a `demo --json` document made with this capture.
     let calls = match &e.calls {
@@ -861,7 +872,7 @@ fn demo(
             format,
             dark: chosen == Some(ThemeName::Dark),
             msl: run.track.msl,
-            ..ExportOptions::default()
+            ..saving.export.clone()
         };
         let calls = run.calls_by_connection(&conns);
         return export_with_calls(&conns, &calls, out, &opts, d.output.force);
@@ -941,7 +952,7 @@ fn trace(
             format,
             dark: chosen == Some(ThemeName::Dark),
             msl: track.msl,
-            ..ExportOptions::default()
+            ..saving.export.clone()
         };
         return export_with_calls(&conns, &calls, out, &opts, t.output.force);
     }
