@@ -35,6 +35,37 @@ pub struct Cli {
     /// built-in DejaVu fonts lack, tried before the system's fonts.
     #[arg(long, global = true, value_name = "FILE")]
     pub font: Option<PathBuf>,
+    /// Colour in `analyze` text and the terminal UI: auto (when standard
+    /// output is a terminal and NO_COLOR is not set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour output going to a terminal (or not), given the
+    /// value of NO_COLOR: any non-empty value turns `auto` off
+    /// (no-color.org); `always` and `never` are the user's word for this
+    /// run and win over it.
+    pub fn colour(self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    /// [`ColorChoice::colour`] with this process's NO_COLOR.
+    pub fn colour_here(self, terminal: bool) -> bool {
+        self.colour(terminal, std::env::var_os("NO_COLOR").as_deref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,4 +405,31 @@ pub struct TraceArgs {
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, value_name = "PROGRAM", required_unless_present = "pid")]
     pub program: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_is_on_for_a_terminal_unless_no_color_says_otherwise() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        for (choice, terminal, no_color, want) in [
+            (ColorChoice::Auto, true, None, true),
+            (ColorChoice::Auto, false, None, false),
+            (ColorChoice::Auto, true, set, false),
+            // An empty NO_COLOR is as if unset (no-color.org).
+            (ColorChoice::Auto, true, empty, true),
+            (ColorChoice::Always, false, set, true),
+            (ColorChoice::Never, true, None, false),
+        ] {
+            assert_eq!(
+                choice.colour(terminal, no_color),
+                want,
+                "{choice:?}, terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
+    }
 }

@@ -38,6 +38,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[error("{0}")]
 struct UsageError(String);
 
+/// How the terminal UI looks.
+#[derive(Clone, Copy, Debug)]
+struct Ui {
+    theme: ThemeName,
+    /// False: `--color never`, or NO_COLOR with `auto`.
+    colour: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Read before anything runs, so a bad file is said at once.
@@ -48,7 +56,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let ui_theme = cli.theme.unwrap_or(ThemeName::Dark);
+    let ui = Ui {
+        theme: cli.theme.unwrap_or(ThemeName::Dark),
+        // The UI only ever draws on a terminal.
+        colour: cli.color.colour_here(true),
+    };
     let saving = Saving {
         dir: cli.shots.clone(),
         export: ExportOptions {
@@ -58,14 +70,21 @@ fn main() -> ExitCode {
         },
     };
     let result = match cli.command {
-        None => sample(ui_theme, &saving),
-        Some(Command::Analyze(a)) => analyze(a),
+        None => sample(ui, &saving),
+        Some(Command::Analyze(a)) => {
+            use std::io::IsTerminal;
+            let paint = match cli.color.colour_here(std::io::stdout().is_terminal()) {
+                true => text::Paint::Ansi,
+                false => text::Paint::Plain,
+            };
+            analyze(a, paint)
+        }
         Some(Command::Stats(s)) => stats(s),
-        Some(Command::Replay(r)) => replay(r, ui_theme, &saving),
-        Some(Command::Live(l)) => live(l, ui_theme, &saving),
+        Some(Command::Replay(r)) => replay(r, ui, &saving),
+        Some(Command::Live(l)) => live(l, ui, &saving),
         Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light), fonts),
-        Some(Command::Demo(d)) => demo(d, ui_theme, cli.theme, &saving),
-        Some(Command::Trace(t)) => trace(t, ui_theme, cli.theme, &saving),
+        Some(Command::Demo(d)) => demo(d, ui, cli.theme, &saving),
+        Some(Command::Trace(t)) => trace(t, ui, cli.theme, &saving),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,7 +199,11 @@ const HANDFUL: usize = 64;
 /// `analyze` of a whole capture in time order: each connection is written
 /// as soon as it and those before it are over, while the file is still
 /// being read (the output is the same as from the whole-file view).
-fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
+fn analyze_streaming(
+    a: &AnalyzeArgs,
+    paint: text::Paint,
+    out: &mut impl Write,
+) -> anyhow::Result<(ReadReport, usize)> {
     use std::io::IsTerminal;
     let cfg = a.common.tracking.track_config();
     let filter = a.common.tracking.filter();
@@ -211,7 +234,7 @@ fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(R
                 r
             })
             .context("starting the tracking thread")?;
-        let written = write_analysis(a, cfg.msl, rx, out);
+        let written = write_analysis(a, cfg.msl, paint, rx, out);
         let report = match reading.join() {
             Ok(r) => r?,
             Err(_) => anyhow::bail!("the tracking thread failed"),
@@ -225,6 +248,7 @@ fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(R
 fn write_analysis(
     a: &AnalyzeArgs,
     msl: tcpladder::time::Span,
+    paint: text::Paint,
     conns: std::sync::mpsc::Receiver<Vec<tcpladder::track::Connection>>,
     out: &mut impl Write,
 ) -> anyhow::Result<usize> {
@@ -277,7 +301,11 @@ fn write_analysis(
     }
     let ladder = |c: tcpladder::track::Connection| {
         if c.segments.len() <= HUGE {
-            Piece::Made(text::render(&Ladder::build(&c, msl, style), charset))
+            Piece::Made(text::render_painted(
+                &Ladder::build(&c, msl, style),
+                charset,
+                paint,
+            ))
         } else if c.icmp.is_empty() {
             Piece::Long(Box::new(c))
         } else {
@@ -292,8 +320,8 @@ fn write_analysis(
         first = false;
         match piece {
             Piece::Made(text) => out.write_all(text.as_bytes()),
-            Piece::Huge(l) => text::render_to(&l, charset, out),
-            Piece::Long(c) => text::render_long_to(&c, msl, style, charset, 4096, out),
+            Piece::Huge(l) => text::render_to(&l, charset, paint, out),
+            Piece::Long(c) => text::render_long_to(&c, msl, style, charset, paint, 4096, out),
         }
     })
     .map_err(Into::into)
@@ -305,12 +333,12 @@ fn warn(lines: &[String]) {
     }
 }
 
-fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
+fn analyze(a: AnalyzeArgs, paint: text::Paint) -> anyhow::Result<()> {
     let mut out = buffered_stdout();
     let (report, n) = if a.conn.is_none() && analysis::in_time_order(&a.common.file)? {
-        analyze_streaming(&a, &mut out)?
+        analyze_streaming(&a, paint, &mut out)?
     } else {
-        analyze_whole(&a, &mut out)?
+        analyze_whole(&a, paint, &mut out)?
     };
     if !a.common.json && n == 0 {
         writeln!(out, "no TCP connections in {}", report.file)?;
@@ -322,7 +350,11 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 
 /// `analyze` reading the whole file first (out of time order, a pipe, or
 /// `--conn`).
-fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
+fn analyze_whole(
+    a: &AnalyzeArgs,
+    paint: text::Paint,
+    out: &mut impl Write,
+) -> anyhow::Result<(ReadReport, usize)> {
     let cfg = a.common.tracking.track_config();
     let filter = a.common.tracking.filter();
     let (conns, report) = analyze_with_progress(&a.common.file, filter, cfg)?;
@@ -346,7 +378,7 @@ fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadR
         let _ = tx.send(selected.by_ref().take(HANDFUL).collect());
     }
     drop(tx);
-    let n = write_analysis(a, cfg.msl, rx, out)?;
+    let n = write_analysis(a, cfg.msl, paint, rx, out)?;
     Ok((report, n))
 }
 
@@ -452,7 +484,7 @@ fn restore_on_signal() -> anyhow::Result<()> {
     .context("installing the signal handler")
 }
 
-fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+fn sample(ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
     restore_on_signal()?;
     let cfg = TrackConfig::default();
@@ -460,15 +492,16 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     let app = App::replay(
         conns,
         tcpladder::sample::NAME,
-        theme,
+        ui.theme,
         cfg.msl,
         ReplayStart::Step,
-    );
+    )
+    .with_colour(ui.colour);
     terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
 
-fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+fn replay(r: ReplayArgs, ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::tui::app::{Event, Loaded};
     need_terminal()?;
     restore_on_signal()?;
@@ -517,7 +550,7 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
             let _ = tx.send(Event::Loaded(loaded));
         })
         .context("starting the reading thread")?;
-    let app = App::loading(name, theme, cfg.msl, start);
+    let app = App::loading(name, ui.theme, cfg.msl, start).with_colour(ui.colour);
     let app = terminal::run(app, terminal::Feed::Load(rx), saving).context("terminal")?;
     if let Some(e) = app.load_error {
         anyhow::bail!("{e}");
@@ -553,7 +586,7 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
     Ok(cap.with_kernel(feed))
 }
 
-fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+fn live(l: LiveArgs, ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     if l.list {
         let mut out = std::io::stdout().lock();
         for (name, desc) in live::list_interfaces().map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -595,7 +628,9 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         keep_details: true,
         ..l.tracking.track_config()
     };
-    let app = App::live(name, theme, track, wall_now(), max).with_spool(cap.spooled());
+    let app = App::live(name, ui.theme, track, wall_now(), max)
+        .with_spool(cap.spooled())
+        .with_colour(ui.colour);
     // The keys come raw (Ctrl-C is a key); a hangup or kill must still
     // remove the kernel's tracefs instance and the spool, and give the
     // terminal back.
@@ -824,12 +859,7 @@ fn export(e: ExportArgs, theme: ThemeName, fonts: Fonts) -> anyhow::Result<()> {
 
 /// `demo`: the built-in programs in namespaces of their own, captured, then
 /// shown like `replay --step` (or as JSON with their calls, or exported).
-fn demo(
-    d: DemoArgs,
-    theme: ThemeName,
-    chosen: Option<ThemeName>,
-    saving: &Saving,
-) -> anyhow::Result<()> {
+fn demo(d: DemoArgs, ui: Ui, chosen: Option<ThemeName>, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::demo::{self, DemoConfig};
     if d.list {
         std::io::stdout()
@@ -886,21 +916,17 @@ fn demo(
     let kernel = run.kernel.clone();
     // The capture is read; a temporary one goes before the UI opens.
     drop(run);
-    let app = App::replay(conns, name, theme, msl, ReplayStart::Step)
+    let app = App::replay(conns, name, ui.theme, msl, ReplayStart::Step)
         .with_calls(calls)
-        .with_kernel(kernel);
+        .with_kernel(kernel)
+        .with_colour(ui.colour);
     terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
 
 /// `trace`: the user's program under ptrace, its connections captured, then
 /// shown like `demo` (or as JSON with the calls, or exported).
-fn trace(
-    t: TraceArgs,
-    theme: ThemeName,
-    chosen: Option<ThemeName>,
-    saving: &Saving,
-) -> anyhow::Result<()> {
+fn trace(t: TraceArgs, ui: Ui, chosen: Option<ThemeName>, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::trace::{self, TraceConfig};
     let format = program_output(&t.output)?;
     let mut cfg = match t.pid {
@@ -963,9 +989,10 @@ fn trace(
     };
     let kernel = run.kernel.clone();
     drop(run);
-    let app = App::replay(conns, name, theme, track.msl, ReplayStart::Step)
+    let app = App::replay(conns, name, ui.theme, track.msl, ReplayStart::Step)
         .with_calls(calls)
-        .with_kernel(kernel);
+        .with_kernel(kernel)
+        .with_colour(ui.colour);
     terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
