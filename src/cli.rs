@@ -87,6 +87,27 @@ pub enum Command {
     /// Run a program (or attach to one with --pid) under ptrace, record its
     /// socket calls, capture its connections and show the ladder.
     Trace(TraceArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to standard output: tcpladder(1), or
+    /// tcpladder-COMMAND(1) for one command.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (analyze, export, ...); the main
+    /// page by default.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -407,6 +428,40 @@ pub struct TraceArgs {
     pub program: Vec<String>,
 }
 
+/// The completion script for `shell`, from the definitions above.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    // Into memory: the generator panics when a write fails, and a closed
+    // pipe is no reason to.
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tcpladder", &mut out);
+    out
+}
+
+/// The manual page in roff: tcpladder(1), or tcpladder-COMMAND(1).
+pub fn man_page(command: Option<&str>) -> Result<Vec<u8>, String> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    // Gives each command its page name (tcpladder-analyze) and usage line.
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(c) => c.clone(),
+            None => {
+                let names: Vec<&str> = cli.get_subcommands().map(clap::Command::get_name).collect();
+                return Err(format!("no command '{name}' (known: {})", names.join(", ")));
+            }
+        },
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("tcpladder {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,5 +486,19 @@ mod tests {
                 "{choice:?}, terminal {terminal}, NO_COLOR {no_color:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_man_page_of_a_command_and_of_none() {
+        let main = String::from_utf8(man_page(None).unwrap()).unwrap();
+        assert!(main.contains("\n.TH tcpladder 1 "), "{main}");
+        let analyze = String::from_utf8(man_page(Some("analyze")).unwrap()).unwrap();
+        assert!(
+            analyze.contains("\n.TH tcpladder-analyze 1  \"tcpladder 0.1.0\""),
+            "{analyze}"
+        );
+        assert!(analyze.contains("absolute\\-seq"), "{analyze}");
+        let e = man_page(Some("nope")).unwrap_err();
+        assert!(e.contains("'nope'") && e.contains("analyze, stats"), "{e}");
     }
 }

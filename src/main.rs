@@ -85,6 +85,10 @@ fn main() -> ExitCode {
         Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light), fonts),
         Some(Command::Demo(d)) => demo(d, ui, cli.theme, &saving),
         Some(Command::Trace(t)) => trace(t, ui, cli.theme, &saving),
+        Some(Command::Completions(c)) => write_stdout(&tcpladder::cli::completion_script(c.shell)),
+        Some(Command::Man(m)) => tcpladder::cli::man_page(m.command.as_deref())
+            .map_err(|e| UsageError(e).into())
+            .and_then(|page| write_stdout(&page)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,6 +126,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// closed pipe is still seen.
 fn buffered_stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
     std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+}
+
+/// Writes `bytes` to standard output and flushes.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes a JSON document and a newline, then flushes.
