@@ -31,6 +31,41 @@ pub struct Cli {
     /// Folder where the UI's `s` (screenshot) and `e` (export) save files.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub shots: PathBuf,
+    /// A font (.ttf, .otf, .ttc) for the characters of PNG text that the
+    /// built-in DejaVu fonts lack, tried before the system's fonts.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub font: Option<PathBuf>,
+    /// Colour in `analyze` text and the terminal UI: auto (when standard
+    /// output is a terminal and NO_COLOR is not set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour output going to a terminal (or not), given the
+    /// value of NO_COLOR: any non-empty value turns `auto` off
+    /// (no-color.org); `always` and `never` are the user's word for this
+    /// run and win over it.
+    pub fn colour(self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    /// [`ColorChoice::colour`] with this process's NO_COLOR.
+    pub fn colour_here(self, terminal: bool) -> bool {
+        self.colour(terminal, std::env::var_os("NO_COLOR").as_deref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +87,27 @@ pub enum Command {
     /// Run a program (or attach to one with --pid) under ptrace, record its
     /// socket calls, capture its connections and show the ladder.
     Trace(TraceArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to standard output: tcpladder(1), or
+    /// tcpladder-COMMAND(1) for one command.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (analyze, export, ...); the main
+    /// page by default.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -415,4 +471,79 @@ pub struct TraceArgs {
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, value_name = "PROGRAM", required_unless_present = "pid")]
     pub program: Vec<String>,
+}
+
+/// The completion script for `shell`, from the definitions above.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    // Into memory: the generator panics when a write fails, and a closed
+    // pipe is no reason to.
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tcpladder", &mut out);
+    out
+}
+
+/// The manual page in roff: tcpladder(1), or tcpladder-COMMAND(1).
+pub fn man_page(command: Option<&str>) -> Result<Vec<u8>, String> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    // Gives each command its page name (tcpladder-analyze) and usage line.
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(c) => c.clone(),
+            None => {
+                let names: Vec<&str> = cli.get_subcommands().map(clap::Command::get_name).collect();
+                return Err(format!("no command '{name}' (known: {})", names.join(", ")));
+            }
+        },
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("tcpladder {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_is_on_for_a_terminal_unless_no_color_says_otherwise() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        for (choice, terminal, no_color, want) in [
+            (ColorChoice::Auto, true, None, true),
+            (ColorChoice::Auto, false, None, false),
+            (ColorChoice::Auto, true, set, false),
+            // An empty NO_COLOR is as if unset (no-color.org).
+            (ColorChoice::Auto, true, empty, true),
+            (ColorChoice::Always, false, set, true),
+            (ColorChoice::Never, true, None, false),
+        ] {
+            assert_eq!(
+                choice.colour(terminal, no_color),
+                want,
+                "{choice:?}, terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_man_page_of_a_command_and_of_none() {
+        let main = String::from_utf8(man_page(None).unwrap()).unwrap();
+        assert!(main.contains("\n.TH tcpladder 1 "), "{main}");
+        let analyze = String::from_utf8(man_page(Some("analyze")).unwrap()).unwrap();
+        assert!(
+            analyze.contains("\n.TH tcpladder-analyze 1  \"tcpladder 0.1.0\""),
+            "{analyze}"
+        );
+        assert!(analyze.contains("absolute\\-seq"), "{analyze}");
+        let e = man_page(Some("nope")).unwrap_err();
+        assert!(e.contains("'nope'") && e.contains("analyze, stats"), "{e}");
+    }
 }

@@ -16,6 +16,7 @@ use tcpladder::cli::{
     AnalyzeArgs, Cli, Command, DemoArgs, ExportArgs, LiveArgs, ReplayArgs, StatsArgs, TraceArgs,
 };
 use tcpladder::decode::Decoder;
+use tcpladder::export::png::Fonts;
 use tcpladder::export::stream::StreamPrinter;
 use tcpladder::export::{ExportOptions, Format, save};
 use tcpladder::export::{json, text};
@@ -37,25 +38,57 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[error("{0}")]
 struct UsageError(String);
 
+/// How the terminal UI looks.
+#[derive(Clone, Copy, Debug)]
+struct Ui {
+    theme: ThemeName,
+    /// False: `--color never`, or NO_COLOR with `auto`.
+    colour: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ui_theme = cli.theme.unwrap_or(ThemeName::Dark);
+    // Read before anything runs, so a bad file is said at once.
+    let fonts = match cli.font.as_deref().map(Fonts::with_file).transpose() {
+        Ok(fonts) => fonts.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("tcpladder: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let ui = Ui {
+        theme: cli.theme.unwrap_or(ThemeName::Dark),
+        // The UI only ever draws on a terminal.
+        colour: cli.color.colour_here(true),
+    };
     let saving = Saving {
         dir: cli.shots.clone(),
         export: ExportOptions {
             dark: cli.theme == Some(ThemeName::Dark),
+            fonts: fonts.clone(),
             ..ExportOptions::default()
         },
     };
     let result = match cli.command {
-        None => sample(ui_theme, &saving),
-        Some(Command::Analyze(a)) => analyze(a),
+        None => sample(ui, &saving),
+        Some(Command::Analyze(a)) => {
+            use std::io::IsTerminal;
+            let paint = match cli.color.colour_here(std::io::stdout().is_terminal()) {
+                true => text::Paint::Ansi,
+                false => text::Paint::Plain,
+            };
+            analyze(a, paint)
+        }
         Some(Command::Stats(s)) => stats(s),
-        Some(Command::Replay(r)) => replay(r, ui_theme, &saving),
-        Some(Command::Live(l)) => live(l, ui_theme, &saving),
-        Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light)),
-        Some(Command::Demo(d)) => demo(d, ui_theme, cli.theme, &saving),
-        Some(Command::Trace(t)) => trace(t, ui_theme, cli.theme, &saving),
+        Some(Command::Replay(r)) => replay(r, ui, &saving),
+        Some(Command::Live(l)) => live(l, ui, &saving),
+        Some(Command::Export(e)) => export(e, cli.theme.unwrap_or(ThemeName::Light), fonts),
+        Some(Command::Demo(d)) => demo(d, ui, cli.theme, &saving),
+        Some(Command::Trace(t)) => trace(t, ui, cli.theme, &saving),
+        Some(Command::Completions(c)) => write_stdout(&tcpladder::cli::completion_script(c.shell)),
+        Some(Command::Man(m)) => tcpladder::cli::man_page(m.command.as_deref())
+            .map_err(|e| UsageError(e).into())
+            .and_then(|page| write_stdout(&page)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,6 +126,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// closed pipe is still seen.
 fn buffered_stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
     std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
+}
+
+/// Writes `bytes` to standard output and flushes.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes a JSON document and a newline, then flushes.
@@ -170,7 +211,11 @@ const HANDFUL: usize = 64;
 /// `analyze` of a whole capture in time order: each connection is written
 /// as soon as it and those before it are over, while the file is still
 /// being read (the output is the same as from the whole-file view).
-fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
+fn analyze_streaming(
+    a: &AnalyzeArgs,
+    paint: text::Paint,
+    out: &mut impl Write,
+) -> anyhow::Result<(ReadReport, usize)> {
     use std::io::IsTerminal;
     let cfg = analyze_config(a);
     let filter = a
@@ -205,7 +250,7 @@ fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(R
                 r
             })
             .context("starting the tracking thread")?;
-        let written = write_analysis(a, cfg.msl, rx, out);
+        let written = write_analysis(a, cfg.msl, paint, rx, out);
         let report = match reading.join() {
             Ok(r) => r?,
             Err(_) => anyhow::bail!("the tracking thread failed"),
@@ -219,6 +264,7 @@ fn analyze_streaming(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(R
 fn write_analysis(
     a: &AnalyzeArgs,
     msl: tcpladder::time::Span,
+    paint: text::Paint,
     conns: std::sync::mpsc::Receiver<Vec<tcpladder::track::Connection>>,
     out: &mut impl Write,
 ) -> anyhow::Result<usize> {
@@ -273,12 +319,17 @@ fn write_analysis(
     let ladder = |c: tcpladder::track::Connection| {
         if payload {
             // Asked for: every row with its payload, whatever the length.
-            Piece::Made(text::render(
+            Piece::Made(text::render_painted(
                 &Ladder::build(&c, msl, style).with_payload(&c),
                 charset,
+                paint,
             ))
         } else if c.segments.len() <= HUGE {
-            Piece::Made(text::render(&Ladder::build(&c, msl, style), charset))
+            Piece::Made(text::render_painted(
+                &Ladder::build(&c, msl, style),
+                charset,
+                paint,
+            ))
         } else if c.icmp.is_empty() {
             Piece::Long(Box::new(c))
         } else {
@@ -293,8 +344,8 @@ fn write_analysis(
         first = false;
         match piece {
             Piece::Made(text) => out.write_all(text.as_bytes()),
-            Piece::Huge(l) => text::render_to(&l, charset, out),
-            Piece::Long(c) => text::render_long_to(&c, msl, style, charset, 4096, out),
+            Piece::Huge(l) => text::render_to(&l, charset, paint, out),
+            Piece::Long(c) => text::render_long_to(&c, msl, style, charset, paint, 4096, out),
         }
     })
     .map_err(Into::into)
@@ -315,15 +366,15 @@ fn warn(lines: &[String]) {
     }
 }
 
-fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
+fn analyze(a: AnalyzeArgs, paint: text::Paint) -> anyhow::Result<()> {
     let mut out = buffered_stdout();
     if a.jsonl {
         return analyze_lines(&a, &mut out);
     }
     let (report, n) = if a.conn.is_none() && analysis::in_time_order(&a.common.file)? {
-        analyze_streaming(&a, &mut out)?
+        analyze_streaming(&a, paint, &mut out)?
     } else {
-        analyze_whole(&a, &mut out)?
+        analyze_whole(&a, paint, &mut out)?
     };
     if !a.common.json && n == 0 {
         writeln!(out, "no TCP connections in {}", report.file)?;
@@ -364,7 +415,11 @@ fn analyze_lines(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 /// `analyze` reading the whole file first (out of time order, a pipe, or
 /// `--conn`).
-fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadReport, usize)> {
+fn analyze_whole(
+    a: &AnalyzeArgs,
+    paint: text::Paint,
+    out: &mut impl Write,
+) -> anyhow::Result<(ReadReport, usize)> {
     let cfg = analyze_config(a);
     let filter = a
         .common
@@ -392,7 +447,7 @@ fn analyze_whole(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<(ReadR
         let _ = tx.send(selected.by_ref().take(HANDFUL).collect());
     }
     drop(tx);
-    let n = write_analysis(a, cfg.msl, rx, out)?;
+    let n = write_analysis(a, cfg.msl, paint, rx, out)?;
     Ok((report, n))
 }
 
@@ -519,7 +574,7 @@ fn restore_on_signal() -> anyhow::Result<()> {
     .context("installing the signal handler")
 }
 
-fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+fn sample(ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
     restore_on_signal()?;
     let cfg = TrackConfig::default();
@@ -527,15 +582,16 @@ fn sample(theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
     let app = App::replay(
         conns,
         tcpladder::sample::NAME,
-        theme,
+        ui.theme,
         cfg.msl,
         ReplayStart::Step,
-    );
+    )
+    .with_colour(ui.colour);
     terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
 
-fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+fn replay(r: ReplayArgs, ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::tui::app::{Event, Loaded};
     // The detail pane shows every header field.
     let cfg = TrackConfig {
@@ -546,7 +602,7 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
     // A pipe is shown as it arrives, as a live capture is.
     let stdin = tcpladder::capture::source::is_stdin(&r.file);
     if stdin || std::fs::metadata(&r.file).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return replay_pipe(&r, cfg, filter, theme, saving);
+        return replay_pipe(&r, cfg, filter, ui, saving);
     }
     need_terminal()?;
     restore_on_signal()?;
@@ -589,7 +645,9 @@ fn replay(r: ReplayArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()
             let _ = tx.send(Event::Loaded(loaded));
         })
         .context("starting the reading thread")?;
-    let app = App::loading(name, theme, cfg.msl, start).with_capture_path(r.file.clone());
+    let app = App::loading(name, ui.theme, cfg.msl, start)
+        .with_colour(ui.colour)
+        .with_capture_path(r.file.clone());
     let app = terminal::run(app, terminal::Feed::Load(rx), saving).context("terminal")?;
     if let Some(e) = app.load_error {
         anyhow::bail!("{e}");
@@ -604,7 +662,7 @@ fn replay_pipe(
     r: &ReplayArgs,
     cfg: TrackConfig,
     filter: Filter,
-    theme: ThemeName,
+    ui: Ui,
     saving: &Saving,
 ) -> anyhow::Result<()> {
     if filter.bpf.is_some() {
@@ -632,7 +690,8 @@ fn replay_pipe(
         std::process::exit(130);
     })
     .context("installing the signal handler")?;
-    let app = App::piped(name, theme, cfg, wall_now(), usize::MAX)
+    let app = App::piped(name, ui.theme, cfg, wall_now(), usize::MAX)
+        .with_colour(ui.colour)
         .with_port_filter(filter)
         .with_spool(Some(spooled));
     let result = terminal::run(app, terminal::Feed::Live(rx), saving).context("terminal");
@@ -671,7 +730,7 @@ fn open_live(l: &LiveArgs) -> anyhow::Result<LiveCapture> {
     Ok(cap.with_kernel(feed))
 }
 
-fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
+fn live(l: LiveArgs, ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     if l.list {
         let mut out = std::io::stdout().lock();
         for (name, desc) in live::list_interfaces().map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -713,7 +772,9 @@ fn live(l: LiveArgs, theme: ThemeName, saving: &Saving) -> anyhow::Result<()> {
         keep_details: true,
         ..l.tracking.track_config()
     };
-    let app = App::live(name, theme, track, wall_now(), max).with_spool(cap.spooled());
+    let app = App::live(name, ui.theme, track, wall_now(), max)
+        .with_spool(cap.spooled())
+        .with_colour(ui.colour);
     // The keys come raw (Ctrl-C is a key); a hangup or kill must still
     // remove the kernel's tracefs instance and the spool, and give the
     // terminal back.
@@ -871,7 +932,7 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
 }
 
 /// `export`: one connection (or each) to SVG, PNG, text or Mermaid.
-fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
+fn export(e: ExportArgs, theme: ThemeName, fonts: Fonts) -> anyhow::Result<()> {
     let format = match e.format.or_else(|| Format::from_path(&e.output)) {
         Some(f) => f,
         None => anyhow::bail!(
@@ -933,6 +994,7 @@ fn export(e: ExportArgs, theme: ThemeName) -> anyhow::Result<()> {
         to: e.to,
         ascii: e.ascii,
         msl: cfg.msl,
+        fonts,
     };
     // Calls from a `demo --json` document made with this capture.
     let calls = match &e.calls {
@@ -1049,12 +1111,7 @@ impl Drop for Held {
 
 /// `demo`: the built-in programs in namespaces of their own, captured, then
 /// shown like `replay --step` (or as JSON with their calls, or exported).
-fn demo(
-    d: DemoArgs,
-    theme: ThemeName,
-    chosen: Option<ThemeName>,
-    saving: &Saving,
-) -> anyhow::Result<()> {
+fn demo(d: DemoArgs, ui: Ui, chosen: Option<ThemeName>, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::demo::{self, DemoConfig};
     if d.list {
         std::io::stdout()
@@ -1097,7 +1154,7 @@ fn demo(
             format,
             dark: chosen == Some(ThemeName::Dark),
             msl: run.track.msl,
-            ..ExportOptions::default()
+            ..saving.export.clone()
         };
         let calls = run.calls_by_connection(&conns);
         return export_with_calls(&conns, &calls, out, &opts, d.output.force);
@@ -1111,21 +1168,17 @@ fn demo(
     let kernel = run.kernel.clone();
     // The capture is read; a temporary one goes before the UI opens.
     drop(run);
-    let app = App::replay(conns, name, theme, msl, ReplayStart::Step)
+    let app = App::replay(conns, name, ui.theme, msl, ReplayStart::Step)
         .with_calls(calls)
-        .with_kernel(kernel);
+        .with_kernel(kernel)
+        .with_colour(ui.colour);
     terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }
 
 /// `trace`: the user's program under ptrace, its connections captured, then
 /// shown like `demo` (or as JSON with the calls, or exported).
-fn trace(
-    t: TraceArgs,
-    theme: ThemeName,
-    chosen: Option<ThemeName>,
-    saving: &Saving,
-) -> anyhow::Result<()> {
+fn trace(t: TraceArgs, ui: Ui, chosen: Option<ThemeName>, saving: &Saving) -> anyhow::Result<()> {
     use tcpladder::trace::{self, TraceConfig};
     let format = program_output(&t.output)?;
     let mut cfg = match t.pid {
@@ -1177,7 +1230,7 @@ fn trace(
             format,
             dark: chosen == Some(ThemeName::Dark),
             msl: track.msl,
-            ..ExportOptions::default()
+            ..saving.export.clone()
         };
         return export_with_calls(&conns, &calls, out, &opts, t.output.force);
     }
@@ -1188,9 +1241,10 @@ fn trace(
     };
     let kernel = run.kernel.clone();
     drop(run);
-    let app = App::replay(conns, name, theme, track.msl, ReplayStart::Step)
+    let app = App::replay(conns, name, ui.theme, track.msl, ReplayStart::Step)
         .with_calls(calls)
-        .with_kernel(kernel);
+        .with_kernel(kernel)
+        .with_colour(ui.colour);
     terminal::run(app, terminal::Feed::None, saving).context("terminal")?;
     Ok(())
 }

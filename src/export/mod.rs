@@ -107,6 +107,8 @@ pub struct ExportOptions {
     pub to: Option<Bound>,
     pub ascii: bool,
     pub msl: Span,
+    /// What PNG text is drawn with (`--font`).
+    pub fonts: png::Fonts,
 }
 
 impl Default for ExportOptions {
@@ -123,6 +125,7 @@ impl Default for ExportOptions {
             to: None,
             ascii: false,
             msl: crate::track::DEFAULT_MSL,
+            fonts: png::Fonts::default(),
         }
     }
 }
@@ -254,7 +257,7 @@ pub fn render_with_calls(
             if o.format == Format::Svg {
                 doc.into_bytes()
             } else {
-                png::render(&doc, o.scale)?
+                png::render_with(&doc, o.scale, &o.fonts)?
             }
         }
     })

@@ -94,6 +94,18 @@ fn indexed(i: u8) -> String {
     }
 }
 
+/// A cell's text and background colours as drawn, reverse video applied,
+/// each with the default that stands for the terminal's own.
+fn drawn(cell: &ratatui::buffer::Cell) -> [(Color, &'static str); 2] {
+    let fg = (cell.fg, "#e0e0e0");
+    let bg = (cell.bg, "#000000");
+    if cell.modifier.contains(Modifier::REVERSED) {
+        [bg, fg]
+    } else {
+        [fg, bg]
+    }
+}
+
 /// The grid as an SVG picture: a rectangle per run of one background, a
 /// text run per run of one style, stretched to the cell grid so box
 /// drawing lines up whatever the viewer's font.
@@ -116,9 +128,9 @@ pub fn svg(buf: &Buffer) -> String {
         // Backgrounds.
         let mut x = 0;
         while x < a.width {
-            let bg = buf[(a.x + x, y)].bg;
+            let bg = drawn(&buf[(a.x + x, y)])[1];
             let start = x;
-            while x < a.width && buf[(a.x + x, y)].bg == bg {
+            while x < a.width && drawn(&buf[(a.x + x, y)])[1] == bg {
                 x += 1;
             }
             let _ = writeln!(
@@ -126,19 +138,19 @@ pub fn svg(buf: &Buffer) -> String {
                 r#"<rect x="{:.2}" y="{top:.2}" width="{:.2}" height="{CELL_H}" fill="{}"/>"#,
                 f64::from(start) * CELL_W,
                 f64::from(x - start) * CELL_W,
-                hex(bg, "#000000")
+                hex(bg.0, bg.1)
             );
         }
         // Text runs of one foreground and weight.
         let mut x = 0;
         while x < a.width {
             let cell = &buf[(a.x + x, y)];
-            let (fg, bold) = (cell.fg, cell.modifier.contains(Modifier::BOLD));
+            let (fg, bold) = (drawn(cell)[0], cell.modifier.contains(Modifier::BOLD));
             let start = x;
             let mut run = String::new();
             while x < a.width {
                 let c = &buf[(a.x + x, y)];
-                if c.fg != fg || c.modifier.contains(Modifier::BOLD) != bold {
+                if drawn(c)[0] != fg || c.modifier.contains(Modifier::BOLD) != bold {
                     break;
                 }
                 let sym = c.symbol();
@@ -155,7 +167,7 @@ pub fn svg(buf: &Buffer) -> String {
                 r#"<text x="{:.2}" y="{:.2}" fill="{}"{weight} textLength="{:.2}" lengthAdjust="spacingAndGlyphs" xml:space="preserve">{}</text>"#,
                 f64::from(start) * CELL_W,
                 top + CELL_H - 4.5,
-                hex(fg, "#e0e0e0"),
+                hex(fg.0, fg.1),
                 cells * CELL_W,
                 esc(&run)
             );

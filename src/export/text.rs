@@ -3,7 +3,8 @@
 //! state written where it changes, and the TIME-WAIT span. Socket calls,
 //! where known, hang off their endpoint's lifeline inside the lanes
 //! (`├ connect() = 0`, `accept() = 4 ┤`), with the lifeline drawn heavy
-//! while a call blocks.
+//! while a call blocks. For a terminal, state names and the verdict can be
+//! coloured with ANSI escapes ([`Paint::Ansi`]); the layout is the same.
 
 use std::fmt::Write;
 
@@ -15,6 +16,76 @@ use crate::track::{Side, State};
 pub enum Charset {
     Unicode,
     Ascii,
+}
+
+/// Plain text, or state names and the verdict in ANSI colours (for a
+/// terminal: `analyze --color`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Paint {
+    #[default]
+    Plain,
+    Ansi,
+}
+
+const RESET: &str = "\x1b[0m";
+
+impl Paint {
+    /// `name` in the colour the terminal UI gives `state` (bold; TIME-WAIT
+    /// magenta, CLOSED red, the rest cyan), in the terminal's own palette
+    /// so it reads on dark and light backgrounds alike.
+    fn state(self, state: State, name: &str) -> String {
+        match self {
+            Paint::Plain => name.to_string(),
+            Paint::Ansi => {
+                let sgr = match state {
+                    State::TimeWait => "\x1b[1;35m",
+                    State::Closed => "\x1b[1;31m",
+                    _ => "\x1b[1;36m",
+                };
+                format!("{sgr}{name}{RESET}")
+            }
+        }
+    }
+
+    /// The verdict, in bold.
+    fn verdict(self, text: &str) -> String {
+        match self {
+            Paint::Plain => text.to_string(),
+            Paint::Ansi => format!("\x1b[1m{text}{RESET}"),
+        }
+    }
+}
+
+/// Text for a column: what it shows, and how many cells that is (escapes
+/// take none).
+struct Cell {
+    text: String,
+    width: usize,
+}
+
+impl Cell {
+    fn plain(text: String) -> Cell {
+        let width = text.chars().count();
+        Cell { text, width }
+    }
+
+    /// The text and blanks to fill `width` cells.
+    fn padded(&self, width: usize) -> Padded<'_> {
+        Padded(self, width)
+    }
+}
+
+/// A [`Cell`] filled with blanks to a width, written without a copy.
+struct Padded<'a>(&'a Cell, usize);
+
+impl std::fmt::Display for Padded<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.text)?;
+        for _ in self.0.width..self.1 {
+            f.write_char(' ')?;
+        }
+        Ok(())
+    }
 }
 
 struct Glyphs {
@@ -165,18 +236,31 @@ impl<S: LineSink> Write for Lines<S> {
 }
 
 pub fn render(l: &Ladder, charset: Charset) -> String {
+    render_painted(l, charset, Paint::Plain)
+}
+
+/// [`render`], coloured as `paint` says.
+pub fn render_painted(l: &Ladder, charset: Charset, paint: Paint) -> String {
     // Lines into a String: nothing can fail.
-    render_lines(l, Lines::new(String::new(), charset)).unwrap_or_default()
+    render_lines(l, paint, Lines::new(String::new(), charset)).unwrap_or_default()
 }
 
-/// [`render`], written to `w` a line at a time: a ladder of millions of
-/// rows is never held as text.
-pub fn render_to(l: &Ladder, charset: Charset, w: &mut impl std::io::Write) -> std::io::Result<()> {
-    render_lines(l, Lines::new(Writer(w), charset)).map(|_| ())
+/// [`render_painted`], written to `w` a line at a time: a ladder of
+/// millions of rows is never held as text.
+pub fn render_to(
+    l: &Ladder,
+    charset: Charset,
+    paint: Paint,
+    w: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    render_lines(l, paint, Lines::new(Writer(w), charset)).map(|_| ())
 }
 
-fn render_lines<S: LineSink>(l: &Ladder, mut out: Lines<S>) -> std::io::Result<S> {
-    let w = Widths::of(l, out.ascii);
+fn render_lines<S: LineSink>(l: &Ladder, paint: Paint, mut out: Lines<S>) -> std::io::Result<S> {
+    let w = Widths {
+        paint,
+        ..Widths::of(l, out.ascii)
+    };
     w.header(l, &mut out);
     w.body(l, &mut out);
     w.footer(l, &mut out);
@@ -192,6 +276,7 @@ pub fn render_long_to(
     msl: crate::time::Span,
     style: crate::ladder::LabelStyle,
     charset: Charset,
+    paint: Paint,
     chunk: usize,
     w: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
@@ -200,7 +285,10 @@ pub fn render_long_to(
     let part = |a: usize| Ladder::build_part_rows(c, msl, style, a..(a + chunk).min(n));
     let ascii = charset == Charset::Ascii;
     let frame = Ladder::build_range(c, msl, style, 0..0);
-    let mut widths = Widths::of(&frame, ascii);
+    let mut widths = Widths {
+        paint,
+        ..Widths::of(&frame, ascii)
+    };
     for a in (0..n).step_by(chunk) {
         widths = widths.max(Widths::of(&part(a), ascii));
     }
@@ -219,6 +307,7 @@ struct Widths {
     g: &'static Glyphs,
     cw: usize,
     arrow_w: usize,
+    paint: Paint,
 }
 
 fn marks_text(g: &Glyphs, ms: &[MarkView]) -> String {
@@ -228,8 +317,40 @@ fn marks_text(g: &Glyphs, ms: &[MarkView]) -> String {
         .join(g.then)
 }
 
+/// [`marks_text`] as painted.
+fn marks_cell(g: &Glyphs, ms: &[MarkView], paint: Paint) -> Cell {
+    let plain = marks_text(g, ms);
+    if paint == Paint::Plain {
+        return Cell::plain(plain);
+    }
+    let width = plain.chars().count();
+    let text = ms
+        .iter()
+        .map(|m| paint.state(m.state, m.state.name()))
+        .collect::<Vec<_>>()
+        .join(g.then);
+    Cell { text, width }
+}
+
 fn tail_text(t: &crate::ladder::TailMark) -> String {
     format!("{} ({})", t.mark.state.name(), t.why())
+}
+
+/// [`tail_text`] as painted.
+fn tail_cell(t: &crate::ladder::TailMark, paint: Paint) -> Cell {
+    let state = t.mark.state;
+    Cell {
+        text: format!("{} ({})", paint.state(state, state.name()), t.why()),
+        width: tail_text(t).chars().count(),
+    }
+}
+
+/// A state's name as painted.
+fn state_cell(state: State, paint: Paint) -> Cell {
+    Cell {
+        text: paint.state(state, state.name()),
+        width: state.name().chars().count(),
+    }
 }
 
 impl Widths {
@@ -253,7 +374,12 @@ impl Widths {
         for t in l.tail.iter().filter(|t| t.side == Side::Client) {
             cw = cw.max(tail_text(t).chars().count());
         }
-        Widths { g, cw, arrow_w }
+        Widths {
+            g,
+            cw,
+            arrow_w,
+            paint: Paint::Plain,
+        }
     }
 
     fn max(self, o: Widths) -> Widths {
@@ -270,7 +396,7 @@ impl Widths {
         let client_h = format!("client {}", l.client);
         let server_h = format!("server {}", l.server);
         let _ = writeln!(out, "connection {}: {} → {}", l.number, client_h, server_h);
-        let _ = writeln!(out, "verdict: {}", l.verdict);
+        let _ = writeln!(out, "verdict: {}", self.paint.verdict(&l.verdict));
         let _ = writeln!(out);
         // Header and the initial states.
         let lead = " ".repeat(TIME_W + 2);
@@ -284,18 +410,17 @@ impl Widths {
         );
         let _ = writeln!(
             out,
-            "{lead}{:<cw$} {life}{:arrow_w$}{life} {}",
-            l.initial[0].name(),
+            "{lead}{} {life}{:arrow_w$}{life} {}",
+            state_cell(l.initial[0], self.paint).padded(cw),
             "",
-            l.initial[1].name(),
+            state_cell(l.initial[1], self.paint).text,
             life = g.life
         );
     }
 
     /// The ladder's lines.
     fn body(&self, l: &Ladder, out: &mut impl Write) {
-        let (g, cw, arrow_w) = (self.g, self.cw, self.arrow_w);
-        let marks_text = |ms: &[MarkView]| marks_text(g, ms);
+        let (g, cw, arrow_w, paint) = (self.g, self.cw, self.arrow_w, self.paint);
         // Inside a TIME-WAIT span on a line after row `after` (not the row it
         // starts on) at `time`?
         let in_span = |side: Side, after: bool, row: usize, time| {
@@ -309,11 +434,11 @@ impl Widths {
             Side::BOTH.map(|side| {
                 let ms = &marks[side.index()];
                 if !ms.is_empty() {
-                    marks_text(ms)
+                    marks_cell(g, ms, paint)
                 } else if span(side) {
-                    g.span.to_string()
+                    Cell::plain(g.span.to_string())
                 } else {
-                    String::new()
+                    Cell::plain(String::new())
                 }
             })
         };
@@ -360,11 +485,11 @@ impl Widths {
             };
             let _ = writeln!(
                 out,
-                "{:>TIME_W$.6}  {:<cw$} {} {}",
+                "{:>TIME_W$.6}  {} {} {}",
                 offset.as_secs_f64(),
-                side_text[0],
+                side_text[0].padded(cw),
                 arrow,
-                side_text[1],
+                side_text[1].text,
             );
             // Under its arrow, the segment's payload (`analyze --payload`).
             if let Line::Segment(p) = line
@@ -389,18 +514,19 @@ impl Widths {
         let (g, cw, arrow_w) = (self.g, self.cw, self.arrow_w);
         let lead = " ".repeat(TIME_W + 2);
         for t in &l.tail {
-            let text = tail_text(t);
+            let cell = tail_cell(t, self.paint);
+            let none = Cell::plain(String::new());
             let (left, right) = match t.side {
-                Side::Client => (text, String::new()),
-                Side::Server => (String::new(), text),
+                Side::Client => (&cell, &none),
+                Side::Server => (&none, &cell),
             };
             let _ = writeln!(
                 out,
-                "{:>TIME_W$.6}  {:<cw$} {life}{:arrow_w$}{life} {}",
+                "{:>TIME_W$.6}  {} {life}{:arrow_w$}{life} {}",
                 t.offset.as_secs_f64(),
-                left,
+                left.padded(cw),
                 "",
-                right,
+                right.text,
                 life = g.life
             );
         }
@@ -567,6 +693,42 @@ mod tests {
         assert!(t.push_icmp(&err, Timestamp::from_nanos(2000), 3));
         let conn = t.finish(Timestamp::from_nanos(3000)).remove(0);
         Ladder::build(&conn, Span::from_secs(30), LabelStyle::default())
+    }
+
+    /// The text without its ANSI escapes.
+    fn unpainted(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(at) = rest.find('\x1b') {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find('m').map_or(rest.len(), |m| at + m + 1);
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn colour_marks_state_names_and_the_verdict_and_moves_nothing() {
+        let l = ladder("10.9.9.9");
+        for charset in [Charset::Unicode, Charset::Ascii] {
+            let plain = render(&l, charset);
+            let painted = render_painted(&l, charset, Paint::Ansi);
+            assert!(!plain.contains('\x1b'), "{plain}");
+            assert_eq!(unpainted(&painted), plain);
+            let verdict = painted.lines().nth(1).unwrap_or_default();
+            assert!(verdict.starts_with("verdict: \x1b[1m"), "{verdict:?}");
+            for coloured in [
+                "\x1b[1;31mCLOSED\x1b[0m",
+                "\x1b[1;36mLISTEN\x1b[0m",
+                "\x1b[1;36mSYN-SENT\x1b[0m",
+                "\x1b[1;36mSYN-RECEIVED\x1b[0m",
+            ] {
+                assert!(painted.contains(coloured), "no {coloured:?} in {painted}");
+            }
+            // Labels stay plain: "SYN" is no state.
+            assert!(!painted.contains("\x1b[1;36mSYN\x1b"), "{painted}");
+        }
     }
 
     #[test]

@@ -632,6 +632,15 @@ impl App {
         app
     }
 
+    /// Drawn in the theme's colours, or (`false`: `--color never`,
+    /// NO_COLOR) in the terminal's own with bold and reverse video only.
+    pub fn with_colour(mut self, colour: bool) -> App {
+        if !colour {
+            self.theme = self.theme.without_colour();
+        }
+        self
+    }
+
     /// The programs' socket calls, per connection id, drawn on the ladders.
     pub fn with_calls(mut self, calls: Vec<Vec<Call>>) -> App {
         self.calls = calls;

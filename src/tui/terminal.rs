@@ -205,7 +205,8 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
             let mut buf = Buffer::empty(area);
             app.render(area, &mut buf);
             let svg = screen::svg(&buf);
-            let png = export::png::render(&svg, 1.0).map_err(|e| e.to_string())?;
+            let png = export::png::render_with(&svg, 1.0, &saving.export.fonts)
+                .map_err(|e| e.to_string())?;
             let base = format!("tcpladder-screen-{now}");
             written.push((fresh(dir, &base, "svg"), svg.into_bytes()));
             written.push((fresh(dir, &base, "png"), png));

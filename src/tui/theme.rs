@@ -89,6 +89,36 @@ impl Theme {
         }
     }
 
+    /// The same theme with no colour at all (`--color never`, NO_COLOR):
+    /// every foreground and background is the terminal's own, bold stays,
+    /// and the selection is shown in reverse video.
+    pub fn without_colour(self) -> Theme {
+        let plain = |s: Style| {
+            Style::new()
+                .fg(Color::Reset)
+                .bg(Color::Reset)
+                .add_modifier(s.add_modifier)
+        };
+        Theme {
+            name: self.name,
+            base: plain(self.base),
+            dim: plain(self.dim),
+            title: plain(self.title),
+            selected: plain(self.selected).add_modifier(Modifier::REVERSED),
+            border: plain(self.border),
+            syn: Color::Reset,
+            fin: Color::Reset,
+            rst: Color::Reset,
+            data: Color::Reset,
+            ack: Color::Reset,
+            state: plain(self.state),
+            time_wait: plain(self.time_wait),
+            icmp: plain(self.icmp),
+            call: plain(self.call),
+            warn: plain(self.warn),
+        }
+    }
+
     pub fn role(&self, role: Role) -> Style {
         let fg = match role {
             Role::Syn | Role::SynAck => self.syn,

@@ -571,10 +571,11 @@ fn connections_rebuilt_from_their_records_are_the_ones_first_read() {
 /// `analyze` writes a connection of millions of segments a few rows at a
 /// time: the text is the one the whole ladder gives, on every connection
 /// of every bundled capture and peer capture (without ICMP errors), made
-/// one, two and seven rows at a time, in both charsets and both numberings.
+/// one, two and seven rows at a time, in both charsets and both numberings,
+/// plain and in colour.
 #[test]
 fn a_ladder_made_a_few_rows_at_a_time_reads_as_the_whole() {
-    use tcpladder::export::text::render_long_to;
+    use tcpladder::export::text::{Paint, render_long_to, render_painted};
     let mut files = Vec::new();
     capture_files(&captures_dir(), &mut files);
     capture_files(
@@ -589,14 +590,19 @@ fn a_ladder_made_a_few_rows_at_a_time_reads_as_the_whole() {
             continue;
         };
         for c in conns.iter().filter(|c| c.icmp.is_empty()) {
-            for (style, charset, chunk) in [
-                (LabelStyle::default(), Charset::Unicode, 1),
-                (LabelStyle::default(), Charset::Unicode, 2),
-                (LabelStyle { absolute: true }, Charset::Ascii, 7),
+            for (style, charset, chunk, paint) in [
+                (LabelStyle::default(), Charset::Unicode, 1, Paint::Plain),
+                (LabelStyle::default(), Charset::Unicode, 2, Paint::Ansi),
+                (
+                    LabelStyle { absolute: true },
+                    Charset::Ascii,
+                    7,
+                    Paint::Plain,
+                ),
             ] {
-                let whole = render(&Ladder::build(c, cfg.msl, style), charset);
+                let whole = render_painted(&Ladder::build(c, cfg.msl, style), charset, paint);
                 let mut out = Vec::new();
-                render_long_to(c, cfg.msl, style, charset, chunk, &mut out).unwrap();
+                render_long_to(c, cfg.msl, style, charset, paint, chunk, &mut out).unwrap();
                 assert_eq!(
                     String::from_utf8(out).unwrap(),
                     whole,

@@ -761,3 +761,181 @@ pub mod calls {
         }
     }
 }
+
+/// PNG text in every language: DejaVu for what it has, then `--font`, then
+/// the system's fonts (a CJK one must be installed: `.ci/run` installs
+/// fonts-wqy-microhei).
+mod fonts {
+    use super::*;
+    use tcpladder::export::png::{self, Fonts};
+
+    /// The first system font file with Chinese characters.
+    fn cjk_font_file() -> PathBuf {
+        let mut db = usvg::fontdb::Database::new();
+        db.load_system_fonts();
+        let has = |id| {
+            db.with_face_data(id, |data, index| {
+                skrifa::FontRef::from_index(data, index)
+                    .is_ok_and(|f| skrifa::charmap::Charmap::new(&f).map('三').is_some())
+            }) == Some(true)
+        };
+        db.faces()
+            .filter(|f| has(f.id))
+            .find_map(|f| match &f.source {
+                usvg::fontdb::Source::File(p) | usvg::fontdb::Source::SharedFile(p, _) => {
+                    Some(p.clone())
+                }
+                usvg::fontdb::Source::Binary(_) => None,
+            })
+            .expect("no CJK font installed (apt-get install fonts-wqy-microhei)")
+    }
+
+    /// One line of text, drawn.
+    fn pixels(text: &str, fonts: &Fonts) -> Vec<u8> {
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="240" height="60" font-family="DejaVu Sans, sans-serif"><rect width="240" height="60" fill="white"/><text x="10" y="42" font-size="32">{text}</text></svg>"#
+        );
+        let png = png::render_with(&svg, 1.0, fonts).expect("renders");
+        Pixmap::decode_png(&png).expect("decodes").data().to_vec()
+    }
+
+    /// How many pixels are not white.
+    fn ink(px: &[u8]) -> usize {
+        px.chunks(4).filter(|p| p[..3] != [255, 255, 255]).count()
+    }
+
+    #[test]
+    fn cjk_text_is_drawn_as_glyphs_not_boxes() {
+        let (a, b) = ("三次握手", "四次挥手");
+        let boxes_a = pixels(a, &Fonts::built_in_only());
+        let boxes_b = pixels(b, &Fonts::built_in_only());
+        // Without a fallback every character is the same empty box.
+        assert_eq!(boxes_a, boxes_b);
+        for fonts in [
+            Fonts::default(),
+            Fonts::with_file(&cjk_font_file()).unwrap(),
+        ] {
+            let drawn_a = pixels(a, &fonts);
+            let drawn_b = pixels(b, &fonts);
+            assert_ne!(drawn_a, boxes_a, "{a} is still boxes ({fonts:?})");
+            assert_ne!(drawn_b, boxes_b, "{b} is still boxes ({fonts:?})");
+            assert_ne!(drawn_a, drawn_b, "two texts, one picture ({fonts:?})");
+            assert!(ink(&drawn_a) > 200, "{a} left almost nothing on the page");
+        }
+    }
+
+    #[test]
+    fn a_cjk_title_in_an_export_is_drawn() {
+        let c = &load("client-close.pcap")[0];
+        let title = |t: &str, fonts: Fonts| {
+            let o = ExportOptions {
+                to: Some(Bound::Segment(3)),
+                title: Some(t.to_string()),
+                scale: 1.0,
+                fonts,
+                ..opts(Format::Png)
+            };
+            export::render(c, &o).expect("renders")
+        };
+        let drawn = title("三次握手", Fonts::default());
+        assert_ne!(drawn, title("三次握手", Fonts::built_in_only()));
+        assert_ne!(drawn, title("四次挥手", Fonts::default()));
+    }
+
+    /// Text DejaVu can draw comes out byte for byte as with DejaVu alone,
+    /// whatever the system has installed.
+    #[test]
+    fn latin_pngs_are_the_same_as_with_dejavu_alone() {
+        for (file, dark, title) in [
+            ("client-close.pcap", false, None),
+            ("refused.pcap", true, None),
+            ("syn-timeout.pcap", false, None),
+            (
+                "client-close.pcap",
+                false,
+                Some("Straße, café, naïve — Ελλάδα → Москва"),
+            ),
+        ] {
+            let Some(c) = load(file).into_iter().next() else {
+                panic!("{file}: no connection");
+            };
+            let render = |fonts: Fonts| {
+                let o = ExportOptions {
+                    dark,
+                    title: title.map(str::to_string),
+                    scale: 1.0,
+                    fonts,
+                    ..opts(Format::Png)
+                };
+                export::render(&c, &o).expect("renders")
+            };
+            assert!(
+                render(Fonts::default()) == render(Fonts::built_in_only()),
+                "{file} {title:?}: the fallback changed a picture DejaVu draws"
+            );
+        }
+    }
+
+    #[test]
+    fn font_option_draws_with_the_file_and_names_a_bad_one() {
+        let d = std::env::temp_dir().join(format!("tcpladder-font-cmd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let font = cjk_font_file();
+        let cap = captures().join("client-close.pcap");
+        let run = |font: &Path, out: &Path| {
+            Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+                .arg("--font")
+                .arg(font)
+                .args([
+                    "export",
+                    "--to",
+                    "3",
+                    "--title",
+                    "三次握手",
+                    "--scale",
+                    "1",
+                    "-o",
+                ])
+                .arg(out)
+                .arg(&cap)
+                .output()
+                .unwrap()
+        };
+        let out = d.join("hs.png");
+        let r = run(&font, &out);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let c = &load("client-close.pcap")[0];
+        let boxes = export::render(
+            c,
+            &ExportOptions {
+                to: Some(Bound::Segment(3)),
+                title: Some("三次握手".into()),
+                scale: 1.0,
+                fonts: Fonts::built_in_only(),
+                ..opts(Format::Png)
+            },
+        )
+        .unwrap();
+        assert_ne!(std::fs::read(&out).unwrap(), boxes, "the title is boxes");
+        let junk = d.join("junk.ttf");
+        std::fs::write(&junk, "not a font").unwrap();
+        for (bad, why) in [
+            (d.join("missing.ttf"), "cannot read the font"),
+            (junk, "not a font"),
+            (d.clone(), "cannot read the font"),
+        ] {
+            let out = d.join("bad.png");
+            let r = run(&bad, &out);
+            let err = String::from_utf8_lossy(&r.stderr);
+            assert_eq!(r.status.code(), Some(1), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.contains(&bad.display().to_string()) && err.contains(why),
+                "{err}"
+            );
+            assert!(!out.exists(), "written despite the bad font");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod captures;
+mod cli;
 mod demo;
 mod export;
 mod golden;

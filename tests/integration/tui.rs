@@ -499,6 +499,68 @@ mod frames {
         }
     }
 
+    /// `--color never` (or NO_COLOR): no cell in colour in either theme,
+    /// in the list, the ladder, the detail pane and the help overlay,
+    /// with bold kept and the selection in reverse video; the text is the
+    /// coloured UI's.
+    #[test]
+    fn without_colour_no_cell_has_a_colour_and_the_selection_still_shows() {
+        use ratatui::style::{Color, Modifier};
+        for theme in [ThemeName::Dark, ThemeName::Light] {
+            let mut plain = replay("client-close.pcap", theme, true).with_colour(false);
+            let mut coloured = replay("client-close.pcap", theme, true);
+            for keys in [
+                &[][..],
+                &[KeyCode::Right, KeyCode::Right],
+                &[KeyCode::Tab],
+                &[KeyCode::Char('?')],
+            ] {
+                for k in keys {
+                    key(&mut plain, *k);
+                    key(&mut coloured, *k);
+                }
+                let mut t = Terminal::new(TestBackend::new(120, 36)).expect("terminal");
+                t.draw(|f| f.render_widget(&plain, f.area())).expect("draw");
+                let buf = t.backend().buffer().clone();
+                let (mut reversed, mut bold) = (0, 0);
+                for y in 0..36 {
+                    for x in 0..120 {
+                        let c = &buf[(x, y)];
+                        assert!(
+                            c.fg == Color::Reset && c.bg == Color::Reset,
+                            "{theme:?} after {keys:?}: {:?} at {x},{y} is {:?} on {:?}",
+                            c.symbol(),
+                            c.fg,
+                            c.bg
+                        );
+                        reversed += usize::from(c.modifier.contains(Modifier::REVERSED));
+                        bold += usize::from(c.modifier.contains(Modifier::BOLD));
+                    }
+                }
+                assert!(
+                    reversed >= 120,
+                    "{theme:?} after {keys:?}: no selection shown"
+                );
+                assert!(bold > 0, "{theme:?} after {keys:?}: bold lost");
+                assert_eq!(text_only(&plain, 120, 36), text_only(&coloured, 120, 36));
+                // A screenshot shows the reverse video too: dark text on
+                // the light default.
+                let svg = tcpladder::export::screen::svg(&buf);
+                assert!(svg.contains(r##"fill="#e0e0e0"/>"##), "no light background");
+                assert!(
+                    svg.contains(r##"fill="#000000" font-weight="bold""##)
+                        || svg.contains(r##"fill="#000000" textLength"##)
+                );
+            }
+            // The same frame in colour has colours: the check above can fail.
+            let mut t = Terminal::new(TestBackend::new(120, 36)).expect("terminal");
+            t.draw(|f| f.render_widget(&coloured, f.area()))
+                .expect("draw");
+            let buf = t.backend().buffer();
+            assert!(buf.content().iter().any(|c| c.fg != Color::Reset));
+        }
+    }
+
     #[test]
     fn simultaneous_close_and_refused() {
         for theme in [ThemeName::Dark, ThemeName::Light] {
