@@ -19,7 +19,7 @@ use crate::leb128;
 use crate::time::{Times, Timestamp};
 use crate::track::{Connection, Details, Release, Summary, TrackConfig, Tracker};
 
-use super::{Filter, Progress, ReadReport, apply, decode_record, stream};
+use super::{Filter, Progress, ReadReport, apply, decode_with_payload, stream};
 
 /// A connection's records, by where each begins in the file and its
 /// number, as LEB128 steps from the one before (both only grow): two to
@@ -136,13 +136,14 @@ impl KeptCapture {
                 Some(&(next, _)) if next.saturating_sub(offset) <= NEAR => u64::MAX,
                 _ => 0,
             };
+            let keep_payload = self.cfg.keep_details;
             self.reread.record_at(offset, frame, reach, |rec| {
-                let packet = decode_record(rec, &mut decoder);
+                let (packet, payload) = decode_with_payload(rec, &mut decoder, keep_payload);
                 apply(
                     rec.ts,
                     rec.frame,
                     &packet,
-                    &[],
+                    payload,
                     &Filter::default(),
                     &mut tracker,
                     &mut report,
