@@ -370,6 +370,27 @@ mod keys {
     }
 
     #[test]
+    fn a_time_wait_that_runs_out_on_the_clock_writes_its_closed_row() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        key(&mut app, KeyCode::End);
+        key(&mut app, KeyCode::Char(' '));
+        tick(&mut app, 30.0);
+        let text = text_only(&app, 120, 36);
+        assert!(text.contains("TIME-WAIT 30."), "{text}");
+        assert!(!text.contains("TIME-WAIT ran out"), "{text}");
+        tick(&mut app, 31.0);
+        let text = text_only(&app, 120, 36);
+        let row = text
+            .lines()
+            .find(|l| l.contains("TIME-WAIT ran out"))
+            .unwrap_or_else(|| panic!("no CLOSED row: {text}"));
+        // At 2×MSL after the client's TIME-WAIT began.
+        assert!(row.contains("60.150"), "{row}");
+        assert!(row.contains("CLOSED") && row.contains("(client TIME-WAIT ran out)"), "{row}");
+        println!("{row}");
+    }
+
+    #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
         assert_eq!(app.selected, Some(0));

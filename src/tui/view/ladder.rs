@@ -136,24 +136,28 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             if y >= inner.y + inner.height {
                 break;
             }
-            let text = format!("{} ({})", tail.mark.state, tail.why());
-            put(
-                buf,
-                cols.time,
-                y,
-                TIME_W,
-                &format!("{:.6}", tail.offset.as_secs_f64()),
-                t.dim,
-            );
-            side_text(
-                buf,
-                &cols,
-                y,
-                tail.side,
-                &text,
-                t.state_style(tail.mark.state),
-            );
-            lifelines(buf, &cols, y, t.border, t.border);
+            let state = tail.mark.state;
+            tail_row(app, &cols, y, tail.side, state, tail.why(), tail.offset, buf);
+            y += 1;
+        }
+        // A TIME-WAIT the capture ends in runs out on the clock: its CLOSED
+        // is written as `analyze` writes a timer's change.
+        for side in Side::BOTH {
+            let Some(tw) = c.time_wait[side.index()] else {
+                continue;
+            };
+            let written = l
+                .tail
+                .iter()
+                .any(|m| m.side == side && m.mark.state == State::Closed);
+            if written || tw.ended_early || tw.expires > clock || y >= inner.y + inner.height {
+                continue;
+            }
+            if app.state_at(c, side).0 != State::Closed {
+                continue;
+            }
+            let at = tw.expires - l.start;
+            tail_row(app, &cols, y, side, State::Closed, "TIME-WAIT ran out", at, buf);
             y += 1;
         }
         for side in Side::BOTH {
@@ -168,6 +172,35 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             }
         }
     }
+}
+
+/// A change with nothing on the wire, after the last segment: its time,
+/// the state on its side, and why between the lifelines.
+#[allow(clippy::too_many_arguments)]
+fn tail_row(
+    app: &App,
+    cols: &Cols,
+    y: u16,
+    side: Side,
+    state: State,
+    why: &str,
+    offset: crate::time::Span,
+    buf: &mut Buffer,
+) {
+    let t = &app.theme;
+    let time = format!("{:>11.6}", offset.as_secs_f64());
+    put(buf, cols.time, y, TIME_W, &time, t.dim);
+    side_text(buf, cols, y, side, state.name(), t.state_style(state));
+    lifelines(buf, cols, y, t.border, t.border);
+    let why = format!("({} {why})", side);
+    let room = cols.right.saturating_sub(cols.left + 3);
+    let w = (why.chars().count() as u16).min(room);
+    // Beside the lifeline whose state it is.
+    let x = match side {
+        Side::Client => cols.left + 2,
+        Side::Server => cols.right.saturating_sub(w + 1),
+    };
+    put(buf, x, y, w, &why, t.dim);
 }
 
 fn side_text(buf: &mut Buffer, cols: &Cols, y: u16, side: Side, text: &str, style: Style) {
