@@ -864,6 +864,40 @@ impl App {
 
     /// How many ladder lines (segments and ICMP errors, in capture order)
     /// are shown: both are revealed by the clock, so they form a prefix.
+    /// The selected connection's verdict as the ladder pane shows it,
+    /// wrapped to `width`: in full once its last line has been played,
+    /// before that only how far the playback is (a replay must not give
+    /// the ending away).
+    pub fn verdict_lines(&self, width: u16) -> Vec<String> {
+        use super::view::layout::{VERDICT_LINES, wrap};
+        let (Some(cache), Some(c)) = (&self.cache, self.selected_connection()) else {
+            return Vec::new();
+        };
+        let shown = self.shown_lines(c);
+        let text = if self.is_live() || shown >= cache.line_count() {
+            cache.ladder.verdict.clone()
+        } else {
+            format!(
+                "{shown} of {} played · the verdict comes after the last",
+                cache.line_count()
+            )
+        };
+        let mut lines = wrap(&text, usize::from(width.max(20)));
+        if lines.len() > VERDICT_LINES {
+            lines.truncate(VERDICT_LINES);
+            if let Some(last) = lines.last_mut() {
+                last.push_str(" …");
+            }
+        }
+        lines
+    }
+
+    /// Rows of the ladder pane above its first line.
+    pub fn ladder_header(&self) -> u16 {
+        let inner_w = self.areas().ladder.width.saturating_sub(2);
+        super::view::layout::LADDER_HEADER + self.verdict_lines(inner_w).len() as u16
+    }
+
     pub fn shown_lines(&self, c: &Connection) -> usize {
         self.shown_segments(c) + self.shown_icmp(c) + self.shown_calls(c)
     }
@@ -1177,7 +1211,7 @@ impl App {
         let a = self.areas();
         match self.focus {
             Focus::List => a.list.height.saturating_sub(2),
-            Focus::Ladder => a.ladder.height.saturating_sub(5),
+            Focus::Ladder => a.ladder.height.saturating_sub(2 + self.ladder_header()),
         }
     }
 
@@ -1465,7 +1499,13 @@ impl App {
         }
         let cur = self.cursor_line();
         // Lines in view: the pane less its borders and three header lines.
-        let h = usize::from(self.areas().ladder.height.saturating_sub(5)).max(1);
+        let h = usize::from(
+            self.areas()
+                .ladder
+                .height
+                .saturating_sub(2 + self.ladder_header()),
+        )
+        .max(1);
         if cur < self.ladder_offset {
             self.ladder_offset = cur;
         } else if cur >= self.ladder_offset + h {

@@ -386,8 +386,45 @@ mod keys {
             .unwrap_or_else(|| panic!("no CLOSED row: {text}"));
         // At 2×MSL after the client's TIME-WAIT began.
         assert!(row.contains("60.150"), "{row}");
-        assert!(row.contains("CLOSED") && row.contains("(client TIME-WAIT ran out)"), "{row}");
+        assert!(
+            row.contains("CLOSED") && row.contains("(client TIME-WAIT ran out)"),
+            "{row}"
+        );
         println!("{row}");
+    }
+
+    #[test]
+    fn the_verdict_waits_for_the_end_then_wraps_in_full() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/client-close.pcap");
+        let (conns, _) = analyze_file(&path, Filter::default(), TrackConfig::default()).unwrap();
+        let verdict = tcpladder::ladder::verdict::verdict(&conns[0]);
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        for w in [80u16, 100, 130] {
+            app.update(Event::Resize(w, 36));
+            let text = text_only(&app, w, 36);
+            assert!(
+                !text.contains("four-way"),
+                "{w}: the ending shown before it is played"
+            );
+            assert!(text.contains("1 of 11 played"), "{w}: {text}");
+        }
+        key(&mut app, KeyCode::End);
+        for w in [80u16, 100, 130] {
+            app.update(Event::Resize(w, 36));
+            let text = text_only(&app, w, 36);
+            // The pane's lines between its title and the endpoints' names.
+            let lines: Vec<&str> = text.lines().collect();
+            let top = lines
+                .iter()
+                .position(|l| l.contains("connection 1 ─"))
+                .unwrap();
+            let said: Vec<String> = lines[top + 1..]
+                .iter()
+                .take_while(|l| !l.contains("client 127.0.0.1:40001"))
+                .map(|l| l.trim_matches(|c| c == '│' || c == ' ').to_string())
+                .collect();
+            assert_eq!(said.join(" "), verdict, "{w} columns");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use super::ladder::KERNEL_MARK;
+use super::layout::wrap;
 use super::{frame, put};
 use crate::ladder::{Ladder, explain, kernel};
 use crate::track::State;
@@ -199,22 +200,4 @@ fn kernel_words(l: &Ladder, i: usize) -> (String, Vec<(&'static str, String)>) {
         .map(|s| vec![("kernel C", name(s[0])), ("kernel S", name(s[1]))])
         .unwrap_or_default();
     (said, states)
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in text.split(' ') {
-        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-    }
-    if !cur.is_empty() {
-        lines.push(cur);
-    }
-    lines
 }

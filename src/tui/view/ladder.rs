@@ -68,10 +68,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     };
     let l = &cache.ladder;
-    let title = format!("connection {} · {}", l.number, l.verdict);
-    let inner = frame(app, area, &title, app.focus == Focus::Ladder, buf);
+    let title = format!("connection {}", l.number);
+    let mut inner = frame(app, area, &title, app.focus == Focus::Ladder, buf);
     if inner.height < 3 || inner.width < 40 {
         return;
+    }
+    // The verdict in full, wrapped, above the ladder.
+    for line in app.verdict_lines(inner.width) {
+        if inner.height <= 3 {
+            return;
+        }
+        put(buf, inner.x, inner.y, inner.width, &line, t.title);
+        inner.y += 1;
+        inner.height -= 1;
     }
     let cols = Cols::new(inner);
     let shown = app.shown_lines(c);
@@ -137,7 +146,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 break;
             }
             let state = tail.mark.state;
-            tail_row(app, &cols, y, tail.side, state, tail.why(), tail.offset, buf);
+            tail_row(
+                app,
+                &cols,
+                y,
+                tail.side,
+                state,
+                tail.why(),
+                tail.offset,
+                buf,
+            );
             y += 1;
         }
         // A TIME-WAIT the capture ends in runs out on the clock: its CLOSED
@@ -157,7 +175,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 continue;
             }
             let at = tw.expires - l.start;
-            tail_row(app, &cols, y, side, State::Closed, "TIME-WAIT ran out", at, buf);
+            tail_row(
+                app,
+                &cols,
+                y,
+                side,
+                State::Closed,
+                "TIME-WAIT ran out",
+                at,
+                buf,
+            );
             y += 1;
         }
         for side in Side::BOTH {

@@ -51,6 +51,33 @@ impl Areas {
     }
 }
 
+/// The ladder pane's lines above its rows besides the verdict's: the
+/// endpoints, their states, their first states.
+pub const LADDER_HEADER: u16 = 3;
+/// The verdict takes at most this many lines of the ladder pane.
+pub const VERDICT_LINES: usize = 3;
+
+/// `text` wrapped on spaces into lines of at most `width` characters (a
+/// longer word is cut).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
