@@ -219,6 +219,9 @@ fn window_around(at: usize, n: usize, rows: usize, view: usize) -> std::ops::Ran
     start..(start + rows).min(n)
 }
 
+/// How long a status message stays.
+const MESSAGE_FOR: Span = Span::from_secs(6);
+
 /// Rebuilt connections held at most, beyond those on the screen.
 const REBUILT_HELD: usize = 512;
 
@@ -449,6 +452,8 @@ pub struct App {
     /// Follow the newest segment (live) or the playback (replay).
     pub follow: bool,
     pub help: bool,
+    /// The message shown and when it was first (by the ticks' wall clock).
+    message_since: Option<(String, Timestamp)>,
     /// The detail pane shows the segment's payload in hex and text (`p`)
     /// instead of its fields.
     pub payload_view: bool,
@@ -615,6 +620,7 @@ impl App {
             follow: true,
             help: false,
             payload_view: false,
+            message_since: None,
             quit: false,
             message: None,
             cache: None,
@@ -1226,13 +1232,12 @@ impl App {
                 let cur = self.list_cursor().unwrap_or(0) as isize;
                 let next = (cur + delta).clamp(0, ids.len() as isize - 1) as usize;
                 let id = ids[next];
+                // Live, picking another than the newest stops following;
+                // back down to the newest follows again.
+                let newest = next + 1 == ids.len();
                 if self.selected != Some(id) {
-                    self.selected = Some(id);
-                    self.row = 0;
-                    self.icmp = None;
-                    self.call = None;
-                    self.ladder_offset = 0;
-                    self.follow = !self.is_live() || self.follow;
+                    self.select(id);
+                    self.follow = !self.is_live() || newest;
                 }
             }
             Focus::Ladder => {
@@ -1249,6 +1254,15 @@ impl App {
                 self.follow = next + 1 == shown;
             }
         }
+    }
+
+    /// Makes `id` the selected connection, its ladder from the top.
+    fn select(&mut self, id: usize) {
+        self.selected = Some(id);
+        self.row = 0;
+        self.icmp = None;
+        self.call = None;
+        self.ladder_offset = 0;
     }
 
     fn toggle_play(&mut self) {
@@ -1335,6 +1349,18 @@ impl App {
     }
 
     fn tick(&mut self, now: Timestamp, elapsed: Span) {
+        // A message clears itself a few seconds (of the wall clock) after
+        // it was first shown.
+        match (&self.message, &self.message_since) {
+            (None, _) => self.message_since = None,
+            (Some(m), Some((seen, at))) if m == seen => {
+                if now - *at >= MESSAGE_FOR {
+                    self.message = None;
+                    self.message_since = None;
+                }
+            }
+            (Some(m), _) => self.message_since = Some((m.clone(), now)),
+        }
         match &mut self.source {
             Source::Replay(r) => {
                 if r.playing {
@@ -1423,6 +1449,14 @@ impl App {
         self.extend_filter();
         if self.selected.is_none() {
             self.selected = self.visible_ids().first().copied();
+        }
+        // Live and following: the newest connection is the one shown.
+        if self.is_live()
+            && self.follow
+            && let Some(&newest) = self.visible_ids().last()
+            && self.selected != Some(newest)
+        {
+            self.select(newest);
         }
         // Keep the list cursor in view.
         let list_h = usize::from(self.areas().list.height.saturating_sub(3)).max(1);

@@ -428,6 +428,33 @@ mod keys {
     }
 
     #[test]
+    fn a_message_wraps_above_the_status_line_and_clears_itself() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, true);
+        app.update(Event::Resize(80, 30));
+        // Replay's W: a long message.
+        key(&mut app, KeyCode::Char('W'));
+        let said = app.message.clone().expect("a message");
+        assert!(said.len() > 80, "{said}");
+        let text = text_only(&app, 80, 30);
+        let lines: Vec<&str> = text.lines().collect();
+        // Every word of it is on the screen, on the lines above the status.
+        let above: String = lines[lines.len() - 4..lines.len() - 1].join(" ");
+        for word in said.split(' ') {
+            assert!(above.contains(word), "{word} of {said}: {text}");
+        }
+        let at = |secs: f64| Event::Tick {
+            now: Timestamp::from_secs_f64(2e9 + secs),
+            elapsed: Span::from_secs_f64(0.05),
+        };
+        app.update(at(0.0));
+        app.update(at(3.0));
+        assert!(app.message.is_some(), "still there after 3 s");
+        app.update(at(6.5));
+        assert!(app.message.is_none(), "gone after 6 s");
+        assert!(!text_only(&app, 80, 30).contains("already a file"));
+    }
+
+    #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
         assert_eq!(app.selected, Some(0));
@@ -530,6 +557,46 @@ mod keys {
             panic!("live");
         };
         assert_eq!(l.dropped, 2);
+    }
+
+    #[test]
+    fn live_following_selects_each_new_connection_until_another_is_picked() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/many-connections.pcap");
+        let packets = live_packets(&path);
+        let mut app = App::live(
+            "lo",
+            ThemeName::Dark,
+            TrackConfig::default(),
+            packets[0].ts,
+            1000,
+        );
+        app.update(Event::Resize(120, 36));
+        let mut fed = 0;
+        for chunk in packets.chunks(40).take(10) {
+            app.update(Event::Capture(LiveMsg::Packets(chunk.to_vec())));
+            fed += chunk.len();
+            let newest = app.visible_ids().last().copied();
+            assert!(app.follow);
+            assert_eq!(app.selected, newest, "after {fed} packets");
+        }
+        assert!(app.total() > 3);
+        // Picking an older one: it stays while new ones come.
+        key(&mut app, KeyCode::Up);
+        let picked = app.selected;
+        assert!(!app.follow);
+        app.update(Event::Capture(LiveMsg::Packets(
+            packets[fed..fed + 80].to_vec(),
+        )));
+        fed += 80;
+        assert_eq!(app.selected, picked);
+        assert!(text_only(&app, 120, 36).contains("paused view (f follows)"));
+        // f: the newest again, and on with the next.
+        key(&mut app, KeyCode::Char('f'));
+        assert_eq!(app.selected, app.visible_ids().last().copied());
+        app.update(Event::Capture(LiveMsg::Packets(
+            packets[fed..fed + 80].to_vec(),
+        )));
+        assert_eq!(app.selected, app.visible_ids().last().copied());
     }
 }
 

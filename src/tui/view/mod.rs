@@ -36,9 +36,33 @@ impl Widget for &App {
         ladder::render(self, a.ladder, buf);
         detail::render(self, a.detail, buf);
         status::render(self, a.status, buf);
+        message(self, a.status, buf);
         if self.help {
             help::render(self, area, buf);
         }
+    }
+}
+
+/// A message (a saved file's path, a warning) on lines of its own just
+/// above the status line, wrapped to the width, until it clears itself.
+fn message(app: &App, status: Rect, buf: &mut Buffer) {
+    let Some(m) = &app.message else {
+        return;
+    };
+    let lines = layout::wrap(m, usize::from(status.width.saturating_sub(2)));
+    let n = (lines.len() as u16).min(status.y.saturating_sub(1)).min(4);
+    for (k, line) in lines.iter().take(usize::from(n)).enumerate() {
+        let y = status.y - n + k as u16;
+        let row = Rect::new(status.x, y, status.width, 1);
+        buf.set_style(row, app.theme.selected);
+        put(
+            buf,
+            status.x + 1,
+            y,
+            status.width.saturating_sub(2),
+            line,
+            app.theme.selected,
+        );
     }
 }
 

@@ -82,11 +82,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             s
         }
     };
-    // A message (a saved file's path, a warning) comes first so it shows.
-    let left = match &app.message {
-        Some(m) => format!(" {m} │{left}"),
-        None => left,
-    };
+    // A message has lines of its own above (view::message).
     let hints = " ? help  q quit ";
     let hw = hints.chars().count() as u16;
     put(
