@@ -455,6 +455,20 @@ mod keys {
     }
 
     #[test]
+    fn the_absolute_time_column_gives_microseconds() {
+        let mut app = replay("client-close.pcap", ThemeName::Dark, false);
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.time_mode, TimeMode::Absolute);
+        let text = text_only(&app, 120, 36);
+        let c = app.selected_connection().unwrap();
+        let want = tcpladder::tui::view::clock_text(c.segments[1].ts);
+        assert_eq!(want.len(), 15, "{want}");
+        let row = text.lines().find(|l| l.contains("SYN,ACK")).unwrap();
+        assert!(row.contains(&format!("{want} ")), "{want} in {row}");
+    }
+
+    #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
         assert_eq!(app.selected, Some(0));
@@ -702,8 +716,18 @@ mod frames {
         let mut app = replay("client-close.pcap", ThemeName::Dark, false);
         key(&mut app, KeyCode::Char('?'));
         let text = text_only(&app, 120, 36);
-        for (k, _) in tcpladder::tui::view::help::KEYS {
+        for (k, what) in tcpladder::tui::view::help::KEYS {
             assert!(text.contains(k), "help lacks {k}");
+            assert!(text.contains(what), "help cuts '{what}' at 120 columns: {text}");
+        }
+        // Narrower: each meaning wraps, none is cut.
+        app.update(Event::Resize(70, 40));
+        let text = text_only(&app, 70, 40);
+        let words: String = text.replace(['│', '┃'], " ");
+        for (_, what) in tcpladder::tui::view::help::KEYS {
+            for word in what.split(' ') {
+                assert!(words.contains(word), "'{word}' of '{what}' at 70 columns: {text}");
+            }
         }
         assert!(text.contains("ICMP error (broken line)"), "{text}");
     }

@@ -4,6 +4,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::{Clear, Widget};
 
+use super::layout::wrap;
 use super::{frame, put};
 use crate::tui::app::App;
 use crate::tui::theme;
@@ -43,8 +44,17 @@ pub const KEYS: &[(&str, &str)] = &[
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let t = &app.theme;
-    let h = (KEYS.len() + theme::LEGEND.len() + 6) as u16;
-    let w = 64.min(area.width);
+    // As wide as its longest line, where the screen has room; else each
+    // meaning wraps under itself.
+    let longest = KEYS
+        .iter()
+        .map(|(_, what)| what.chars().count())
+        .max()
+        .unwrap_or(0) as u16;
+    let w = (longest + 22).max(64).min(area.width);
+    let what_w = usize::from(w.saturating_sub(22).max(10));
+    let key_lines: usize = KEYS.iter().map(|(_, what)| wrap(what, what_w).len()).sum();
+    let h = (key_lines + theme::LEGEND.len() + 6) as u16;
     let h = h.min(area.height);
     let r = Rect::new(
         area.x + (area.width - w) / 2,
@@ -62,11 +72,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let mut y = inner.y;
     for (k, what) in KEYS {
-        if y >= inner.y + inner.height {
-            return;
+        for (n, part) in wrap(what, what_w).iter().enumerate() {
+            if y >= inner.y + inner.height {
+                return;
+            }
+            line(buf, y, if n == 0 { k } else { "" }, t.title, part);
+            y += 1;
         }
-        line(buf, y, k, t.title, what);
-        y += 1;
     }
     y += 1;
     for (role, what) in theme::LEGEND {

@@ -20,6 +20,8 @@ use crate::tui::app::{App, Focus};
 use crate::tui::theme;
 
 const TIME_W: u16 = 12;
+/// In absolute mode: a time of day to the microsecond, "20:42:42.887351".
+const CLOCK_W: u16 = 16;
 /// On a lifeline where the kernel's own record disagrees.
 pub const KERNEL_MARK: &str = "≠";
 const STATE_W: u16 = 17;
@@ -27,6 +29,8 @@ const STATE_W: u16 = 17;
 /// Columns of one ladder line.
 struct Cols {
     time: u16,
+    /// The time column's width, a space after it included.
+    time_w: u16,
     client: u16,
     left: u16,
     right: u16,
@@ -35,15 +39,20 @@ struct Cols {
 }
 
 impl Cols {
-    fn new(inner: Rect) -> Cols {
+    fn new(inner: Rect, mode: crate::tui::app::TimeMode) -> Cols {
         let time = inner.x;
-        let client = time + TIME_W;
+        let time_w = match mode {
+            crate::tui::app::TimeMode::Absolute => CLOCK_W,
+            _ => TIME_W,
+        };
+        let client = time + time_w;
         let left = client + STATE_W;
         let end = inner.x + inner.width;
         let server = end.saturating_sub(STATE_W).max(left + 8);
         let right = server.saturating_sub(2);
         Cols {
             time,
+            time_w,
             client,
             left,
             right,
@@ -82,7 +91,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         inner.y += 1;
         inner.height -= 1;
     }
-    let cols = Cols::new(inner);
+    let cols = Cols::new(inner, app.time_mode);
     let shown = app.shown_lines(c);
     // Header: endpoints and their states at the clock.
     let header = |side: Side| {
@@ -96,7 +105,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (ch, cs, cst) = header(Side::Client);
     let (sh, ss, sst) = header(Side::Server);
     let y = inner.y;
-    put(buf, cols.time, y, TIME_W, app.time_mode.name(), t.dim);
+    put(buf, cols.time, y, cols.time_w, app.time_mode.name(), t.dim);
     put(buf, cols.client, y, cols.right - cols.client, &ch, t.title);
     let sw = (sh.chars().count() as u16).min(inner.width / 2);
     put(buf, cols.end.saturating_sub(sw), y, sw, &sh, t.title);
@@ -216,7 +225,7 @@ fn tail_row(
 ) {
     let t = &app.theme;
     let time = format!("{:>11.6}", offset.as_secs_f64());
-    put(buf, cols.time, y, TIME_W, &time, t.dim);
+    put(buf, cols.time, y, cols.time_w, &time, t.dim);
     side_text(buf, cols, y, side, state.name(), t.state_style(state));
     lifelines(buf, cols, y, t.border, t.border);
     let why = format!("({} {why})", side);
@@ -299,12 +308,13 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
     let selected = app.icmp.is_none() && r.index == app.row;
     let time = time_text(app.time_mode, r.offset, r.delta, r.time);
     let time_style = if selected { t.selected } else { t.dim };
+    let w = usize::from(cols.time_w - 1);
     put(
         buf,
         cols.time,
         y,
-        TIME_W - 1,
-        &format!("{time:>11}"),
+        cols.time_w - 1,
+        &format!("{time:>w$}"),
         time_style,
     );
     states_and_lifelines(app, &r.marks, |side| in_time_wait(l, r, side), cols, y, buf);
@@ -352,7 +362,8 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
 fn put_time(app: &App, selected: bool, time: &str, cols: &Cols, y: u16, buf: &mut Buffer) {
     let t = &app.theme;
     let style = if selected { t.selected } else { t.dim };
-    put(buf, cols.time, y, TIME_W - 1, &format!("{time:>11}"), style);
+    let w = usize::from(cols.time_w - 1);
+    put(buf, cols.time, y, cols.time_w - 1, &format!("{time:>w$}"), style);
 }
 
 /// Whether `side` is in a TIME-WAIT at a line after row `after_row` at `at`.

@@ -107,7 +107,7 @@ pub(crate) fn time_text(mode: TimeMode, offset: Span, delta: Span, at: Timestamp
 }
 
 /// Wall-clock time of day, UTC, to the microsecond: "20:42:42.887351".
-pub(crate) fn clock_text(at: Timestamp) -> String {
+pub fn clock_text(at: Timestamp) -> String {
     let n = at.as_nanos();
     let secs = n.div_euclid(1_000_000_000);
     let micros = n.rem_euclid(1_000_000_000) / 1000;
