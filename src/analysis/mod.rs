@@ -44,6 +44,11 @@ pub struct ReadReport {
     /// TCP segments (and ICMP errors, by their quoted ports) left out by
     /// the filter.
     pub filtered_out: u64,
+    /// The ports of the segments the port filter left out, each with how
+    /// many had it: what the capture has instead.
+    pub other_ports: BTreeMap<u16, u64>,
+    /// The port filter it was read with.
+    pub port: Option<u16>,
     /// `stream_file`: connections handed out before they ended, idle past
     /// the timeout or an unanswered SYN past its last retransmission.
     pub aged_out: u64,
@@ -101,6 +106,16 @@ impl ReadReport {
                 self.file
             ));
         }
+        // -p kept nothing: which ports there are instead.
+        if let Some(port) = self.port
+            && self.tcp_segments == self.filtered_out
+            && let Some(seen) = self.ports_seen(5)
+        {
+            w.push(format!(
+                "{}: no TCP segment has port {port}; the capture's ports: {seen}",
+                self.file
+            ));
+        }
         w
     }
 
@@ -109,6 +124,39 @@ impl ReadReport {
         let r = decoder.reassembly();
         self.reassembled = r.reassembled;
         self.fragments_never_completed = r.fragments_lost + decoder.pending_fragments().1;
+    }
+
+    /// A segment the port filter left out: its ports, counted for
+    /// [`ports_seen`](ReadReport::ports_seen).
+    fn note_ports(&mut self, a: u16, b: u16) {
+        for p in [a, b] {
+            *self.other_ports.entry(p).or_default() += 1;
+        }
+    }
+
+    /// With a port filter that kept little or nothing: the ports the
+    /// segments it left out have, most segments first ("9502 (22
+    /// segments), 40001 (11)"), at most `n`.
+    pub fn ports_seen(&self, n: usize) -> Option<String> {
+        let mut ports: Vec<(u16, u64)> = self.other_ports.iter().map(|(&p, &k)| (p, k)).collect();
+        if ports.is_empty() {
+            return None;
+        }
+        ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let more = ports.len().saturating_sub(n);
+        let mut s: Vec<String> = ports
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, (p, k))| match i {
+                0 => format!("{p} ({k} segments)"),
+                _ => format!("{p} ({k})"),
+            })
+            .collect();
+        if more > 0 {
+            s.push(format!("and {more} more"));
+        }
+        Some(s.join(", "))
     }
 
     fn note_time(&mut self, ts: Timestamp) {
@@ -381,6 +429,7 @@ fn run(
 ) -> Result<(ReadReport, Layout), CaptureError> {
     let mut report = ReadReport {
         file: file.name().to_string(),
+        port: filter.port,
         ..ReadReport::default()
     };
     let name = report.file.clone();
@@ -604,6 +653,7 @@ fn apply(
                 return Some(tracker.push_payload(seg, ts, frame, payload));
             }
             report.filtered_out += 1;
+            report.note_ports(seg.src.port(), seg.dst.port());
         }
         Ok(Packet::IcmpError(err)) => {
             if filter.keeps_ports(err.quoted_src.port(), err.quoted_dst.port()) {

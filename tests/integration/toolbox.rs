@@ -432,3 +432,25 @@ fn analyze_payload_prints_escaped_bytes_under_the_arrow() {
     assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
     assert!(text.contains("\\x1b[2J\\x07\\x00abcd\\xff"), "{text}");
 }
+
+/// `-p` with no segment on that port says which ports there are.
+#[test]
+fn a_port_with_no_segment_names_the_ports_there_are() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/many-connections.pcap");
+    let name = f.to_str().unwrap();
+    let total = doc_of(&run(&["stats", "--json", name], None))["tcp_segments"]
+        .as_u64()
+        .unwrap();
+    for cmd in ["analyze", "stats"] {
+        let out = run(&[cmd, "-p", "80", name], None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Every segment has the server's port.
+        let want =
+            format!("no TCP segment has port 80; the capture's ports: 9502 ({total} segments), ");
+        assert!(err.contains(&want), "{cmd}: {err}");
+        assert!(err.contains("more"), "{cmd}: {err}");
+    }
+    // A port that is there: no such warning.
+    let out = run(&["analyze", "-p", "9502", name], None);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("no TCP segment has port"));
+}

@@ -718,7 +718,10 @@ mod frames {
         let text = text_only(&app, 120, 36);
         for (k, what) in tcpladder::tui::view::help::KEYS {
             assert!(text.contains(k), "help lacks {k}");
-            assert!(text.contains(what), "help cuts '{what}' at 120 columns: {text}");
+            assert!(
+                text.contains(what),
+                "help cuts '{what}' at 120 columns: {text}"
+            );
         }
         // Narrower: each meaning wraps, none is cut.
         app.update(Event::Resize(70, 40));
@@ -726,7 +729,10 @@ mod frames {
         let words: String = text.replace(['│', '┃'], " ");
         for (_, what) in tcpladder::tui::view::help::KEYS {
             for word in what.split(' ') {
-                assert!(words.contains(word), "'{word}' of '{what}' at 70 columns: {text}");
+                assert!(
+                    words.contains(word),
+                    "'{word}' of '{what}' at 70 columns: {text}"
+                );
             }
         }
         assert!(text.contains("ICMP error (broken line)"), "{text}");

@@ -363,7 +363,14 @@ fn put_time(app: &App, selected: bool, time: &str, cols: &Cols, y: u16, buf: &mu
     let t = &app.theme;
     let style = if selected { t.selected } else { t.dim };
     let w = usize::from(cols.time_w - 1);
-    put(buf, cols.time, y, cols.time_w - 1, &format!("{time:>w$}"), style);
+    put(
+        buf,
+        cols.time,
+        y,
+        cols.time_w - 1,
+        &format!("{time:>w$}"),
+        style,
+    );
 }
 
 /// Whether `side` is in a TIME-WAIT at a line after row `after_row` at `at`.
