@@ -218,11 +218,7 @@ fn analyze_streaming(
 ) -> anyhow::Result<(ReadReport, usize)> {
     use std::io::IsTerminal;
     let cfg = analyze_config(a);
-    let filter = a
-        .common
-        .tracking
-        .file_filter(&a.common.bpf)
-        .map_err(UsageError)?;
+    let filter = analyze_filter(a)?;
     let path = a.common.file.clone();
     // The output shows how far it has come when it goes to the terminal.
     let mut line = ProgressLine::new(&path, !std::io::stdout().is_terminal());
@@ -351,6 +347,14 @@ fn write_analysis(
     .map_err(Into::into)
 }
 
+/// `analyze`'s port and BPF filter, the expression checked.
+fn analyze_filter(a: &AnalyzeArgs) -> anyhow::Result<Filter> {
+    Ok(a.common
+        .tracking
+        .file_filter(&a.common.bpf)
+        .map_err(UsageError)?)
+}
+
 /// What `analyze` tracks with: the payload kept with each segment's
 /// details when it is printed.
 fn analyze_config(a: &AnalyzeArgs) -> TrackConfig {
@@ -392,11 +396,7 @@ fn analyze_lines(a: &AnalyzeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         idle_timeout: None,
         ..a.common.tracking.track_config()
     };
-    let filter = a
-        .common
-        .tracking
-        .file_filter(&a.common.bpf)
-        .map_err(UsageError)?;
+    let filter = analyze_filter(a)?;
     let mut failed = None;
     let report = analysis::stream_file(&a.common.file, filter, cfg, |c| {
         if failed.is_none()
@@ -421,11 +421,7 @@ fn analyze_whole(
     out: &mut impl Write,
 ) -> anyhow::Result<(ReadReport, usize)> {
     let cfg = analyze_config(a);
-    let filter = a
-        .common
-        .tracking
-        .file_filter(&a.common.bpf)
-        .map_err(UsageError)?;
+    let filter = analyze_filter(a)?;
     let (conns, report) = analyze_with_progress(&a.common.file, filter, cfg)?;
     let selected: Vec<_> = match a.conn {
         None => conns,

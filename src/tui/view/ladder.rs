@@ -307,16 +307,7 @@ fn draw_row(app: &App, l: &Ladder, r: &Row, cols: &Cols, y: u16, buf: &mut Buffe
     let t = &app.theme;
     let selected = app.icmp.is_none() && r.index == app.row;
     let time = time_text(app.time_mode, r.offset, r.delta, r.time);
-    let time_style = if selected { t.selected } else { t.dim };
-    let w = usize::from(cols.time_w - 1);
-    put(
-        buf,
-        cols.time,
-        y,
-        cols.time_w - 1,
-        &format!("{time:>w$}"),
-        time_style,
-    );
+    put_time(app, selected, &time, cols, y, buf);
     states_and_lifelines(app, &r.marks, |side| in_time_wait(l, r, side), cols, y, buf);
     // Where the kernel's own record parts from the inference.
     if let Some(k) = &l.kernel {
