@@ -3,7 +3,7 @@
 # opens the help, resizes below the minimum and back, quits, and checks
 # that the terminal was restored; then kills it with SIGTERM, SIGHUP and
 # SIGINT and checks the terminal is restored as by `q` (alternate screen
-# left, mouse reporting off, cursor shown); then replays a capture that
+# left, mouse reporting off, cursor shown, raw mode off); then replays a capture that
 # comes slowly through a pipe and saves its connection with `w`.
 # Usage: tests/tui_tmux.sh [BINARY]
 set -euo pipefail
@@ -29,7 +29,7 @@ export TERM=${TERM:-xterm-256color}
 tmux new-session -d -s keep "sleep 600"
 
 tmux new-session -d -s "$SESSION" -x 120 -y 36 \
-  "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; sleep 30"
+  "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; stty -a | grep -qw -- -icanon && echo __RAW__ || echo __COOKED__; sleep 30"
 screen 1.2
 expect "segment 1/11"
 expect "SYN-SENT"
@@ -62,6 +62,7 @@ expect "segment 11/11"
 tmux send-keys -t "$SESSION" q
 screen 0.8
 expect "__EXIT__ 0"
+expect "__COOKED__"
 # The alternate screen is gone: nothing of the UI is left.
 absent "segment 11/11"
 absent "connections 1"
@@ -75,7 +76,7 @@ until_state "0 0 1" || fail "after q: alternate, mouse, cursor = $(state)"
 for sig in TERM HUP INT; do
   tmux kill-session -t "$SESSION" 2>/dev/null || true
   tmux new-session -d -s "$SESSION" -x 120 -y 36 \
-    "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; sleep 30"
+    "$BIN replay captures/client-close.pcap --step; echo \"__EXIT__ \$?\"; stty -a | grep -qw -- -icanon && echo __RAW__ || echo __COOKED__; sleep 30"
   until_state "1 1 0" || { screen 0; fail "the UI did not take the terminal: $(state)"; }
   screen 0.5
   expect "segment 1/11"
@@ -85,6 +86,8 @@ for sig in TERM HUP INT; do
   until_state "0 0 1" || { screen 0; fail "after SIG$sig: alternate, mouse, cursor = $(state)"; }
   screen 0.3
   expect "__EXIT__ 130"
+  # Raw mode off: the line discipline is canonical again.
+  expect "__COOKED__"
 done
 # A capture through a pipe grows as it arrives, like live, and `w` saves
 # the connection from the spool, which is gone after `q`.
