@@ -49,6 +49,8 @@ pub struct ReadReport {
     pub other_ports: BTreeMap<u16, u64>,
     /// The port filter it was read with.
     pub port: Option<u16>,
+    /// Damage in the middle of the file that reading resumed after.
+    pub resumed: Vec<crate::capture::Resumed>,
     /// `stream_file`: connections handed out before they ended, idle past
     /// the timeout or an unanswered SYN past its last retransmission.
     pub aged_out: u64,
@@ -80,6 +82,9 @@ impl ReadReport {
     /// could not be decoded.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        for r in &self.resumed {
+            w.push(r.warning(&self.file));
+        }
         if let Some(msg) = self.ending.as_ref().and_then(|e| e.warning(&self.file)) {
             w.push(msg);
         }
@@ -437,7 +442,7 @@ fn run(
         total,
         ..Progress::default()
     };
-    let (ending, decoder, layout) = std::thread::scope(|s| {
+    let (ending, decoder, layout, resumed) = std::thread::scope(|s| {
         // Few batches in flight: the reader stays a little ahead.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
         let (back, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
@@ -508,6 +513,7 @@ fn run(
     at.connections = tracker.next_id() as u64;
     progress(at);
     report.ending = Some(ending);
+    report.resumed = resumed;
     report.finish_fragments(&decoder);
     Ok((report, layout))
 }
@@ -521,7 +527,7 @@ fn read_ahead(
     keep_payload: bool,
     tx: &std::sync::mpsc::SyncSender<Batch>,
     spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
-) -> Result<(Ending, Decoder, Layout), CaptureError> {
+) -> Result<(Ending, Decoder, Layout, Vec<crate::capture::Resumed>), CaptureError> {
     let mut decoder = Decoder::default();
     let fail = |problem: String| CaptureError {
         file: file.name().to_string(),
@@ -567,7 +573,7 @@ fn read_ahead(
         };
         // The tracking side stopped listening: nothing more to do.
         if tx.send(batch).is_err() {
-            return Ok((Ending::Complete, decoder, file.layout()));
+            return Ok((Ending::Complete, decoder, file.layout(), Vec::new()));
         }
         if let Some(why) = refused {
             return Err(CaptureError {
@@ -576,7 +582,7 @@ fn read_ahead(
             });
         }
         if let Some(ending) = r? {
-            return Ok((ending, decoder, file.layout()));
+            return Ok((ending, decoder, file.layout(), file.resumed().to_vec()));
         }
     }
 }

@@ -103,6 +103,237 @@ pub struct CaptureFile {
     /// read are all out, before it reads more (which may wait on a pipe).
     pause_before_read: bool,
     paused: bool,
+    /// Damage read past, in order.
+    resumed: Vec<Resumed>,
+    /// Where the damage being read past began, and what it was.
+    problem_at: Option<(u64, String)>,
+}
+
+/// Damage in the middle of a file, and where reading resumed after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// Where the bad record or block began.
+    pub at: u64,
+    /// Where the next plausible one begins.
+    pub resumed: u64,
+    pub problem: String,
+}
+
+impl Resumed {
+    pub fn warning(&self, file: &str) -> String {
+        format!(
+            "{file}: damaged at byte {} ({}), resumed at byte {}, {} bytes skipped",
+            self.at,
+            self.problem,
+            self.resumed,
+            self.resumed - self.at
+        )
+    }
+}
+
+/// What the front of the buffer says of the next record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Front {
+    Plausible,
+    Implausible,
+    /// Not all of its header is there yet.
+    Short,
+}
+
+/// Largest packet a record may plausibly hold: TSO/GRO captures reach
+/// 64 KiB and more, nothing real reaches this.
+const MAX_PACKET: u32 = 256 << 10;
+/// Seconds a record reading resumes at may be from the last one read.
+const RESUME_WITHIN: i64 = 7 * 86_400;
+/// How far the buffer may grow while looking for a plausible record.
+const SCAN_LIMIT: usize = 4 << 20;
+
+/// A legacy pcap record header at the front of `d`, as a record being
+/// read: only a length no record can have, or more captured than was on
+/// the wire, is damage (writers are lax about the rest).
+fn pcap_front(d: &[u8], big: bool) -> Front {
+    let Some(h) = d.get(..16) else {
+        return Front::Short;
+    };
+    let word = |i: usize| {
+        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let (caplen, orig) = (word(8), word(12));
+    if caplen <= orig && (caplen as usize) <= MAX_RECORD {
+        Front::Plausible
+    } else {
+        Front::Implausible
+    }
+}
+
+/// A legacy pcap record header at the front of `d`, as a place to resume
+/// after damage: it must look like what real writers write.
+fn pcap_resumable(d: &[u8], big: bool, nanos: bool) -> Front {
+    let Some(h) = d.get(..16) else {
+        return Front::Short;
+    };
+    let word = |i: usize| {
+        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let (frac, caplen, orig) = (word(4), word(8), word(12));
+    let units = if nanos { 1_000_000_000 } else { 1_000_000 };
+    if frac < units && caplen <= orig && caplen <= MAX_PACKET && orig <= 1 << 30 {
+        Front::Plausible
+    } else {
+        Front::Implausible
+    }
+}
+
+/// pcapng block types a real file holds (RFC draft: SHB, IDB, PB, SPB,
+/// NRB, ISB, EPB, the systemd journal and decryption secrets, custom).
+const NG_BLOCKS: &[u32] = &[0x0a0d_0d0a, 1, 2, 3, 4, 5, 6, 9, 10, 0xbad, 0x4000_0bad];
+
+/// A pcapng block at the front of `d`.
+fn ng_front(d: &[u8], big: bool) -> Front {
+    let Some(h) = d.get(..8) else {
+        return Front::Short;
+    };
+    let word = |i: usize| {
+        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let len = word(4);
+    if len >= 12 && len % 4 == 0 && (len as usize) <= MAX_RECORD {
+        Front::Plausible
+    } else {
+        Front::Implausible
+    }
+}
+
+/// Whether reading can resume at the front of `d`.
+enum Candidate {
+    Yes,
+    No,
+    NeedMore,
+}
+
+/// A record that looks right and is followed by another that does (or by
+/// the end of the file): where reading resumes after damage.
+fn candidate(
+    d: &[u8],
+    format: FileFormat,
+    big: bool,
+    nanos: bool,
+    exhausted: bool,
+    near: Option<i64>,
+) -> Candidate {
+    // At the end of the file there is no more to wait for.
+    match candidate_so_far(d, format, big, nanos, exhausted, near) {
+        Candidate::NeedMore if exhausted => Candidate::No,
+        c => c,
+    }
+}
+
+fn candidate_so_far(
+    d: &[u8],
+    format: FileFormat,
+    big: bool,
+    nanos: bool,
+    exhausted: bool,
+    near: Option<i64>,
+) -> Candidate {
+    let word = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    match format {
+        FileFormat::Pcap => {
+            match pcap_resumable(d, big, nanos) {
+                Front::Short => return Candidate::NeedMore,
+                Front::Implausible => return Candidate::No,
+                Front::Plausible => {}
+            }
+            let (Some(secs), Some(caplen)) = (word(0), word(8)) else {
+                return Candidate::NeedMore;
+            };
+            // A packet, at a time near the records read before it (or,
+            // for the first, near the one after it): zeros in a packet's
+            // bytes look like a record header otherwise.
+            let close = |a: i64, b: i64| (a - b).abs() <= RESUME_WITHIN;
+            if caplen == 0 || near.is_some_and(|t| !close(i64::from(secs), t)) {
+                return Candidate::No;
+            }
+            let next = 16 + caplen as usize;
+            if d.len() == next && exhausted {
+                return Candidate::Yes;
+            }
+            let rest = d.get(next..).unwrap_or_default();
+            let next_secs = rest
+                .get(..4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(|b| {
+                    if big {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    }
+                });
+            match pcap_resumable(rest, big, nanos) {
+                Front::Plausible
+                    if next_secs.is_some_and(|n| close(i64::from(n), i64::from(secs))) =>
+                {
+                    Candidate::Yes
+                }
+                Front::Plausible | Front::Implausible => Candidate::No,
+                Front::Short => Candidate::NeedMore,
+            }
+        }
+        FileFormat::PcapNg => {
+            let (Some(ty), Some(len)) = (word(0), word(4)) else {
+                return Candidate::NeedMore;
+            };
+            if !NG_BLOCKS.contains(&ty) || ng_front(d, big) != Front::Plausible {
+                return Candidate::No;
+            }
+            let len = len as usize;
+            // Large blocks are not taken for a place to resume: random
+            // bytes would have the reader wait on megabytes.
+            if len > MAX_PACKET as usize + 64 {
+                return Candidate::No;
+            }
+            match word(len - 4) {
+                None if exhausted => Candidate::No,
+                None => Candidate::NeedMore,
+                Some(trailer) if trailer as usize != len => Candidate::No,
+                Some(_) if d.len() == len && exhausted => Candidate::Yes,
+                Some(_) => match d.get(len..len + 8) {
+                    Some(next) => {
+                        let ty = word(len).unwrap_or(0);
+                        if NG_BLOCKS.contains(&ty) && ng_front(next, big) == Front::Plausible {
+                            Candidate::Yes
+                        } else {
+                            Candidate::No
+                        }
+                    }
+                    None if exhausted => Candidate::No,
+                    None => Candidate::NeedMore,
+                },
+            }
+        }
+    }
 }
 
 impl CaptureFile {
@@ -215,6 +446,8 @@ impl CaptureFile {
             raw,
             pause_before_read: false,
             paused: false,
+            resumed: Vec::new(),
+            problem_at: None,
         })
     }
 
@@ -315,6 +548,14 @@ impl CaptureFile {
                 }
                 Err(PcapError::Eof) => return Ok(Some(Ending::Complete)),
                 Err(PcapError::Incomplete(_)) => {
+                    // A record that claims more than any record can be is
+                    // damage, not a record the file is still to give.
+                    if self.front() == Front::Implausible {
+                        match self.resync()? {
+                            Some(()) => continue,
+                            None => return Ok(Some(self.unrecovered())),
+                        }
+                    }
                     // Every record in the buffer is out: a pipe's reader
                     // hands them on before it waits for more.
                     if self.pause_before_read && !std::mem::replace(&mut self.paused, true) {
@@ -327,6 +568,12 @@ impl CaptureFile {
                     }
                 }
                 Err(PcapError::BufferTooSmall) => {
+                    if self.front() == Front::Implausible {
+                        match self.resync()? {
+                            Some(()) => continue,
+                            None => return Ok(Some(self.unrecovered())),
+                        }
+                    }
                     // From the buffer's size, not from how much it holds:
                     // after a big record it may hold little yet be full size.
                     let want = self.buffer * 2;
@@ -340,6 +587,20 @@ impl CaptureFile {
                     }
                 }
                 Err(PcapError::UnexpectedEof) => {
+                    // Nothing left: after reading past damage the buffer
+                    // may not have been shifted, which pcap-parser takes
+                    // for a cut.
+                    if self.reader.data().is_empty() {
+                        return Ok(Some(Ending::Complete));
+                    }
+                    // Longer than any packet the file was written with, and
+                    // running past its end: damage, not a cut tail.
+                    if self.overlong() {
+                        match self.resync()? {
+                            Some(()) => continue,
+                            None => return Ok(Some(self.unrecovered())),
+                        }
+                    }
                     return Ok(Some(Ending::Truncated {
                         offset: self.reader.consumed() as u64,
                     }));
@@ -347,10 +608,164 @@ impl CaptureFile {
                 Err(PcapError::ReadError) => return self.read_failed("read error".into()),
                 Err(e) => {
                     let problem = describe(&e);
-                    return Ok(Some(self.damaged(problem)));
+                    // Past the block that does not parse, to the next that
+                    // does, if there is one.
+                    self.problem_at = Some((self.reader.consumed() as u64, problem));
+                    match self.resync()? {
+                        Some(()) => continue,
+                        None => return Ok(Some(self.unrecovered())),
+                    }
                 }
             }
         }
+    }
+
+    /// The damaged places read past so far, in order.
+    pub fn resumed(&self) -> &[Resumed] {
+        &self.resumed
+    }
+
+    /// Whether the record header at the front of the buffer could be one.
+    fn front(&self) -> Front {
+        let d = self.reader.data();
+        let big = self.sections.last().is_some_and(|s| s.big_endian);
+        match self.format {
+            FileFormat::Pcap => pcap_front(d, big),
+            FileFormat::PcapNg => ng_front(d, big),
+        }
+    }
+
+    /// Reads past damage: from the byte after the bad record's start, to
+    /// the next place where a plausible record is followed by another (or
+    /// by the end of the file). Some(()) when it found one and noted where
+    /// (`resumed`); None at the end of the file.
+    fn resync(&mut self) -> Result<Option<()>, CaptureError> {
+        let start = self.reader.consumed() as u64;
+        let (problem_at, problem) = match self.problem_at.take() {
+            Some(p) => p,
+            None => (start, self.front_problem()),
+        };
+        let big = self.sections.last().is_some_and(|s| s.big_endian);
+        let (nanos, format) = (self.legacy_nanos, self.format);
+        // The last record read, when there was one.
+        let near = (self.frame > 0).then(|| self.last_ts.as_nanos().div_euclid(1_000_000_000));
+        // pcapng blocks start on 4-byte boundaries; pcap records anywhere.
+        let step = match format {
+            FileFormat::Pcap => 1,
+            FileFormat::PcapNg => 4,
+        };
+        let mut skip = step;
+        loop {
+            let exhausted = self.reader.reader_exhausted();
+            let d = self.reader.data();
+            let mut k = skip.min(d.len());
+            let mut more = false;
+            let mut found = false;
+            while k < d.len() {
+                match candidate(&d[k..], format, big, nanos, exhausted, near) {
+                    Candidate::Yes => {
+                        found = true;
+                        break;
+                    }
+                    Candidate::No => k += step,
+                    Candidate::NeedMore => {
+                        more = true;
+                        break;
+                    }
+                }
+            }
+            if found {
+                self.reader.consume(k);
+                let resumed = self.reader.consumed() as u64;
+                self.resumed.push(Resumed {
+                    at: problem_at,
+                    resumed,
+                    problem,
+                });
+                return Ok(Some(()));
+            }
+            if exhausted && !more {
+                self.reader.consume(d.len());
+                self.problem_at = Some((problem_at, problem));
+                return Ok(None);
+            }
+            // What was looked at goes; the rest waits for more bytes.
+            self.reader.consume(k);
+            skip = 0;
+            if more && self.reader.data().len() * 2 > self.buffer && self.buffer * 2 <= SCAN_LIMIT {
+                let want = self.buffer * 2;
+                if self.reader.grow(want) {
+                    self.buffer = want;
+                }
+            }
+            if let Err(e) = self.reader.refill() {
+                let what = describe(&e);
+                return self.read_failed(what).map(|_| None);
+            }
+            if self.reader.reader_exhausted() && self.reader.data().is_empty() {
+                self.problem_at = Some((problem_at, problem));
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The record at the front claims more than its file's snap length
+    /// (at least [`MAX_PACKET`]) allows.
+    fn overlong(&self) -> bool {
+        let d = self.reader.data();
+        let section = self.sections.last();
+        let big = section.is_some_and(|s| s.big_endian);
+        let word = |at: usize| -> Option<u32> {
+            let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
+            Some(if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let limit = |snap: u32| snap.max(MAX_PACKET);
+        match self.format {
+            FileFormat::Pcap => {
+                let snap = section.map_or(0, |s| s.snaplen);
+                word(8).is_some_and(|caplen| caplen > limit(snap))
+            }
+            FileFormat::PcapNg => word(4).is_some_and(|len| len > limit(0) + 64),
+        }
+    }
+
+    /// What is wrong with the record header at the front of the buffer.
+    fn front_problem(&self) -> String {
+        let d = self.reader.data();
+        let big = self.sections.last().is_some_and(|s| s.big_endian);
+        let word = |at: usize| -> u32 {
+            let b: [u8; 4] = d
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default();
+            if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        match self.format {
+            FileFormat::Pcap => format!(
+                "a record of {} bytes captured, {} on the wire, time fraction {}",
+                word(8),
+                word(12),
+                word(4)
+            ),
+            FileFormat::PcapNg => format!("a block {} bytes long", word(4)),
+        }
+    }
+
+    /// Damage nothing plausible followed: how reading ended.
+    fn unrecovered(&mut self) -> Ending {
+        let (offset, problem) = self
+            .problem_at
+            .take()
+            .unwrap_or((self.reader.consumed() as u64, "damaged".into()));
+        Ending::Damaged { offset, problem }
     }
 
     /// A read that failed: damage in the capture if the decompressor
@@ -443,6 +858,7 @@ fn note_header(
                     },
                     offset_secs: 0,
                 }],
+                snaplen: h.snaplen,
             });
         }
         // Interface numbers restart in every section.
@@ -450,6 +866,7 @@ fn note_header(
             start: offset,
             big_endian: shb.big_endian(),
             interfaces: Vec::new(),
+            snaplen: 0,
         }),
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
             if let Some(s) = sections.last_mut() {
@@ -547,6 +964,8 @@ struct Section {
     start: u64,
     big_endian: bool,
     interfaces: Vec<Interface>,
+    /// A legacy pcap's snap length (0 for pcapng).
+    snaplen: u32,
 }
 
 /// A file's headers, as far as a read went ([`CaptureFile::layout`]).

@@ -25,7 +25,7 @@ pub fn wall_now() -> Timestamp {
     Timestamp::from_secs_nanos(d.as_secs() as i64, i64::from(d.subsec_nanos()))
 }
 
-pub use file::{CaptureError, CaptureFile, Ending, FileFormat, Layout, Reread};
+pub use file::{CaptureError, CaptureFile, Ending, FileFormat, Layout, Reread, Resumed};
 
 /// One captured packet, borrowed from the reader's buffer.
 #[derive(Clone, Copy, Debug)]

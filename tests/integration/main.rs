@@ -5,6 +5,7 @@ mod captures;
 mod cli;
 mod demo;
 mod export;
+mod faults;
 mod golden;
 mod kernel_truth;
 mod live;

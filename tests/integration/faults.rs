@@ -1,0 +1,149 @@
+//! Faults in what tcpladder reads and writes: damage in the middle of a
+//! capture is read past (every record after it that a careful reader can
+//! find is found).
+
+use std::path::{Path, PathBuf};
+
+use tcpladder::capture::CaptureFile;
+
+fn captures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    all.sort();
+    all
+}
+
+/// (time, bytes) of every record, the resumed places, and the ending.
+type Read = (Vec<(i64, Vec<u8>)>, usize, tcpladder::capture::Ending);
+
+fn read(bytes: Vec<u8>) -> Read {
+    let mut f = CaptureFile::from_reader("t", std::io::Cursor::new(bytes)).unwrap();
+    let mut out = Vec::new();
+    let end = f
+        .for_each(|r| out.push((r.ts.as_nanos(), r.data.to_vec())))
+        .unwrap();
+    (out, f.resumed().len(), end)
+}
+
+/// Where each packet record's length field is: (offset of the field, the
+/// record's start), for pcap (caplen) and pcapng (an enhanced or simple
+/// packet block's length), little-endian files only.
+fn length_fields(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let (ty, len) = (word(at), word(at + 4));
+            if ty == 6 || ty == 3 {
+                out.push((at + 4, at));
+            }
+            at += len;
+        }
+    } else {
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            out.push((at + 8, at));
+            at += 16 + word(at + 8);
+        }
+    }
+    out
+}
+
+#[test]
+fn damage_in_the_middle_is_read_past_and_everything_after_it_kept() {
+    let mut damaged = 0;
+    for f in captures() {
+        let bytes = std::fs::read(&f).unwrap();
+        if bytes[..4] != [0xd4, 0xc3, 0xb2, 0xa1] && bytes[..4] != [0x0a, 0x0d, 0x0d, 0x0a] {
+            continue;
+        }
+        let (whole, _, _) = read(bytes.clone());
+        let fields = length_fields(&bytes);
+        assert_eq!(fields.len(), whole.len(), "{}", f.display());
+        for (n, &(field, _)) in fields.iter().enumerate() {
+            for bad in [0x7fff_ffffu32, 0xffff_fff0, 0x0040_0001] {
+                let mut b = bytes.clone();
+                b[field..field + 4].copy_from_slice(&bad.to_le_bytes());
+                let (got, resumed, end) = read(b);
+                // All but the damaged record, in order.
+                let mut want = whole.clone();
+                want.remove(n);
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "{} record {} length {bad:#x}: {end:?}",
+                    f.display(),
+                    n + 1
+                );
+                assert!(
+                    got == want,
+                    "{} record {}: other records",
+                    f.display(),
+                    n + 1
+                );
+                // After the last packet only other blocks can follow (a
+                // pcapng file's statistics), where reading may resume.
+                let last = n + 1 == whole.len();
+                assert!(
+                    resumed == 1 || last && resumed == 0,
+                    "{} record {}: resumed {resumed} times",
+                    f.display(),
+                    n + 1
+                );
+                damaged += 1;
+            }
+        }
+    }
+    assert!(damaged > 300, "{damaged} damaged files read");
+}
+
+/// A header overwritten whole is damage too, and a second damage further
+/// on is read past as well; each is said with where it resumed.
+#[test]
+fn each_damage_is_said_with_where_reading_resumed() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/many-connections.pcap");
+    let bytes = std::fs::read(&f).unwrap();
+    let (whole, _, _) = read(bytes.clone());
+    let fields = length_fields(&bytes);
+    let mut b = bytes.clone();
+    let (_, start_a) = fields[100];
+    b[start_a..start_a + 16].fill(0xff);
+    let (field_b, _) = fields[900];
+    b[field_b..field_b + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let path = std::env::temp_dir().join(format!("tl-damaged-{}.pcap", std::process::id()));
+    std::fs::write(&path, &b).unwrap();
+    let (got, resumed, _) = read(b);
+    assert_eq!(resumed, 2);
+    assert_eq!(got.len(), whole.len() - 2);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+        .arg("stats")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("resumed at byte"))
+        .collect();
+    assert_eq!(said.len(), 2, "{err}");
+    assert!(
+        said[0].contains(&format!("damaged at byte {start_a} ")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("cut short"),
+        "damage is not a cut tail: {err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("packets read       {}", whole.len() - 2)),
+        "{text}"
+    );
+}
