@@ -127,6 +127,11 @@ pub struct Arrow {
     /// Crosses an arrow going the other way (its label moves toward the
     /// sender so the two labels do not sit on each other).
     pub crosses: bool,
+    /// Estimated sending and arrival time, ns since the ladder's start
+    /// (capture time, both, when drawn flat): what the vertical order
+    /// follows.
+    pub sent: i64,
+    pub arrives: i64,
     /// Capture time, ms since the connection's first segment.
     pub time_ms: f64,
 }
@@ -212,26 +217,44 @@ pub struct Diagram {
     pub footnote: String,
 }
 
-/// Sending and arrival time of every row, from its capture time and the
-/// one-way delays on either side of the capture point. A segment that
-/// acknowledges data or a SYN or FIN is never sent before that arrived:
-/// where the estimate says otherwise (on one host the delay is mostly
-/// processing, not the path) the reply is moved to just after the arrival,
-/// so cause stays above effect and arrows only cross when they crossed.
+/// Sending and arrival time of every row, in ns, from its capture time
+/// and the one-way delays on either side of the capture point, then moved
+/// only later, never earlier, until they agree with what the capture
+/// proves:
+///
+/// * an endpoint sends its segments in the order the capture saw them, and
+///   they arrive in that order (a path does not reorder in the model; a
+///   lost segment does not arrive at all);
+/// * a segment that acknowledges data or a SYN or FIN is sent after that
+///   arrived (on one host the delay is mostly processing, not the path, so
+///   the estimate alone can say otherwise);
+/// * a SYN or FIN that a later segment of the peer does not acknowledge had
+///   not arrived when that segment left: those two crossed in flight.
+///
+/// So cause stays above effect, each lifeline keeps its order, and arrows
+/// cross only when they crossed.
 fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
-    let mut times = Vec::with_capacity(l.rows.len());
+    let mut times: Vec<(i64, i64)> = Vec::with_capacity(l.rows.len());
     // Per side: rows sent by it that the peer has not acknowledged yet.
     let mut unacked: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    // Per side: its last sending time, and the rows it sent that arrive,
+    // in order.
+    let mut last_send: [Option<i64>; 2] = [None, None];
+    let mut arriving: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
     for (k, r) in l.rows.iter().enumerate() {
+        let side = r.from.index();
         let before = match r.from {
             Side::Client => (share * one_way as f64) as i64,
             Side::Server => ((1.0 - share) * one_way as f64) as i64,
         };
         let mut send = r.time.as_nanos() - before;
+        if let Some(last) = last_send[side] {
+            send = send.max(last + 1);
+        }
         if let Some(ack) = r.ack {
-            let peer = &mut unacked[(!r.from).index()];
+            let peer = (!r.from).index();
             let mut answered = Vec::new();
-            peer.retain(|&x| {
+            unacked[peer].retain(|&x| {
                 let covered = l.rows[x].end.le(ack);
                 if covered {
                     answered.push(x);
@@ -239,27 +262,71 @@ fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
                 !covered
             });
             for x in answered {
-                let (_, arrive): (i64, i64) = times[x];
-                send = send.max(arrive + 1);
+                send = send.max(times[x].1 + 1);
             }
             // A SYN or FIN this segment does not acknowledge had not
             // arrived when it left: those arrows cross it. (Data may have
             // arrived out of order and been SACKed; only control segments
-            // are certain.)
-            for &x in peer.iter() {
-                if matches!(l.rows[x].role, Role::Syn | Role::SynAck | Role::Fin) {
-                    let entry: &mut (i64, i64) = &mut times[x];
-                    entry.1 = entry.1.max(send + 1);
+            // are certain, and a FIN only when everything before it is
+            // acknowledged: behind a gap it may have arrived and waited.)
+            // What the peer sent after it arrives later still.
+            let late: Vec<usize> = unacked[peer]
+                .iter()
+                .copied()
+                .filter(|&x| not_arrived_before(&l.rows[x], ack))
+                .collect();
+            for x in late {
+                if times[x].1 <= send {
+                    times[x].1 = send + 1;
+                    keep_arrival_order(&mut times, &arriving[peer], x);
                 }
             }
         }
-        times.push((send, send + one_way));
+        last_send[side] = Some(send);
+        let mut arrive = send + one_way;
+        if !r.lost {
+            if let Some(&p) = arriving[side].last() {
+                arrive = arrive.max(times[p].1 + 1);
+            }
+            arriving[side].push(k);
+        }
+        times.push((send, arrive));
         // A lost segment never arrives, so nothing can cross it.
         if r.end != r.seq && !r.lost {
             unacked[r.from.index()].push(k);
         }
     }
     times
+}
+
+/// Whether a segment acknowledging `ack` proves that `r` had not arrived
+/// when it left: `r` is a SYN the ACK does not cover (nothing precedes a
+/// SYN in its sequence space), or a FIN whose segment the ACK reaches
+/// exactly (everything before it acknowledged, nothing of it: an ACK
+/// inside it may come from resent copies of its data).
+pub fn not_arrived_before(r: &super::Row, ack: crate::decode::SeqNumber) -> bool {
+    match r.role {
+        Role::Syn | Role::SynAck => !r.end.le(ack),
+        Role::Fin => r.seq == ack,
+        _ => false,
+    }
+}
+
+/// After row `x`'s arrival moved later: the rows its sender sent after it
+/// (`arriving`, in order) arrive after it still.
+fn keep_arrival_order(times: &mut [(i64, i64)], arriving: &[usize], x: usize) {
+    let Ok(at) = arriving.binary_search(&x) else {
+        return;
+    };
+    let mut prev = times[x].1;
+    for &y in &arriving[at + 1..] {
+        if times[y].1 > prev {
+            // Those after it were in order already.
+            break;
+        }
+        times[y].1 = prev + 1;
+        prev = times[y].1;
+    }
 }
 
 /// Sub-nanosecond steps of the layout's event times (see `call_times`).
@@ -455,7 +522,8 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         .rows
         .iter()
         .zip(&ys)
-        .map(|(r, &(y0, y1))| Arrow {
+        .zip(&times)
+        .map(|((r, &(y0, y1)), &(sent, arrives))| Arrow {
             index: r.index,
             from: r.from,
             y_send: y0,
@@ -465,6 +533,8 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             retransmission: r.retransmission,
             lost: r.lost,
             crosses: false,
+            sent: sent - l.start.as_nanos(),
+            arrives: arrives - l.start.as_nanos(),
             time_ms: r.offset.as_millis_f64(),
         })
         .collect();
@@ -693,6 +763,39 @@ mod tests {
         assert!(d.footnote.starts_with("Captured near the client"));
         let flat = layout(&l, &Placement::estimate(&l), true, None);
         assert!(flat.arrows.iter().all(|a| a.y_send == a.y_arrive));
+    }
+
+    #[test]
+    fn a_fin_is_never_sent_above_its_senders_earlier_ack() {
+        // Captured near the client; the server answers faster than the
+        // estimate says, so its ACK of the client's FIN must wait for the
+        // FIN's estimated arrival, and its FIN, captured just after, after
+        // that ACK.
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x12, 9, 2, 10_000),
+            (true, 0x10, 2, 10, 10_050),
+            (true, 0x11, 2, 10, 20_000),
+            (false, 0x10, 10, 3, 24_000),
+            (false, 0x11, 10, 3, 24_500),
+            (true, 0x10, 3, 11, 24_600),
+        ]);
+        let d = layout(&l, &Placement::estimate(&l), false, None);
+        let a = &d.arrows;
+        assert!(
+            a[4].y_send > a[3].y_arrive,
+            "the ACK after the FIN it answers"
+        );
+        assert!(a[5].y_send > a[4].y_send, "{:?} above {:?}", a[5], a[4]);
+        assert!(a[5].y_arrive > a[4].y_arrive, "arriving in order too");
+        for side in Side::BOTH {
+            let sent: Vec<f64> = a
+                .iter()
+                .filter(|x| x.from == side)
+                .map(|x| x.y_send)
+                .collect();
+            assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{side:?}: {sent:?}");
+        }
     }
 
     #[test]

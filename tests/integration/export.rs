@@ -19,6 +19,8 @@ use tcpladder::track::{Connection, TrackConfig};
 use tcpladder::tui::app::{App, ReplayStart};
 use tcpladder::tui::theme::ThemeName;
 
+mod layout;
+
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
