@@ -75,6 +75,8 @@ const STATE_PX: f64 = 12.5;
 const BOX_H: f64 = 20.0;
 /// Call labels: monospace, a little smaller than the arrows'.
 const CALL_PX: f64 = 12.0;
+/// Width of the "refused" badge.
+const BADGE_W: f64 = 60.0;
 
 fn role_colour(p: &Palette, role: Role) -> &'static str {
     match role {
@@ -148,7 +150,8 @@ impl Geometry {
         let span = (longest_label * MONO_W + 90.0).max(440.0);
         let server = client + span;
         let width = server + 14.0 + box_w + 56.0;
-        let height = TOP + d.height * STEP + 80.0;
+        let legend = if d.legend.is_empty() { 0.0 } else { 30.0 };
+        let height = TOP + d.height * STEP + 80.0 + legend;
         Geometry {
             axis,
             client,
@@ -330,14 +333,19 @@ pub fn render(d: &Diagram, p: &Palette) -> String {
         );
     }
     s.push_str("</g>\n");
-    // The footnote, wrapped to the picture's width.
+    // The legend and the footnote, wrapped to the picture's width.
     let per_line = ((g.width - 48.0) / (11.0 * 0.55)) as usize;
-    let lines = wrap(&d.footnote, per_line.max(40));
+    let mut lines = Vec::new();
+    for text in [&d.legend, &d.footnote] {
+        if !text.is_empty() {
+            lines.extend(wrap(text, per_line.max(40)));
+        }
+    }
     for (i, line) in lines.iter().enumerate() {
         let _ = writeln!(
             s,
             r#"<text x="24" y="{:.1}" font-size="11" fill="{}">{}</text>"#,
-            g.height - 40.0 + 15.0 * i as f64,
+            g.height - 40.0 - 15.0 * (lines.len().max(2) - 2) as f64 + 15.0 * i as f64,
             p.muted,
             esc(line)
         );
@@ -493,20 +501,19 @@ fn arrow(s: &mut String, g: &Geometry, a: &Arrow, p: &Palette, label_at: f64) {
         bx - px,
         by - py
     );
-    if a.role == Role::Rst {
-        // A cross on the shaft marks the reset.
-        let (cx, cy) = (x0 + dx * 0.12, y0 + dy * 0.12);
+    if a.refused {
+        // A cross means lost; the RST refusing a connection arrived, and
+        // says what it is in a badge on its shaft, near its sender.
+        let (w, h) = (BADGE_W, 16.0);
+        let cx = x0 + dx.signum() * (16.0 + w / 2.0);
+        let cy = y0 + dy * ((cx - x0) / dx);
         let _ = writeln!(
             s,
-            r#"<path d="M {:.1} {:.1} L {:.1} {:.1} M {:.1} {:.1} L {:.1} {:.1}" stroke="{colour}" stroke-width="2.2"/>"#,
-            cx - 5.0,
-            cy - 5.0,
-            cx + 5.0,
-            cy + 5.0,
-            cx - 5.0,
-            cy + 5.0,
-            cx + 5.0,
-            cy - 5.0
+            r#"<g class="refused"><rect x="{:.1}" y="{:.1}" width="{w:.1}" height="{h}" rx="3" fill="{}" stroke="{colour}" stroke-width="1.4"/><text x="{cx:.1}" y="{:.1}" font-size="11" font-weight="bold" text-anchor="middle" fill="{colour}">refused</text></g>"#,
+            cx - w / 2.0,
+            cy - h / 2.0,
+            p.background,
+            cy + 4.0
         );
     }
     let angle = upright(dx, dy);

@@ -124,6 +124,8 @@ pub struct Arrow {
     pub retransmission: bool,
     /// Never arrived: drawn stopping short, with a cross.
     pub lost: bool,
+    /// The RST refusing the connection (`Row::refused`): marked as such.
+    pub refused: bool,
     /// Crosses an arrow going the other way (its label moves toward the
     /// sender so the two labels do not sit on each other).
     pub crosses: bool,
@@ -214,7 +216,33 @@ pub struct Diagram {
     pub brackets: Vec<Bracket>,
     /// Steps from the top (the initial states sit at 0) to the bottom.
     pub height: f64,
+    /// What the marks drawn mean (only those the diagram has).
+    pub legend: String,
     pub footnote: String,
+}
+
+/// The legend of the marks `arrows` are drawn with, one sentence a kind.
+fn legend(arrows: &[Arrow]) -> String {
+    let any = |f: &dyn Fn(&Arrow) -> bool| arrows.iter().any(f);
+    let mut parts = Vec::new();
+    if any(&|a| a.retransmission && !a.lost) {
+        parts.push("Dashed: a retransmission.");
+    }
+    if any(&|a| a.lost) {
+        parts.push("Dotted, ending in a cross: lost (captured, but it never arrived).");
+    }
+    match (
+        any(&|a| a.refused),
+        any(&|a| a.role == Role::Rst && !a.refused),
+    ) {
+        (true, _) => parts.push(
+            "Thick red: a reset (RST). \u{201c}refused\u{201d}: the RST answering a SYN no \
+             socket listened for (it arrived; nothing was lost).",
+        ),
+        (false, true) => parts.push("Thick red: a reset (RST)."),
+        (false, false) => {}
+    }
+    parts.join(" ")
 }
 
 /// Sending and arrival time of every row, in ns, from its capture time
@@ -532,6 +560,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             role: r.role,
             retransmission: r.retransmission,
             lost: r.lost,
+            refused: r.refused,
             crosses: false,
             sent: sent - l.start.as_nanos(),
             arrives: arrives - l.start.as_nanos(),
@@ -681,6 +710,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             });
         }
     }
+    let legend = legend(&arrows);
     Diagram {
         title: title.map_or_else(
             || {
@@ -703,6 +733,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         } else {
             end_y + 1.0
         },
+        legend,
         footnote: placement.footnote(flat),
     }
 }
