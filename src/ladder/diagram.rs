@@ -126,9 +126,6 @@ pub struct Arrow {
     pub lost: bool,
     /// The RST refusing the connection (`Row::refused`): marked as such.
     pub refused: bool,
-    /// Crosses an arrow going the other way (its label moves toward the
-    /// sender so the two labels do not sit on each other).
-    pub crosses: bool,
     /// Estimated sending and arrival time, ns since the ladder's start
     /// (capture time, both, when drawn flat): what the vertical order
     /// follows.
@@ -419,22 +416,21 @@ fn call_times(l: &Ladder, times: &[(i64, i64)]) -> Vec<(i64, i64)> {
     out
 }
 
-/// Sets `crosses` on arrows whose spans overlap an arrow going the other
-/// way. A sweep in sending order: only arrows sent before one arrives can
-/// cross it, and arrows are short, so this stays linear in practice.
-fn mark_crossings(arrows: &mut [Arrow]) {
-    let mut order: Vec<usize> = (0..arrows.len()).collect();
-    order.sort_by(|&a, &b| arrows[a].y_send.total_cmp(&arrows[b].y_send));
-    for (k, &i) in order.iter().enumerate() {
-        for &j in &order[k + 1..] {
-            if arrows[j].y_send >= arrows[i].y_arrive {
-                break;
-            }
-            if arrows[j].from != arrows[i].from && arrows[i].y_send < arrows[j].y_arrive {
-                arrows[i].crosses = true;
-                arrows[j].crosses = true;
-            }
-        }
+/// Writes `state` on `side`'s lifeline at `y`: in the box already there
+/// (one state after the other, as changes at one moment read), or in a
+/// new one.
+fn add_box(boxes: &mut Vec<StateBox>, side: Side, y: f64, state: State) {
+    if let Some(b) = boxes.iter_mut().rev().find(|b| b.side == side && b.y == y) {
+        b.text.push_str(" → ");
+        b.text.push_str(state.name());
+        b.state = state;
+    } else {
+        boxes.push(StateBox {
+            side,
+            y,
+            text: state.name().to_string(),
+            state,
+        });
     }
 }
 
@@ -546,7 +542,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             }
         }
     }
-    let mut arrows: Vec<Arrow> = l
+    let arrows: Vec<Arrow> = l
         .rows
         .iter()
         .zip(&ys)
@@ -561,13 +557,11 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             retransmission: r.retransmission,
             lost: r.lost,
             refused: r.refused,
-            crosses: false,
             sent: sent - l.start.as_nanos(),
             arrives: arrives - l.start.as_nanos(),
             time_ms: r.offset.as_millis_f64(),
         })
         .collect();
-    mark_crossings(&mut arrows);
     let icmp: Vec<IcmpArrow> = l
         .icmp
         .iter()
@@ -632,45 +626,26 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
     }
     for (r, a) in l.rows.iter().zip(&arrows) {
         for side in Side::BOTH {
-            let ms = &r.marks[side.index()];
-            let Some(last) = ms.last() else { continue };
-            // The sender changes as it sends, the receiver where the
-            // segment that caused it arrives (which can be an arrow that
-            // crossed this row's).
-            let cause = arrows.iter().find(|c| c.index == last.cause_row);
-            let y = match (last.cause, cause) {
-                (Cause::Received, Some(c)) if c.from != side => c.y_arrive,
-                _ if r.from == side => a.y_send,
-                _ => a.y_arrive,
-            };
-            let text = ms
-                .iter()
-                .map(|m| m.state.name())
-                .collect::<Vec<_>>()
-                .join(" → ");
-            boxes.push(StateBox {
-                side,
-                y,
-                text,
-                state: last.state,
-            });
+            for m in &r.marks[side.index()] {
+                // The sender changes as it sends, the receiver where the
+                // segment that caused it arrives (which can be an arrow
+                // that crossed this row's): each change where it happened.
+                let cause = arrows.iter().find(|c| c.index == m.cause_row);
+                let y = match (m.cause, cause) {
+                    (Cause::Received, Some(c)) if c.from != side => c.y_arrive,
+                    _ if r.from == side => a.y_send,
+                    _ => a.y_arrive,
+                };
+                add_box(&mut boxes, side, y, m.state);
+            }
         }
     }
     // The CLOSED an ICMP error caused, where it arrives.
     for (i, a) in l.icmp.iter().zip(&icmp) {
         for side in Side::BOTH {
-            let ms = &i.marks[side.index()];
-            let Some(last) = ms.last() else { continue };
-            boxes.push(StateBox {
-                side,
-                y: a.y_arrive,
-                text: ms
-                    .iter()
-                    .map(|m| m.state.name())
-                    .collect::<Vec<_>>()
-                    .join(" → "),
-                state: last.state,
-            });
+            for m in &i.marks[side.index()] {
+                add_box(&mut boxes, side, a.y_arrive, m.state);
+            }
         }
     }
     let end_y = bottom + 1.5;
@@ -827,6 +802,35 @@ mod tests {
                 .collect();
             assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{side:?}: {sent:?}");
         }
+    }
+
+    #[test]
+    fn each_state_change_sits_where_it_happened() {
+        // Simultaneous open: the server's SYN-SENT where its SYN leaves,
+        // its SYN-RECEIVED where the client's SYN arrives, in boxes of
+        // their own (not both where the last change happened).
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x02, 9, 0, 10),
+            (false, 0x12, 9, 2, 20),
+            (true, 0x12, 1, 10, 30),
+        ]);
+        let d = layout(&l, &Placement::estimate(&l), true, None);
+        let server = |st: State| {
+            d.boxes
+                .iter()
+                .find(|b| b.side == Side::Server && b.state == st)
+                .map(|b| (b.y, b.text.clone()))
+        };
+        let syn = d.arrows.iter().find(|a| a.from == Side::Server).unwrap();
+        assert_eq!(
+            server(State::SynSent),
+            Some((syn.y_send, "SYN-SENT".into()))
+        );
+        assert_eq!(
+            server(State::SynReceived),
+            Some((d.arrows[0].y_arrive, "SYN-RECEIVED".into()))
+        );
     }
 
     #[test]

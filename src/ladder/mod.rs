@@ -18,6 +18,7 @@ pub mod diagram;
 pub mod explain;
 pub mod kernel;
 pub mod label;
+pub mod page;
 pub mod verdict;
 
 use std::net::{IpAddr, SocketAddr};

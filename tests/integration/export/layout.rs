@@ -1,11 +1,14 @@
 //! The lecture diagram's layout over every capture: rows in time order per
-//! sender and receiver, crossings only where the capture proves them.
+//! sender and receiver, crossings only where the capture proves them; no
+//! text on another text, a mark, a state box or a line, and the text as
+//! drawn inside the box the layout gave it.
 
 use std::path::{Path, PathBuf};
 
 use tcpladder::analysis::{Filter, analyze_file};
 use tcpladder::export::{self, ExportOptions, Format};
 use tcpladder::ladder::diagram::{self, Diagram, Placement};
+use tcpladder::ladder::page::{self, Kind, Page, Quad, Text};
 use tcpladder::ladder::{Ladder, Role};
 use tcpladder::track::{Side, TrackConfig};
 
@@ -58,10 +61,10 @@ fn x_of(side: Side) -> f64 {
 }
 
 /// An arrow's drawn shaft in page units: x from 0 (client) to 1 (server),
-/// y in steps; a lost one stops three quarters of the way.
+/// y in steps; a lost one stops where its cross is.
 fn shaft(a: &diagram::Arrow) -> ((f64, f64), (f64, f64)) {
     let (x0, x1) = (x_of(a.from), x_of(!a.from));
-    let f = if a.lost { 0.75 } else { 1.0 };
+    let f = if a.lost { page::LOST_REACH } else { 1.0 };
     (
         (x0, a.y_send),
         (x0 + (x1 - x0) * f, a.y_send + (a.y_arrive - a.y_send) * f),
@@ -265,4 +268,296 @@ fn rows_keep_each_senders_order_and_cross_only_when_proven() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// A convex polygon, corners in order.
+type Poly = Vec<(f64, f64)>;
+
+/// Whether two convex polygons share area: no edge of either separates
+/// them (touching is not overlapping). Written here again, not taken from
+/// the layout, so a mistake there cannot hide one.
+fn intersect(a: &Poly, b: &Poly) -> bool {
+    let separates = |p: &Poly, q: &Poly| {
+        (0..p.len()).any(|i| {
+            let (x0, y0) = p[i];
+            let (x1, y1) = p[(i + 1) % p.len()];
+            let (nx, ny) = (y1 - y0, x0 - x1);
+            if nx.abs() + ny.abs() < 1e-12 {
+                return false;
+            }
+            let span = |r: &Poly| {
+                r.iter()
+                    .map(|&(x, y)| x * nx + y * ny)
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+            };
+            let ((alo, ahi), (blo, bhi)) = (span(p), span(q));
+            let eps = 1e-6 * (nx.abs() + ny.abs());
+            ahi <= blo + eps || bhi <= alo + eps
+        })
+    };
+    !separates(a, b) && !separates(b, a)
+}
+
+fn poly(q: &Quad) -> Poly {
+    q.0.to_vec()
+}
+
+fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Poly {
+    vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+}
+
+/// A stroked line as a thin polygon.
+fn band(a: (f64, f64), b: (f64, f64), width: f64) -> Poly {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+    let (nx, ny) = (-dy / len * width / 2.0, dx / len * width / 2.0);
+    vec![
+        (a.0 + nx, a.1 + ny),
+        (b.0 + nx, b.1 + ny),
+        (b.0 - nx, b.1 - ny),
+        (a.0 - nx, a.1 - ny),
+    ]
+}
+
+fn show(t: &Text) -> String {
+    format!(
+        "{:?} {:?} at ({:.1}, {:.1})",
+        t.kind, t.text, t.at.0, t.at.1
+    )
+}
+
+/// Everything on `page` that overlaps what it must not, in words.
+fn overlap_problems(page: &Page) -> Vec<String> {
+    let mut out = Vec::new();
+    let texts: Vec<&Text> = page.texts().collect();
+    let boxes: Vec<Poly> = texts.iter().map(|t| poly(&t.outline())).collect();
+    // Marks: crosses, badges, router marks.
+    let mut marks: Vec<(String, Poly)> = Vec::new();
+    for a in &page.arrows {
+        if let Some(c) = &a.cross {
+            let r = c.half + c.width / 2.0;
+            marks.push((
+                format!("the cross of #{}", a.index + 1),
+                rect(c.at.0 - r, c.at.1 - r, c.at.0 + r, c.at.1 + r),
+            ));
+        }
+        if let Some(b) = &a.badge {
+            let f = &b.frame;
+            marks.push((
+                format!("the badge of #{}", a.index + 1),
+                rect(f.x, f.y, f.x + f.w, f.y + f.h),
+            ));
+        }
+    }
+    for i in &page.icmp {
+        if let Some(((x, y), r, _)) = &i.router {
+            marks.push((
+                "a router".into(),
+                rect(x - r - 1.0, y - r - 1.0, x + r + 1.0, y + r + 1.0),
+            ));
+        }
+    }
+    let frames: Vec<(String, Poly)> = page
+        .boxes
+        .iter()
+        .map(|b| {
+            let f = &b.frame;
+            (
+                format!("the {} box", b.text.text),
+                rect(f.x, f.y, f.x + f.w, f.y + f.h),
+            )
+        })
+        .collect();
+    // Lines a text may not sit on: the lifelines, brackets, call ticks and
+    // bars.
+    let mut lines: Vec<(String, Poly)> = Vec::new();
+    for (k, l) in page.lifelines.iter().enumerate() {
+        lines.push((format!("lifeline {k}"), band(l.from, l.to, l.width)));
+    }
+    for b in &page.brackets {
+        for w in b.path.windows(2) {
+            lines.push(("a TIME-WAIT bracket".into(), band(w[0], w[1], 2.0)));
+        }
+    }
+    for c in &page.calls {
+        lines.push((
+            format!("the tick of {}", c.label.text),
+            band(c.tick.from, c.tick.to, c.tick.width),
+        ));
+        if let Some(b) = &c.bar {
+            lines.push((
+                format!("the bar of {}", c.label.text),
+                rect(b.x, b.y, b.x + b.w, b.y + b.h),
+            ));
+        }
+    }
+    // The text that belongs inside a frame.
+    let own = |t: &Text, what: &str| {
+        (t.kind == Kind::State && what == format!("the {} box", t.text))
+            || (t.kind == Kind::Badge && what.starts_with("the badge"))
+    };
+    for i in 0..texts.len() {
+        for j in i + 1..texts.len() {
+            if intersect(&boxes[i], &boxes[j]) {
+                out.push(format!("{} overlaps {}", show(texts[i]), show(texts[j])));
+            }
+        }
+        for (what, m) in marks.iter().chain(&frames).chain(&lines) {
+            if !own(texts[i], what) && intersect(&boxes[i], m) {
+                out.push(format!("{} overlaps {what}", show(texts[i])));
+            }
+        }
+        let (l, t, r, b) = texts[i].outline().bounds();
+        if l < 0.0 || t < 0.0 || r > page.width || b > page.height {
+            out.push(format!(
+                "{} leaves the {}×{} page",
+                show(texts[i]),
+                page.width,
+                page.height
+            ));
+        }
+        let between = matches!(
+            texts[i].kind,
+            Kind::Label | Kind::IcmpLabel | Kind::IcmpEffect | Kind::Badge
+        );
+        if between && (l <= page.lane(Side::Client) || r >= page.lane(Side::Server)) {
+            out.push(format!("{} is not between the lifelines", show(texts[i])));
+        }
+    }
+    let solids: Vec<&(String, Poly)> = marks.iter().chain(&frames).collect();
+    for i in 0..solids.len() {
+        for j in i + 1..solids.len() {
+            if intersect(&solids[i].1, &solids[j].1) {
+                out.push(format!("{} overlaps {}", solids[i].0, solids[j].0));
+            }
+        }
+    }
+    out
+}
+
+/// How many arrow labels sit on another arrow's shaft: allowed where
+/// bundles of arrows cross, counted to see.
+fn labels_on_shafts(page: &Page) -> usize {
+    let mut n = 0;
+    for a in &page.arrows {
+        let label = poly(&a.label.outline());
+        n += page
+            .arrows
+            .iter()
+            .filter(|b| b.index != a.index)
+            .filter(|b| intersect(&label, &band(b.shaft.from, b.shaft.to, b.shaft.width)))
+            .count();
+    }
+    n
+}
+
+#[test]
+fn no_text_overlaps_a_text_a_mark_a_box_or_a_line() {
+    let mut problems = Vec::new();
+    let (mut drawn, mut on_shafts) = (0, 0);
+    for (name, l, p) in ladders() {
+        for flat in [false, true] {
+            let page = page::lay_out(&diagram::layout(&l, &p, flat, None));
+            drawn += 1;
+            on_shafts += labels_on_shafts(&page);
+            for what in overlap_problems(&page) {
+                problems.push(format!(
+                    "{name} conn {}{}: {what}",
+                    l.number,
+                    if flat { " --flat" } else { "" }
+                ));
+            }
+        }
+    }
+    println!("{drawn} pages, {on_shafts} labels on another arrow's shaft");
+    assert!(drawn > 400, "{drawn}");
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The SVG's texts, laid out by usvg with the fonts the PNG embeds: every
+/// point of every glyph lies inside the box the layout gave the text, so
+/// the boxes checked above are the ones drawn.
+#[test]
+fn drawn_glyphs_stay_inside_their_layout_boxes() {
+    use resvg::usvg;
+    fn walk(g: &usvg::Group, out: &mut Vec<(String, Vec<(f64, f64)>)>) {
+        for n in g.children() {
+            match n {
+                usvg::Node::Group(g) => walk(g, out),
+                usvg::Node::Text(t) => {
+                    let s: String = t.chunks().iter().map(|c| c.text()).collect();
+                    let mut pts = Vec::new();
+                    glyph_points(t.flattened(), &mut pts);
+                    out.push((s, pts));
+                }
+                _ => {}
+            }
+        }
+    }
+    fn glyph_points(g: &usvg::Group, out: &mut Vec<(f64, f64)>) {
+        for n in g.children() {
+            match n {
+                usvg::Node::Group(g) => glyph_points(g, out),
+                usvg::Node::Path(p) => {
+                    let m = p.abs_transform();
+                    for q in p.data().points() {
+                        let (x, y) = (f64::from(q.x), f64::from(q.y));
+                        out.push((
+                            f64::from(m.sx) * x + f64::from(m.kx) * y + f64::from(m.tx),
+                            f64::from(m.ky) * x + f64::from(m.sy) * y + f64::from(m.ty),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let inside = |q: &Quad, (x, y): (f64, f64)| {
+        // Within half a unit of the box (curve control points and rounding).
+        let c = q.0;
+        (0..4).all(|i| {
+            let (x0, y0) = c[i];
+            let (x1, y1) = c[(i + 1) % 4];
+            let len = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt().max(1e-9);
+            ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / len >= -0.5
+        })
+    };
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    let some = ladders()
+        .into_iter()
+        .filter(|(n, _, _)| !n.contains("peer-captures") && !n.contains("/kernel/"));
+    for (name, l, p) in some {
+        for flat in [false, true] {
+            let page = page::lay_out(&diagram::layout(&l, &p, flat, None));
+            let svg = export::svg::render(&page, &export::svg::LIGHT);
+            let tree = usvg::Tree::from_str(&svg, &export::png::options()).unwrap();
+            let mut drawn = Vec::new();
+            walk(tree.root(), &mut drawn);
+            let model: Vec<&Text> = page.texts().collect();
+            assert_eq!(drawn.len(), model.len(), "{name}: texts drawn and laid out");
+            for ((s, pts), t) in drawn.iter().zip(&model) {
+                assert_eq!(s, &t.text, "{name}: the same texts in the same order");
+                assert!(
+                    !pts.is_empty() || s.trim().is_empty(),
+                    "{name}: {s:?} has no glyphs"
+                );
+                let q = t.outline();
+                if let Some(&pt) = pts.iter().find(|&&pt| !inside(&q, pt)) {
+                    problems.push(format!(
+                        "{name}: {} has a glyph at {pt:?} outside {q:?}",
+                        show(t)
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
