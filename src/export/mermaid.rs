@@ -1,12 +1,13 @@
 //! A Mermaid `sequenceDiagram` in a fenced block, with state changes as
-//! notes, for documentation that renders Mermaid. ICMP errors come from a
+//! notes, for documentation that renders Mermaid. A lost segment is a
+//! dotted arrow ending in a cross, as in the SVG; nothing else ends in one. ICMP errors come from a
 //! participant of their own per router (between client and server), or from
 //! the peer when its host sent them, as dashed arrows. Socket calls, where
 //! known, are notes over their endpoint (`Note over C: connect() = 0`).
 
 use std::fmt::Write;
 
-use crate::ladder::{Ladder, Line, Role};
+use crate::ladder::{Ladder, Line};
 use crate::track::Side;
 
 fn actor(side: Side) -> &'static str {
@@ -87,15 +88,23 @@ pub fn render(l: &Ladder, title: Option<&str>) -> String {
             }
         };
         let (from, to) = (actor(r.from), actor(!r.from));
-        // Solid for new data, dotted for retransmissions, a cross for RST.
-        let arrow = match (r.role, r.retransmission) {
-            (Role::Rst, _) => "-x",
-            (_, true) => "--)",
-            _ => "->>",
+        // Solid, dotted for retransmissions; a cross only for a segment
+        // that never arrived, as in the SVG (an RST arrives: it is solid,
+        // and says when it refused the connection).
+        let arrow = match (r.lost, r.retransmission) {
+            (true, _) => "--x",
+            (false, true) => "--)",
+            (false, false) => "->>",
         };
         let mut text = format!("{:.3} ms {}", r.offset.as_millis_f64(), r.label);
-        if r.retransmission {
-            text.push_str(" (retransmission)");
+        for (on, note) in [
+            (r.retransmission, " (retransmission)"),
+            (r.lost, " (lost)"),
+            (r.refused, " (refused)"),
+        ] {
+            if on {
+                text.push_str(note);
+            }
         }
         let _ = writeln!(s, "    {from}{arrow}{to}: {}", clean(&text));
         marks(&mut s, &r.marks);

@@ -253,7 +253,7 @@ pub fn render_with_calls(
         Format::Svg | Format::Png => {
             let d = diagram::layout(&l, &placement, o.flat, o.title.as_deref());
             let palette = if o.dark { svg::DARK } else { svg::LIGHT };
-            let doc = svg::render(&d, &palette);
+            let doc = svg::render(&crate::ladder::page::lay_out(&d), &palette);
             if o.format == Format::Svg {
                 doc.into_bytes()
             } else {

@@ -738,13 +738,19 @@ mod tests {
         let d = crate::ladder::diagram::layout(&l, &p, false, None);
         assert_eq!(d.icmp[0].x_from, 0.0);
         assert_eq!(d.icmp[0].to, Side::Server);
-        let svg = crate::export::svg::render(&d, &crate::export::svg::LIGHT);
+        let svg = crate::export::svg::render(
+            &crate::ladder::page::lay_out(&d),
+            &crate::export::svg::LIGHT,
+        );
         assert!(svg.contains("ICMP port unreachable (quoting SYN,ACK seq=0)"));
         assert!(!svg.contains("<circle"), "no router mark");
         let routed = ladder("10.9.9.9");
         let d = crate::ladder::diagram::layout(&routed, &p, false, None);
         assert_eq!(d.icmp[0].x_from, 1.0 - crate::ladder::diagram::ROUTER_AT);
-        let svg = crate::export::svg::render(&d, &crate::export::svg::LIGHT);
+        let svg = crate::export::svg::render(
+            &crate::ladder::page::lay_out(&d),
+            &crate::export::svg::LIGHT,
+        );
         assert!(svg.contains("<circle") && svg.contains("router 10.9.9.9"));
     }
 

@@ -124,9 +124,13 @@ pub struct Arrow {
     pub retransmission: bool,
     /// Never arrived: drawn stopping short, with a cross.
     pub lost: bool,
-    /// Crosses an arrow going the other way (its label moves toward the
-    /// sender so the two labels do not sit on each other).
-    pub crosses: bool,
+    /// The RST refusing the connection (`Row::refused`): marked as such.
+    pub refused: bool,
+    /// Estimated sending and arrival time, ns since the ladder's start
+    /// (capture time, both, when drawn flat): what the vertical order
+    /// follows.
+    pub sent: i64,
+    pub arrives: i64,
     /// Capture time, ms since the connection's first segment.
     pub time_ms: f64,
 }
@@ -209,29 +213,73 @@ pub struct Diagram {
     pub brackets: Vec<Bracket>,
     /// Steps from the top (the initial states sit at 0) to the bottom.
     pub height: f64,
+    /// What the marks drawn mean (only those the diagram has).
+    pub legend: String,
     pub footnote: String,
 }
 
-/// Sending and arrival time of every row, from its capture time and the
-/// one-way delays on either side of the capture point. A segment that
-/// acknowledges data or a SYN or FIN is never sent before that arrived:
-/// where the estimate says otherwise (on one host the delay is mostly
-/// processing, not the path) the reply is moved to just after the arrival,
-/// so cause stays above effect and arrows only cross when they crossed.
+/// The legend of the marks `arrows` are drawn with, one sentence a kind.
+fn legend(arrows: &[Arrow]) -> String {
+    let any = |f: &dyn Fn(&Arrow) -> bool| arrows.iter().any(f);
+    let mut parts = Vec::new();
+    if any(&|a| a.retransmission && !a.lost) {
+        parts.push("Dashed: a retransmission.");
+    }
+    if any(&|a| a.lost) {
+        parts.push("Dotted, ending in a cross: lost (captured, but it never arrived).");
+    }
+    match (
+        any(&|a| a.refused),
+        any(&|a| a.role == Role::Rst && !a.refused),
+    ) {
+        (true, _) => parts.push(
+            "Thick red: a reset (RST). \u{201c}refused\u{201d}: the RST answering a SYN no \
+             socket listened for (it arrived; nothing was lost).",
+        ),
+        (false, true) => parts.push("Thick red: a reset (RST)."),
+        (false, false) => {}
+    }
+    parts.join(" ")
+}
+
+/// Sending and arrival time of every row, in ns, from its capture time
+/// and the one-way delays on either side of the capture point, then moved
+/// only later, never earlier, until they agree with what the capture
+/// proves:
+///
+/// * an endpoint sends its segments in the order the capture saw them, and
+///   they arrive in that order (a path does not reorder in the model; a
+///   lost segment does not arrive at all);
+/// * a segment that acknowledges data or a SYN or FIN is sent after that
+///   arrived (on one host the delay is mostly processing, not the path, so
+///   the estimate alone can say otherwise);
+/// * a SYN or FIN that a later segment of the peer does not acknowledge had
+///   not arrived when that segment left: those two crossed in flight.
+///
+/// So cause stays above effect, each lifeline keeps its order, and arrows
+/// cross only when they crossed.
 fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
-    let mut times = Vec::with_capacity(l.rows.len());
+    let mut times: Vec<(i64, i64)> = Vec::with_capacity(l.rows.len());
     // Per side: rows sent by it that the peer has not acknowledged yet.
     let mut unacked: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    // Per side: its last sending time, and the rows it sent that arrive,
+    // in order.
+    let mut last_send: [Option<i64>; 2] = [None, None];
+    let mut arriving: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
     for (k, r) in l.rows.iter().enumerate() {
+        let side = r.from.index();
         let before = match r.from {
             Side::Client => (share * one_way as f64) as i64,
             Side::Server => ((1.0 - share) * one_way as f64) as i64,
         };
         let mut send = r.time.as_nanos() - before;
+        if let Some(last) = last_send[side] {
+            send = send.max(last + 1);
+        }
         if let Some(ack) = r.ack {
-            let peer = &mut unacked[(!r.from).index()];
+            let peer = (!r.from).index();
             let mut answered = Vec::new();
-            peer.retain(|&x| {
+            unacked[peer].retain(|&x| {
                 let covered = l.rows[x].end.le(ack);
                 if covered {
                     answered.push(x);
@@ -239,27 +287,71 @@ fn estimated_times(l: &Ladder, one_way: i64, share: f64) -> Vec<(i64, i64)> {
                 !covered
             });
             for x in answered {
-                let (_, arrive): (i64, i64) = times[x];
-                send = send.max(arrive + 1);
+                send = send.max(times[x].1 + 1);
             }
             // A SYN or FIN this segment does not acknowledge had not
             // arrived when it left: those arrows cross it. (Data may have
             // arrived out of order and been SACKed; only control segments
-            // are certain.)
-            for &x in peer.iter() {
-                if matches!(l.rows[x].role, Role::Syn | Role::SynAck | Role::Fin) {
-                    let entry: &mut (i64, i64) = &mut times[x];
-                    entry.1 = entry.1.max(send + 1);
+            // are certain, and a FIN only when everything before it is
+            // acknowledged: behind a gap it may have arrived and waited.)
+            // What the peer sent after it arrives later still.
+            let late: Vec<usize> = unacked[peer]
+                .iter()
+                .copied()
+                .filter(|&x| not_arrived_before(&l.rows[x], ack))
+                .collect();
+            for x in late {
+                if times[x].1 <= send {
+                    times[x].1 = send + 1;
+                    keep_arrival_order(&mut times, &arriving[peer], x);
                 }
             }
         }
-        times.push((send, send + one_way));
+        last_send[side] = Some(send);
+        let mut arrive = send + one_way;
+        if !r.lost {
+            if let Some(&p) = arriving[side].last() {
+                arrive = arrive.max(times[p].1 + 1);
+            }
+            arriving[side].push(k);
+        }
+        times.push((send, arrive));
         // A lost segment never arrives, so nothing can cross it.
         if r.end != r.seq && !r.lost {
             unacked[r.from.index()].push(k);
         }
     }
     times
+}
+
+/// Whether a segment acknowledging `ack` proves that `r` had not arrived
+/// when it left: `r` is a SYN the ACK does not cover (nothing precedes a
+/// SYN in its sequence space), or a FIN whose segment the ACK reaches
+/// exactly (everything before it acknowledged, nothing of it: an ACK
+/// inside it may come from resent copies of its data).
+pub fn not_arrived_before(r: &super::Row, ack: crate::decode::SeqNumber) -> bool {
+    match r.role {
+        Role::Syn | Role::SynAck => !r.end.le(ack),
+        Role::Fin => r.seq == ack,
+        _ => false,
+    }
+}
+
+/// After row `x`'s arrival moved later: the rows its sender sent after it
+/// (`arriving`, in order) arrive after it still.
+fn keep_arrival_order(times: &mut [(i64, i64)], arriving: &[usize], x: usize) {
+    let Ok(at) = arriving.binary_search(&x) else {
+        return;
+    };
+    let mut prev = times[x].1;
+    for &y in &arriving[at + 1..] {
+        if times[y].1 > prev {
+            // Those after it were in order already.
+            break;
+        }
+        times[y].1 = prev + 1;
+        prev = times[y].1;
+    }
 }
 
 /// Sub-nanosecond steps of the layout's event times (see `call_times`).
@@ -324,22 +416,21 @@ fn call_times(l: &Ladder, times: &[(i64, i64)]) -> Vec<(i64, i64)> {
     out
 }
 
-/// Sets `crosses` on arrows whose spans overlap an arrow going the other
-/// way. A sweep in sending order: only arrows sent before one arrives can
-/// cross it, and arrows are short, so this stays linear in practice.
-fn mark_crossings(arrows: &mut [Arrow]) {
-    let mut order: Vec<usize> = (0..arrows.len()).collect();
-    order.sort_by(|&a, &b| arrows[a].y_send.total_cmp(&arrows[b].y_send));
-    for (k, &i) in order.iter().enumerate() {
-        for &j in &order[k + 1..] {
-            if arrows[j].y_send >= arrows[i].y_arrive {
-                break;
-            }
-            if arrows[j].from != arrows[i].from && arrows[i].y_send < arrows[j].y_arrive {
-                arrows[i].crosses = true;
-                arrows[j].crosses = true;
-            }
-        }
+/// Writes `state` on `side`'s lifeline at `y`: in the box already there
+/// (one state after the other, as changes at one moment read), or in a
+/// new one.
+fn add_box(boxes: &mut Vec<StateBox>, side: Side, y: f64, state: State) {
+    if let Some(b) = boxes.iter_mut().rev().find(|b| b.side == side && b.y == y) {
+        b.text.push_str(" → ");
+        b.text.push_str(state.name());
+        b.state = state;
+    } else {
+        boxes.push(StateBox {
+            side,
+            y,
+            text: state.name().to_string(),
+            state,
+        });
     }
 }
 
@@ -451,11 +542,12 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             }
         }
     }
-    let mut arrows: Vec<Arrow> = l
+    let arrows: Vec<Arrow> = l
         .rows
         .iter()
         .zip(&ys)
-        .map(|(r, &(y0, y1))| Arrow {
+        .zip(&times)
+        .map(|((r, &(y0, y1)), &(sent, arrives))| Arrow {
             index: r.index,
             from: r.from,
             y_send: y0,
@@ -464,11 +556,12 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             role: r.role,
             retransmission: r.retransmission,
             lost: r.lost,
-            crosses: false,
+            refused: r.refused,
+            sent: sent - l.start.as_nanos(),
+            arrives: arrives - l.start.as_nanos(),
             time_ms: r.offset.as_millis_f64(),
         })
         .collect();
-    mark_crossings(&mut arrows);
     let icmp: Vec<IcmpArrow> = l
         .icmp
         .iter()
@@ -533,45 +626,26 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
     }
     for (r, a) in l.rows.iter().zip(&arrows) {
         for side in Side::BOTH {
-            let ms = &r.marks[side.index()];
-            let Some(last) = ms.last() else { continue };
-            // The sender changes as it sends, the receiver where the
-            // segment that caused it arrives (which can be an arrow that
-            // crossed this row's).
-            let cause = arrows.iter().find(|c| c.index == last.cause_row);
-            let y = match (last.cause, cause) {
-                (Cause::Received, Some(c)) if c.from != side => c.y_arrive,
-                _ if r.from == side => a.y_send,
-                _ => a.y_arrive,
-            };
-            let text = ms
-                .iter()
-                .map(|m| m.state.name())
-                .collect::<Vec<_>>()
-                .join(" → ");
-            boxes.push(StateBox {
-                side,
-                y,
-                text,
-                state: last.state,
-            });
+            for m in &r.marks[side.index()] {
+                // The sender changes as it sends, the receiver where the
+                // segment that caused it arrives (which can be an arrow
+                // that crossed this row's): each change where it happened.
+                let cause = arrows.iter().find(|c| c.index == m.cause_row);
+                let y = match (m.cause, cause) {
+                    (Cause::Received, Some(c)) if c.from != side => c.y_arrive,
+                    _ if r.from == side => a.y_send,
+                    _ => a.y_arrive,
+                };
+                add_box(&mut boxes, side, y, m.state);
+            }
         }
     }
     // The CLOSED an ICMP error caused, where it arrives.
     for (i, a) in l.icmp.iter().zip(&icmp) {
         for side in Side::BOTH {
-            let ms = &i.marks[side.index()];
-            let Some(last) = ms.last() else { continue };
-            boxes.push(StateBox {
-                side,
-                y: a.y_arrive,
-                text: ms
-                    .iter()
-                    .map(|m| m.state.name())
-                    .collect::<Vec<_>>()
-                    .join(" → "),
-                state: last.state,
-            });
+            for m in &i.marks[side.index()] {
+                add_box(&mut boxes, side, a.y_arrive, m.state);
+            }
         }
     }
     let end_y = bottom + 1.5;
@@ -611,6 +685,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
             });
         }
     }
+    let legend = legend(&arrows);
     Diagram {
         title: title.map_or_else(
             || {
@@ -633,6 +708,7 @@ pub fn layout(l: &Ladder, placement: &Placement, flat: bool, title: Option<&str>
         } else {
             end_y + 1.0
         },
+        legend,
         footnote: placement.footnote(flat),
     }
 }
@@ -693,6 +769,68 @@ mod tests {
         assert!(d.footnote.starts_with("Captured near the client"));
         let flat = layout(&l, &Placement::estimate(&l), true, None);
         assert!(flat.arrows.iter().all(|a| a.y_send == a.y_arrive));
+    }
+
+    #[test]
+    fn a_fin_is_never_sent_above_its_senders_earlier_ack() {
+        // Captured near the client; the server answers faster than the
+        // estimate says, so its ACK of the client's FIN must wait for the
+        // FIN's estimated arrival, and its FIN, captured just after, after
+        // that ACK.
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x12, 9, 2, 10_000),
+            (true, 0x10, 2, 10, 10_050),
+            (true, 0x11, 2, 10, 20_000),
+            (false, 0x10, 10, 3, 24_000),
+            (false, 0x11, 10, 3, 24_500),
+            (true, 0x10, 3, 11, 24_600),
+        ]);
+        let d = layout(&l, &Placement::estimate(&l), false, None);
+        let a = &d.arrows;
+        assert!(
+            a[4].y_send > a[3].y_arrive,
+            "the ACK after the FIN it answers"
+        );
+        assert!(a[5].y_send > a[4].y_send, "{:?} above {:?}", a[5], a[4]);
+        assert!(a[5].y_arrive > a[4].y_arrive, "arriving in order too");
+        for side in Side::BOTH {
+            let sent: Vec<f64> = a
+                .iter()
+                .filter(|x| x.from == side)
+                .map(|x| x.y_send)
+                .collect();
+            assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{side:?}: {sent:?}");
+        }
+    }
+
+    #[test]
+    fn each_state_change_sits_where_it_happened() {
+        // Simultaneous open: the server's SYN-SENT where its SYN leaves,
+        // its SYN-RECEIVED where the client's SYN arrives, in boxes of
+        // their own (not both where the last change happened).
+        let l = ladder(&[
+            (true, 0x02, 1, 0, 0),
+            (false, 0x02, 9, 0, 10),
+            (false, 0x12, 9, 2, 20),
+            (true, 0x12, 1, 10, 30),
+        ]);
+        let d = layout(&l, &Placement::estimate(&l), true, None);
+        let server = |st: State| {
+            d.boxes
+                .iter()
+                .find(|b| b.side == Side::Server && b.state == st)
+                .map(|b| (b.y, b.text.clone()))
+        };
+        let syn = d.arrows.iter().find(|a| a.from == Side::Server).unwrap();
+        assert_eq!(
+            server(State::SynSent),
+            Some((syn.y_send, "SYN-SENT".into()))
+        );
+        assert_eq!(
+            server(State::SynReceived),
+            Some((d.arrows[0].y_arrive, "SYN-RECEIVED".into()))
+        );
     }
 
     #[test]

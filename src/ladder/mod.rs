@@ -18,6 +18,7 @@ pub mod diagram;
 pub mod explain;
 pub mod kernel;
 pub mod label;
+pub mod page;
 pub mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
@@ -94,6 +95,10 @@ pub struct Row {
     /// Evidently never arrived: sent again before anything acknowledged
     /// it, or a SYN that got no answer at all.
     pub lost: bool,
+    /// The RST that refused the connection: the server's answer to a SYN
+    /// nothing listened for. It arrived; it is drawn with a mark of its
+    /// own, not a lost segment's cross.
+    pub refused: bool,
     pub notes: Notes,
     /// Absolute sequence number, the first one after this segment, and the
     /// acknowledgment (None when the ACK flag is clear): what a drawing
@@ -538,6 +543,7 @@ impl Ladder {
             Some(i) => c.segments[i].ts,
             None => c.first_ts,
         };
+        let refused_by_server = c.opening() == crate::track::Opening::Refused;
         for (i, rec) in c.segments.from(range.start).take(range.len()).enumerate() {
             rows.push(Row {
                 index: range.start + i,
@@ -550,6 +556,7 @@ impl Ladder {
                 role: Role::of(rec),
                 retransmission: rec.retransmission(),
                 lost: false,
+                refused: refused_by_server && rec.from == Side::Server && rec.flags.rst(),
                 notes: Notes::of(rec),
                 seq: rec.seq,
                 end: seq_end(rec),

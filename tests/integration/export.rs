@@ -19,6 +19,8 @@ use tcpladder::track::{Connection, TrackConfig};
 use tcpladder::tui::app::{App, ReplayStart};
 use tcpladder::tui::theme::ThemeName;
 
+mod layout;
+
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
@@ -90,6 +92,66 @@ fn retransmissions_are_dashed_and_resets_red() {
     let r = &load("refused.pcap")[0];
     let svg = svg_of(r, &opts(Format::Svg));
     assert!(svg.contains(export::svg::LIGHT.rst), "RST is red");
+}
+
+/// A cross means lost and nothing else, in SVG and Mermaid: a refused
+/// connection's RST arrived and has a badge of its own, the SYN timeout's
+/// unanswered SYNs each end in a cross, other RSTs have neither; the legend
+/// names what is drawn.
+#[test]
+fn a_cross_means_lost_and_a_refused_rst_says_so() {
+    // A cross is a path of two strokes: "M x y L x y M x y L x y".
+    let crosses = |svg: &str| {
+        svg.split(r#"<path d="M "#)
+            .skip(1)
+            .filter(|p| p.split('"').next().is_some_and(|d| d.contains(" M ")))
+            .count()
+    };
+    let badge = r#"<g class="refused">"#;
+    let md =
+        |c: &Connection| String::from_utf8(export::render(c, &opts(Format::Md)).unwrap()).unwrap();
+    for (file, refused) in [
+        ("refused.pcap", 1),
+        ("syn-timeout.pcap", 0),
+        ("abort-rst.pcap", 0),
+        ("rst-unread.pcap", 0),
+        ("retransmission.pcap", 0),
+    ] {
+        let c = &load(file)[0];
+        let (l, _) = export::ladder_for(c, &opts(Format::Svg)).unwrap();
+        let lost = l.rows.iter().filter(|r| r.lost).count();
+        for flat in [false, true] {
+            let svg = svg_of(
+                c,
+                &ExportOptions {
+                    flat,
+                    ..opts(Format::Svg)
+                },
+            );
+            assert_eq!(crosses(&svg), lost, "{file}: a cross per lost segment");
+            assert_eq!(svg.matches(badge).count(), refused, "{file}: refused");
+            assert_eq!(
+                svg.contains("Dotted, ending in a cross: lost"),
+                lost > 0,
+                "{file}: the legend"
+            );
+        }
+        let md = md(c);
+        assert_eq!(md.matches("--x").count(), lost, "{file}:\n{md}");
+        assert_eq!(
+            md.matches("-x").count(),
+            lost,
+            "{file}: nothing else ends in a cross"
+        );
+        assert_eq!(md.matches("(refused)").count(), refused, "{file}");
+    }
+    let r = &load("refused.pcap")[0];
+    assert!(
+        svg_of(r, &opts(Format::Svg)).contains("\u{201c}refused\u{201d}: the RST answering a SYN")
+    );
+    let t = &load("syn-timeout.pcap")[0];
+    let (l, _) = export::ladder_for(t, &opts(Format::Svg)).unwrap();
+    assert_eq!(l.rows.iter().filter(|r| r.lost).count(), 4, "every SYN");
 }
 
 #[test]
