@@ -18,6 +18,7 @@ pub mod export;
 pub mod ladder;
 pub mod leb128;
 pub mod sample;
+pub mod shown;
 pub mod stats;
 pub mod time;
 pub mod trace;

@@ -929,6 +929,14 @@ fn live_lines(l: &LiveArgs, cap: LiveCapture) -> anyhow::Result<()> {
 
 /// `export`: one connection (or each) to SVG, PNG, text or Mermaid.
 fn export(e: ExportArgs, theme: ThemeName, fonts: Fonts) -> anyhow::Result<()> {
+    if let Some(t) = &e.title
+        && tcpladder::shown::has_hidden(t)
+    {
+        eprintln!(
+            "tcpladder: warning: --title has control characters; they are drawn as their pictures: {}",
+            tcpladder::shown::visible(t)
+        );
+    }
     let format = match e.format.or_else(|| Format::from_path(&e.output)) {
         Some(f) => f,
         None => anyhow::bail!(

@@ -19,7 +19,11 @@ fn actor(side: Side) -> &'static str {
 
 /// Mermaid treats `;` and `#` specially in messages.
 fn clean(s: &str) -> String {
-    s.replace(';', ",").replace('#', "no. ")
+    // A control character (a newline above all) would end the line.
+    crate::shown::visible(s)
+        .replace(';', ",")
+        .replace('#', "no. ")
+        .replace("%%", "% %")
 }
 
 pub fn render(l: &Ladder, title: Option<&str>) -> String {

@@ -91,8 +91,10 @@ fn colour(p: &Palette, ink: Ink) -> &'static str {
     }
 }
 
-/// Escapes text for SVG.
+/// Escapes text for SVG: XML's five, and what XML cannot hold at all
+/// (control characters, shown as their pictures; see `shown`).
 pub fn esc(s: &str) -> String {
+    let s = crate::shown::visible(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -147,3 +147,58 @@ fn each_damage_is_said_with_where_reading_resumed() {
         "{text}"
     );
 }
+
+/// Hostile text in a title reaches no output raw: the SVG is XML, the
+/// PNG is drawn, the Mermaid title stays on its line, and a warning says
+/// what was done.
+#[test]
+fn control_characters_in_a_title_are_shown_not_obeyed() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/refused.pcap");
+    let dir = std::env::temp_dir().join(format!("tl-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let title = "a\u{1}b\u{1b}[2J\nline two\u{fffe}\u{ffff}\t<&>\"";
+    for ext in ["svg", "png", "md", "txt"] {
+        let out = dir.join(format!("t.{ext}"));
+        let r = std::process::Command::new(env!("CARGO_BIN_EXE_tcpladder"))
+            .arg("export")
+            .arg(&f)
+            .args(["--force", "--title", title, "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "{ext}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains("--title has control characters"),
+            "{ext}: {err}"
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        match ext {
+            "png" => assert!(bytes.starts_with(b"\x89PNG")),
+            _ => {
+                let text = String::from_utf8(bytes).unwrap();
+                let bad = text
+                    .chars()
+                    .find(|&c| (c.is_control() && c != '\n') || c == '\u{fffe}' || c == '\u{ffff}');
+                assert_eq!(bad, None, "{ext}: a raw control character");
+                if ext == "svg" {
+                    resvg::usvg::Tree::from_str(&text, &tcpladder::export::png::options())
+                        .unwrap_or_else(|e| panic!("not XML: {e}"));
+                    assert!(text.contains("a␁b␛[2J␊line two"), "{text}");
+                }
+                if ext == "md" {
+                    let line = text
+                        .lines()
+                        .find(|l| l.trim_start().starts_with("title"))
+                        .unwrap();
+                    assert!(line.contains("line two"), "the title on one line: {line}");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

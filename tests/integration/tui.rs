@@ -469,6 +469,26 @@ mod keys {
     }
 
     #[test]
+    fn a_control_character_in_a_name_is_drawn_not_sent() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/refused.pcap");
+        let (conns, _) = analyze_file(&path, Filter::default(), TrackConfig::default()).unwrap();
+        let mut app = App::replay(
+            conns,
+            "evil\u{1b}]0;x\u{7}\u{1b}[2J.pcap",
+            ThemeName::Dark,
+            Span::from_secs(60),
+            ReplayStart::End,
+        );
+        app.update(Event::Resize(120, 36));
+        let text = text_only(&app, 120, 36);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("evil␛]0;x␇␛[2J.pcap"), "{text}");
+    }
+
+    #[test]
     fn list_moves_and_time_mode_cycles() {
         let mut app = replay("multi-interface.pcapng", ThemeName::Dark, false);
         assert_eq!(app.selected, Some(0));

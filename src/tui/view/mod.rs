@@ -79,7 +79,10 @@ pub(crate) fn frame(app: &App, area: Rect, title: &str, focused: bool, buf: &mut
             BorderType::Plain
         })
         .border_style(border)
-        .title(ratatui::text::Span::styled(format!(" {title} "), t.title))
+        .title(ratatui::text::Span::styled(
+            format!(" {} ", crate::shown::visible(title)),
+            t.title,
+        ))
         .style(t.base)
         .render(area, buf);
     Rect::new(
@@ -91,8 +94,12 @@ pub(crate) fn frame(app: &App, area: Rect, title: &str, focused: bool, buf: &mut
 }
 
 /// Writes `text` at (x, y), cut to `width` cells.
+/// Writes `text` at (x, y), at most `width` columns; a control character
+/// in it (from an interface's name, a file's) is drawn as its picture,
+/// never sent to the terminal.
 pub(crate) fn put(buf: &mut Buffer, x: u16, y: u16, width: u16, text: &str, style: Style) {
     if width > 0 {
+        let text = crate::shown::visible(text);
         buf.set_stringn(x, y, text, usize::from(width), style);
     }
 }
