@@ -940,8 +940,8 @@ fn export(e: ExportArgs, theme: ThemeName, fonts: Fonts) -> anyhow::Result<()> {
     let format = match e.format.or_else(|| Format::from_path(&e.output)) {
         Some(f) => f,
         None => anyhow::bail!(
-            "{}: cannot tell the format from the name; use --format svg|png|txt|md or an \
-             extension .svg .png .txt .md",
+            "{}: cannot tell the format from the name; use --format svg|png|txt|md|pcap or an \
+             extension .svg .png .txt .md .pcap",
             e.output.display()
         ),
     };

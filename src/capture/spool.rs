@@ -159,34 +159,96 @@ fn open(
     Ok((cap, save))
 }
 
-/// The file a spool writes: kept where the user asked, or a temporary one
-/// removed when this is dropped (on every path out of a run, an error too).
+/// The file a spool writes: kept where the user asked (written beside it
+/// under a temporary name and put in place by `commit` once complete, so a
+/// run that fails leaves no partial capture), or a temporary one; removed
+/// when dropped uncommitted (on every path out of a run, an error too).
 #[derive(Debug)]
 pub struct SpoolFile {
     pub path: PathBuf,
-    temporary: bool,
+    /// Where it goes once complete, if it is kept.
+    keep: Option<PathBuf>,
+    /// Kept and put in place: it stays.
+    committed: bool,
 }
 
 impl SpoolFile {
-    /// `keep` if given, else the temporary `temp`.
+    /// `keep` if given (by way of a temporary name beside it), else the
+    /// temporary `temp`.
     pub fn new(keep: Option<&Path>, temp: impl FnOnce() -> PathBuf) -> SpoolFile {
         match keep {
-            Some(p) => SpoolFile {
-                path: p.to_path_buf(),
-                temporary: false,
-            },
+            Some(p) => {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "capture".into());
+                SpoolFile {
+                    path: p.with_file_name(format!(".{name}.tcpladder-{}.tmp", std::process::id())),
+                    keep: Some(p.to_path_buf()),
+                    committed: false,
+                }
+            }
             None => SpoolFile {
                 path: temp(),
-                temporary: true,
+                keep: None,
+                committed: false,
             },
         }
+    }
+
+    /// The capture is complete: a kept one goes where the user asked.
+    /// Returns where it is now.
+    pub fn commit(&mut self) -> std::io::Result<PathBuf> {
+        if let Some(keep) = self.keep.take() {
+            std::fs::rename(&self.path, &keep)?;
+            self.path = keep;
+            // In place: no longer this run's to remove.
+            self.committed = true;
+        }
+        Ok(self.path.clone())
     }
 }
 
 impl Drop for SpoolFile {
     fn drop(&mut self) {
-        if self.temporary {
+        if !self.committed {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_capture_appears_only_when_committed() {
+        let d = std::env::temp_dir().join(format!("tl-spoolfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let keep = d.join("run.pcap");
+        {
+            let f = SpoolFile::new(Some(&keep), || d.join("unused"));
+            assert_ne!(f.path, keep, "written under another name first");
+            std::fs::write(&f.path, b"partial").unwrap();
+        }
+        // A run that failed: nothing left, nothing where it was asked for.
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+        {
+            let mut f = SpoolFile::new(Some(&keep), || d.join("unused"));
+            std::fs::write(&f.path, b"whole").unwrap();
+            assert_eq!(f.commit().unwrap(), keep);
+        }
+        assert_eq!(std::fs::read(&keep).unwrap(), b"whole");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        // A temporary one goes when dropped.
+        let temp = d.join("temp.pcap");
+        {
+            let mut f = SpoolFile::new(None, || temp.clone());
+            std::fs::write(&f.path, b"t").unwrap();
+            assert_eq!(f.commit().unwrap(), temp);
+        }
+        assert!(!temp.exists());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

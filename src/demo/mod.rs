@@ -208,6 +208,11 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoRun, DemoError> {
     drop(stage.client);
     drop(stage.server);
     let (calls, sockets) = rec.take();
+    // Complete: a kept capture goes where it was asked for.
+    let mut file = file;
+    let pcap = file
+        .commit()
+        .map_err(|e| DemoError::Capture(format!("{}: {e}", pcap.display())))?;
     let mut run = DemoRun {
         pcap,
         _file: file,

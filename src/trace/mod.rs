@@ -238,8 +238,13 @@ pub fn run(cfg: &TraceConfig) -> Result<TraceRun, TraceError> {
         })
         .collect();
     mark_copies(&mut calls);
+    // Complete: a kept capture goes where it was asked for.
+    let mut file = file;
+    let pcap = file
+        .commit()
+        .map_err(|e| TraceError::Capture(format!("{}: {e}", file.path.display())))?;
     Ok(TraceRun {
-        pcap: file.path.clone(),
+        pcap,
         _file: file,
         calls,
         sockets,

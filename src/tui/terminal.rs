@@ -217,7 +217,7 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
                 .spooled()
                 .ok_or_else(|| "this capture is not being written".to_string())?;
             let path = fresh(dir, &format!("tcpladder-capture-{now}"), "pcap");
-            copy_complete(spool, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+            copy_complete(spool, &path).map_err(|e| e.to_string())?;
             return Ok(path.display().to_string());
         }
         Request::SaveConnections { frames, what } => {
@@ -267,18 +267,17 @@ fn save(app: &App, req: Request, area: Rect, saving: &Saving) -> Result<String, 
     Ok(names.join(", "))
 }
 
-/// The spool's complete records, copied to a new file at `to`.
+/// The spool's complete records, copied to a new file at `to` (whole or
+/// not at all).
 fn copy_complete(
     spool: &crate::capture::live::Spooled,
     to: &std::path::Path,
-) -> std::io::Result<u64> {
+) -> Result<(), files::SaveError> {
     use std::io::Read;
-    let from = std::fs::File::open(&spool.path)?;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)?;
-    std::io::copy(&mut from.take(spool.complete()), &mut out)
+    files::write_with(to, false, |out| {
+        let from = std::fs::File::open(&spool.path)?;
+        std::io::copy(&mut from.take(spool.complete()), out).map(|_| ())
+    })
 }
 
 #[cfg(test)]
