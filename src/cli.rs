@@ -392,10 +392,10 @@ fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
 
 fn parse_scale(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if v.is_finite() && (0.1..=16.0).contains(&v) {
+    if v.is_finite() && (0.1..=8.0).contains(&v) {
         Ok(v)
     } else {
-        Err("the scale must be between 0.1 and 16".into())
+        Err("the scale must be between 0.1 and 8".into())
     }
 }
 

@@ -139,6 +139,10 @@ pub enum ExportError {
     Png(#[from] png::PngError),
     #[error("pcap is not drawn: its packets are copied from the capture")]
     NotDrawn,
+    #[error(
+        "the connection has {0} segments; a picture holds at most 20000: draw a part with --from/--to"
+    )]
+    TooLong(usize),
 }
 
 /// Row indices a cut keeps.
@@ -227,6 +231,10 @@ pub fn frames(c: &Connection, o: &ExportOptions) -> Result<Vec<u64>, ExportError
     Ok(frames)
 }
 
+/// Segments a picture (SVG, PNG) holds at most: more is metres of paper,
+/// and minutes and gigabytes to draw.
+pub const PICTURE_ROWS: usize = 20_000;
+
 /// Renders one connection in the chosen format.
 pub fn render(c: &Connection, o: &ExportOptions) -> Result<Vec<u8>, ExportError> {
     render_with_calls(c, &[], o)
@@ -251,9 +259,17 @@ pub fn render_with_calls(
         Format::Md => mermaid::render(&l, o.title.as_deref()).into_bytes(),
         Format::Pcap => return Err(ExportError::NotDrawn),
         Format::Svg | Format::Png => {
+            // A picture metres long is refused before it is laid out.
+            if l.rows.len() > PICTURE_ROWS {
+                return Err(ExportError::TooLong(l.rows.len()));
+            }
             let d = diagram::layout(&l, &placement, o.flat, o.title.as_deref());
             let palette = if o.dark { svg::DARK } else { svg::LIGHT };
-            let doc = svg::render(&crate::ladder::page::lay_out(&d), &palette);
+            let page = crate::ladder::page::lay_out(&d);
+            if o.format == Format::Png {
+                png::check_size(page.width, page.height, o.scale)?;
+            }
+            let doc = svg::render(&page, &palette);
             if o.format == Format::Svg {
                 doc.into_bytes()
             } else {

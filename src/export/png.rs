@@ -26,7 +26,7 @@ pub enum PngError {
     #[error("the SVG does not parse: {0}")]
     Svg(String),
     #[error(
-        "the picture would be {0}×{1} pixels, too large for PNG: draw part of it with --from/--to, or use SVG"
+        "the picture would be {0}×{1} pixels, more than a PNG may have (64 M): draw part of it with --from/--to, a smaller --scale, or use SVG"
     )]
     TooLarge(u32, u32),
     #[error("PNG encoding failed: {0}")]
@@ -43,7 +43,24 @@ pub enum FontError {
 }
 
 /// Larger pictures are refused rather than exhausting memory.
-const MAX_PIXELS: u64 = 400_000_000;
+/// 64 M pixels (256 MB of RGBA, an 8000×8000 picture): larger ones are
+/// refused before anything is drawn.
+pub const MAX_PIXELS: u64 = 64_000_000;
+
+/// The picture a page of `width` × `height` SVG units gives at `scale`, in
+/// pixels, or why it is refused: asked before the SVG is even written.
+pub fn check_size(width: f64, height: f64, scale: f32) -> Result<(u32, u32), PngError> {
+    let px = |v: f64| {
+        (v * f64::from(scale))
+            .ceil()
+            .clamp(0.0, f64::from(u32::MAX)) as u32
+    };
+    let (w, h) = (px(width), px(height));
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(PngError::TooLarge(w, h));
+    }
+    Ok((w, h))
+}
 
 /// The fonts a PNG is drawn with: the built-in DejaVu faces, an optional
 /// font of the user's, and (unless made with [`Fonts::built_in_only`]) the

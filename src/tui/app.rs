@@ -368,9 +368,6 @@ pub struct LadderCache {
     pub window: Option<std::ops::Range<usize>>,
 }
 
-/// Segments a connection may have for `e` to draw it.
-const PICTURE_ROWS: usize = 20_000;
-
 /// Rows a windowed ladder holds.
 const WINDOW: usize = 4096;
 
@@ -1170,7 +1167,7 @@ impl App {
             KeyCode::Char('e') => match self.selected_connection() {
                 // A picture of a bulk transfer would be metres long and
                 // take minutes and gigabytes to draw.
-                Some(c) if c.segments.len() > PICTURE_ROWS => {
+                Some(c) if c.segments.len() > crate::export::PICTURE_ROWS => {
                     self.message = Some(format!(
                         "connection {} has {} segments, too many for one picture: \
                          tcpladder export FILE --conn {} --from A --to B -o part.svg draws a part",

@@ -202,3 +202,97 @@ fn control_characters_in_a_title_are_shown_not_obeyed() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A raw-IP pcap of one mid-stream connection of `n` ACKs.
+fn long_connection(n: u32) -> Vec<u8> {
+    let mut f = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 101] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    for k in 0..n {
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&40000u16.to_be_bytes());
+        p.extend_from_slice(&80u16.to_be_bytes());
+        p.extend_from_slice(&(1000 + k).to_be_bytes());
+        p.extend_from_slice(&7u32.to_be_bytes());
+        p.extend_from_slice(&[0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+        for v in [1_700_000_000 + k / 1000, (k % 1000) * 1000, 40, 40] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(&p);
+    }
+    f
+}
+
+/// Sizes are checked before the work: a PNG too large and a picture of too
+/// many segments are refused at once, nothing written; a scale past 8 is a
+/// usage error.
+#[test]
+fn pictures_too_large_are_refused_before_they_are_drawn() {
+    let bin = env!("CARGO_BIN_EXE_tcpladder");
+    let dir = std::env::temp_dir().join(format!("tl-sizes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tall =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/kernel/lossy-transfer/client.pcap");
+    let out = dir.join("big.png");
+    let r = std::process::Command::new(bin)
+        .arg("export")
+        .arg(&tall)
+        .args(["--scale", "8", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("more than a PNG may have"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    let r = std::process::Command::new(bin)
+        .args(["export", "--scale", "9", "-o"])
+        .arg(&out)
+        .arg(&tall)
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // 20,001 segments: no picture, but a part of it is one.
+    let long = dir.join("long.pcap");
+    std::fs::write(&long, long_connection(20_001)).unwrap();
+    for ext in ["svg", "png"] {
+        let out = dir.join(format!("long.{ext}"));
+        let r = std::process::Command::new(bin)
+            .arg("export")
+            .arg(&long)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "{ext}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains("20001 segments; a picture holds at most 20000"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+    let part = dir.join("part.svg");
+    let r = std::process::Command::new(bin)
+        .arg("export")
+        .arg(&long)
+        .args(["--to", "100", "-o"])
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
