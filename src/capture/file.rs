@@ -149,9 +149,10 @@ const RESUME_WITHIN: i64 = 7 * 86_400;
 const SCAN_LIMIT: usize = 4 << 20;
 
 /// A legacy pcap record header at the front of `d`, as a record being
-/// read: only a length no record can have, or more captured than was on
-/// the wire, is damage (writers are lax about the rest).
-fn pcap_front(d: &[u8], big: bool) -> Front {
+/// read: more captured than the file's snap length (at least
+/// [`MAX_PACKET`]) allows is damage, as tcpdump and Wireshark take it;
+/// writers are lax about the rest.
+fn pcap_front(d: &[u8], big: bool, snaplen: u32) -> Front {
     let Some(h) = d.get(..16) else {
         return Front::Short;
     };
@@ -163,8 +164,8 @@ fn pcap_front(d: &[u8], big: bool) -> Front {
             u32::from_le_bytes(b)
         }
     };
-    let (caplen, orig) = (word(8), word(12));
-    if caplen <= orig && (caplen as usize) <= MAX_RECORD {
+    let caplen = word(8);
+    if caplen <= snaplen.max(MAX_PACKET) && (caplen as usize) <= MAX_RECORD {
         Front::Plausible
     } else {
         Front::Implausible
@@ -211,7 +212,14 @@ fn ng_front(d: &[u8], big: bool) -> Front {
             u32::from_le_bytes(b)
         }
     };
-    let len = word(4);
+    // A section header's length is in its own byte order, which its
+    // byte-order magic says.
+    let len = match (h[..4] == [0x0a, 0x0d, 0x0d, 0x0a], d.get(8..12)) {
+        (true, Some([0x1a, 0x2b, 0x3c, 0x4d])) => u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        (true, Some([0x4d, 0x3c, 0x2b, 0x1a])) => u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
+        (true, None) => return Front::Short,
+        _ => word(4),
+    };
     if len >= 12 && len % 4 == 0 && (len as usize) <= MAX_RECORD {
         Front::Plausible
     } else {
@@ -518,6 +526,15 @@ impl CaptureFile {
     ) -> Result<Option<Ending>, CaptureError> {
         loop {
             let offset = self.reader.consumed() as u64;
+            // A record whose length no record of this file can have is
+            // damage, whatever the buffer holds of it (so the same bytes
+            // read the same from a file, a pipe or a decompressor).
+            if offset > 0 && self.front() == Front::Implausible {
+                match self.resync()? {
+                    Some(()) => continue,
+                    None => return Ok(Some(self.unrecovered())),
+                }
+            }
             match self.reader.next() {
                 Ok((used, block)) => {
                     let header =
@@ -548,14 +565,6 @@ impl CaptureFile {
                 }
                 Err(PcapError::Eof) => return Ok(Some(Ending::Complete)),
                 Err(PcapError::Incomplete(_)) => {
-                    // A record that claims more than any record can be is
-                    // damage, not a record the file is still to give.
-                    if self.front() == Front::Implausible {
-                        match self.resync()? {
-                            Some(()) => continue,
-                            None => return Ok(Some(self.unrecovered())),
-                        }
-                    }
                     // Every record in the buffer is out: a pipe's reader
                     // hands them on before it waits for more.
                     if self.pause_before_read && !std::mem::replace(&mut self.paused, true) {
@@ -568,12 +577,6 @@ impl CaptureFile {
                     }
                 }
                 Err(PcapError::BufferTooSmall) => {
-                    if self.front() == Front::Implausible {
-                        match self.resync()? {
-                            Some(()) => continue,
-                            None => return Ok(Some(self.unrecovered())),
-                        }
-                    }
                     // From the buffer's size, not from how much it holds:
                     // after a big record it may hold little yet be full size.
                     let want = self.buffer * 2;
@@ -592,14 +595,6 @@ impl CaptureFile {
                     // for a cut.
                     if self.reader.data().is_empty() {
                         return Ok(Some(Ending::Complete));
-                    }
-                    // Longer than any packet the file was written with, and
-                    // running past its end: damage, not a cut tail.
-                    if self.overlong() {
-                        match self.resync()? {
-                            Some(()) => continue,
-                            None => return Ok(Some(self.unrecovered())),
-                        }
                     }
                     return Ok(Some(Ending::Truncated {
                         offset: self.reader.consumed() as u64,
@@ -628,9 +623,10 @@ impl CaptureFile {
     /// Whether the record header at the front of the buffer could be one.
     fn front(&self) -> Front {
         let d = self.reader.data();
-        let big = self.sections.last().is_some_and(|s| s.big_endian);
+        let section = self.sections.last();
+        let big = section.is_some_and(|s| s.big_endian);
         match self.format {
-            FileFormat::Pcap => pcap_front(d, big),
+            FileFormat::Pcap => pcap_front(d, big, section.map_or(0, |s| s.snaplen)),
             FileFormat::PcapNg => ng_front(d, big),
         }
     }
@@ -706,30 +702,6 @@ impl CaptureFile {
                 self.problem_at = Some((problem_at, problem));
                 return Ok(None);
             }
-        }
-    }
-
-    /// The record at the front claims more than its file's snap length
-    /// (at least [`MAX_PACKET`]) allows.
-    fn overlong(&self) -> bool {
-        let d = self.reader.data();
-        let section = self.sections.last();
-        let big = section.is_some_and(|s| s.big_endian);
-        let word = |at: usize| -> Option<u32> {
-            let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
-            Some(if big {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            })
-        };
-        let limit = |snap: u32| snap.max(MAX_PACKET);
-        match self.format {
-            FileFormat::Pcap => {
-                let snap = section.map_or(0, |s| s.snaplen);
-                word(8).is_some_and(|caplen| caplen > limit(snap))
-            }
-            FileFormat::PcapNg => word(4).is_some_and(|len| len > limit(0) + 64),
         }
     }
 

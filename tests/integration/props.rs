@@ -1340,7 +1340,18 @@ fn records_larger_than_the_buffer() {
             assert_eq!(end, Ending::Complete);
             continue;
         }
-        let (f, _) = pcap(&recs, big_endian, false, 1);
+        // A snap length that allows them: beyond it a record is damage.
+        let snap = |f: &mut Vec<u8>| {
+            let v = 4u32 << 20;
+            let b = if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            f[16..20].copy_from_slice(&b);
+        };
+        let (mut f, _) = pcap(&recs, big_endian, false, 1);
+        snap(&mut f);
         let (got, end) = read_from(f, chunk).unwrap();
         assert_eq!(end, Ending::Complete, "chunk {chunk:?}");
         assert_eq!(got.len(), recs.len(), "chunk {chunk:?}");
@@ -1350,6 +1361,7 @@ fn records_larger_than_the_buffer() {
 
         // The fourth record claims 100 MiB.
         let (mut f, ends) = pcap(&recs, big_endian, false, 1);
+        snap(&mut f);
         let at = ends[2] + 8;
         let claim = 100u32 << 20;
         let claim = if big_endian {
