@@ -153,7 +153,7 @@ fn window(l: &Ladder, from: Option<Bound>, to: Option<Bound>) -> Result<(usize, 
     }
     let pos = |b: Bound, start: bool| -> Result<usize, String> {
         match b {
-            Bound::Segment(k) if k <= n => Ok(k - 1),
+            Bound::Segment(k) if (1..=n).contains(&k) => Ok(k - 1),
             Bound::Segment(k) => Err(format!(
                 "segment {k} is out of range (the connection has segments 1 to {n})"
             )),

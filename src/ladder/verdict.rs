@@ -229,5 +229,22 @@ fn intervals(times: &[Timestamp]) -> String {
 
 /// "+60.0 s" relative to the connection's first segment.
 pub fn format_offset(span: Span) -> String {
-    format!("+{:.3} s", span.as_secs_f64())
+    // A capture whose timestamps go backwards gives a negative one.
+    let secs = span.as_secs_f64();
+    if secs < 0.0 {
+        format!("-{:.3} s", -secs)
+    } else {
+        format!("+{secs:.3} s")
+    }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_have_one_sign() {
+        assert_eq!(format_offset(Span::from_secs_f64(1.5)), "+1.500 s");
+        assert_eq!(format_offset(Span::from_secs_f64(-1.5)), "-1.500 s");
+    }
 }
