@@ -148,6 +148,16 @@ const RESUME_WITHIN: i64 = 7 * 86_400;
 /// How far the buffer may grow while looking for a plausible record.
 const SCAN_LIMIT: usize = 4 << 20;
 
+/// The 32-bit word at `at` in `d`, in the file's byte order.
+fn word_at(d: &[u8], at: usize, big: bool) -> Option<u32> {
+    let b: [u8; 4] = d.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    })
+}
+
 /// A legacy pcap record header at the front of `d`, as a record being
 /// read: more captured than the file's snap length (at least
 /// [`MAX_PACKET`]) allows is damage, as tcpdump and Wireshark take it;
@@ -156,14 +166,7 @@ fn pcap_front(d: &[u8], big: bool, snaplen: u32) -> Front {
     let Some(h) = d.get(..16) else {
         return Front::Short;
     };
-    let word = |i: usize| {
-        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-        if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
+    let word = |i: usize| word_at(h, i, big).unwrap_or(0);
     let caplen = word(8);
     if caplen <= snaplen.max(MAX_PACKET) && (caplen as usize) <= MAX_RECORD {
         Front::Plausible
@@ -178,14 +181,7 @@ fn pcap_resumable(d: &[u8], big: bool, nanos: bool) -> Front {
     let Some(h) = d.get(..16) else {
         return Front::Short;
     };
-    let word = |i: usize| {
-        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-        if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
+    let word = |i: usize| word_at(h, i, big).unwrap_or(0);
     let (frac, caplen, orig) = (word(4), word(8), word(12));
     let units = if nanos { 1_000_000_000 } else { 1_000_000 };
     if frac < units && caplen <= orig && caplen <= MAX_PACKET && orig <= 1 << 30 {
@@ -204,14 +200,7 @@ fn ng_front(d: &[u8], big: bool) -> Front {
     let Some(h) = d.get(..8) else {
         return Front::Short;
     };
-    let word = |i: usize| {
-        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-        if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
+    let word = |i: usize| word_at(h, i, big).unwrap_or(0);
     // A section header's length is in its own byte order, which its
     // byte-order magic says.
     let len = match (h[..4] == [0x0a, 0x0d, 0x0d, 0x0a], d.get(8..12)) {
@@ -259,14 +248,7 @@ fn candidate_so_far(
     exhausted: bool,
     near: Option<i64>,
 ) -> Candidate {
-    let word = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
-        Some(if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
+    let word = |at: usize| word_at(d, at, big);
     match format {
         FileFormat::Pcap => {
             match pcap_resumable(d, big, nanos) {
@@ -289,16 +271,7 @@ fn candidate_so_far(
                 return Candidate::Yes;
             }
             let rest = d.get(next..).unwrap_or_default();
-            let next_secs = rest
-                .get(..4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(|b| {
-                    if big {
-                        u32::from_be_bytes(b)
-                    } else {
-                        u32::from_le_bytes(b)
-                    }
-                });
+            let next_secs = word_at(rest, 0, big);
             match pcap_resumable(rest, big, nanos) {
                 Front::Plausible
                     if next_secs.is_some_and(|n| close(i64::from(n), i64::from(secs))) =>
@@ -709,17 +682,7 @@ impl CaptureFile {
     fn front_problem(&self) -> String {
         let d = self.reader.data();
         let big = self.sections.last().is_some_and(|s| s.big_endian);
-        let word = |at: usize| -> u32 {
-            let b: [u8; 4] = d
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .unwrap_or_default();
-            if big {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
+        let word = |at: usize| word_at(d, at, big).unwrap_or(0);
         match self.format {
             FileFormat::Pcap => format!(
                 "a record of {} bytes captured, {} on the wire, time fraction {}",
