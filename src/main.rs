@@ -531,35 +531,32 @@ fn program_output(o: &tcpladder::cli::ProgramOutput) -> anyhow::Result<Option<Fo
 /// With the capture on standard input: the UI draws on standard output
 /// and reads keys from the controlling terminal.
 fn need_output_terminal() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    let tty = std::fs::File::open("/dev/tty").is_ok();
-    if std::io::stdout().is_terminal() && tty {
-        Ok(())
-    } else {
-        Err(UsageError(
-            "the terminal UI needs an interactive terminal; for text output use \
-             `tcpladder analyze -` (see --help)"
-                .into(),
-        )
-        .into())
-    }
+    let keys = std::fs::File::open("/dev/tty").is_ok();
+    require_terminal(keys, "`tcpladder analyze -`")
 }
 
 fn need_terminal() -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        Ok(())
-    } else {
-        Err(UsageError(
-            "the terminal UI needs an interactive terminal; for text output use \
-             `tcpladder analyze FILE` or `tcpladder live --no-tui` (see --help)"
-                .into(),
-        )
-        .into())
-    }
+    let keys = std::io::stdin().is_terminal();
+    require_terminal(
+        keys,
+        "`tcpladder analyze FILE` or `tcpladder live --no-tui`",
+    )
 }
 
-/// No command: the UI on the sample built into the binary.
+/// The UI draws on standard output and needs a terminal to read keys
+/// from (`keys`); else a usage error saying what to run `instead`.
+fn require_terminal(keys: bool, instead: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if keys && std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "the terminal UI needs an interactive terminal; for text output use {instead} (see --help)"
+    ))
+    .into())
+}
+
 /// SIGINT, SIGTERM and SIGHUP while the UI runs: the terminal is given
 /// back as `q` gives it (keys come raw, so Ctrl-C is a key there).
 fn restore_on_signal() -> anyhow::Result<()> {
@@ -570,6 +567,20 @@ fn restore_on_signal() -> anyhow::Result<()> {
     .context("installing the signal handler")
 }
 
+/// A UI over a capture as it comes (`live`, `replay -`): the keys come raw
+/// (Ctrl-C is a key), so a hangup or kill must still remove the kernel's
+/// tracefs instance and the spool, and give the terminal back.
+fn restore_and_clean_up_on_signal() -> anyhow::Result<()> {
+    ctrlc::set_handler(|| {
+        tcpladder::capture::kernel::remove_instance();
+        live::remove_spool();
+        terminal::restore_if_active();
+        std::process::exit(130);
+    })
+    .context("installing the signal handler")
+}
+
+/// No command: the UI on the sample built into the binary.
 fn sample(ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     need_terminal()?;
     restore_on_signal()?;
@@ -680,12 +691,7 @@ fn replay_pipe(
         r.file.display().to_string()
     };
     let (spooled, rx) = tcpladder::capture::pipe::spawn(&r.file, &std::env::temp_dir());
-    ctrlc::set_handler(|| {
-        live::remove_spool();
-        terminal::restore_if_active();
-        std::process::exit(130);
-    })
-    .context("installing the signal handler")?;
+    restore_and_clean_up_on_signal()?;
     let app = App::piped(name, ui.theme, cfg, wall_now(), usize::MAX)
         .with_colour(ui.colour)
         .with_port_filter(filter)
@@ -771,16 +777,7 @@ fn live(l: LiveArgs, ui: Ui, saving: &Saving) -> anyhow::Result<()> {
     let app = App::live(name, ui.theme, track, wall_now(), max)
         .with_spool(cap.spooled())
         .with_colour(ui.colour);
-    // The keys come raw (Ctrl-C is a key); a hangup or kill must still
-    // remove the kernel's tracefs instance and the spool, and give the
-    // terminal back.
-    ctrlc::set_handler(|| {
-        tcpladder::capture::kernel::remove_instance();
-        live::remove_spool();
-        terminal::restore_if_active();
-        std::process::exit(130);
-    })
-    .context("installing the signal handler")?;
+    restore_and_clean_up_on_signal()?;
     let (mut handle, rx) = cap.spawn();
     let result = terminal::run(app, terminal::Feed::Live(rx), saving).context("terminal");
     handle.stop();

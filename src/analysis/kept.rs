@@ -181,11 +181,10 @@ impl KeptCapture {
         let (offset, _) = places(at).find(|&(_, f)| f == frame)?;
         self.reread
             .record_at(offset, frame, 0, |rec| {
-                let seg = crate::decode::decode_frame(rec.link, rec.data, rec.orig_len)
-                    .ok()?
-                    .tcp()?;
-                let payload = crate::decode::payload(rec.link, rec.data, rec.orig_len);
-                Some(Details::of(&seg, payload.unwrap_or_default()))
+                // One decode gives both (a kept record is never a fragment).
+                let (packet, payload) =
+                    Decoder::default().decode_payload(rec.link, rec.data, rec.orig_len, rec.ts);
+                Some(Details::of(&packet.ok()?.tcp()?, payload))
             })
             .ok()?
     }

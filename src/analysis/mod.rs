@@ -614,14 +614,7 @@ fn decode_with_payload<'a>(
     if !keep || rec.link == UNKNOWN_INTERFACE {
         return (decode_record(rec, decoder), &[]);
     }
-    let (packet, at) = decoder.decode_payload(rec.link, rec.data, rec.orig_len, rec.ts);
-    let payload = match (&packet, at) {
-        (Ok(Packet::Tcp(seg)), Some(at)) => {
-            let end = at.saturating_add(seg.len as usize).min(rec.data.len());
-            rec.data.get(at..end).unwrap_or_default()
-        }
-        _ => &[],
-    };
+    let (packet, payload) = decoder.decode_payload(rec.link, rec.data, rec.orig_len, rec.ts);
     let payload = &payload[..payload.len().min(crate::track::PAYLOAD_KEPT)];
     (packet, payload)
 }

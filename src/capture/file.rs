@@ -203,17 +203,26 @@ fn ng_front(d: &[u8], big: bool) -> Front {
     let word = |i: usize| word_at(h, i, big).unwrap_or(0);
     // A section header's length is in its own byte order, which its
     // byte-order magic says.
-    let len = match (h[..4] == [0x0a, 0x0d, 0x0d, 0x0a], d.get(8..12)) {
-        (true, Some([0x1a, 0x2b, 0x3c, 0x4d])) => u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
-        (true, Some([0x4d, 0x3c, 0x2b, 0x1a])) => u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
-        (true, None) => return Front::Short,
-        _ => word(4),
+    let len = if h[..4] == SHB {
+        match d.get(..12) {
+            None => return Front::Short,
+            Some(head) => shb_length(head).unwrap_or(0),
+        }
+    } else {
+        word(4)
     };
     if len >= 12 && len % 4 == 0 && (len as usize) <= MAX_RECORD {
         Front::Plausible
     } else {
         Front::Implausible
     }
+}
+
+/// A known pcapng block type with a length that could be, at the front
+/// of `d`.
+fn ng_block(d: &[u8], big: bool) -> bool {
+    word_at(d, 0, big).is_some_and(|ty| NG_BLOCKS.contains(&ty))
+        && ng_front(d, big) == Front::Plausible
 }
 
 /// Whether reading can resume at the front of `d`.
@@ -283,10 +292,10 @@ fn candidate_so_far(
             }
         }
         FileFormat::PcapNg => {
-            let (Some(ty), Some(len)) = (word(0), word(4)) else {
+            let Some(len) = word(4) else {
                 return Candidate::NeedMore;
             };
-            if !NG_BLOCKS.contains(&ty) || ng_front(d, big) != Front::Plausible {
+            if !ng_block(d, big) {
                 return Candidate::No;
             }
             let len = len as usize;
@@ -296,20 +305,12 @@ fn candidate_so_far(
                 return Candidate::No;
             }
             match word(len - 4) {
-                None if exhausted => Candidate::No,
                 None => Candidate::NeedMore,
                 Some(trailer) if trailer as usize != len => Candidate::No,
                 Some(_) if d.len() == len && exhausted => Candidate::Yes,
                 Some(_) => match d.get(len..len + 8) {
-                    Some(next) => {
-                        let ty = word(len).unwrap_or(0);
-                        if NG_BLOCKS.contains(&ty) && ng_front(next, big) == Front::Plausible {
-                            Candidate::Yes
-                        } else {
-                            Candidate::No
-                        }
-                    }
-                    None if exhausted => Candidate::No,
+                    Some(next) if ng_block(next, big) => Candidate::Yes,
+                    Some(_) => Candidate::No,
                     None => Candidate::NeedMore,
                 },
             }
@@ -544,9 +545,8 @@ impl CaptureFile {
                         return Ok(None);
                     }
                     self.paused = false;
-                    if let Err(e) = self.reader.refill() {
-                        let what = describe(&e);
-                        return self.read_failed(what);
+                    if self.reader.refill().is_err() {
+                        return self.read_failed();
                     }
                 }
                 Err(PcapError::BufferTooSmall) => {
@@ -557,9 +557,8 @@ impl CaptureFile {
                         return Ok(Some(self.damaged("a record is larger than 64 MiB".into())));
                     }
                     self.buffer = want;
-                    if let Err(e) = self.reader.refill() {
-                        let what = describe(&e);
-                        return self.read_failed(what);
+                    if self.reader.refill().is_err() {
+                        return self.read_failed();
                     }
                 }
                 Err(PcapError::UnexpectedEof) => {
@@ -573,7 +572,7 @@ impl CaptureFile {
                         offset: self.reader.consumed() as u64,
                     }));
                 }
-                Err(PcapError::ReadError) => return self.read_failed("read error".into()),
+                Err(PcapError::ReadError) => return self.read_failed(),
                 Err(e) => {
                     let problem = describe(&e);
                     // Past the block that does not parse, to the next that
@@ -667,9 +666,11 @@ impl CaptureFile {
                     self.buffer = want;
                 }
             }
-            if let Err(e) = self.reader.refill() {
-                let what = describe(&e);
-                return self.read_failed(what).map(|_| None);
+            if self.reader.refill().is_err() {
+                // Damaged compressed data ends it where this damage began;
+                // a failed read is an error.
+                self.problem_at = Some((problem_at, problem));
+                return self.read_failed().map(|_| None);
             }
             if self.reader.reader_exhausted() && self.reader.data().is_empty() {
                 self.problem_at = Some((problem_at, problem));
@@ -703,18 +704,16 @@ impl CaptureFile {
         Ending::Damaged { offset, problem }
     }
 
-    /// A read that failed: damage in the capture if the decompressor
-    /// found its data broken (what came before stands), else an error.
-    fn read_failed(&self, what: String) -> Result<Option<Ending>, CaptureError> {
+    /// A read that failed (pcap-parser keeps only that it did): damage in
+    /// the capture if the decompressor found its data broken (what came
+    /// before stands), else an error.
+    fn read_failed(&self) -> Result<Option<Ending>, CaptureError> {
         if let Some(problem) = self.problem.lock().ok().and_then(|p| p.clone()) {
             return Ok(Some(self.damaged(problem)));
         }
         Err(CaptureError {
             file: self.name.clone(),
-            problem: match what.as_str() {
-                "read error" | "readerror" => "read error".into(),
-                _ => format!("read error ({what})"),
-            },
+            problem: "read error".into(),
         })
     }
 
@@ -726,16 +725,24 @@ impl CaptureFile {
     }
 }
 
-/// The length of the pcapng section header block whose first 12 bytes
-/// are `head` (type, length, byte-order magic), if it is a sane one.
-fn section_header_length(head: &[u8]) -> Option<u32> {
-    let len: [u8; 4] = head.get(4..8)?.try_into().ok()?;
-    let len = match head.get(8..12)? {
-        [0x1a, 0x2b, 0x3c, 0x4d] => u32::from_be_bytes(len),
-        [0x4d, 0x3c, 0x2b, 0x1a] => u32::from_le_bytes(len),
+/// A pcapng section header block's type.
+const SHB: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The length a pcapng section header block whose first 12 bytes are
+/// `head` (type, length, byte-order magic) gives, read in the byte order
+/// its magic says.
+fn shb_length(head: &[u8]) -> Option<u32> {
+    let big = match head.get(8..12)? {
+        [0x1a, 0x2b, 0x3c, 0x4d] => true,
+        [0x4d, 0x3c, 0x2b, 0x1a] => false,
         _ => return None,
     };
-    (len >= 28 && len % 4 == 0 && len <= MAX_SECTION_HEADER).then_some(len)
+    word_at(head, 4, big)
+}
+
+/// [`shb_length`], if it is a sane one for a file's first block.
+fn section_header_length(head: &[u8]) -> Option<u32> {
+    shb_length(head).filter(|&len| len >= 28 && len % 4 == 0 && len <= MAX_SECTION_HEADER)
 }
 
 /// The file's header, then the rest of the source. pcap-parser reads its

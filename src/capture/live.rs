@@ -274,13 +274,10 @@ impl LiveCapture {
                 let save = cap
                     .savefile(&path)
                     .map_err(|e| LiveError::Other(format!("{}: {e}", path.display())))?;
-                if !kept && let Ok(mut s) = SPOOL.lock() {
-                    *s = Some(path.clone());
+                if !kept {
+                    note_spool(&path);
                 }
-                let spooled = Spooled {
-                    path,
-                    complete: Arc::new(AtomicU64::new(0)),
-                };
+                let spooled = Spooled::new(path);
                 (Some(save), Some(spooled))
             }
             None => (None, None),
@@ -304,7 +301,7 @@ impl LiveCapture {
         if let Some(save) = &mut self.save {
             save.flush()?;
             if let Some(s) = &self.spooled {
-                s.complete.store(written, Ordering::Release);
+                s.set_complete(written);
             }
         }
         Ok(())

@@ -117,7 +117,10 @@ pub fn wrap(
     let reader: Box<dyn Read + Send> = match compression {
         None => Box::new(whole),
         Some(c) => Box::new(Noting {
-            inner: decompressor(c, whole),
+            inner: decompressor(c, whole).map_err(|e| CaptureError {
+                file: name.clone(),
+                problem: format!("cannot start the {} decoder: {e}", c.name()),
+            })?,
             kind: c,
             problem: Arc::clone(&problem),
         }),
@@ -132,14 +135,17 @@ pub fn wrap(
     })
 }
 
-fn decompressor(c: Compression, source: impl Read + Send + 'static) -> Box<dyn Read + Send> {
-    match c {
+fn decompressor(
+    c: Compression,
+    source: impl Read + Send + 'static,
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match c {
         // Several gzip members one after another are one stream (`cat a.gz
         // b.gz`), as gzip -d reads them.
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(source)),
         Compression::Zstd => Box::new(ZstdFrames::new(source)),
-        Compression::Xz => Box::new(XzStreams::new(source)),
-    }
+        Compression::Xz => Box::new(XzStreams::new(source)?),
+    })
 }
 
 /// xz streams one after another, decoded with liblzma's own stream.
@@ -154,18 +160,17 @@ struct XzStreams<R: Read> {
 }
 
 impl<R: Read> XzStreams<R> {
-    fn new(source: R) -> Self {
-        XzStreams {
+    fn new(source: R) -> io::Result<Self> {
+        Ok(XzStreams {
             source: io::BufReader::new(source),
             // As `new_multi_decoder` makes it: no memory limit, concatenated
             // streams read as one.
             stream: liblzma::stream::Stream::new_auto_decoder(
                 u64::MAX,
                 liblzma::stream::CONCATENATED,
-            )
-            .expect("liblzma makes a decoder"),
+            )?,
             failed: None,
-        }
+        })
     }
 }
 

@@ -28,28 +28,13 @@ pub struct CaptureWriter<W: Write> {
 enum Kind {
     /// A pcap whose header waits for the first record's link type.
     Pending,
-    Pcap {
-        nanos: bool,
-        link: u32,
-    },
+    /// Nanoseconds, which keep any source's times exactly.
+    Pcap { link: u32 },
     /// The link types its interfaces were declared with, by index.
-    PcapNg {
-        interfaces: Vec<u32>,
-    },
+    PcapNg { interfaces: Vec<u32> },
 }
 
 impl<W: Write> CaptureWriter<W> {
-    /// A legacy pcap of one link type, in micro- or nanoseconds.
-    pub fn pcap(mut out: W, link: u32, nanos: bool) -> io::Result<Self> {
-        let h = pcap_header(link, nanos);
-        out.write_all(&h)?;
-        Ok(CaptureWriter {
-            out,
-            kind: Kind::Pcap { nanos, link },
-            written: h.len() as u64,
-        })
-    }
-
     /// A nanosecond pcap of the first record's link type, its header
     /// written with that record.
     pub fn pending(out: W) -> Self {
@@ -86,18 +71,15 @@ impl<W: Write> CaptureWriter<W> {
     pub fn write(&mut self, rec: &Record<'_>) -> io::Result<()> {
         let mut b = Vec::with_capacity(rec.data.len() + 60);
         if let Kind::Pending = self.kind {
-            b.extend_from_slice(&pcap_header(rec.link, true));
-            self.kind = Kind::Pcap {
-                nanos: true,
-                link: rec.link,
-            };
+            b.extend_from_slice(&pcap_header(rec.link));
+            self.kind = Kind::Pcap { link: rec.link };
         }
         let ns = rec.ts.as_nanos();
         let caplen = u32::try_from(rec.data.len()).unwrap_or(u32::MAX);
         match &mut self.kind {
             // Made a pcap above.
             Kind::Pending => {}
-            Kind::Pcap { nanos, link } => {
+            Kind::Pcap { link } => {
                 if rec.link != *link {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -107,12 +89,7 @@ impl<W: Write> CaptureWriter<W> {
                         ),
                     ));
                 }
-                let sub = if *nanos {
-                    ns.rem_euclid(1_000_000_000)
-                } else {
-                    ns.rem_euclid(1_000_000_000) / 1000
-                };
-                let secs = ns.div_euclid(1_000_000_000);
+                let (secs, sub) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
                 b.extend_from_slice(&(secs as u32).to_le_bytes());
                 b.extend_from_slice(&(sub as u32).to_le_bytes());
                 b.extend_from_slice(&caplen.to_le_bytes());
@@ -148,6 +125,18 @@ impl<W: Write> CaptureWriter<W> {
         Ok(())
     }
 
+    /// Writes what a file needs though no record came (a pcap's header,
+    /// with `link`), and flushes.
+    pub fn finish(&mut self, link: u32) -> io::Result<()> {
+        if let Kind::Pending = self.kind {
+            let h = pcap_header(link);
+            self.out.write_all(&h)?;
+            self.written += h.len() as u64;
+            self.kind = Kind::Pcap { link };
+        }
+        self.out.flush()
+    }
+
     /// Bytes of whole blocks written.
     pub fn written(&self) -> u64 {
         self.written
@@ -162,9 +151,10 @@ impl<W: Write> CaptureWriter<W> {
     }
 }
 
-/// A little-endian pcap file header.
-fn pcap_header(link: u32, nanos: bool) -> Vec<u8> {
-    let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+/// A little-endian, nanosecond pcap file header.
+fn pcap_header(link: u32) -> Vec<u8> {
+    // The nanosecond magic.
+    let magic: u32 = 0xa1b2_3c4d;
     let mut h = Vec::with_capacity(24);
     h.extend_from_slice(&magic.to_le_bytes());
     h.extend_from_slice(&2u16.to_le_bytes());
@@ -231,48 +221,28 @@ pub fn copy_frames(
         file: name.clone(),
         problem: format!("cannot write the copy: {e}"),
     };
-    let mut out = Some(out);
-    let mut writer = None;
+    let mut writer = match format {
+        FileFormat::PcapNg => CaptureWriter::pcapng(out).map_err(fail)?,
+        // Its link type is the first record's.
+        FileFormat::Pcap => CaptureWriter::pending(out),
+    };
     let mut n = 0u64;
     let mut failed = None;
     file.for_each(|rec| {
         if !keep(rec.frame) || failed.is_some() {
             return;
         }
-        if writer.is_none() {
-            let made = match (format, out.take()) {
-                (FileFormat::PcapNg, Some(o)) => CaptureWriter::pcapng(o),
-                (FileFormat::Pcap, Some(o)) => CaptureWriter::pcap(o, rec.link, true),
-                (_, None) => return,
-            };
-            match made {
-                Ok(w) => writer = Some(w),
-                Err(e) => {
-                    failed = Some(e);
-                    return;
-                }
-            }
-        }
-        match writer.as_mut().map(|w| w.write(rec)) {
-            Some(Err(e)) => failed = Some(e),
-            _ => n += 1,
+        match writer.write(rec) {
+            Ok(()) => n += 1,
+            Err(e) => failed = Some(e),
         }
     })?;
     if let Some(e) = failed {
         return Err(fail(e));
     }
-    // Nothing matched: still a valid, empty capture.
-    let mut writer = match (writer, out) {
-        (Some(w), _) => w,
-        (None, Some(o)) => match format {
-            FileFormat::PcapNg => CaptureWriter::pcapng(o).map_err(fail)?,
-            FileFormat::Pcap => {
-                let link = file.layout().first_link().unwrap_or(1);
-                CaptureWriter::pcap(o, link, true).map_err(fail)?
-            }
-        },
-        (None, None) => return Ok((format, 0)),
-    };
-    writer.flush().map_err(fail)?;
+    // Nothing matched: still a valid, empty capture of the file's link type.
+    writer
+        .finish(file.layout().first_link().unwrap_or(1))
+        .map_err(fail)?;
     Ok((format, n))
 }

@@ -175,23 +175,23 @@ impl Decoder {
         self.decode_payload(link, data, wire_len, ts).0
     }
 
-    /// [`decode`](Decoder::decode), and where the segment's payload begins
-    /// in `data` when it is there (not for a datagram put together from
-    /// fragments).
-    pub fn decode_payload(
+    /// [`decode`](Decoder::decode), and the segment's payload as far as
+    /// `data` holds it (empty for a datagram put together from fragments).
+    pub fn decode_payload<'a>(
         &mut self,
         link: u32,
-        data: &[u8],
+        data: &'a [u8],
         wire_len: u32,
         ts: Timestamp,
-    ) -> (Result<Packet, Skip>, Option<usize>) {
+    ) -> (Result<Packet, Skip>, &'a [u8]) {
         let mut ctx = Ctx {
             reassembler: Some(&mut self.reassembler),
             ts,
-            payload_at: None,
+            payload: None,
         };
         let packet = from_link(link, data, Some(wire_len), &mut ctx);
-        (packet, ctx.payload_at)
+        let payload = ctx.payload.and_then(|r| data.get(r)).unwrap_or_default();
+        (packet, payload)
     }
 
     /// What reassembly did so far.
@@ -209,9 +209,9 @@ impl Decoder {
 struct Ctx<'r> {
     reassembler: Option<&'r mut Reassembler>,
     ts: Timestamp,
-    /// Where the TCP payload begins in the record, once a segment is
-    /// decoded from the record's own bytes.
-    payload_at: Option<usize>,
+    /// Where the TCP payload is in the record (as far as captured), once
+    /// a segment is decoded from the record's own bytes.
+    payload: Option<std::ops::Range<usize>>,
 }
 
 impl Ctx<'_> {
@@ -219,7 +219,7 @@ impl Ctx<'_> {
         Ctx {
             reassembler: None,
             ts: Timestamp::default(),
-            payload_at: None,
+            payload: None,
         }
     }
 }
@@ -229,12 +229,10 @@ impl Ctx<'_> {
 /// together from IP fragments). Stateless, like [`decode_frame`].
 pub fn payload(link: u32, data: &[u8], wire_len: u32) -> Option<&[u8]> {
     let mut ctx = Ctx::stateless();
-    let seg = from_link(link, data, Some(wire_len), &mut ctx)
+    from_link(link, data, Some(wire_len), &mut ctx)
         .ok()?
         .tcp()?;
-    let at = ctx.payload_at?;
-    let end = at.saturating_add(seg.len as usize).min(data.len());
-    data.get(at..end)
+    data.get(ctx.payload?)
 }
 
 /// The captured bytes, and whether they are the whole frame (no snap-length
@@ -308,7 +306,10 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
     let tcp_claimed = claimed_end.saturating_sub(start - off);
     let seg = tcp(f, start, src, dst, ttl, tcp_claimed)?;
     if f.in_record {
-        ctx.payload_at = Some(start + usize::from(seg.header_len));
+        // As much of the payload as was captured.
+        let at = start + usize::from(seg.header_len);
+        let end = at.saturating_add(seg.len as usize).min(f.data.len());
+        ctx.payload = Some(at.min(end)..end);
     }
     Ok(Packet::Tcp(seg))
 }
@@ -867,7 +868,8 @@ mod tests {
         let (packet, at) =
             Decoder::default().decode_payload(101, &p, p.len() as u32, Timestamp::default());
         assert!(packet.is_ok());
-        assert_eq!(at, Some(40));
+        // The payload begins at byte 40, after both headers.
+        assert_eq!(at, &p[40..]);
     }
 
     #[test]

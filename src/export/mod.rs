@@ -221,14 +221,12 @@ pub fn ladder_with_calls(
 /// draw (`--from`/`--to` cut it; uncut, its ICMP errors too), in order:
 /// what `--format pcap` copies from the capture.
 pub fn frames(c: &Connection, o: &ExportOptions) -> Result<Vec<u64>, ExportError> {
-    let (l, _) = ladder_with_calls(c, &[], o)?;
-    let mut frames: Vec<u64> = l.rows.iter().map(|r| r.frame).collect();
     if o.from.is_none() && o.to.is_none() {
-        frames.extend(c.icmp.iter().map(|i| i.frame));
+        return Ok(c.frames());
     }
-    frames.sort_unstable();
-    frames.dedup();
-    Ok(frames)
+    // The rows the cut keeps, in capture order.
+    let (l, _) = ladder_with_calls(c, &[], o)?;
+    Ok(l.rows.iter().map(|r| r.frame).collect())
 }
 
 /// Segments a picture (SVG, PNG) holds at most: more is metres of paper,

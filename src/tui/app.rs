@@ -449,6 +449,8 @@ pub struct App {
     /// Follow the newest segment (live) or the playback (replay).
     pub follow: bool,
     pub help: bool,
+    /// Packets came since the filter last looked.
+    captured: bool,
     /// The message shown and when it was first (by the ticks' wall clock).
     message_since: Option<(String, Timestamp)>,
     /// The detail pane shows the segment's payload in hex and text (`p`)
@@ -618,6 +620,7 @@ impl App {
             help: false,
             payload_view: false,
             message_since: None,
+            captured: false,
             quit: false,
             message: None,
             cache: None,
@@ -1233,7 +1236,7 @@ impl App {
                 // back down to the newest follows again.
                 let newest = next + 1 == ids.len();
                 if self.selected != Some(id) {
-                    self.select(id);
+                    self.select(Some(id));
                     self.follow = !self.is_live() || newest;
                 }
             }
@@ -1254,8 +1257,8 @@ impl App {
     }
 
     /// Makes `id` the selected connection, its ladder from the top.
-    fn select(&mut self, id: usize) {
-        self.selected = Some(id);
+    fn select(&mut self, id: Option<usize>) {
+        self.selected = id;
         self.row = 0;
         self.icmp = None;
         self.call = None;
@@ -1392,6 +1395,7 @@ impl App {
     }
 
     fn capture(&mut self, msg: LiveMsg) {
+        self.captured = true;
         let Source::Live(l) = &mut self.source else {
             return;
         };
@@ -1453,7 +1457,7 @@ impl App {
             && let Some(&newest) = self.visible_ids().last()
             && self.selected != Some(newest)
         {
-            self.select(newest);
+            self.select(Some(newest));
         }
         // Keep the list cursor in view.
         let list_h = usize::from(self.areas().list.height.saturating_sub(3)).max(1);
@@ -1649,11 +1653,7 @@ impl App {
         if let Some(id) = self.selected
             && self.filtered.binary_search(&id).is_err()
         {
-            self.selected = self.visible_ids().first().copied();
-            self.row = 0;
-            self.icmp = None;
-            self.call = None;
-            self.ladder_offset = 0;
+            self.select(self.visible_ids().first().copied());
         }
         self.list_offset = 0;
     }
@@ -1696,9 +1696,10 @@ impl App {
         }
         self.search = search;
         let query = Query::parse(&self.filter);
-        // Live, a connection's states and flags change as it goes: a
-        // filter on them is asked again of all.
-        if !query.words.is_empty() && self.is_live() && self.filtered_upto > 0 {
+        // Live, a connection's states and flags change as packets come: a
+        // filter on them is asked again of all when some came.
+        let captured = std::mem::take(&mut self.captured);
+        if captured && !query.words.is_empty() && self.is_live() && self.filtered_upto > 0 {
             self.filtered.clear();
             self.filtered_upto = 0;
         }

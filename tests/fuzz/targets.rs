@@ -376,11 +376,9 @@ fn decode_both(link: u32, data: &[u8], wire: u32, f: &mut Features) {
         );
     }
     let payload = decode::payload(link, data, wire);
-    if let (Some(p), Some(at), Ok(Packet::Tcp(s))) = (payload, at, &stateful) {
-        let end = at.saturating_add(s.len as usize).min(data.len());
+    if let (Some(p), Ok(Packet::Tcp(_))) = (payload, &stateful) {
         assert_eq!(
-            Some(p),
-            data.get(at..end),
+            p, at,
             "link {link}: payload() and decode_payload() point at different bytes"
         );
     }

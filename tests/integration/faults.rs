@@ -7,15 +7,7 @@ use std::path::{Path, PathBuf};
 use tcpladder::capture::CaptureFile;
 
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    all.sort();
-    all
+    crate::bundled_captures()
 }
 
 /// (time, bytes) of every record, the resumed places, and the ending.

@@ -15,14 +15,7 @@ fn bin() -> &'static str {
 }
 
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    all.sort();
+    let all = crate::bundled_captures();
     assert!(all.len() >= 10, "the bundled captures: {all:?}");
     all
 }
