@@ -463,8 +463,20 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
         .tracking
         .file_filter(&s.common.bpf)
         .map_err(UsageError)?;
+    // One tracker a core, each with its share of the 4-tuples.
+    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (report, parts) = analysis::fold_file(
+        &s.common.file,
+        filter,
+        cfg,
+        shards,
+        Totals::default,
+        |t, c| t.add(c),
+    )?;
     let mut totals = Totals::default();
-    let report = analysis::stream_file(&s.common.file, filter, cfg, |c| totals.add(c))?;
+    for part in parts {
+        totals.merge(part);
+    }
     let doc = StatsDoc::new(&report, &totals);
     if s.common.json {
         return print_json(&doc);

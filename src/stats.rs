@@ -30,6 +30,31 @@ impl Totals {
         self.half_closes += u64::from(c.half_close().is_some());
         self.time_waits += c.time_wait.iter().flatten().count() as u64;
     }
+
+    /// Adds totals counted apart (by another tracker).
+    pub fn merge(&mut self, other: Totals) {
+        // Every field by name: one added and not merged fails to compile.
+        let Totals {
+            connections,
+            by_opening,
+            by_closing,
+            retransmissions,
+            segments_in_connections,
+            half_closes,
+            time_waits,
+        } = other;
+        self.connections += connections;
+        for (name, n) in by_opening {
+            *self.by_opening.entry(name).or_default() += n;
+        }
+        for (name, n) in by_closing {
+            *self.by_closing.entry(name).or_default() += n;
+        }
+        self.retransmissions += retransmissions;
+        self.segments_in_connections += segments_in_connections;
+        self.half_closes += half_closes;
+        self.time_waits += time_waits;
+    }
 }
 
 /// The `stats --json` document.

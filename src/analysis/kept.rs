@@ -142,7 +142,7 @@ impl KeptCapture {
                 apply(
                     rec.ts,
                     rec.frame,
-                    &packet,
+                    Some(&packet),
                     payload,
                     &Filter::default(),
                     &mut tracker,

@@ -1,10 +1,14 @@
 //! Runs a capture file through decode and track. This is glue at the I/O
 //! edge: it opens the file (through `capture`) and feeds the pure stages.
 
+mod fold;
 pub mod kept;
+
+pub use fold::fold_file;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender};
 
 use crate::capture::bpf::Bpf;
 use crate::capture::{CaptureError, CaptureFile, Ending, Layout, Record, UNKNOWN_INTERFACE};
@@ -391,7 +395,7 @@ fn stream(
 }
 
 /// Records decoded on the reading thread before they are handed over.
-const BATCH: usize = 4096;
+const BATCH: usize = 16384;
 
 /// A record decoded on the reading thread.
 struct Decoded {
@@ -424,7 +428,7 @@ struct Batch {
 /// thousand records ahead. Records reach the tracker in file order, so
 /// the result is the same as one thread's.
 fn run(
-    mut file: CaptureFile,
+    file: CaptureFile,
     total: u64,
     filter: Filter,
     tracker: &mut Tracker,
@@ -432,26 +436,78 @@ fn run(
     mut progress: impl FnMut(Progress),
     mut joined: impl FnMut(usize, &Decoded),
 ) -> Result<(ReadReport, Layout), CaptureError> {
+    let mut at = Progress {
+        total,
+        ..Progress::default()
+    };
+    let keep_payload = tracker.config().keep_details;
+    let (report, layout, ()) =
+        read_through(file, &filter, keep_payload, |batches, back, report| {
+            let mut since_report = 0u64;
+            for batch in batches {
+                for d in &batch.items {
+                    let payload = d.payload.as_deref().unwrap_or_default();
+                    let packet = d.packet.as_ref();
+                    if let Some(id) =
+                        apply(d.ts, d.frame, packet, payload, &filter, tracker, report)
+                    {
+                        joined(id, d);
+                    }
+                    // A whole-file tracker keeps them: `finish` returns them in order.
+                    if tracker.config().stream && tracker.has_done() {
+                        tracker.drain_done(&mut done);
+                    }
+                }
+                let n = batch.items.len() as u64;
+                at.packets += n;
+                since_report += n;
+                at.bytes = match total {
+                    0 => batch.consumed,
+                    t => batch.consumed.min(t),
+                };
+                if since_report >= PROGRESS_EVERY {
+                    since_report = 0;
+                    at.connections = tracker.next_id() as u64;
+                    progress(at);
+                }
+                // The reader may have finished: then the buffer is just dropped.
+                let _ = back.send(batch.items);
+            }
+        })?;
+    at.connections = tracker.next_id() as u64;
+    progress(at);
+    Ok((report, layout))
+}
+
+/// Reads `file` on a thread of its own, decoding a few thousand records
+/// ahead, and hands the batches in file order to `consume`, which counts
+/// them in the report it is given and sends each batch's buffer back to be
+/// filled again. The report then gets how the file ended, the damage read
+/// past and the fragment counts.
+fn read_through<R>(
+    mut file: CaptureFile,
+    filter: &Filter,
+    keep_payload: bool,
+    consume: impl FnOnce(Receiver<Batch>, Sender<Vec<Decoded>>, &mut ReadReport) -> R,
+) -> Result<(ReadReport, Layout, R), CaptureError> {
     let mut report = ReadReport {
         file: file.name().to_string(),
         port: filter.port,
         ..ReadReport::default()
     };
     let name = report.file.clone();
-    let mut at = Progress {
-        total,
-        ..Progress::default()
-    };
-    let (ending, decoder, layout, resumed) = std::thread::scope(|s| {
+    let (read, consumed) = std::thread::scope(|s| {
         // Few batches in flight: the reader stays a little ahead.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
         let (back, spent) = std::sync::mpsc::channel::<Vec<Decoded>>();
         let bpf = filter.bpf.clone();
-        let keep_payload = tracker.config().keep_details;
         let reader = std::thread::Builder::new()
             .name("read".into())
             .spawn_scoped(s, move || {
-                read_ahead(&mut file, bpf.as_deref(), keep_payload, &tx, &spent)
+                read_ahead(&mut file, bpf.as_deref(), keep_payload, BATCH, |batch| {
+                    tx.send(batch).map_err(|_| Stopped)?;
+                    Ok(spent.try_recv().ok())
+                })
             });
         let reader = match reader {
             Ok(r) => r,
@@ -462,72 +518,32 @@ fn run(
                 });
             }
         };
-        let mut since_report = 0u64;
-        for batch in rx {
-            for d in &batch.items {
-                let Some(packet) = &d.packet else {
-                    report.packets += 1;
-                    report.filtered_out += 1;
-                    continue;
-                };
-                let payload = d.payload.as_deref().unwrap_or_default();
-                if let Some(id) = apply(
-                    d.ts,
-                    d.frame,
-                    packet,
-                    payload,
-                    &filter,
-                    tracker,
-                    &mut report,
-                ) {
-                    joined(id, d);
-                }
-                // A whole-file tracker keeps them: `finish` returns them in order.
-                if tracker.config().stream && tracker.has_done() {
-                    tracker.drain_done(&mut done);
-                }
-            }
-            let n = batch.items.len() as u64;
-            at.packets += n;
-            since_report += n;
-            at.bytes = match total {
-                0 => batch.consumed,
-                t => batch.consumed.min(t),
-            };
-            if since_report >= PROGRESS_EVERY {
-                since_report = 0;
-                at.connections = tracker.next_id() as u64;
-                progress(at);
-            }
-            // The reader may have finished: then the buffer is just dropped.
-            let _ = back.send(batch.items);
-        }
+        let consumed = consume(rx, back, &mut report);
         match reader.join() {
-            Ok(r) => r,
+            Ok(read) => read.map(|r| (r, consumed)),
             Err(_) => Err(CaptureError {
                 file: name.clone(),
                 problem: "the reading thread failed".into(),
             }),
         }
     })?;
-    at.connections = tracker.next_id() as u64;
-    progress(at);
-    report.ending = Some(ending);
-    report.resumed = resumed;
-    report.finish_fragments(&decoder);
-    Ok((report, layout))
+    let layout = report.finish_reading(read);
+    Ok((report, layout, consumed))
 }
 
 /// The reading thread: decodes records in batches and sends them on until
 /// the file ends (its ending and the decoder, for the fragment counts) or
 /// fails (after sending what came before the failure).
+///
+/// `hand_over` takes each batch, and gives back a spent one's buffer to
+/// fill again when there is one; Err when the other side stopped.
 fn read_ahead(
     file: &mut CaptureFile,
     bpf: Option<&str>,
     keep_payload: bool,
-    tx: &std::sync::mpsc::SyncSender<Batch>,
-    spent: &std::sync::mpsc::Receiver<Vec<Decoded>>,
-) -> Result<(Ending, Decoder, Layout, Vec<crate::capture::Resumed>), CaptureError> {
+    batch: usize,
+    mut hand_over: impl FnMut(Batch) -> Result<Option<Vec<Decoded>>, Stopped>,
+) -> Result<Read, CaptureError> {
     let mut decoder = Decoder::default();
     let fail = |problem: String| CaptureError {
         file: file.name().to_string(),
@@ -535,10 +551,9 @@ fn read_ahead(
     };
     let mut bpf = bpf.map(Bpf::check).transpose().map_err(fail)?;
     let mut refused = None;
+    let mut spare = None;
     loop {
-        let mut items = spent
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let mut items = spare.take().unwrap_or_else(|| Vec::with_capacity(batch));
         items.clear();
         let r = file.for_each_until(|rec| {
             let matched = match bpf.as_mut().map(|b| b.matches(rec)) {
@@ -565,15 +580,16 @@ fn read_ahead(
                 offset: rec.offset,
                 packet,
             });
-            items.len() < BATCH
+            items.len() < batch
         });
         let batch = Batch {
             items,
             consumed: file.progress_bytes(),
         };
-        // The tracking side stopped listening: nothing more to do.
-        if tx.send(batch).is_err() {
-            return Ok((Ending::Complete, decoder, file.layout(), Vec::new()));
+        match hand_over(batch) {
+            Ok(back) => spare = back,
+            // The tracking side stopped listening: nothing more to do.
+            Err(Stopped) => return Ok((Ending::Complete, decoder, file.layout(), Vec::new())),
         }
         if let Some(why) = refused {
             return Err(CaptureError {
@@ -584,6 +600,23 @@ fn read_ahead(
         if let Some(ending) = r? {
             return Ok((ending, decoder, file.layout(), file.resumed().to_vec()));
         }
+    }
+}
+
+/// What the side that takes the batches says when it has stopped.
+struct Stopped;
+
+/// What reading a whole file leaves, besides its records: how it ended,
+/// the decoder (for the fragment counts), its headers, the damage read past.
+type Read = (Ending, Decoder, Layout, Vec<crate::capture::Resumed>);
+
+impl ReadReport {
+    /// Takes what reading the file left, once it is all read.
+    fn finish_reading(&mut self, (ending, decoder, layout, resumed): Read) -> Layout {
+        self.ending = Some(ending);
+        self.resumed = resumed;
+        self.finish_fragments(&decoder);
+        layout
     }
 }
 
@@ -630,26 +663,70 @@ pub fn feed(
 ) {
     let keep = tracker.config().keep_details;
     let (packet, payload) = decode_with_payload(rec, decoder, keep);
-    apply(rec.ts, rec.frame, &packet, payload, filter, tracker, report);
+    apply(
+        rec.ts,
+        rec.frame,
+        Some(&packet),
+        payload,
+        filter,
+        tracker,
+        report,
+    );
 }
 
-/// A decoded record into the tracker and the report.
+/// A decoded record into the report and the tracker; the id of the
+/// connection it joined, if any.
 fn apply(
     ts: Timestamp,
     frame: u64,
-    packet: &Result<Packet, Skip>,
+    packet: Option<&Result<Packet, Skip>>,
     payload: &[u8],
     filter: &Filter,
     tracker: &mut Tracker,
     report: &mut ReadReport,
 ) -> Option<usize> {
+    match account(ts, frame, packet, filter, report) {
+        Track::Segment(seg) => Some(tracker.push_payload(seg, ts, frame, payload)),
+        Track::Icmp(err) => {
+            if tracker.push_icmp(err, ts, frame) {
+                return tracker
+                    .last_key()
+                    .and_then(|k| tracker.get(&k))
+                    .map(|c| c.id);
+            }
+            None
+        }
+        Track::Nothing => None,
+    }
+}
+
+/// What a decoded record is for the tracker, once the report has counted it.
+enum Track<'p> {
+    Segment(&'p decode::Segment),
+    Icmp(&'p decode::IcmpError),
+    Nothing,
+}
+
+/// Counts a decoded record in the report (`packet` None: the BPF filter
+/// left it out) and says what the tracker is to be given of it.
+fn account<'p>(
+    ts: Timestamp,
+    frame: u64,
+    packet: Option<&'p Result<Packet, Skip>>,
+    filter: &Filter,
+    report: &mut ReadReport,
+) -> Track<'p> {
     report.packets += 1;
+    let Some(packet) = packet else {
+        report.filtered_out += 1;
+        return Track::Nothing;
+    };
     report.note_time(ts);
     match packet {
         Ok(Packet::Tcp(seg)) => {
             report.tcp_segments += 1;
             if filter.keeps(seg) {
-                return Some(tracker.push_payload(seg, ts, frame, payload));
+                return Track::Segment(seg);
             }
             report.filtered_out += 1;
             report.note_ports(seg.src.port(), seg.dst.port());
@@ -657,15 +734,9 @@ fn apply(
         Ok(Packet::IcmpError(err)) => {
             if filter.keeps_ports(err.quoted_src.port(), err.quoted_dst.port()) {
                 report.icmp_errors += 1;
-                if tracker.push_icmp(err, ts, frame) {
-                    return tracker
-                        .last_key()
-                        .and_then(|k| tracker.get(&k))
-                        .map(|c| c.id);
-                }
-            } else {
-                report.filtered_out += 1;
+                return Track::Icmp(err);
             }
+            report.filtered_out += 1;
         }
         Err(Skip::FragmentHeld) => report.fragments_held += 1,
         Err(skip) => {
@@ -679,5 +750,60 @@ fn apply(
             }
         }
     }
-    None
+    Track::Nothing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every capture file under `dir`.
+    fn captures(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                captures(&p, out);
+            } else if p
+                .extension()
+                .is_some_and(|x| matches!(x.to_str(), Some("pcap" | "pcapng" | "cap")))
+            {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The plain IPv4 path of the decoder reads what the general one
+    /// reads, on every record of the bundled and the peer captures.
+    #[test]
+    fn the_plain_ipv4_path_decodes_as_the_general_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        captures(&root.join("captures"), &mut files);
+        captures(&root.join("../shared/peer-captures"), &mut files);
+        let (mut records, mut plain) = (0u64, 0u64);
+        for file in &files {
+            let Ok(mut f) = CaptureFile::open(file) else {
+                continue;
+            };
+            loop {
+                let r = f.for_each_until(|rec| {
+                    records += 1;
+                    let fast = decode::decode_frame(rec.link, rec.data, rec.orig_len);
+                    let general = decode::decode_frame_generally(rec.link, rec.data, rec.orig_len);
+                    if matches!(fast, Ok(Packet::Tcp(_))) {
+                        plain += 1;
+                    }
+                    assert_eq!(fast, general, "{} frame {}", file.display(), rec.frame);
+                    true
+                });
+                if !matches!(r, Ok(None)) {
+                    break;
+                }
+            }
+        }
+        assert!(
+            records > 1000 && plain > 500,
+            "{records} records, {plain} TCP"
+        );
+    }
 }

@@ -499,6 +499,9 @@ impl CaptureFile {
         mut f: impl FnMut(&Record<'_>) -> bool,
     ) -> Result<Option<Ending>, CaptureError> {
         loop {
+            if !self.legacy_records(&mut f) {
+                return Ok(None);
+            }
             let offset = self.reader.consumed() as u64;
             // A record whose length no record of this file can have is
             // damage, whatever the buffer holds of it (so the same bytes
@@ -585,6 +588,59 @@ impl CaptureFile {
                 }
             }
         }
+    }
+
+    /// Legacy pcap records read straight from the buffer, as many as it
+    /// holds whole: the header is four words, and pcap-parser's parse of
+    /// each through the boxed reader cost several times the rest of the
+    /// read. What this does not take (a record not all in the buffer, an
+    /// implausible header, any other format) the general loop reads, so
+    /// the records and offsets are the same either way. False when `f`
+    /// asked to stop.
+    fn legacy_records(&mut self, f: &mut impl FnMut(&Record<'_>) -> bool) -> bool {
+        let Some(section) = self.sections.last().filter(|s| s.plain_legacy) else {
+            return true;
+        };
+        let (big, snaplen) = (section.big_endian, section.snaplen);
+        let link = section
+            .interfaces
+            .first()
+            .map_or(UNKNOWN_INTERFACE, |i| i.link);
+        let nanos_per_unit = if self.legacy_nanos { 1 } else { 1000 };
+        let base = self.reader.consumed() as u64;
+        let data = self.reader.data();
+        let mut at = 0;
+        let mut go_on = true;
+        while go_on {
+            let d = &data[at..];
+            if pcap_front(d, big, snaplen) != Front::Plausible {
+                break;
+            }
+            let word = |i: usize| word_at(d, i, big).unwrap_or(0);
+            let caplen = word(8) as usize;
+            let Some(bytes) = d.get(16..16 + caplen) else {
+                break;
+            };
+            self.frame += 1;
+            let ts =
+                Timestamp::from_secs_nanos(i64::from(word(0)), i64::from(word(4)) * nanos_per_unit);
+            self.last_ts = ts;
+            go_on = f(&Record {
+                frame: self.frame,
+                ts,
+                link,
+                data: bytes,
+                orig_len: word(12),
+                interface: 0,
+                offset: base + at as u64,
+                rereadable: self.rereadable,
+            });
+            at += 16 + caplen;
+        }
+        if at > 0 {
+            self.reader.consume(at);
+        }
+        go_on
     }
 
     /// The damaged places read past so far, in order.
@@ -801,6 +857,7 @@ fn note_header(
                     offset_secs: 0,
                 }],
                 snaplen: h.snaplen,
+                plain_legacy: !h.is_modified_format(),
             });
         }
         // Interface numbers restart in every section.
@@ -809,6 +866,7 @@ fn note_header(
             big_endian: shb.big_endian(),
             interfaces: Vec::new(),
             snaplen: 0,
+            plain_legacy: false,
         }),
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
             if let Some(s) = sections.last_mut() {
@@ -908,6 +966,9 @@ struct Section {
     interfaces: Vec<Interface>,
     /// A legacy pcap's snap length (0 for pcapng).
     snaplen: u32,
+    /// A legacy pcap in the standard record format (not the old
+    /// "modified" one, whose record headers are longer).
+    plain_legacy: bool,
 }
 
 /// A file's headers, as far as a read went ([`CaptureFile::layout`]).

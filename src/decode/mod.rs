@@ -18,7 +18,7 @@ pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
+use etherparse::{IpNumber, LaxIpSlice};
 
 use crate::time::Timestamp;
 
@@ -127,6 +127,7 @@ pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Packet, Ski
 
 /// The link layer, then IP: `wire_len`, when known, tells whether the
 /// whole frame was captured.
+#[inline]
 fn from_link(
     link: u32,
     data: &[u8],
@@ -172,11 +173,17 @@ impl Decoder {
         wire_len: u32,
         ts: Timestamp,
     ) -> Result<Packet, Skip> {
-        self.decode_payload(link, data, wire_len, ts).0
+        let mut ctx = Ctx {
+            reassembler: Some(&mut self.reassembler),
+            ts,
+            payload: None,
+        };
+        from_link(link, data, Some(wire_len), &mut ctx)
     }
 
     /// [`decode`](Decoder::decode), and the segment's payload as far as
     /// `data` holds it (empty for a datagram put together from fragments).
+    #[inline]
     pub fn decode_payload<'a>(
         &mut self,
         link: u32,
@@ -247,6 +254,42 @@ struct Frame<'a> {
     in_record: bool,
 }
 
+/// What an IP header says of the TCP segment it carries.
+struct TcpIn {
+    /// Where the TCP header begins in the frame.
+    start: usize,
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    /// Where the IP length fields say the packet ends, from the IP header.
+    claimed_end: usize,
+}
+
+/// An IPv4 header of 20 bytes, not a fragment, carrying TCP: nearly every
+/// packet of a capture, read from its fixed places (etherparse's general
+/// parse cost more than the rest of decoding). What this gives is what the
+/// general path gives for the same bytes; anything else is left to it.
+#[inline]
+fn plain_ipv4_tcp(bytes: &[u8], off: usize) -> Option<TcpIn> {
+    let h: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
+    // Version 4 with IHL 5; no More Fragments flag and offset 0 (the
+    // reserved and Don't Fragment bits do not matter); protocol 6.
+    if h[0] != 0x45 || h[6] & 0x3f != 0 || h[7] != 0 || h[9] != 6 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let addr = |i: usize| IpAddr::from([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    Some(TcpIn {
+        start: off + 20,
+        src: addr(12),
+        dst: addr(16),
+        ttl: h[8],
+        // A total length shorter than the header is no length at all.
+        claimed_end: if total >= 20 { total } else { bytes.len() },
+    })
+}
+
+#[inline]
 fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let data = f.data;
     let Some(bytes) = data.get(off..) else {
@@ -256,34 +299,97 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
             "the packet ends before its IP header",
         )));
     };
+    let tcp_in = match plain_ipv4_tcp(bytes, off) {
+        Some(t) => t,
+        None => match any_ip(f, off, bytes, depth, ctx)? {
+            Next::Tcp(t) => t,
+            Next::Done(p) => return Ok(p),
+        },
+    };
+    tcp_in_ip(f, off, tcp_in, ctx)
+}
+
+/// The TCP segment an IP header (at `off`) says is there.
+#[inline]
+fn tcp_in_ip(f: Frame<'_>, off: usize, tcp_in: TcpIn, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
+    let TcpIn {
+        start,
+        src,
+        dst,
+        ttl,
+        claimed_end,
+    } = tcp_in;
+    let tcp_claimed = claimed_end.saturating_sub(start - off);
+    tcp(f, start, src, dst, ttl, tcp_claimed, ctx)
+}
+
+/// [`decode_frame`] without the plain IPv4 path: every header through
+/// the general one, to show the two agree.
+#[cfg(test)]
+pub(crate) fn decode_frame_generally(
+    link: u32,
+    data: &[u8],
+    wire_len: u32,
+) -> Result<Packet, Skip> {
+    let (off, end) = link::ip_span(link, data)?;
+    let whole = wire_len as usize <= data.len();
+    let f = Frame {
+        data: &data[..end],
+        whole,
+        in_record: true,
+    };
+    let mut ctx = Ctx::stateless();
+    let bytes = f.data.get(off..).unwrap_or_default();
+    match any_ip(f, off, bytes, 0, &mut ctx)? {
+        Next::Tcp(t) => tcp_in_ip(f, off, t, &mut ctx),
+        Next::Done(p) => Ok(p),
+    }
+}
+
+/// After an IP header: a TCP segment to decode, or what the packet was.
+enum Next {
+    Tcp(TcpIn),
+    Done(Packet),
+}
+
+/// Any IP header (options, IPv6 and its extensions, fragments, tunnels).
+#[inline(never)]
+fn any_ip(
+    f: Frame<'_>,
+    off: usize,
+    bytes: &[u8],
+    depth: u8,
+    ctx: &mut Ctx<'_>,
+) -> Result<Next, Skip> {
     let (slice, ext_err) = LaxIpSlice::from_slice(bytes)
         .map_err(|e| Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())))?;
     let payload = slice.payload();
     if payload.fragmented {
-        return fragment(f, off, &slice, depth, ctx);
+        return fragment(f, off, &slice, depth, ctx).map(Next::Done);
     }
     let start = off + offset_in(bytes, payload.payload);
     let v6 = matches!(slice, LaxIpSlice::Ipv6(_));
-    match payload.ip_number {
-        IpNumber::TCP => {}
+    let done = match payload.ip_number {
+        IpNumber::TCP => None,
         IpNumber::IPV4 | IpNumber::IPV6 if depth < MAX_TUNNEL_DEPTH => {
-            return ip(f, start, depth + 1, ctx);
+            Some(ip(f, start, depth + 1, ctx))
         }
-        IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => return gre(f, start, depth + 1, ctx),
-        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => {
-            return udp_tunnel(f, start, depth + 1, ctx);
-        }
+        IpNumber::GRE if depth < MAX_TUNNEL_DEPTH => Some(gre(f, start, depth + 1, ctx)),
+        IpNumber::UDP if depth < MAX_TUNNEL_DEPTH => Some(udp_tunnel(f, start, depth + 1, ctx)),
         IpNumber::IP_COMP if depth < MAX_TUNNEL_DEPTH => {
-            return ipcomp(f, start, &slice, depth + 1, ctx);
+            Some(ipcomp(f, start, &slice, depth + 1, ctx))
         }
-        IpNumber::ICMP if !v6 => return icmp_error(f, start, &slice, IcmpVersion::V4),
-        IpNumber::IPV6_ICMP if v6 => return icmp_error(f, start, &slice, IcmpVersion::V6),
+        IpNumber::ICMP if !v6 => Some(icmp_error(f, start, &slice, IcmpVersion::V4)),
+        IpNumber::IPV6_ICMP if v6 => Some(icmp_error(f, start, &slice, IcmpVersion::V6)),
         _ => {
             return Err(match ext_err {
                 Some((e, _)) => Skip::Malformed(DecodeError::new(Layer::Ip, off, e.to_string())),
                 None => Skip::NotTcp,
             });
         }
+    };
+    if let Some(done) = done {
+        return done.map(Next::Done);
     }
     let (src, dst, ttl) = addresses(&slice);
     // The IP length fields say how long the TCP segment really is; the
@@ -303,15 +409,13 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
             if plen == 0 { bytes.len() } else { 40 + plen }
         }
     };
-    let tcp_claimed = claimed_end.saturating_sub(start - off);
-    let seg = tcp(f, start, src, dst, ttl, tcp_claimed)?;
-    if f.in_record {
-        // As much of the payload as was captured.
-        let at = start + usize::from(seg.header_len);
-        let end = at.saturating_add(seg.len as usize).min(f.data.len());
-        ctx.payload = Some(at.min(end)..end);
-    }
-    Ok(Packet::Tcp(seg))
+    Ok(Next::Tcp(TcpIn {
+        start,
+        src,
+        dst,
+        ttl,
+        claimed_end,
+    }))
 }
 
 /// Source, destination and TTL / hop limit of an IP header.
@@ -371,7 +475,7 @@ fn ipcomp(
     };
     if next == 6 {
         let (src, dst, ttl) = addresses(outer);
-        return tcp(inner, 0, src, dst, ttl, plain.len()).map(Packet::Tcp);
+        return tcp(inner, 0, src, dst, ttl, plain.len(), ctx);
     }
     ip(inner, 0, depth, ctx)
 }
@@ -690,6 +794,7 @@ fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<
     }
 }
 
+#[inline]
 fn tcp(
     f: Frame<'_>,
     off: usize,
@@ -697,7 +802,8 @@ fn tcp(
     dst: IpAddr,
     ttl: u8,
     claimed: usize,
-) -> Result<Segment, Skip> {
+    ctx: &mut Ctx<'_>,
+) -> Result<Packet, Skip> {
     let b = &f.data[off..];
     if b.len() < 20 {
         return Err(Skip::Malformed(DecodeError::new(
@@ -716,39 +822,34 @@ fn tcp(
     }
     let header_len = usize::from(data_offset) * 4;
     let flags = Flags(u16::from_be_bytes([b[12], b[13]]) & 0x01ff);
-    // With the whole header present etherparse reads it; when the snap
-    // length cut into the options we keep the fixed part and the options
-    // that are there.
-    let (seq, ack, window, checksum, urgent, sport, dport, options) = match TcpSlice::from_slice(b)
-    {
-        Ok(t) => (
-            t.sequence_number(),
-            t.acknowledgment_number(),
-            t.window_size(),
-            t.checksum(),
-            t.urgent_pointer(),
-            t.source_port(),
-            t.destination_port(),
-            TcpOptions::parse(t.options()),
-        ),
-        Err(_) => (
-            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-            u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-            u16::from_be_bytes([b[14], b[15]]),
-            u16::from_be_bytes([b[16], b[17]]),
-            u16::from_be_bytes([b[18], b[19]]),
-            u16::from_be_bytes([b[0], b[1]]),
-            u16::from_be_bytes([b[2], b[3]]),
-            TcpOptions::parse(&b[20..header_len.min(b.len())]),
-        ),
-    };
+    // The fixed part is all there; of the options, what was captured.
+    let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let half = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let (seq, ack, window, checksum, urgent, sport, dport) = (
+        word(4),
+        word(8),
+        half(14),
+        half(16),
+        half(18),
+        half(0),
+        half(2),
+    );
+    let options = TcpOptions::parse(&b[20..header_len.min(b.len())]);
     let mut len = claimed.saturating_sub(header_len);
     if f.whole {
         // The whole frame is here, yet the IP length may run past it (a
         // lying header, a trailer cut): only what is there counts.
         len = len.min(b.len().saturating_sub(header_len));
     }
-    Ok(Segment {
+    if f.in_record {
+        // As much of the payload as was captured.
+        let at = off + header_len;
+        let end = at.saturating_add(len).min(f.data.len());
+        ctx.payload = Some(at.min(end)..end);
+    }
+    // Made where it is returned: a segment built and then copied is
+    // read back before its parts are all stored, which stalls.
+    Ok(Packet::Tcp(Segment {
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
         seq: SeqNumber(seq),
@@ -762,7 +863,7 @@ fn tcp(
         options,
         ttl,
         truncated: b.len() < header_len + len,
-    })
+    }))
 }
 
 /// Byte offset of `inner` inside `outer` (both views of the same packet).

@@ -166,6 +166,7 @@ impl TcpOptions {
     /// Reads the option bytes that are present; a list cut short by the
     /// snap length yields what was there and sets `malformed` only when a
     /// length byte itself is impossible.
+    #[inline]
     pub fn parse(mut b: &[u8]) -> TcpOptions {
         let mut o = TcpOptions::default();
         while let Some(&kind) = b.first() {

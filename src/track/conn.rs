@@ -622,6 +622,7 @@ pub struct Connection {
 
 impl Connection {
     /// A new incarnation whose first segment is `seg`.
+    #[inline(always)]
     pub fn new(id: usize, seg: &Segment, ts: Timestamp, cfg: &TrackConfig) -> Self {
         let msl = cfg.msl;
         let bare_syn = seg.flags.syn() && !seg.flags.ack();
@@ -831,6 +832,28 @@ impl Connection {
 
     pub fn is_finished(&self) -> bool {
         Side::BOTH.iter().all(|s| self.state(*s).is_finished())
+    }
+
+    /// Asks the cache for the parts of this connection that letting it go
+    /// reads (its states, timers, marks), ahead of time: a connection let
+    /// go 2×MSL after its last segment is long out of the cache, and
+    /// waiting for each of its lines in turn cost more than the rest of
+    /// ending it. Changes nothing.
+    pub(crate) fn prefetch(&self) {
+        use mem_prefetch::prefetch_read_data as fetch;
+        fetch::<_, 3>(&self.id);
+        fetch::<_, 3>(&self.released);
+        fetch::<_, 3>(&self.marks);
+        fetch::<_, 3>(&self.time_wait);
+        fetch::<_, 3>(&self.facts);
+        fetch::<_, 3>(&self.deferred);
+        for s in Side::BOTH {
+            let e = &self.ends[s.index()];
+            fetch::<_, 3>(&e.state);
+            fetch::<_, 3>(&e.syn_times);
+            fetch::<_, 3>(&e.resent);
+            fetch::<_, 3>(&self.queue[s.index()]);
+        }
     }
 
     /// When a finished connection can be forgotten: after its TIME-WAITs

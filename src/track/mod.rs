@@ -88,6 +88,11 @@ fn syn_deadline(c: &Connection) -> Option<Timestamp> {
         .map(|(t, _)| t.max(c.last_ts) + Span::from_secs(1))
 }
 
+/// Something was queued that is due at `at` (see `Tracker::due`).
+fn note_due(due: &mut Option<Timestamp>, at: Timestamp) {
+    *due = Some(due.map_or(at, |d| d.min(at)));
+}
+
 /// Where a 4-tuple's connection is held: its index in `Tracker::full`,
 /// or, packed, in `Tracker::lone`. Eight bytes; with the 40-byte key a map
 /// entry is 48.
@@ -206,6 +211,11 @@ pub struct Tracker {
     syns: Queue<(Timestamp, ConnKey, usize)>,
     /// When the open connections are next looked over for idle ones.
     next_sweep: Timestamp,
+    /// The earliest deadline at the front of `young`, `syns` and `expiry`
+    /// (None: all three empty). Until the clock is past it and
+    /// `next_sweep`, `expire` would find nothing to do, so it is not
+    /// called: most segments are then a comparison here.
+    due: Option<Timestamp>,
     /// The latest timestamp seen: the clock that ages connections, so a
     /// capture whose timestamps go backwards still frees memory.
     clock: Option<Timestamp>,
@@ -226,6 +236,7 @@ impl Tracker {
             expiry: Queue::default(),
             syns: Queue::default(),
             next_sweep: Timestamp::default(),
+            due: None,
             clock: None,
             aged_out: 0,
             next_id: 0,
@@ -311,11 +322,7 @@ impl Tracker {
         frame: u64,
         payload: &[u8],
     ) -> usize {
-        if self.cfg.stream {
-            let now = self.clock.map_or(ts, |c| c.max(ts));
-            self.clock = Some(now);
-            self.expire(now);
-        }
+        self.tick(ts);
         let key = ConnKey::new(seg.src, seg.dst);
         self.last_key = Some(key);
         let bare_syn = seg.flags.syn() && !seg.flags.ack();
@@ -370,16 +377,54 @@ impl Tracker {
         if stream {
             if created && let Some(at) = syn_deadline(conn) {
                 self.syns.push_back((at, key, id));
+                note_due(&mut self.due, at);
             }
             if !was_finished && conn.is_finished() {
-                self.expiry.push_back((conn.linger_until(), key, i, id));
+                let at = conn.linger_until();
+                self.expiry.push_back((at, key, i, id));
+                note_due(&mut self.due, at);
             }
         }
         if created && bare_syn && counting {
             let lone = LoneSyn::of(id, &key, seg, ts, frame);
             self.young.push_back((ts + PACK_AFTER, key, lone));
+            note_due(&mut self.due, ts + PACK_AFTER);
         }
         id
+    }
+
+    /// The capture's clock has come to `ts` (a segment was seen there),
+    /// whichever connection the segment was for: streaming, whatever
+    /// is due by then is let go. Every segment ticks, before it is pushed;
+    /// a tracker that holds some of the 4-tuples (one of several) is
+    /// ticked for the others' segments too, so it lets go of its
+    /// connections at the same moments as one tracker of them all would.
+    pub fn tick(&mut self, ts: Timestamp) {
+        if !self.cfg.stream {
+            return;
+        }
+        let now = self.clock.map_or(ts, |c| c.max(ts));
+        self.clock = Some(now);
+        if self.acts_at(now) {
+            self.expire(now);
+            self.due = [
+                self.young.front().map(|e| e.0),
+                self.syns.front().map(|e| e.0),
+                self.expiry.front().map(|e| e.0),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+        }
+    }
+
+    /// Whether a tick at `now` (the clock, not earlier than it is) would
+    /// let anything go. False up to some moment and true from then on,
+    /// until a tick there: a tracker of some of the 4-tuples can skip
+    /// through the others' times to the first that acts.
+    pub fn acts_at(&self, now: Timestamp) -> bool {
+        let sweep = self.cfg.idle_timeout.is_some() && now >= self.next_sweep;
+        self.cfg.stream && (sweep || self.due.is_some_and(|d| d < now))
     }
 
     fn expire(&mut self, now: Timestamp) {
@@ -499,6 +544,12 @@ impl Tracker {
                 c.release(Release::Advanced(now));
                 self.done.push(c);
             }
+        }
+        // The next to go, while other segments come first.
+        if let Some(&(_, _, i, _)) = self.expiry.front()
+            && let Some(c) = self.full.get(i)
+        {
+            c.prefetch();
         }
     }
 

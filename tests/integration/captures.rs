@@ -474,7 +474,7 @@ fn streamed_and_whole_file_analysis_agree() {
 }
 
 /// Every file under `dir` (and its folders) with a capture's extension.
-fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -11,6 +11,7 @@ mod kernel_truth;
 mod live;
 mod peer_corpus;
 mod props;
+mod shards;
 mod tmux;
 mod toolbox;
 mod trace;
