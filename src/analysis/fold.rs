@@ -47,12 +47,14 @@ struct Own {
 }
 
 /// Reads `path` as [`stream_file`](super::stream_file) does, with the
-/// connections split among `shards` trackers (on as many threads); each
-/// tracker's connections are folded by `fold` into a value made by `new`,
-/// which come back one a tracker.
+/// connections split among `shards` trackers; each tracker's connections
+/// are folded by `fold` into a value made by `new`, which come back one a
+/// tracker.
 ///
-/// This thread reads, decodes and routes: it has each record in its
-/// cache when it counts it, and the trackers get a core each.
+/// This thread reads, decodes and routes (it has each record in its cache
+/// when it counts it), and tracks a smaller share itself; the others
+/// track on threads of their own. With two cores that is two busy
+/// threads: a third, time-sliced with them, costs more than it brings.
 pub fn fold_file<T: Send>(
     path: &Path,
     filter: Filter,
@@ -76,41 +78,55 @@ pub fn fold_file<T: Send>(
         file: name.clone(),
         problem,
     };
-    let shards = shards.clamp(1, MAX_SHARDS);
+    let split = Split::new(shards.clamp(1, MAX_SHARDS));
     let (read, tracked) = std::thread::scope(|s| {
-        let mut routes = Vec::with_capacity(shards);
-        let mut trackers = Vec::with_capacity(shards);
-        for me in 0..shards {
+        let mut routes = Vec::new();
+        let mut workers = Vec::new();
+        for me in 1..split.shards {
             let (tx, rx) = handoff::<Arc<Routed>>(2);
             let (new, fold) = (&new, &fold);
             let t = std::thread::Builder::new()
                 .name(format!("track {me}"))
                 .spawn_scoped(s, move || track_shard(me, rx, cfg, new(), fold));
             match t {
-                Ok(t) => trackers.push(t),
+                Ok(t) => workers.push(t),
                 Err(e) => return (None, Err(format!("cannot start a tracking thread ({e})"))),
             }
             routes.push(tx);
         }
         let mut router = Router {
+            split,
             routes,
             in_flight: VecDeque::new(),
             clock: None,
             spare: Vec::new(),
+            free: Vec::new(),
         };
+        let mut mine = Tracker::new(cfg);
+        let mut acc = new();
         let read = read_ahead(
             &mut file,
             filter.bpf.as_deref(),
             cfg.keep_details,
             FOLD_BATCH,
-            |batch| router.send(batch, &filter, &mut report),
+            |batch| {
+                let routed = router.send(batch, &filter, &mut report)?;
+                track_batch(&mut mine, 0, &routed, &mut |t: &mut Tracker| {
+                    t.drain_done(|c| fold(&mut acc, &c));
+                });
+                drop(routed);
+                Ok(router.spent())
+            },
         );
-        // The trackers end once their routes are gone.
+        // The other trackers end once their routes are gone.
         drop(router);
-        let tracked = trackers
-            .into_iter()
-            .map(|t| t.join().map_err(|_| "a tracking thread failed".to_string()))
-            .collect::<Result<Vec<_>, String>>();
+        let mut tracked = vec![Ok((mine, acc))];
+        tracked.extend(
+            workers
+                .into_iter()
+                .map(|t| t.join().map_err(|_| "a tracking thread failed".to_string())),
+        );
+        let tracked = tracked.into_iter().collect::<Result<Vec<_>, String>>();
         (Some(read), tracked)
     });
     let tracked = tracked.map_err(fail)?;
@@ -128,31 +144,33 @@ pub fn fold_file<T: Send>(
     Ok((report, folded))
 }
 
-/// Sends every batch, with what each tracker is to do with it, to all
-/// the trackers; a batch they are all through with is given back.
+/// Sends every batch, with what each tracker is to do with it, to the
+/// other trackers; a batch they are all through with is given back.
 struct Router {
+    split: Split,
     routes: Vec<Sender<Arc<Routed>>>,
     in_flight: VecDeque<Arc<Routed>>,
     /// The clock so far.
     clock: Option<Timestamp>,
     /// Lists of spent batches, to fill again.
     spare: Vec<(Vec<Timestamp>, Vec<Vec<Own>>)>,
+    /// Records of spent batches.
+    free: Vec<Vec<Decoded>>,
 }
 
 impl Router {
-    /// Counts each record of `batch` in the report and sends it on;
-    /// returns a spent batch's buffer when there is one.
+    /// Counts each record of `batch` in the report and sends it on.
     fn send(
         &mut self,
         batch: Batch,
         filter: &Filter,
         report: &mut ReadReport,
-    ) -> Result<Option<Vec<Decoded>>, Stopped> {
-        let (clock, own) = self.spare.pop().unwrap_or_default();
+    ) -> Result<Arc<Routed>, Stopped> {
+        let lists = self.spare.pop().unwrap_or_default();
         let routed = Arc::new(route_batch(
             batch.items,
-            (clock, own),
-            self.routes.len(),
+            lists,
+            self.split,
             &mut self.clock,
             filter,
             report,
@@ -161,8 +179,14 @@ impl Router {
             // A tracker that stopped has failed: its join says so.
             r.send(Arc::clone(&routed)).map_err(|_| Stopped)?;
         }
-        self.in_flight.push_back(routed);
-        let mut back = None;
+        self.in_flight.push_back(Arc::clone(&routed));
+        Ok(routed)
+    }
+
+    /// The records of a batch every tracker is through with, to be
+    /// written over (a new one is made, and its places filled, only
+    /// when none is).
+    fn spent(&mut self) -> Option<Vec<Decoded>> {
         while self
             .in_flight
             .front()
@@ -170,10 +194,10 @@ impl Router {
         {
             if let Some(Ok(done)) = self.in_flight.pop_front().map(Arc::try_unwrap) {
                 self.spare.push((done.clock, done.own));
-                back = Some(done.items);
+                self.free.push(done.items);
             }
         }
-        Ok(back)
+        self.free.pop()
     }
 }
 
@@ -183,13 +207,13 @@ impl Router {
 fn route_batch(
     items: Vec<Decoded>,
     (mut clock, mut own): (Vec<Timestamp>, Vec<Vec<Own>>),
-    shards: usize,
+    split: Split,
     now: &mut Option<Timestamp>,
     filter: &Filter,
     report: &mut ReadReport,
 ) -> Routed {
     clock.clear();
-    own.resize_with(shards, Vec::new);
+    own.resize_with(split.shards, Vec::new);
     own.iter_mut().for_each(Vec::clear);
     for (index, d) in items.iter().enumerate() {
         let after = clock.len() as u32;
@@ -199,9 +223,9 @@ fn route_batch(
                 let t = now.map_or(d.ts, |c| c.max(d.ts));
                 *now = Some(t);
                 clock.push(t);
-                shard_of(seg.src, seg.dst, shards)
+                split.of(seg.src, seg.dst)
             }
-            Track::Icmp(err) => shard_of(err.quoted_src, err.quoted_dst, shards),
+            Track::Icmp(err) => split.of(err.quoted_src, err.quoted_dst),
             Track::Nothing => continue,
         };
         own[shard].push(Own {
@@ -212,23 +236,62 @@ fn route_batch(
     }
     Routed { items, clock, own }
 }
-/// Which tracker holds the 4-tuple of `a` and `b`: the same either way
-/// round, and made from the addresses as they are (a key built in memory
-/// first is read back before it is all stored, which stalls).
-fn shard_of(a: SocketAddr, b: SocketAddr, shards: usize) -> usize {
-    fn end(x: SocketAddr) -> u64 {
-        let ip = match x.ip() {
-            IpAddr::V4(v4) => u64::from(u32::from(v4)),
-            IpAddr::V6(v6) => {
-                let n = u128::from(v6);
-                (n >> 64) as u64 ^ n as u64
-            }
+/// The share of the 4-tuples the reading thread tracks itself, when
+/// there are other trackers: reading and decoding a record takes about
+/// as long as tracking it (`benches/scale.rs`, docs/performance.md).
+const READER_SHARE: f64 = 0.22;
+
+/// Which tracker holds a 4-tuple: tracker 0 (the reading thread's) a
+/// [`READER_SHARE`] of them, the others the rest in equal parts.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    shards: usize,
+    /// Hashes below this are tracker 0's.
+    mine: u64,
+    /// The rest scaled to the other trackers: a hash past `mine` times
+    /// this, over 2^64, is the tracker after the first.
+    scale: u64,
+}
+
+impl Split {
+    fn new(shards: usize) -> Split {
+        let whole = 1u64 << 32;
+        let mine = if shards > 1 {
+            (READER_SHARE * whole as f64) as u64
+        } else {
+            whole
         };
-        ip.rotate_left(16) ^ u64::from(x.port())
+        let rest = (whole - mine).max(1);
+        Split {
+            shards,
+            mine,
+            // At most 15 × 2^64 / (3 × 2^30): 2^36 or so.
+            scale: (((shards as u128).saturating_sub(1) << 64) / u128::from(rest)) as u64,
+        }
     }
-    // Fibonacci hashing, then the top bits scaled to the count: no division.
-    let h = (end(a) ^ end(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-    ((h * shards as u64) >> 32) as usize
+
+    /// The tracker of the 4-tuple of `a` and `b`: the same either way
+    /// round, made from the addresses as they are (a key built in memory
+    /// first is read back before it is all stored, which stalls).
+    fn of(&self, a: SocketAddr, b: SocketAddr) -> usize {
+        fn end(x: SocketAddr) -> u64 {
+            let ip = match x.ip() {
+                IpAddr::V4(v4) => u64::from(u32::from(v4)),
+                IpAddr::V6(v6) => {
+                    let n = u128::from(v6);
+                    (n >> 64) as u64 ^ n as u64
+                }
+            };
+            ip.rotate_left(16) ^ u64::from(x.port())
+        }
+        // Fibonacci hashing to 32 bits; scaled without a division.
+        let h = (end(a) ^ end(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        if h < self.mine {
+            return 0;
+        }
+        let k = (u128::from(h - self.mine) * u128::from(self.scale)) >> 64;
+        (1 + k as usize).min(self.shards - 1)
+    }
 }
 
 /// One tracker's thread: its own records pushed, the clock moved through
@@ -497,7 +560,7 @@ mod tests {
             let r = route_batch(
                 chunk,
                 Default::default(),
-                n,
+                Split::new(n),
                 &mut now,
                 &Filter::default(),
                 &mut report,
@@ -539,14 +602,29 @@ mod tests {
     }
 
     #[test]
-    fn a_4_tuple_goes_to_the_same_tracker_either_way_round() {
+    fn a_4_tuple_goes_to_one_tracker_either_way_round_in_the_shares_set() {
         let a: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         let b: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
-        let c: SocketAddr = "198.51.100.9:443".parse().unwrap();
         for n in 1..9 {
-            assert_eq!(shard_of(a, b, n), shard_of(b, a, n));
-            assert_eq!(shard_of(a, c, n), shard_of(c, a, n));
-            assert!(shard_of(a, c, n) < n);
+            let split = Split::new(n);
+            assert_eq!(split.of(a, b), split.of(b, a));
+            let mut count = vec![0u32; n];
+            for i in 0..20_000u32 {
+                let c = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 40000));
+                let s = split.of(c, a);
+                assert_eq!(s, split.of(a, c));
+                count[s] += 1;
+            }
+            let share = |k: usize| f64::from(count[k]) / 20_000.0;
+            if n == 1 {
+                assert_eq!(count[0], 20_000);
+                continue;
+            }
+            assert!((share(0) - READER_SHARE).abs() < 0.03, "{n}: {count:?}");
+            let each = (1.0 - READER_SHARE) / (n - 1) as f64;
+            for k in 1..n {
+                assert!((share(k) - each).abs() < 0.03, "{n}: {count:?}");
+            }
         }
     }
 }

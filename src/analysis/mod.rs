@@ -412,6 +412,29 @@ struct Decoded {
     rereadable: bool,
 }
 
+impl Decoded {
+    /// A place for a record, holding a TCP segment for the decoder to
+    /// write over.
+    fn blank() -> Decoded {
+        let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        Decoded {
+            ts: Timestamp::default(),
+            frame: 0,
+            packet: Some(Ok(Packet::Tcp(decode::Segment::new(
+                any,
+                any,
+                decode::Flags(0),
+                0,
+                0,
+                0,
+            )))),
+            payload: None,
+            offset: 0,
+            rereadable: false,
+        }
+    }
+}
+
 /// What the reading thread hands over: records, and how far into the file
 /// it has read.
 struct Batch {
@@ -553,8 +576,9 @@ fn read_ahead(
     let mut refused = None;
     let mut spare = None;
     loop {
-        let mut items = spare.take().unwrap_or_else(|| Vec::with_capacity(batch));
-        items.clear();
+        // A spent batch's records are written over, in place.
+        let mut items: Vec<Decoded> = spare.take().unwrap_or_else(|| Vec::with_capacity(batch));
+        let mut n = 0;
         let r = file.for_each_until(|rec| {
             let matched = match bpf.as_mut().map(|b| b.matches(rec)) {
                 None | Some(Ok(true)) => true,
@@ -565,23 +589,28 @@ fn read_ahead(
                 }
             };
             let before = decoder.reassembly().reassembled;
-            let (packet, payload) = match matched {
-                false => (None, None),
-                true => {
-                    let (p, payload) = decode_with_payload(rec, &mut decoder, keep_payload);
-                    (Some(p), (!payload.is_empty()).then(|| payload.into()))
-                }
+            if n == items.len() {
+                items.push(Decoded::blank());
+            }
+            let Some(d) = items.get_mut(n) else {
+                return false;
             };
-            items.push(Decoded {
-                payload,
-                ts: rec.ts,
-                frame: rec.frame,
-                rereadable: rec.rereadable && decoder.reassembly().reassembled == before,
-                offset: rec.offset,
-                packet,
-            });
-            items.len() < batch
+            n += 1;
+            d.payload = None;
+            if matched {
+                let packet = d.packet.get_or_insert(Err(Skip::NotTcp));
+                let payload = decode_record_into(rec, &mut decoder, keep_payload, packet);
+                d.payload = (!payload.is_empty()).then(|| payload.into());
+            } else {
+                d.packet = None;
+            }
+            d.ts = rec.ts;
+            d.frame = rec.frame;
+            d.rereadable = rec.rereadable && decoder.reassembly().reassembled == before;
+            d.offset = rec.offset;
+            n < batch
         });
+        items.truncate(n);
         let batch = Batch {
             items,
             consumed: file.progress_bytes(),
@@ -622,6 +651,7 @@ impl ReadReport {
 
 /// One record through the decoder (which carries IP fragments between
 /// records).
+#[inline(always)]
 fn decode_record(rec: &Record<'_>, decoder: &mut Decoder) -> Result<Packet, Skip> {
     if rec.link == UNKNOWN_INTERFACE {
         Err(Skip::Malformed(DecodeError::new(
@@ -639,6 +669,7 @@ fn decode_record(rec: &Record<'_>, decoder: &mut Decoder) -> Result<Packet, Skip
 
 /// [`decode_record`], and the segment's payload as captured when `keep`
 /// (the first bytes a connection keeps of it).
+#[inline(always)]
 fn decode_with_payload<'a>(
     rec: &Record<'a>,
     decoder: &mut Decoder,
@@ -650,6 +681,25 @@ fn decode_with_payload<'a>(
     let (packet, payload) = decoder.decode_payload(rec.link, rec.data, rec.orig_len, rec.ts);
     let payload = &payload[..payload.len().min(crate::track::PAYLOAD_KEPT)];
     (packet, payload)
+}
+
+/// [`decode_with_payload`] into `out` (see [`Decoder::decode_into`]).
+fn decode_record_into<'a>(
+    rec: &Record<'a>,
+    decoder: &mut Decoder,
+    keep: bool,
+    out: &mut Result<Packet, Skip>,
+) -> &'a [u8] {
+    if rec.link == UNKNOWN_INTERFACE {
+        *out = decode_record(rec, decoder);
+        return &[];
+    }
+    let payload = decoder.decode_into(rec.link, rec.data, rec.orig_len, rec.ts, out);
+    if keep {
+        &payload[..payload.len().min(crate::track::PAYLOAD_KEPT)]
+    } else {
+        &[]
+    }
 }
 
 /// One record through decode and track. `decoder` carries the IP

@@ -127,7 +127,7 @@ pub fn decode_frame(link: u32, data: &[u8], wire_len: u32) -> Result<Packet, Ski
 
 /// The link layer, then IP: `wire_len`, when known, tells whether the
 /// whole frame was captured.
-#[inline]
+#[inline(always)]
 fn from_link(
     link: u32,
     data: &[u8],
@@ -166,6 +166,7 @@ impl Decoder {
     /// Decodes one captured frame, taken at `ts`. A fragment that does not
     /// complete its datagram is [`Skip::FragmentHeld`]; the one that does
     /// yields the reassembled packet.
+    #[inline(always)]
     pub fn decode(
         &mut self,
         link: u32,
@@ -199,6 +200,30 @@ impl Decoder {
         let packet = from_link(link, data, Some(wire_len), &mut ctx);
         let payload = ctx.payload.and_then(|r| data.get(r)).unwrap_or_default();
         (packet, payload)
+    }
+
+    /// [`decode_payload`](Decoder::decode_payload) into `out`. When `out`
+    /// holds a TCP segment already and this frame is a plain IPv4 one
+    /// (nearly always), the segment is written over where it is, field by
+    /// field: a reader that keeps its records' places decodes without
+    /// copying each segment again. Otherwise `out` gets what
+    /// `decode_payload` gives.
+    pub fn decode_into<'a>(
+        &mut self,
+        link: u32,
+        data: &'a [u8],
+        wire_len: u32,
+        ts: Timestamp,
+        out: &mut Result<Packet, Skip>,
+    ) -> &'a [u8] {
+        if let Ok(Packet::Tcp(seg)) = out
+            && let Some(payload) = plain_into(link, data, wire_len, seg)
+        {
+            return payload;
+        }
+        let (packet, payload) = self.decode_payload(link, data, wire_len, ts);
+        *out = packet;
+        payload
     }
 
     /// What reassembly did so far.
@@ -289,7 +314,7 @@ fn plain_ipv4_tcp(bytes: &[u8], off: usize) -> Option<TcpIn> {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let data = f.data;
     let Some(bytes) = data.get(off..) else {
@@ -309,8 +334,28 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
     tcp_in_ip(f, off, tcp_in, ctx)
 }
 
+/// A frame with a plain IPv4 header and a TCP header that reads whole,
+/// into `seg`; its payload as captured. None for any other frame (then
+/// `seg` may be partly written: the caller decodes it generally).
+#[inline(always)]
+fn plain_into<'a>(link: u32, data: &'a [u8], wire_len: u32, seg: &mut Segment) -> Option<&'a [u8]> {
+    let (off, end) = link::ip_span(link, data).ok()?;
+    let f = Frame {
+        data: data.get(..end)?,
+        whole: wire_len as usize <= data.len(),
+        in_record: true,
+    };
+    let t = plain_ipv4_tcp(f.data.get(off..)?, off)?;
+    let claimed = t.claimed_end.saturating_sub(t.start - off);
+    let mut ctx = Ctx::stateless();
+    seg.src = SocketAddr::new(t.src, 0);
+    seg.dst = SocketAddr::new(t.dst, 0);
+    tcp_into(f, t.start, t.ttl, claimed, &mut ctx, seg).ok()?;
+    data.get(ctx.payload?)
+}
+
 /// The TCP segment an IP header (at `off`) says is there.
-#[inline]
+#[inline(always)]
 fn tcp_in_ip(f: Frame<'_>, off: usize, tcp_in: TcpIn, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
     let TcpIn {
         start,
@@ -794,7 +839,7 @@ fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<
     }
 }
 
-#[inline]
+#[inline(always)]
 fn tcp(
     f: Frame<'_>,
     off: usize,
@@ -804,7 +849,32 @@ fn tcp(
     claimed: usize,
     ctx: &mut Ctx<'_>,
 ) -> Result<Packet, Skip> {
-    let b = &f.data[off..];
+    let mut seg = Segment::new(
+        SocketAddr::new(src, 0),
+        SocketAddr::new(dst, 0),
+        Flags(0),
+        0,
+        0,
+        0,
+    );
+    tcp_into(f, off, ttl, claimed, ctx, &mut seg)?;
+    Ok(Packet::Tcp(seg))
+}
+
+/// The TCP header at `off` into `seg`, field by field (its addresses
+/// are the IP header's; the ports are set here). A segment written in
+/// place is never read back whole while its parts are still being
+/// stored, which stalls.
+#[inline(always)]
+fn tcp_into(
+    f: Frame<'_>,
+    off: usize,
+    ttl: u8,
+    claimed: usize,
+    ctx: &mut Ctx<'_>,
+    seg: &mut Segment,
+) -> Result<(), Skip> {
+    let b = f.data.get(off..).unwrap_or_default();
     if b.len() < 20 {
         return Err(Skip::Malformed(DecodeError::new(
             Layer::Tcp,
@@ -821,20 +891,9 @@ fn tcp(
         )));
     }
     let header_len = usize::from(data_offset) * 4;
-    let flags = Flags(u16::from_be_bytes([b[12], b[13]]) & 0x01ff);
     // The fixed part is all there; of the options, what was captured.
     let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let half = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-    let (seq, ack, window, checksum, urgent, sport, dport) = (
-        word(4),
-        word(8),
-        half(14),
-        half(16),
-        half(18),
-        half(0),
-        half(2),
-    );
-    let options = TcpOptions::parse(&b[20..header_len.min(b.len())]);
     let mut len = claimed.saturating_sub(header_len);
     if f.whole {
         // The whole frame is here, yet the IP length may run past it (a
@@ -847,23 +906,20 @@ fn tcp(
         let end = at.saturating_add(len).min(f.data.len());
         ctx.payload = Some(at.min(end)..end);
     }
-    // Made where it is returned: a segment built and then copied is
-    // read back before its parts are all stored, which stalls.
-    Ok(Packet::Tcp(Segment {
-        src: SocketAddr::new(src, sport),
-        dst: SocketAddr::new(dst, dport),
-        seq: SeqNumber(seq),
-        ack: SeqNumber(ack),
-        flags,
-        window,
-        len: u32::try_from(len).unwrap_or(u32::MAX),
-        header_len: data_offset * 4,
-        checksum,
-        urgent,
-        options,
-        ttl,
-        truncated: b.len() < header_len + len,
-    }))
+    seg.src.set_port(half(0));
+    seg.dst.set_port(half(2));
+    seg.seq = SeqNumber(word(4));
+    seg.ack = SeqNumber(word(8));
+    seg.flags = Flags(u16::from_be_bytes([b[12], b[13]]) & 0x01ff);
+    seg.window = half(14);
+    seg.len = u32::try_from(len).unwrap_or(u32::MAX);
+    seg.header_len = data_offset * 4;
+    seg.checksum = half(16);
+    seg.urgent = half(18);
+    seg.options.read(&b[20..header_len.min(b.len())]);
+    seg.ttl = ttl;
+    seg.truncated = b.len() < header_len + len;
+    Ok(())
 }
 
 /// Byte offset of `inner` inside `outer` (both views of the same packet).

@@ -167,8 +167,18 @@ impl TcpOptions {
     /// snap length yields what was there and sets `malformed` only when a
     /// length byte itself is impossible.
     #[inline]
-    pub fn parse(mut b: &[u8]) -> TcpOptions {
+    pub fn parse(b: &[u8]) -> TcpOptions {
         let mut o = TcpOptions::default();
+        o.read(b);
+        o
+    }
+
+    /// [`parse`](TcpOptions::parse) into `self`, written over where it is
+    /// (a segment decoded in place is never copied whole).
+    #[inline]
+    pub fn read(&mut self, mut b: &[u8]) {
+        *self = TcpOptions::default();
+        let o = self;
         while let Some(&kind) = b.first() {
             match kind {
                 0 => break,
@@ -209,7 +219,6 @@ impl TcpOptions {
             }
             b = &b[len..];
         }
-        o
     }
 }
 
