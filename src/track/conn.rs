@@ -927,10 +927,10 @@ impl Connection {
             if q.len() > MAX_QUEUE
                 && let Some(head) = q.pop_front()
             {
-                self.receive(!from, head, true, None);
+                self.receive(!from, &head, true, None);
             }
         } else {
-            self.receive(!from, p, true, None);
+            self.receive(!from, &p, true, None);
         }
 
         let e = &mut self.ends[from.index()];
@@ -1067,7 +1067,7 @@ impl Connection {
                     hole.get_or_insert(p.seq);
                 } else {
                     p.expected = hole.or(p.expected);
-                    self.receive(!from, p, true, None);
+                    self.receive(!from, &p, true, None);
                 }
             }
         }
@@ -1284,9 +1284,9 @@ impl Connection {
                     }
                     self.facts.ack_lost.get_or_insert(receiver);
                 }
-                self.receive(receiver, head, false, proof.map(|p| p.ts));
+                self.receive(receiver, &head, false, proof.map(|p| p.ts));
             } else {
-                self.receive(receiver, head, true, None);
+                self.receive(receiver, &head, true, None);
             }
         }
     }
@@ -1515,9 +1515,9 @@ impl Connection {
     /// of its own, so a FIN that also acknowledges ours goes FIN-WAIT-1 →
     /// FIN-WAIT-2 → TIME-WAIT, as Linux goes. `proof` is when the
     /// receiver's acknowledgment of it was captured, if it was.
-    fn receive(&mut self, r: Side, p: Pending, tentative: bool, proof: Option<Timestamp>) {
+    fn receive(&mut self, r: Side, p: &Pending, tentative: bool, proof: Option<Timestamp>) {
         let st = self.state(r);
-        let (row, time) = self.placement(r, &p, proof);
+        let (row, time) = self.placement(r, p, proof);
         let f = p.flags;
         let change = |basis: Basis, tentative: Option<Tentative>| Change {
             row,
@@ -1528,7 +1528,7 @@ impl Connection {
             cause_row: p.row,
         };
         if f.rst() {
-            if self.accepts_rst(r, &p) {
+            if self.accepts_rst(r, p) {
                 let t = tentative.then_some(Tentative::Rst);
                 self.set_state(r, State::Closed, change(Basis::Received, t));
             }
