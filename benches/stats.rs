@@ -1,5 +1,5 @@
-//! Throughput of the `stats` path (`tcpladder::analysis::fold_file` with
-//! the configuration and the trackers a core `tcpladder stats` uses), next
+//! Throughput of the `stats` path (`tcpladder::stats::count_file` with
+//! the configuration `tcpladder stats` uses), next
 //! to tshark and tcpdump on the same file when they are installed.
 //!
 //! The input is synthetic and deterministic: about 2.5 million Ethernet/IPv4
@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use common::*;
 
-use tcpladder::analysis::{self, Filter};
+use tcpladder::analysis::Filter;
 use tcpladder::stats::Totals;
 use tcpladder::track::{DEFAULT_MSL, TrackConfig};
 
@@ -144,19 +144,7 @@ fn run_stats(path: &Path) -> Res<(u64, Totals)> {
         stream: true,
         ..TrackConfig::default()
     };
-    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (report, parts) = analysis::fold_file(
-        path,
-        Filter::default(),
-        cfg,
-        shards,
-        Totals::default,
-        |t, c| t.add(c),
-    )?;
-    let mut totals = Totals::default();
-    for p in parts {
-        totals.merge(p);
-    }
+    let (report, totals) = tcpladder::stats::count_file(path, Filter::default(), cfg)?;
     Ok((report.packets, totals))
 }
 

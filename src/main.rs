@@ -21,7 +21,7 @@ use tcpladder::export::stream::StreamPrinter;
 use tcpladder::export::{ExportOptions, Format, save};
 use tcpladder::export::{json, text};
 use tcpladder::ladder::{LabelStyle, Ladder};
-use tcpladder::stats::{StatsDoc, Totals};
+use tcpladder::stats::StatsDoc;
 use tcpladder::track::{TrackConfig, Tracker};
 use tcpladder::tui::app::{App, ReplayStart};
 use tcpladder::tui::terminal::{self, Saving, wall_now};
@@ -451,7 +451,7 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
     if !(s.idle_timeout.is_finite() && s.idle_timeout >= 0.0) {
         return Err(UsageError("--idle-timeout takes seconds, 0 or more".into()).into());
     }
-    // Streaming is stream_file's own; only the segments need not be kept.
+    // Streaming is fold_file's own; only the segments need not be kept.
     let cfg = TrackConfig {
         keep_segments: false,
         idle_timeout: (s.idle_timeout > 0.0)
@@ -463,20 +463,7 @@ fn stats(s: StatsArgs) -> anyhow::Result<()> {
         .tracking
         .file_filter(&s.common.bpf)
         .map_err(UsageError)?;
-    // One tracker a core, each with its share of the 4-tuples.
-    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (report, parts) = analysis::fold_file(
-        &s.common.file,
-        filter,
-        cfg,
-        shards,
-        Totals::default,
-        |t, c| t.add(c),
-    )?;
-    let mut totals = Totals::default();
-    for part in parts {
-        totals.merge(part);
-    }
+    let (report, totals) = tcpladder::stats::count_file(&s.common.file, filter, cfg)?;
     let doc = StatsDoc::new(&report, &totals);
     if s.common.json {
         return print_json(&doc);

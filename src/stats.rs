@@ -57,6 +57,23 @@ impl Totals {
     }
 }
 
+/// `tcpladder stats`' count of the file at `path`, on one tracker a core
+/// (see [`analysis::fold_file`](crate::analysis::fold_file)).
+pub fn count_file(
+    path: &std::path::Path,
+    filter: crate::analysis::Filter,
+    cfg: crate::track::TrackConfig,
+) -> Result<(ReadReport, Totals), crate::capture::CaptureError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (report, parts) =
+        crate::analysis::fold_file(path, filter, cfg, cores, Totals::default, |t, c| t.add(c))?;
+    let mut totals = Totals::default();
+    for part in parts {
+        totals.merge(part);
+    }
+    Ok((report, totals))
+}
+
 /// The `stats --json` document.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatsDoc {

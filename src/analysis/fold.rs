@@ -1,6 +1,7 @@
 //! Counting a capture on several cores: the connections are split by
-//! 4-tuple among trackers on threads of their own, and each folds the
-//! connections it lets go into a value of its own. Glue at the I/O edge,
+//! 4-tuple among trackers, one on the reading thread and the others on
+//! threads of their own, and each folds the connections it lets go into a
+//! value of its own. Glue at the I/O edge,
 //! like the rest of `analysis`; the trackers stay pure.
 //!
 //! Every tracker hears every segment's time, its own segments' whole, so
@@ -24,8 +25,9 @@ use crate::track::{Connection, TrackConfig, Tracker};
 /// limit.
 const MAX_SHARDS: usize = 16;
 
-/// Records a batch: few enough that this thread still has the first in
-/// its cache when it routes them (about 180 bytes each).
+/// Records a batch (about 180 bytes each), as measured on the bench
+/// files: fewer hand the batches over more often, more crowd the
+/// trackers' caches.
 const FOLD_BATCH: usize = 8192;
 
 /// A batch of records as the trackers see it: the records; the clock
@@ -236,9 +238,11 @@ fn route_batch(
     }
     Routed { items, clock, own }
 }
+
 /// The share of the 4-tuples the reading thread tracks itself, when
-/// there are other trackers: reading and decoding a record takes about
-/// as long as tracking it (`benches/scale.rs`, docs/performance.md).
+/// there are other trackers: what balanced its reading against the other
+/// tracker's work on two cores (`benches/scale.rs`; the shares tried are
+/// in docs/performance.md). It changes nothing in the result.
 const READER_SHARE: f64 = 0.22;
 
 /// Which tracker holds a 4-tuple: tracker 0 (the reading thread's) a

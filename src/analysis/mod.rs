@@ -596,14 +596,14 @@ fn read_ahead(
                 return false;
             };
             n += 1;
-            d.payload = None;
-            if matched {
+            d.payload = if matched {
                 let packet = d.packet.get_or_insert(Err(Skip::NotTcp));
                 let payload = decode_record_into(rec, &mut decoder, keep_payload, packet);
-                d.payload = (!payload.is_empty()).then(|| payload.into());
+                (!payload.is_empty()).then(|| payload.into())
             } else {
                 d.packet = None;
-            }
+                None
+            };
             d.ts = rec.ts;
             d.frame = rec.frame;
             d.rereadable = rec.rereadable && decoder.reassembly().reassembled == before;
@@ -650,40 +650,20 @@ impl ReadReport {
 }
 
 /// One record through the decoder (which carries IP fragments between
-/// records).
-#[inline(always)]
-fn decode_record(rec: &Record<'_>, decoder: &mut Decoder) -> Result<Packet, Skip> {
-    if rec.link == UNKNOWN_INTERFACE {
-        Err(Skip::Malformed(DecodeError::new(
-            Layer::Link,
-            0,
-            format!(
-                "interface {} was never described in the file",
-                rec.interface
-            ),
-        )))
-    } else {
-        decoder.decode(rec.link, rec.data, rec.orig_len, rec.ts)
-    }
-}
-
-/// [`decode_record`], and the segment's payload as captured when `keep`
-/// (the first bytes a connection keeps of it).
-#[inline(always)]
+/// records), and the segment's payload as captured when `keep` (the first
+/// bytes a connection keeps of it).
 fn decode_with_payload<'a>(
     rec: &Record<'a>,
     decoder: &mut Decoder,
     keep: bool,
 ) -> (Result<Packet, Skip>, &'a [u8]) {
-    if !keep || rec.link == UNKNOWN_INTERFACE {
-        return (decode_record(rec, decoder), &[]);
-    }
-    let (packet, payload) = decoder.decode_payload(rec.link, rec.data, rec.orig_len, rec.ts);
-    let payload = &payload[..payload.len().min(crate::track::PAYLOAD_KEPT)];
+    let mut packet = Err(Skip::NotTcp);
+    let payload = decode_record_into(rec, decoder, keep, &mut packet);
     (packet, payload)
 }
 
 /// [`decode_with_payload`] into `out` (see [`Decoder::decode_into`]).
+#[inline(always)]
 fn decode_record_into<'a>(
     rec: &Record<'a>,
     decoder: &mut Decoder,
@@ -691,7 +671,14 @@ fn decode_record_into<'a>(
     out: &mut Result<Packet, Skip>,
 ) -> &'a [u8] {
     if rec.link == UNKNOWN_INTERFACE {
-        *out = decode_record(rec, decoder);
+        *out = Err(Skip::Malformed(DecodeError::new(
+            Layer::Link,
+            0,
+            format!(
+                "interface {} was never described in the file",
+                rec.interface
+            ),
+        )));
         return &[];
     }
     let payload = decoder.decode_into(rec.link, rec.data, rec.orig_len, rec.ts, out);

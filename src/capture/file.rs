@@ -606,7 +606,6 @@ impl CaptureFile {
             .interfaces
             .first()
             .map_or(UNKNOWN_INTERFACE, |i| i.link);
-        let nanos_per_unit = if self.legacy_nanos { 1 } else { 1000 };
         let base = self.reader.consumed() as u64;
         let data = self.reader.data();
         let mut at = 0;
@@ -621,19 +620,18 @@ impl CaptureFile {
             let Some(bytes) = d.get(16..16 + caplen) else {
                 break;
             };
-            self.frame += 1;
-            let ts =
-                Timestamp::from_secs_nanos(i64::from(word(0)), i64::from(word(4)) * nanos_per_unit);
-            self.last_ts = ts;
-            go_on = f(&Record {
-                frame: self.frame,
-                ts,
+            let rec = legacy_record(
+                (word(0), word(4)),
+                bytes,
+                word(12),
+                base + at as u64,
                 link,
-                data: bytes,
-                orig_len: word(12),
-                interface: 0,
-                offset: base + at as u64,
+                self.legacy_nanos,
+                (&mut self.frame, &mut self.last_ts),
+            );
+            go_on = f(&Record {
                 rereadable: self.rereadable,
+                ..rec
             });
             at += 16 + caplen;
         }
@@ -884,6 +882,33 @@ fn note_header(
 
 /// Turns a packet block into a record, read against its section's
 /// interfaces; None for a block that is not a packet.
+/// A legacy pcap record (its time in seconds and micro- or nanoseconds),
+/// counted as the next frame, its time now the last one.
+fn legacy_record<'a>(
+    (secs, frac): (u32, u32),
+    data: &'a [u8],
+    orig_len: u32,
+    offset: u64,
+    link: u32,
+    nanos: bool,
+    (frame, last_ts): (&mut u64, &mut Timestamp),
+) -> Record<'a> {
+    *frame += 1;
+    let nanos_per_unit = if nanos { 1 } else { 1000 };
+    let ts = Timestamp::from_secs_nanos(i64::from(secs), i64::from(frac) * nanos_per_unit);
+    *last_ts = ts;
+    Record {
+        frame: *frame,
+        ts,
+        link,
+        data,
+        orig_len,
+        interface: 0,
+        offset,
+        rereadable: true,
+    }
+}
+
 fn record<'a>(
     block: &'a PcapBlockOwned<'a>,
     offset: u64,
@@ -894,25 +919,17 @@ fn record<'a>(
 ) -> Option<Record<'a>> {
     match block {
         PcapBlockOwned::Legacy(b) => {
-            *frame += 1;
-            let nanos_per_unit = if legacy_nanos { 1 } else { 1000 };
-            let ts = Timestamp::from_secs_nanos(
-                i64::from(b.ts_sec),
-                i64::from(b.ts_usec) * nanos_per_unit,
-            );
-            *last_ts = ts;
             let link = interfaces.first().map_or(UNKNOWN_INTERFACE, |i| i.link);
             let caplen = (b.caplen as usize).min(b.data.len());
-            Some(Record {
-                frame: *frame,
-                ts,
-                link,
-                data: &b.data[..caplen],
-                orig_len: b.origlen,
-                interface: 0,
+            Some(legacy_record(
+                (b.ts_sec, b.ts_usec),
+                &b.data[..caplen],
+                b.origlen,
                 offset,
-                rereadable: true,
-            })
+                link,
+                legacy_nanos,
+                (frame, last_ts),
+            ))
         }
         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
             *frame += 1;

@@ -134,19 +134,22 @@ fn from_link(
     wire_len: Option<u32>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Packet, Skip> {
+    let (f, off) = record_frame(link, data, wire_len)?;
+    ip(f, off, 0, ctx)
+}
+
+/// A record's bytes up to where its link layer ends them, and where its
+/// IP header begins: `wire_len`, when known, tells whether the whole
+/// frame was captured.
+#[inline(always)]
+fn record_frame(link: u32, data: &[u8], wire_len: Option<u32>) -> Result<(Frame<'_>, usize), Skip> {
     let (off, end) = link::ip_span(link, data)?;
-    let whole = wire_len.is_some_and(|w| w as usize <= data.len());
-    let data = &data[..end];
-    ip(
-        Frame {
-            data,
-            whole,
-            in_record: true,
-        },
-        off,
-        0,
-        ctx,
-    )
+    let f = Frame {
+        whole: wire_len.is_some_and(|w| w as usize <= data.len()),
+        data: &data[..end],
+        in_record: true,
+    };
+    Ok((f, off))
 }
 
 /// The decoder of a capture: [`decode_frame`] plus IP fragment reassembly.
@@ -339,24 +342,31 @@ fn ip(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<Packet, 
 /// `seg` may be partly written: the caller decodes it generally).
 #[inline(always)]
 fn plain_into<'a>(link: u32, data: &'a [u8], wire_len: u32, seg: &mut Segment) -> Option<&'a [u8]> {
-    let (off, end) = link::ip_span(link, data).ok()?;
-    let f = Frame {
-        data: data.get(..end)?,
-        whole: wire_len as usize <= data.len(),
-        in_record: true,
-    };
+    let (f, off) = record_frame(link, data, Some(wire_len)).ok()?;
     let t = plain_ipv4_tcp(f.data.get(off..)?, off)?;
-    let claimed = t.claimed_end.saturating_sub(t.start - off);
     let mut ctx = Ctx::stateless();
-    seg.src = SocketAddr::new(t.src, 0);
-    seg.dst = SocketAddr::new(t.dst, 0);
-    tcp_into(f, t.start, t.ttl, claimed, &mut ctx, seg).ok()?;
+    tcp_in_ip_into(f, off, t, &mut ctx, seg).ok()?;
     data.get(ctx.payload?)
 }
 
 /// The TCP segment an IP header (at `off`) says is there.
 #[inline(always)]
 fn tcp_in_ip(f: Frame<'_>, off: usize, tcp_in: TcpIn, ctx: &mut Ctx<'_>) -> Result<Packet, Skip> {
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut seg = Segment::new(any, any, Flags(0), 0, 0, 0);
+    tcp_in_ip_into(f, off, tcp_in, ctx, &mut seg)?;
+    Ok(Packet::Tcp(seg))
+}
+
+/// [`tcp_in_ip`] into `seg`, written over where it is.
+#[inline(always)]
+fn tcp_in_ip_into(
+    f: Frame<'_>,
+    off: usize,
+    tcp_in: TcpIn,
+    ctx: &mut Ctx<'_>,
+    seg: &mut Segment,
+) -> Result<(), Skip> {
     let TcpIn {
         start,
         src,
@@ -364,8 +374,10 @@ fn tcp_in_ip(f: Frame<'_>, off: usize, tcp_in: TcpIn, ctx: &mut Ctx<'_>) -> Resu
         ttl,
         claimed_end,
     } = tcp_in;
+    seg.src = SocketAddr::new(src, 0);
+    seg.dst = SocketAddr::new(dst, 0);
     let tcp_claimed = claimed_end.saturating_sub(start - off);
-    tcp(f, start, src, dst, ttl, tcp_claimed, ctx)
+    tcp_into(f, start, ttl, tcp_claimed, ctx, seg)
 }
 
 /// [`decode_frame`] without the plain IPv4 path: every header through
@@ -376,13 +388,7 @@ pub(crate) fn decode_frame_generally(
     data: &[u8],
     wire_len: u32,
 ) -> Result<Packet, Skip> {
-    let (off, end) = link::ip_span(link, data)?;
-    let whole = wire_len as usize <= data.len();
-    let f = Frame {
-        data: &data[..end],
-        whole,
-        in_record: true,
-    };
+    let (f, off) = record_frame(link, data, Some(wire_len))?;
     let mut ctx = Ctx::stateless();
     let bytes = f.data.get(off..).unwrap_or_default();
     match any_ip(f, off, bytes, 0, &mut ctx)? {
@@ -520,7 +526,14 @@ fn ipcomp(
     };
     if next == 6 {
         let (src, dst, ttl) = addresses(outer);
-        return tcp(inner, 0, src, dst, ttl, plain.len(), ctx);
+        let tcp_in = TcpIn {
+            start: 0,
+            src,
+            dst,
+            ttl,
+            claimed_end: plain.len(),
+        };
+        return tcp_in_ip(inner, 0, tcp_in, ctx);
     }
     ip(inner, 0, depth, ctx)
 }
@@ -837,28 +850,6 @@ fn udp_tunnel(f: Frame<'_>, off: usize, depth: u8, ctx: &mut Ctx<'_>) -> Result<
         }
         _ => Err(Skip::NotTcp),
     }
-}
-
-#[inline(always)]
-fn tcp(
-    f: Frame<'_>,
-    off: usize,
-    src: IpAddr,
-    dst: IpAddr,
-    ttl: u8,
-    claimed: usize,
-    ctx: &mut Ctx<'_>,
-) -> Result<Packet, Skip> {
-    let mut seg = Segment::new(
-        SocketAddr::new(src, 0),
-        SocketAddr::new(dst, 0),
-        Flags(0),
-        0,
-        0,
-        0,
-    );
-    tcp_into(f, off, ttl, claimed, ctx, &mut seg)?;
-    Ok(Packet::Tcp(seg))
 }
 
 /// The TCP header at `off` into `seg`, field by field (its addresses

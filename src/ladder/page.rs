@@ -1211,10 +1211,7 @@ fn arrow_shape(
         };
     }
     // The shaft stops at the arrowhead's base.
-    let len = (dx * dx + dy * dy).sqrt().max(1.0);
-    let (ux, uy) = (dx / len, dy / len);
-    let (bx, by) = (x1 - ux * 11.0, y1 - uy * 11.0);
-    let (px, py) = (-uy * 4.5, ux * 4.5);
+    let (head, base, _) = arrowhead((x0, y0), (x1, y1), ink);
     let badge = a.refused.then(|| {
         let w = badge_width();
         let h = 16.0;
@@ -1250,20 +1247,32 @@ fn arrow_shape(
             },
             ..Stroke::new(
                 (x0, y0),
-                (bx, by),
+                base,
                 if a.role == Role::Rst { 2.4 } else { 1.6 },
                 ink,
             )
         },
-        head: Some(Head {
-            tip: (x1, y1),
-            corners: [(bx + px, by + py), (bx - px, by - py)],
-            ink,
-        }),
+        head: Some(head),
         cross: None,
         badge,
         label,
     }
+}
+
+/// An arrowhead at `tip` for a shaft from `from`: the head, where the
+/// shaft stops (the head's base) and the shaft's unit direction.
+fn arrowhead(from: (f64, f64), tip: (f64, f64), ink: Ink) -> (Head, (f64, f64), (f64, f64)) {
+    let (dx, dy) = (tip.0 - from.0, tip.1 - from.1);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    let (bx, by) = (tip.0 - ux * 11.0, tip.1 - uy * 11.0);
+    let (px, py) = (-uy * 4.5, ux * 4.5);
+    let head = Head {
+        tip,
+        corners: [(bx + px, by + py), (bx - px, by - py)],
+        ink,
+    };
+    (head, (bx, by), (ux, uy))
 }
 
 fn icmp_shape(
@@ -1275,12 +1284,8 @@ fn icmp_shape(
     let x0 = cols.client + (cols.server - cols.client) * a.x_from;
     let x1 = cols.lane(a.to);
     let (y0, y1) = (y(a.y_send), y(a.y_arrive));
-    let (dx, dy) = (x1 - x0, y1 - y0);
-    let len = (dx * dx + dy * dy).sqrt().max(1.0);
-    let (ux, uy) = (dx / len, dy / len);
+    let (head, base, (ux, uy)) = arrowhead((x0, y0), (x1, y1), Ink::Icmp);
     let start = if a.from_peer { 0.0 } else { 7.0 };
-    let (bx, by) = (x1 - ux * 11.0, y1 - uy * 11.0);
-    let (px, py) = (-uy * 4.5, ux * 4.5);
     let router = (!a.from_peer).then(|| {
         // Above the mark, running over the arrow (the router is nearer
         // the other lifeline than the name is long).
@@ -1301,13 +1306,9 @@ fn icmp_shape(
         time: time(y0, a.time_ms),
         shaft: Stroke {
             dash: Dash::DashDot,
-            ..Stroke::new((x0 + ux * start, y0 + uy * start), (bx, by), 1.8, Ink::Icmp)
+            ..Stroke::new((x0 + ux * start, y0 + uy * start), base, 1.8, Ink::Icmp)
         },
-        head: Head {
-            tip: (x1, y1),
-            corners: [(bx + px, by + py), (bx - px, by - py)],
-            ink: Ink::Icmp,
-        },
+        head,
         router,
         label: Text::new(&a.label, mid, Anchor::Middle, LABEL_PX, Font::Mono)
             .ink(Ink::Icmp)

@@ -534,8 +534,8 @@ impl App {
         }
     }
 
-    /// Live capture; packets arrive as `Event::Capture`.
-    /// Live capture with the tracker's settings (MSL, retry limits).
+    /// Live capture with the tracker's settings (MSL, retry limits);
+    /// packets arrive as `Event::Capture`.
     pub fn live(
         name: impl Into<String>,
         theme: ThemeName,
